@@ -1,0 +1,32 @@
+# syntax=docker/dockerfile:1
+# registry-mirror: pull-through caching mirror for OCI registries.
+#   docker build -t registry-mirror .
+#   docker run -p 5000:5000 -v mirror-data:/data registry-mirror
+
+# ---- build: compile TypeScript with the dev dependencies
+FROM node:26-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
+COPY src ./src
+COPY mirror.config.json mirror.config.schema.json ./
+RUN npm ci --ignore-scripts && npx tsc -p tsconfig.build.json
+
+# ---- runtime: production dependencies and compiled code only
+FROM node:26-slim
+ENV NODE_ENV=production \
+    MIRROR_CONFIG=/etc/registry-mirror/mirror.config.json \
+    MIRROR_CACHE_DIR=/data
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --ignore-scripts && npm cache clean --force
+COPY --from=build /app/dist ./dist
+COPY mirror.config.schema.json ./
+COPY mirror.config.json /etc/registry-mirror/mirror.config.json
+RUN mkdir -p /data && chown node:node /data
+USER node
+VOLUME ["/data"]
+EXPOSE 5000
+HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.MIRROR_PORT || 5000) + '/healthz').then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+ENTRYPOINT ["node", "dist/main.js"]
+CMD ["serve"]

@@ -1,0 +1,48 @@
+/** `registry-mirror serve`: runs the mirror until SIGTERM/SIGINT. */
+import { serve, type ServerType } from '@hono/node-server';
+import type { AddressInfo } from 'node:net';
+import { loadConfig } from '../config/load-config.js';
+import { composeMirror } from '../compose.js';
+import { createLogger } from '../log.js';
+
+export interface ServeOptions {
+  config?: string;
+  offline?: boolean;
+}
+
+/** How long in-flight responses get to finish after SIGTERM before connections are cut. */
+const SHUTDOWN_GRACE_MS = 10_000;
+
+export async function serveCommand(options: ServeOptions): Promise<void> {
+  const config = await loadConfig(options.config);
+  if (options.offline) config.offline = true;
+  const log = createLogger(config.log.level);
+  const mirror = await composeMirror(config, log);
+  const server = serve({ fetch: mirror.app.fetch, hostname: config.listen.host, port: config.listen.port });
+  server.on('listening', () => {
+    const address = server.address() as AddressInfo;
+    const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+    log.info({ url: `http://${host}:${address.port}`, cacheDir: config.cache.dir, offline: config.offline, upstreams: Object.keys(config.upstreams) }, 'listening');
+  });
+  server.on('error', (error) => {
+    log.fatal({ err: error }, 'server failed');
+    process.exit(1);
+  });
+  const stop = (signal: string) => void shutdown(server, () => mirror.close(), log, signal);
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+}
+
+async function shutdown(server: ServerType, closeMirror: () => Promise<void>, log: ReturnType<typeof createLogger>, signal: string): Promise<void> {
+  log.info({ signal }, 'shutting down');
+  const forced = setTimeout(() => {
+    log.warn('grace period over: closing remaining connections');
+    (server as import('node:http').Server).closeAllConnections?.();
+  }, SHUTDOWN_GRACE_MS);
+  forced.unref();
+  (server as import('node:http').Server).closeIdleConnections?.();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  await closeMirror();
+  log.info('stopped');
+  process.exit(0);
+}

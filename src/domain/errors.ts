@@ -1,0 +1,73 @@
+/**
+ * Every failure the mirror reports is one of these classes. Each has a stable `code`, taken from
+ * the OCI distribution-spec's error codes where one fits (spec section "Error Codes"), so that
+ * src/http/oci-error-response.ts can map it to a status and an OCI error body in one place.
+ */
+export type ErrorCode =
+  | 'BLOB_UNKNOWN'
+  | 'DIGEST_INVALID'
+  | 'MANIFEST_INVALID'
+  | 'MANIFEST_UNKNOWN'
+  | 'NAME_INVALID'
+  | 'NAME_UNKNOWN'
+  | 'TAG_INVALID'
+  | 'RANGE_INVALID'
+  | 'UNAUTHORIZED'
+  | 'DENIED'
+  | 'UNSUPPORTED'
+  | 'TOOMANYREQUESTS'
+  | 'UNAVAILABLE'
+  | 'UPSTREAM_ERROR'
+  | 'BAD_REQUEST'
+  | 'NOT_FOUND';
+
+export abstract class MirrorError extends Error {
+  abstract readonly code: ErrorCode;
+  constructor(message: string, readonly detail?: unknown) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+export class NameInvalidError extends MirrorError { readonly code = 'NAME_INVALID'; }
+export class TagInvalidError extends MirrorError { readonly code = 'TAG_INVALID'; }
+export class DigestInvalidError extends MirrorError { readonly code = 'DIGEST_INVALID'; }
+export class ManifestInvalidError extends MirrorError { readonly code = 'MANIFEST_INVALID'; }
+export class ManifestUnknownError extends MirrorError { readonly code = 'MANIFEST_UNKNOWN'; }
+export class BlobUnknownError extends MirrorError { readonly code = 'BLOB_UNKNOWN'; }
+export class NameUnknownError extends MirrorError { readonly code = 'NAME_UNKNOWN'; }
+export class UnsupportedError extends MirrorError { readonly code = 'UNSUPPORTED'; }
+export class BadRequestError extends MirrorError { readonly code = 'BAD_REQUEST'; }
+/** A path under /v2/ that names no API endpoint. */
+export class RouteUnknownError extends MirrorError { readonly code = 'NOT_FOUND'; }
+
+/** A Range header that cannot be satisfied by a blob of `size` bytes (RFC 9110 section 15.5.17). */
+export class RangeNotSatisfiableError extends MirrorError {
+  readonly code = 'RANGE_INVALID';
+  constructor(readonly size: number) {
+    super(`requested range is not satisfiable for a blob of ${size} bytes`);
+  }
+}
+
+/** The upstream refused our credentials (or we have none for a private repository). */
+export class UnauthorizedError extends MirrorError { readonly code = 'UNAUTHORIZED'; }
+export class DeniedError extends MirrorError { readonly code = 'DENIED'; }
+
+/** The upstream answered 429; `retryAfterSeconds` comes from its Retry-After header. */
+export class TooManyRequestsError extends MirrorError {
+  readonly code = 'TOOMANYREQUESTS';
+  constructor(message: string, readonly retryAfterSeconds?: number) {
+    super(message);
+  }
+}
+
+/** The upstream could not be reached, timed out, or answered 5xx. */
+export class UpstreamUnavailableError extends MirrorError { readonly code = 'UNAVAILABLE'; }
+
+/** The upstream answered something we cannot use: wrong digest, wrong length, broken body. */
+export class UpstreamBadResponseError extends MirrorError { readonly code = 'UPSTREAM_ERROR'; }
+
+/** True for failures that say the upstream is down or overloaded, not that content is missing. */
+export function isUpstreamOutage(error: unknown): boolean {
+  return error instanceof UpstreamUnavailableError || error instanceof TooManyRequestsError || error instanceof UpstreamBadResponseError;
+}

@@ -1,0 +1,50 @@
+/**
+ * The one place where errors become HTTP responses: a status per stable error code, and the OCI
+ * error body `{"errors":[{"code","message","detail"}]}` (distribution-spec "Error Codes").
+ */
+import { MirrorError, RangeNotSatisfiableError, TooManyRequestsError, type ErrorCode } from '../domain/errors.js';
+
+const STATUS_BY_CODE: Record<ErrorCode, number> = {
+  BAD_REQUEST: 400,
+  NAME_INVALID: 400,
+  TAG_INVALID: 400,
+  DIGEST_INVALID: 400,
+  MANIFEST_INVALID: 400,
+  UNAUTHORIZED: 401,
+  DENIED: 403,
+  NAME_UNKNOWN: 404,
+  MANIFEST_UNKNOWN: 404,
+  BLOB_UNKNOWN: 404,
+  NOT_FOUND: 404,
+  UNSUPPORTED: 405,
+  RANGE_INVALID: 416,
+  TOOMANYREQUESTS: 429,
+  UPSTREAM_ERROR: 502,
+  UNAVAILABLE: 503,
+};
+
+export interface ErrorResponseParts {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+export function errorResponseParts(error: unknown): ErrorResponseParts {
+  const known = error instanceof MirrorError;
+  const code = known ? error.code : 'UNKNOWN';
+  const message = known ? error.message : 'internal error';
+  const status = known ? STATUS_BY_CODE[error.code] : 500;
+  const headers: Record<string, string> = { 'Content-Type': 'application/json; charset=utf-8' };
+  if (error instanceof TooManyRequestsError && error.retryAfterSeconds !== undefined) headers['Retry-After'] = String(error.retryAfterSeconds);
+  if (error instanceof RangeNotSatisfiableError) headers['Content-Range'] = `bytes */${error.size}`;
+  if (status === 405) headers.Allow = 'GET, HEAD';
+  const entry: Record<string, unknown> = { code, message };
+  if (known && error.detail !== undefined) entry.detail = error.detail;
+  return { status, headers, body: JSON.stringify({ errors: [entry] }) };
+}
+
+export function errorResponse(error: unknown, method: string): Response {
+  const parts = errorResponseParts(error);
+  // A HEAD answer carries the headers a GET would, without the body (RFC 9110 section 9.3.2).
+  return new Response(method === 'HEAD' ? null : parts.body, { status: parts.status, headers: parts.headers });
+}

@@ -1,0 +1,47 @@
+/**
+ * GET/HEAD /v2/<name>/blobs/<digest> (distribution-spec "Pulling blobs"), with single byte
+ * ranges. HEAD is answered from what is known (cache stat, a running download, or an upstream
+ * HEAD) and never reads or pulls the blob.
+ */
+import type { Context } from 'hono';
+import { parseDigest } from '../../domain/digest.js';
+import type { Puller } from '../../pull-through/puller.js';
+import type { RepositoryTarget } from '../../upstream/upstream-router.js';
+import { parseByteRange } from '../byte-range.js';
+import { sendStream } from '../send-stream.js';
+
+export function blobsRoute(puller: Puller) {
+  return async function blobs(c: Context, target: RepositoryTarget, digestText: string): Promise<Response> {
+    const digest = parseDigest(digestText);
+    const headers: Record<string, string> = {
+      'Content-Type': 'application/octet-stream',
+      'Docker-Content-Digest': digest.value,
+      'Accept-Ranges': 'bytes',
+      ETag: `"${digest.value}"`,
+      // Set here because the body may bypass Hono (send-stream.ts).
+      'Docker-Distribution-API-Version': 'registry/2.0',
+    };
+    if (c.req.method === 'HEAD') {
+      const size = await puller.blobSize(target, digest);
+      return new Response(null, { status: 200, headers: { ...headers, 'Content-Length': String(size) } });
+    }
+    const blob = await puller.blob(target, digest);
+    c.set('cacheResult', blob.origin);
+    let range;
+    try {
+      range = parseByteRange(c.req.header('range'), blob.size);
+    } catch (error) {
+      blob.release();
+      throw error;
+    }
+    const start = range?.start ?? 0;
+    const end = range?.end ?? blob.size - 1;
+    headers['Content-Length'] = String(end - start + 1);
+    if (range) headers['Content-Range'] = `bytes ${start}-${end}/${blob.size}`;
+    if (blob.size === 0) {
+      blob.release();
+      return new Response(null, { status: 200, headers });
+    }
+    return sendStream(c, range ? 206 : 200, headers, blob.open(start, end));
+  };
+}

@@ -1,0 +1,17 @@
+/** GET /v2/<name>/referrers/<digest>[?artifactType=] (distribution-spec v1.1 "Listing Referrers"). */
+import type { Context } from 'hono';
+import { parseDigest } from '../../domain/digest.js';
+import { OCI_INDEX } from '../../domain/media-types.js';
+import type { Puller } from '../../pull-through/puller.js';
+import type { RepositoryTarget } from '../../upstream/upstream-router.js';
+
+export function referrersRoute(puller: Puller) {
+  return async function referrers(c: Context, target: RepositoryTarget, digestText: string): Promise<Response> {
+    const digest = parseDigest(digestText);
+    const artifactType = c.req.query('artifactType');
+    const answer = await puller.referrers(target, digest, artifactType);
+    const headers: Record<string, string> = { 'Content-Type': OCI_INDEX, 'Content-Length': String(answer.body.byteLength) };
+    if (answer.filtered) headers['OCI-Filters-Applied'] = 'artifactType';
+    return new Response(c.req.method === 'HEAD' ? null : answer.body, { status: 200, headers });
+  };
+}

@@ -1,0 +1,23 @@
+/**
+ * Sends a blob body straight from a Node stream to the socket. Going through a web
+ * ReadableStream costs a copy and a promise per chunk on the hottest path the mirror has, so
+ * when @hono/node-server hands us the ServerResponse we pipe into it directly.
+ *
+ * If the source fails (the upstream broke off, the digest was wrong), pipeline() destroys the
+ * response: the client sees the connection close before Content-Length bytes, never a clean end.
+ */
+import type { ServerResponse } from 'node:http';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { Context } from 'hono';
+import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
+
+export function sendStream(c: Context, status: number, headers: Record<string, string>, body: Readable): Response {
+  const outgoing = (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing;
+  if (!outgoing) return new Response(Readable.toWeb(body) as ReadableStream, { status, headers });
+  outgoing.writeHead(status, headers);
+  pipeline(body, outgoing).catch(() => {
+    // Client gone or source failed: both ends are destroyed by pipeline already.
+  });
+  return RESPONSE_ALREADY_SENT;
+}

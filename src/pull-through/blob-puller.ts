@@ -1,0 +1,106 @@
+/**
+ * Blobs: from the cache when present, else from one shared upstream download.
+ *
+ * Blobs are stored once per digest whatever repository or upstream they came through (the same
+ * digest is the same bytes). In-flight downloads are keyed by digest alone, so a client asking
+ * under another repository name joins the running download too.
+ */
+import type { Readable } from 'node:stream';
+import type { Digest } from '../domain/digest.js';
+import { BlobUnknownError } from '../domain/errors.js';
+import type { BlobLru } from '../eviction/blob-lru.js';
+import type { BlobStore } from '../store/blob-store.js';
+import type { RepositoryTarget } from '../upstream/upstream-router.js';
+import { BlobFetch } from './blob-fetch.js';
+import type { UpstreamLimiter } from './upstream-limiter.js';
+import type { UpstreamPort } from './upstream-port.js';
+
+export type BlobOrigin = 'cache' | 'upstream' | 'joined';
+
+export interface BlobAnswer {
+  size: number;
+  origin: BlobOrigin;
+  /** Bytes [start, end] (inclusive). Call at most once; the stream releases the blob when done. */
+  open(start: number, end: number): Readable;
+  /** Releases the blob without reading it (HEAD, 416, or a response that never started). */
+  release(): void;
+}
+
+export interface BlobPullerOptions {
+  store: BlobStore;
+  lru: BlobLru;
+  limiter: UpstreamLimiter;
+  upstreams: Map<string, UpstreamPort>;
+  fillTimeoutMs: number;
+  offline: boolean;
+}
+
+export class BlobPuller {
+  private readonly inFlight = new Map<string, BlobFetch>();
+
+  constructor(private readonly options: BlobPullerOptions) {}
+
+  /** Downloads under way, for metrics and the status page. */
+  downloads(): Array<{ digest: string; bytesWritten: number }> {
+    return [...this.inFlight].map(([digest, fetch]) => ({ digest, bytesWritten: fetch.bytesWritten }));
+  }
+
+  /** The blob's size without reading or pulling it (HEAD). */
+  async size(target: RepositoryTarget, digest: Digest): Promise<number> {
+    const cached = await this.options.store.size(digest);
+    if (cached !== undefined) return cached;
+    const running = this.inFlight.get(digest.value);
+    if (running) return running.ready;
+    const { size } = await this.upstream(target, digest).headBlob(target.repository, digest.value);
+    if (size === undefined) throw new BlobUnknownError(`upstream did not give the size of ${digest.value}`);
+    return size;
+  }
+
+  async get(target: RepositoryTarget, digest: Digest): Promise<BlobAnswer> {
+    const cached = await this.fromCache(digest);
+    if (cached) return cached;
+    const running = this.inFlight.get(digest.value);
+    if (running) return this.fromFetch(running, 'joined');
+    return this.fromFetch(this.startFetch(target, digest), 'upstream');
+  }
+
+  private async fromCache(digest: Digest): Promise<BlobAnswer | undefined> {
+    const size = await this.options.store.size(digest);
+    if (size === undefined) return undefined;
+    const release = this.options.lru.use(digest.value, size);
+    return {
+      size,
+      origin: 'cache',
+      open: (start, end) => this.options.store.read(digest, start, end).once('close', release),
+      release,
+    };
+  }
+
+  private async fromFetch(fetch: BlobFetch, origin: BlobOrigin): Promise<BlobAnswer> {
+    const size = await fetch.ready;
+    return { size, origin, open: (start, end) => fetch.open(start, end), release: () => {} };
+  }
+
+  private startFetch(target: RepositoryTarget, digest: Digest): BlobFetch {
+    const upstream = this.upstream(target, digest);
+    const fetch = new BlobFetch({
+      digest,
+      paths: this.options.store.paths,
+      fillTimeoutMs: this.options.fillTimeoutMs,
+      open: (signal) => upstream.fetchBlob(target.repository, digest.value, { signal }),
+      limit: (work) => this.options.limiter.run(target.upstream, work),
+      onCommitted: (size) => this.options.lru.add(digest.value, size),
+    });
+    this.inFlight.set(digest.value, fetch);
+    const forget = () => this.inFlight.delete(digest.value);
+    fetch.settled.then(forget, forget);
+    return fetch;
+  }
+
+  private upstream(target: RepositoryTarget, digest: Digest): UpstreamPort {
+    if (this.options.offline) throw new BlobUnknownError(`blob ${digest.value} is not cached and this mirror is offline`);
+    const upstream = this.options.upstreams.get(target.upstream);
+    if (!upstream) throw new BlobUnknownError(`no upstream ${target.upstream}`);
+    return upstream;
+  }
+}

@@ -1,0 +1,26 @@
+/**
+ * What the pull-through layer needs from an upstream registry. src/upstream/upstream-registry.ts
+ * implements it with undici; tests may hand in anything that fits.
+ */
+import type { Readable } from 'node:stream';
+
+export interface UpstreamManifest {
+  digest: string | undefined;
+  mediaType: string | undefined;
+  size: number | undefined;
+  bytes: Buffer | undefined;
+}
+
+export interface UpstreamBlob {
+  size: number | undefined;
+  body: Readable;
+}
+
+export interface UpstreamPort {
+  readonly name: string;
+  fetchManifest(repo: string, reference: string, options: { method: 'GET' | 'HEAD'; accept: string; signal?: AbortSignal }): Promise<UpstreamManifest>;
+  fetchBlob(repo: string, digest: string, options?: { signal?: AbortSignal }): Promise<UpstreamBlob>;
+  headBlob(repo: string, digest: string, options?: { signal?: AbortSignal }): Promise<{ size: number | undefined }>;
+  fetchTags(repo: string, query: string, options?: { signal?: AbortSignal }): Promise<{ body: Buffer; link: string | undefined }>;
+  fetchReferrers(repo: string, digest: string, artifactType?: string, options?: { signal?: AbortSignal }): Promise<{ body: Buffer; contentType: string } | null>;
+}

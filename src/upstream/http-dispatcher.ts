@@ -1,0 +1,59 @@
+/**
+ * One undici Agent per upstream. An Agent (unlike a Client or Pool) dials any origin, so the same
+ * keep-alive pools and timeouts also serve the CDN origins that blob requests redirect to.
+ */
+import { Agent, type Dispatcher } from 'undici';
+import { networkFailure } from './upstream-failures.js';
+
+export interface UpstreamTimeouts {
+  connectMs: number;
+  headersMs: number;
+  /** Longest silence while a body streams (undici bodyTimeout), not a limit on the whole body. */
+  idleMs: number;
+}
+
+export type UpstreamResponse = Dispatcher.ResponseData;
+
+export interface HopRequest {
+  method: 'GET' | 'HEAD';
+  url: URL;
+  headers: Record<string, string>;
+  signal?: AbortSignal;
+}
+
+/**
+ * Sends one request, no redirects or auth; rejects with domain errors on network failures.
+ * `what` names the call in error messages; it must never hold a credential or a signed URL.
+ */
+export type SendHop = (request: HopRequest, what: string) => Promise<UpstreamResponse>;
+
+export const USER_AGENT = 'registry-mirror/0.1';
+
+export function createUpstreamDispatcher(name: string, timeouts: UpstreamTimeouts): Agent {
+  for (const key of ['connectMs', 'headersMs', 'idleMs'] as const) {
+    const value = timeouts[key];
+    if (!Number.isFinite(value) || value <= 0) {
+      throw new TypeError(`upstream ${name}: expected timeouts.${key} to be a positive number of milliseconds, got ${JSON.stringify(value)}`);
+    }
+  }
+  return new Agent({ connect: { timeout: timeouts.connectMs }, headersTimeout: timeouts.headersMs, bodyTimeout: timeouts.idleMs });
+}
+
+export async function sendOnce(dispatcher: Dispatcher, request: HopRequest, what: string): Promise<UpstreamResponse> {
+  try {
+    return await dispatcher.request({
+      origin: request.url.origin,
+      path: request.url.pathname + request.url.search,
+      method: request.method,
+      headers: { ...request.headers, 'user-agent': USER_AGENT },
+      signal: request.signal,
+    });
+  } catch (error) {
+    throw networkFailure(error, `${what} (${request.url.host})`, request.signal);
+  }
+}
+
+/** Reads and drops a body we do not use, so the socket goes back to the keep-alive pool. */
+export function discardBody(response: UpstreamResponse): void {
+  response.body.dump().catch(() => undefined);
+}

@@ -1,0 +1,252 @@
+/**
+ * The client for one configured upstream registry (OCI distribution-spec "Pull" endpoints).
+ * It authenticates the way the registry asks to (see upstream-auth.ts), follows redirects
+ * without leaking credentials (redirects.ts), and turns every failure into a domain error.
+ */
+import type { Readable } from 'node:stream';
+import type { Agent } from 'undici';
+import type { UpstreamConfig } from '../config/mirror-config.js';
+import { parseDigest } from '../domain/digest.js';
+import { BlobUnknownError, ManifestUnknownError, NameUnknownError, UnauthorizedError } from '../domain/errors.js';
+import { MAX_MANIFEST_BYTES, OCI_INDEX } from '../domain/media-types.js';
+import { assertRepositoryName, parseManifestReference } from '../domain/reference.js';
+import { createUpstreamDispatcher, discardBody, sendOnce, type SendHop, type UpstreamResponse, type UpstreamTimeouts } from './http-dispatcher.js';
+import { contentLength, readBodyLimited } from './read-body.js';
+import { sendFollowingRedirects } from './redirects.js';
+import { requestToken } from './token-endpoint.js';
+import { UpstreamAuth, type Credential } from './upstream-auth.js';
+import { errorForStatus, headerValue } from './upstream-failures.js';
+
+export type { UpstreamTimeouts } from './http-dispatcher.js';
+
+export type UpstreamCallKind = 'manifest' | 'blob' | 'tags' | 'referrers' | 'token';
+
+export interface UpstreamResponseInfo {
+  upstream: string;
+  method: string;
+  kind: UpstreamCallKind;
+  status: number;
+  /** Until the response headers arrived; bodies stream afterwards. */
+  durationMs: number;
+  headers: Record<string, string | string[] | undefined>;
+}
+
+export interface UpstreamOptions {
+  name: string;
+  config: UpstreamConfig;
+  timeouts: UpstreamTimeouts;
+  /** Called for every response, redirect hops, 401s and token endpoint included. Must not throw. */
+  onResponse?: (info: UpstreamResponseInfo) => void;
+}
+
+export interface ManifestResult {
+  /** Docker-Content-Digest header. */
+  digest: string | undefined;
+  /** Content-Type without parameters. */
+  mediaType: string | undefined;
+  /** Content-Length (for a GET without one, the length read). */
+  size: number | undefined;
+  /** GET only. */
+  bytes: Buffer | undefined;
+}
+
+export interface BlobResult {
+  /** Content-Length of the final 200. */
+  size: number | undefined;
+  /** The caller consumes or destroys it; read errors are undici's (socket, body timeout). */
+  body: Readable;
+}
+
+export interface TagsResult {
+  body: Buffer;
+  /** Link header, for pagination (distribution-spec "Listing Tags"). */
+  link: string | undefined;
+}
+
+interface UpstreamCall {
+  kind: Exclude<UpstreamCallKind, 'token'>;
+  method: 'GET' | 'HEAD';
+  url: URL;
+  /** Token scope (distribution token spec "Requesting a Token"). */
+  scope: string;
+  accept?: string;
+  signal?: AbortSignal;
+  /** Names the call in error messages: method and path only, never query or headers. */
+  what: string;
+}
+
+/** Tag lists are unbounded in the spec; this is far above any real page. */
+const MAX_TAGS_BYTES = 16 * 1024 * 1024;
+
+export class UpstreamRegistry {
+  readonly name: string;
+  readonly #baseUrl: URL;
+  readonly #dispatcher: Agent;
+  readonly #auth: UpstreamAuth;
+  readonly #onResponse: ((info: UpstreamResponseInfo) => void) | undefined;
+
+  constructor(options: UpstreamOptions) {
+    this.name = options.name;
+    this.#baseUrl = parseBaseUrl(options.name, options.config.url);
+    this.#onResponse = options.onResponse;
+    this.#dispatcher = createUpstreamDispatcher(options.name, options.timeouts);
+    const { username, password, tokenRealms } = options.config;
+    const sendToken = this.#hopSender('token');
+    this.#auth = new UpstreamAuth({
+      upstreamName: this.name,
+      upstreamUrl: this.#baseUrl,
+      username,
+      password,
+      tokenRealms: tokenRealms ?? [],
+      requestToken: (request) => requestToken(sendToken, request, this.name),
+    });
+  }
+
+  /** GET or HEAD a manifest. GET bodies over MAX_MANIFEST_BYTES -> UpstreamBadResponseError; 404 -> ManifestUnknownError. */
+  async fetchManifest(repo: string, reference: string, options: { method: 'GET' | 'HEAD'; accept: string; signal?: AbortSignal }): Promise<ManifestResult> {
+    parseManifestReference(reference);
+    const call = this.#call('manifest', options.method, repo, `manifests/${reference}`, options);
+    const response = await this.#request(call);
+    if (response.statusCode === 404) throw discarded(response, new ManifestUnknownError(`manifest ${reference} is not known to upstream ${this.name} in ${repo}`));
+    expectOk(response, call);
+    let bytes: Buffer | undefined;
+    if (options.method === 'GET') bytes = await readBodyLimited(response, MAX_MANIFEST_BYTES, call.what, call.signal);
+    else discardBody(response);
+    return {
+      digest: headerValue(response.headers, 'docker-content-digest'),
+      mediaType: headerValue(response.headers, 'content-type')?.split(';')[0]!.trim() || undefined,
+      size: contentLength(response) ?? bytes?.length,
+      bytes,
+    };
+  }
+
+  /** GET a blob, following redirects. 404 -> BlobUnknownError. */
+  async fetchBlob(repo: string, digest: string, options: { signal?: AbortSignal } = {}): Promise<BlobResult> {
+    parseDigest(digest);
+    const call = this.#call('blob', 'GET', repo, `blobs/${digest}`, options);
+    const response = await this.#request(call);
+    if (response.statusCode === 404) throw discarded(response, new BlobUnknownError(`blob ${digest} is not known to upstream ${this.name} in ${repo}`));
+    expectOk(response, call);
+    return { size: contentLength(response), body: response.body };
+  }
+
+  /** HEAD a blob, following redirects: its size without its bytes. 404 -> BlobUnknownError. */
+  async headBlob(repo: string, digest: string, options: { signal?: AbortSignal } = {}): Promise<{ size: number | undefined }> {
+    parseDigest(digest);
+    const call = this.#call('blob', 'HEAD', repo, `blobs/${digest}`, options);
+    const response = await this.#request(call);
+    if (response.statusCode === 404) throw discarded(response, new BlobUnknownError(`blob ${digest} is not known to upstream ${this.name} in ${repo}`));
+    expectOk(response, call);
+    return discarded(response, { size: contentLength(response) });
+  }
+
+  /** GET a tag list; `query` passes `n` and `last` through. 404 -> NameUnknownError. */
+  async fetchTags(repo: string, query: string, options: { signal?: AbortSignal } = {}): Promise<TagsResult> {
+    const given = new URLSearchParams(query.startsWith('?') ? query.slice(1) : query);
+    const passed = new URLSearchParams([...given].filter(([key]) => key === 'n' || key === 'last'));
+    const call = this.#call('tags', 'GET', repo, 'tags/list', { ...options, accept: 'application/json', query: passed });
+    const response = await this.#request(call);
+    if (response.statusCode === 404) throw discarded(response, new NameUnknownError(`repository ${repo} is not known to upstream ${this.name}`));
+    expectOk(response, call);
+    const body = await readBodyLimited(response, MAX_TAGS_BYTES, call.what, call.signal);
+    return { body, link: headerValue(response.headers, 'link') };
+  }
+
+  /** GET the referrers index (distribution-spec "Listing Referrers"); null when the upstream has no such API (404). */
+  async fetchReferrers(repo: string, digest: string, artifactType?: string, options: { signal?: AbortSignal } = {}): Promise<{ body: Buffer; contentType: string } | null> {
+    parseDigest(digest);
+    const query = new URLSearchParams(artifactType === undefined ? [] : [['artifactType', artifactType]]);
+    const call = this.#call('referrers', 'GET', repo, `referrers/${digest}`, { ...options, accept: OCI_INDEX, query });
+    const response = await this.#request(call);
+    if (response.statusCode === 404) return discarded(response, null);
+    expectOk(response, call);
+    const body = await readBodyLimited(response, MAX_MANIFEST_BYTES, call.what, call.signal);
+    return { body, contentType: headerValue(response.headers, 'content-type') ?? OCI_INDEX };
+  }
+
+  async close(): Promise<void> {
+    await this.#dispatcher.close();
+  }
+
+  #call(kind: UpstreamCall['kind'], method: 'GET' | 'HEAD', repo: string, tail: string, options: { accept?: string; signal?: AbortSignal; query?: URLSearchParams }): UpstreamCall {
+    assertRepositoryName(repo);
+    const path = `/v2/${repo}/${tail}`;
+    const url = new URL(this.#baseUrl.pathname.replace(/\/+$/, '') + path, this.#baseUrl);
+    if (options.query?.size) url.search = options.query.toString();
+    const what = `${method} ${path} on upstream ${this.name}`;
+    return { kind, method, url, scope: `repository:${repo}:pull`, accept: options.accept, signal: options.signal, what };
+  }
+
+  /**
+   * Sends a call with whatever credential the upstream asked for before. On a 401 from the
+   * upstream itself: learn the challenge, drop a refused token, get a fresh credential and try
+   * once more; a second 401 is final.
+   */
+  async #request(call: UpstreamCall): Promise<UpstreamResponse> {
+    let credential = await this.#auth.credentialFor(call.scope);
+    for (let attempt = 1; ; attempt++) {
+      const { response, url } = await sendFollowingRedirects(this.#hopSender(call.kind), this.#hop(call, credential), call.what);
+      if (response.statusCode !== 401) return response;
+      discardBody(response);
+      this.#auth.forget(credential);
+      if (url.origin !== this.#baseUrl.origin) throw new UnauthorizedError(`${call.what}: redirect target ${url.host} answered 401`);
+      if (attempt === 2) throw new UnauthorizedError(`${call.what}: the upstream refused our credentials (401)`);
+      this.#auth.learn(response.headers['www-authenticate']);
+      const next = await this.#auth.credentialFor(call.scope);
+      // Offering the same Basic credentials again would only earn the same 401.
+      if (next === undefined || (next.scheme === 'basic' && credential?.scheme === 'basic')) {
+        throw new UnauthorizedError(`${call.what}: the upstream refused our credentials (401)`);
+      }
+      credential = next;
+    }
+  }
+
+  #hop(call: UpstreamCall, credential: Credential | undefined) {
+    const headers: Record<string, string> = {};
+    if (call.accept !== undefined) headers.accept = call.accept;
+    if (credential !== undefined) headers.authorization = credential.header;
+    return { method: call.method, url: call.url, headers, signal: call.signal };
+  }
+
+  /** One request, timed and reported to onResponse. */
+  #hopSender(kind: UpstreamCallKind): SendHop {
+    return async (request, what) => {
+      const started = performance.now();
+      const response = await sendOnce(this.#dispatcher, request, what);
+      const info = { upstream: this.name, method: request.method, kind, status: response.statusCode, durationMs: performance.now() - started, headers: response.headers };
+      try {
+        this.#onResponse?.(info);
+      } catch (error) {
+        response.body.destroy();
+        throw error;
+      }
+      return response;
+    };
+  }
+}
+
+function expectOk(response: UpstreamResponse, call: UpstreamCall): void {
+  if (response.statusCode === 200) return;
+  discardBody(response);
+  throw errorForStatus(response.statusCode, response.headers, call.what);
+}
+
+function discarded<T>(response: UpstreamResponse, value: T): T {
+  discardBody(response);
+  return value;
+}
+
+function parseBaseUrl(name: string, text: string): URL {
+  const fail = (why: string) => new TypeError(`upstream ${name}: expected url to be an http(s) base URL such as https://registry-1.docker.io, ${why}`);
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw fail('got a value that is not a URL'); // not echoed: it may hold a password
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw fail(`got scheme ${url.protocol}`);
+  // Credentials belong in username/password, where they only go to trusted places.
+  if (url.username || url.password) throw fail('without user information (put credentials in username and password)');
+  if (url.search || url.hash) throw fail('without query or fragment');
+  return url;
+}

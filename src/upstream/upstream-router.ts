@@ -1,0 +1,56 @@
+/**
+ * Decides which configured upstream a request is for, and the repository name to ask it for.
+ * Clients name the registry in three ways (measured with real clients):
+ *   - dockerd (`registry-mirrors`): nothing; the default upstream is meant;
+ *   - containerd (hosts.toml): `?ns=<registry>` on every request;
+ *   - podman/CRI-O (registries.conf `location = "mirror/<registry>"`): a path prefix,
+ *     `/v2/<registry>/<name>/...`, recognised by the docker reference rule for domains.
+ * A registry that is not configured is refused here with NAME_UNKNOWN, so containerd falls back
+ * to the registry itself; the name is only ever compared with config keys, never dialled.
+ */
+import { NameInvalidError, NameUnknownError } from '../domain/errors.js';
+import { assertRepositoryName } from '../domain/reference.js';
+import { isRegistryHost, looksLikeRegistryHost, normalizeRegistryHost } from '../domain/registry-host.js';
+
+export interface RepositoryTarget {
+  /** Config key of the upstream, e.g. "docker.io". */
+  upstream: string;
+  /** Repository name as the upstream knows it, e.g. "library/alpine". */
+  repository: string;
+}
+
+/** Other names clients use for Docker Hub. */
+const DOCKER_HUB_ALIASES = ['index.docker.io', 'registry-1.docker.io', 'registry.hub.docker.com'];
+
+export class UpstreamRouter {
+  private readonly byHost = new Map<string, string>();
+
+  constructor(upstreamNames: string[], private readonly defaultUpstream: string) {
+    for (const name of upstreamNames) this.byHost.set(normalizeRegistryHost(name), name);
+    if (this.byHost.has('docker.io')) {
+      for (const alias of DOCKER_HUB_ALIASES) if (!this.byHost.has(alias)) this.byHost.set(alias, this.byHost.get('docker.io')!);
+    }
+  }
+
+  route(name: string, ns: string | undefined): RepositoryTarget {
+    if (ns !== undefined) return this.target(this.upstreamForHost(ns, 'ns'), name);
+    const slash = name.indexOf('/');
+    const first = slash > 0 ? name.slice(0, slash) : '';
+    if (first && looksLikeRegistryHost(first)) return this.target(this.upstreamForHost(first, 'path prefix'), name.slice(slash + 1));
+    return this.target(this.defaultUpstream, name);
+  }
+
+  private upstreamForHost(host: string, where: string): string {
+    if (!isRegistryHost(host)) throw new NameInvalidError(`${where} ${JSON.stringify(host.slice(0, 100))} is not a registry host name`);
+    const upstream = this.byHost.get(normalizeRegistryHost(host));
+    if (!upstream) throw new NameUnknownError(`registry ${host} is not mirrored here`);
+    return upstream;
+  }
+
+  private target(upstream: string, name: string): RepositoryTarget {
+    assertRepositoryName(name);
+    // Docker Hub's official images live under library/ (docker reference normalisation).
+    const repository = upstream === 'docker.io' && !name.includes('/') ? `library/${name}` : name;
+    return { upstream, repository: assertRepositoryName(repository) };
+  }
+}

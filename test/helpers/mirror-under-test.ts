@@ -1,0 +1,57 @@
+/**
+ * Starts the real mirror (composeMirror + @hono/node-server) on 127.0.0.1 port 0 with a fresh
+ * cache directory, for end-to-end tests through real sockets.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { AddressInfo } from 'node:net';
+import { serve, type ServerType } from '@hono/node-server';
+import { parseMirrorConfig, type MirrorConfig } from '../../src/config/mirror-config.js';
+import { composeMirror, type Mirror } from '../../src/compose.js';
+import { createLogger } from '../../src/log.js';
+
+export interface MirrorUnderTest {
+  url: string;
+  config: MirrorConfig;
+  mirror: Mirror;
+  cacheDir: string;
+  /** Stops the server, keeps the cache directory (for restart tests). */
+  stop(): Promise<void>;
+  /** Stops the server and removes the cache directory. */
+  close(): Promise<void>;
+}
+
+export type RawConfig = Record<string, unknown> & { upstreams: Record<string, Record<string, unknown>> };
+
+export async function startMirror(raw: RawConfig, options: { cacheDir?: string } = {}): Promise<MirrorUnderTest> {
+  const cacheDir = options.cacheDir ?? (await mkdtemp(path.join(tmpdir(), 'mirror-test-')));
+  const config = parseMirrorConfig({
+    listen: { host: '127.0.0.1', port: 0 },
+    log: { level: 'silent' },
+    ...raw,
+    cache: { maxBytes: 10 * 2 ** 30, ...(raw.cache as object | undefined), dir: cacheDir },
+  });
+  const mirror = await composeMirror(config, createLogger(config.log.level));
+  const server = await listen(mirror);
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const stop = async () => {
+    (server as import('node:http').Server).closeAllConnections?.();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await mirror.close();
+  };
+  return {
+    url, config, mirror, cacheDir, stop,
+    async close() {
+      await stop();
+      await rm(cacheDir, { recursive: true, force: true });
+    },
+  };
+}
+
+function listen(mirror: Mirror): Promise<ServerType> {
+  return new Promise((resolve, reject) => {
+    const server = serve({ fetch: mirror.app.fetch, hostname: '127.0.0.1', port: 0 }, () => resolve(server));
+    server.once('error', reject);
+  });
+}
