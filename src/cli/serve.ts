@@ -22,7 +22,9 @@ export async function serveCommand(options: ServeOptions): Promise<void> {
   server.on('listening', () => {
     const address = server.address() as AddressInfo;
     const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-    log.info({ url: `http://${host}:${address.port}`, cacheDir: config.cache.dir, offline: config.offline, upstreams: Object.keys(config.upstreams) }, 'listening');
+    // Tooling waits for this line to learn the address (port 0), so it is written at any level but silent.
+    const startup = config.log.level === 'silent' ? log : log.child({}, { level: 'info' });
+    startup.info({ url: `http://${host}:${address.port}`, cacheDir: config.cache.dir, offline: config.offline, upstreams: Object.keys(config.upstreams) }, 'listening');
   });
   server.on('error', (error) => {
     log.fatal({ err: error }, 'server failed');
