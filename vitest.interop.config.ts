@@ -1,8 +1,8 @@
 import { defineConfig } from 'vitest/config';
 
 /**
- * Interop suite: real registries (docker-registry), real clients (skopeo) and the built mirror
- * as a child process. Files run one after another: each starts its own upstreams and mirror,
+ * Interop suite: real registries (docker-registry), real clients (skopeo, containerd, dockerd)
+ * and the built mirror as a child process. Files run one after another: each starts its own upstreams and mirror,
  * and on 2 cores parallel files would only fight over CPU.
  */
 export default defineConfig({

@@ -134,3 +134,20 @@ export function blobsOf(image: Image): Blob[] {
 }
 
 export { buildLayer };
+
+/**
+ * What a client that pulls one platform of `image` must end up with: the image (index) itself,
+ * then that platform's manifest, config and layers.
+ */
+export function platformContent(image: Image, architecture: string): string[] {
+  const manifest = platformManifest(image, architecture);
+  return [...new Set([image.digest, manifest.digest, ...manifest.blobs.map((blob) => blob.digest)])];
+}
+
+/** The manifest a single-platform client (dockerd, `ctr pull`) picks for `architecture`. */
+export function platformManifest(image: Image, architecture: string): ImageManifest {
+  if (image.kind === 'manifest') return image;
+  const child = image.manifests.find((manifest) => manifest.platform.architecture === architecture);
+  if (!child) throw new Error(`${image.digest} has no ${architecture} manifest`);
+  return child;
+}

@@ -27,11 +27,12 @@ export class Skopeo {
   private constructor(
     readonly dir: string,
     deadProxyPort: number,
+    registriesConfText: string,
   ) {
     const tmp = join(dir, 'tmp');
     mkdirSync(tmp, { recursive: true });
     const registriesConf = join(dir, 'registries.conf');
-    writeFileSync(registriesConf, '');
+    writeFileSync(registriesConf, registriesConfText);
     const policy = join(dir, 'policy.json');
     writeFileSync(policy, JSON.stringify({ default: [{ type: 'insecureAcceptAnything' }] }));
     this.#globalArgs = ['--registries-conf', registriesConf, '--policy', policy, '--tmpdir', tmp];
@@ -51,11 +52,14 @@ export class Skopeo {
     };
   }
 
-  /** `deadProxyPort` is a port nothing listens on (taken from the OS, then released). */
-  static async create(dir: string): Promise<Skopeo> {
+  /**
+   * `deadProxyPort` is a port nothing listens on (taken from the OS, then released) unless given
+   * (e.g. a tripwire's). `registriesConf` is the text of skopeo's registries.conf (empty: none).
+   */
+  static async create(dir: string, options: { registriesConf?: string; deadProxyPort?: number } = {}): Promise<Skopeo> {
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, 'auth.json'), '{"auths":{}}');
-    return new Skopeo(dir, await freeLoopbackPort());
+    return new Skopeo(dir, options.deadProxyPort ?? (await freeLoopbackPort()), options.registriesConf ?? '');
   }
 
   async run(args: string[]): Promise<string> {
