@@ -26,7 +26,9 @@ RUN mkdir -p /data && chown node:node /data
 USER node
 VOLUME ["/data"]
 EXPOSE 5000
+# With "tls" configured, set MIRROR_HEALTHCHECK_URL=https://127.0.0.1:5000/healthz; the check is
+# to loopback, so it does not verify the certificate (which names the public host anyway).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
-  CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.MIRROR_PORT || 5000) + '/healthz').then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+  CMD ["node", "-e", "const u = process.env.MIRROR_HEALTHCHECK_URL || 'http://127.0.0.1:' + (process.env.MIRROR_PORT || 5000) + '/healthz'; if (u.startsWith('https:')) process.env.NODE_TLS_REJECT_UNAUTHORIZED = '0'; fetch(u).then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 ENTRYPOINT ["node", "dist/main.js"]
 CMD ["serve"]

@@ -5,9 +5,14 @@
  */
 import { Hono } from 'hono';
 import type { Logger } from 'pino';
-import { MirrorError } from './domain/errors.js';
+import { MirrorError, RouteUnknownError } from './domain/errors.js';
+import { accessLog } from './http/middleware/access-log.js';
+import { clientAuth, type CredentialVerifier } from './http/middleware/client-auth.js';
 import { errorResponse } from './http/oci-error-response.js';
+import { mountOperations, type OperationsDependencies } from './http/routes/operations.js';
 import { registryApiRoute } from './http/routes/registry-api.js';
+import type { RepositoryUsage } from './metrics/repository-usage.js';
+import type { AccessPolicy } from './pull-through/access-policy.js';
 import type { Puller } from './pull-through/puller.js';
 import type { UpstreamRouter } from './upstream/upstream-router.js';
 
@@ -15,12 +20,21 @@ export interface AppDependencies {
   puller: Puller;
   router: UpstreamRouter;
   log: Logger;
+  /** Access log, request metrics, /metrics, /readyz, /api/status and the status page at /. */
+  observability?: OperationsDependencies & { usage: RepositoryUsage };
+  /** Client credentials (auth.htpasswd): every path but /healthz and /readyz needs them. */
+  clientCredentials?: CredentialVerifier;
+  /** Keeps private upstream content from clients that did not authenticate. */
+  accessPolicy?: AccessPolicy;
 }
 
 const API_VERSION_HEADER = 'Docker-Distribution-API-Version';
 
-export function createApp({ puller, router, log }: AppDependencies): Hono {
+export function createApp({ puller, router, log, observability, clientCredentials, accessPolicy }: AppDependencies): Hono {
   const app = new Hono();
+  // First, so that every answer (errors and 404s included) is logged and counted.
+  if (observability) app.use(accessLog({ log, metrics: observability.metrics, usage: observability.usage }));
+  if (clientCredentials) app.use(clientAuth(clientCredentials));
 
   app.onError((error, c) => {
     if (!(error instanceof MirrorError)) log.error({ err: error, method: c.req.method, path: c.req.path }, 'request failed');
@@ -35,7 +49,7 @@ export function createApp({ puller, router, log }: AppDependencies): Hono {
   app.get('/v2', base);
   app.get('/v2/', base);
 
-  const registryApi = registryApiRoute(puller, router);
+  const registryApi = registryApiRoute(puller, router, accessPolicy);
   app.all('/v2/*', async function withApiVersion(c) {
     const response = await registryApi(c);
     if (response.headers.get('x-hono-already-sent') === null) response.headers.set(API_VERSION_HEADER, 'registry/2.0');
@@ -43,5 +57,12 @@ export function createApp({ puller, router, log }: AppDependencies): Hono {
   });
 
   app.get('/healthz', (c) => c.text('ok'));
+  if (observability) mountOperations(app, observability);
+  // Clients parse error bodies; a path outside every route gets the same OCI shape as the rest.
+  app.notFound(function notFound(c) {
+    const response = errorResponse(new RouteUnknownError(`no route for ${c.req.path.slice(0, 200)}`), c.req.method);
+    response.headers.set(API_VERSION_HEADER, 'registry/2.0');
+    return response;
+  });
   return app;
 }

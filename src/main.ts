@@ -3,6 +3,16 @@
 import { Command } from 'commander';
 import { ConfigError } from './config/mirror-config.js';
 import { serveCommand } from './cli/serve.js';
+import { exportCommand } from './cli/export.js';
+import { importCommand } from './cli/import.js';
+import { UsageError } from './cli/tool-context.js';
+import { warmCommand } from './cli/warm.js';
+import { verifyCommand } from './cli/verify.js';
+import { pruneCommand } from './cli/prune.js';
+import { statsCommand } from './cli/stats.js';
+import { MirrorError } from './domain/errors.js';
+
+const CONFIG_HELP = 'configuration file (default: $MIRROR_CONFIG or ./mirror.config.json)';
 
 const program = new Command()
   .name('registry-mirror')
@@ -15,10 +25,61 @@ program
   .option('--offline', 'never contact an upstream; serve only what is cached')
   .action(serveCommand);
 
+program
+  .command('warm')
+  .description('pull images (every platform by default) into the cache, e.g. for an air-gapped mirror')
+  .argument('[image...]', 'image references: alpine:3.20, gcr.io/distroless/static:nonroot, name@sha256:...')
+  .option('-f, --file <file>', 'read image references from a file, one per line (# starts a comment; - for stdin)')
+  .option('--platform <list>', 'only these platforms: os/arch[/variant][,...]')
+  .option('-c, --config <file>', CONFIG_HELP)
+  .action(warmCommand);
+
+program
+  .command('export')
+  .description('write cached images as an OCI image layout tar')
+  .argument('[image...]', 'image references to export')
+  .requiredOption('-o, --out <file>', 'archive to write (- for stdout)')
+  .option('--all', 'export every tag the cache knows')
+  .option('-c, --config <file>', CONFIG_HELP)
+  .action(exportCommand);
+
+program
+  .command('import')
+  .description('load an OCI image layout tar (from export or skopeo oci-archive:) into the cache')
+  .argument('<file>', 'archive to read (- for stdin)')
+  .option('-c, --config <file>', CONFIG_HELP)
+  .action(importCommand);
+
+program
+  .command('verify')
+  .description('re-hash cached blobs and manifests and remove any that do not match (exit 1 if any were removed)')
+  .option('--json', 'print the report as JSON')
+  .option('-c, --config <file>', CONFIG_HELP)
+  .action(verifyCommand);
+
+program
+  .command('prune')
+  .description('evict least recently used blobs until the cache fits, with the server stopped')
+  .requiredOption('--max-bytes <size>', 'the size to shrink to: a byte count or e.g. "10GiB", "500MB"')
+  .option('-c, --config <file>', CONFIG_HELP)
+  .action(pruneCommand);
+
+program
+  .command('stats')
+  .description('print cache size, blob/manifest/tag counts, hit ratio and top repositories')
+  .option('--json', 'print JSON')
+  .option('--top <n>', 'how many repositories to list (default 10)')
+  .option('-c, --config <file>', CONFIG_HELP)
+  .action(statsCommand);
+
 program.parseAsync(process.argv).catch((error: unknown) => {
-  if (error instanceof ConfigError) {
+  if (error instanceof ConfigError || error instanceof UsageError) {
     process.stderr.write(`registry-mirror: ${error.message}\n`);
     process.exit(2);
+  }
+  if (error instanceof MirrorError) {
+    process.stderr.write(`registry-mirror: ${error.message}\n`);
+    process.exit(1);
   }
   process.stderr.write(`registry-mirror: ${(error as Error).stack ?? String(error)}\n`);
   process.exit(1);

@@ -3,6 +3,7 @@ import { serve, type ServerType } from '@hono/node-server';
 import type { AddressInfo } from 'node:net';
 import { loadConfig } from '../config/load-config.js';
 import { composeMirror } from '../compose.js';
+import { tlsServeOptions } from '../http/tls.js';
 import { createLogger } from '../log.js';
 
 export interface ServeOptions {
@@ -12,25 +13,33 @@ export interface ServeOptions {
 
 /** How long in-flight responses get to finish after SIGTERM before connections are cut. */
 const SHUTDOWN_GRACE_MS = 10_000;
+/** Then how long cache fills whose clients are gone get before they are abandoned (temp files removed). */
+const FILL_DRAIN_MS = 5_000;
+/** Keep-alive connections go idle as their last response ends; they are closed as that happens. */
+const IDLE_SWEEP_MS = 100;
 
 export async function serveCommand(options: ServeOptions): Promise<void> {
   const config = await loadConfig(options.config);
   if (options.offline) config.offline = true;
   const log = createLogger(config.log.level);
   const mirror = await composeMirror(config, log);
-  const server = serve({ fetch: mirror.app.fetch, hostname: config.listen.host, port: config.listen.port });
+  const server = serve({ fetch: mirror.app.fetch, hostname: config.listen.host, port: config.listen.port, ...(await tlsServeOptions(config.tls)) });
   server.on('listening', () => {
     const address = server.address() as AddressInfo;
     const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
     // Tooling waits for this line to learn the address (port 0), so it is written at any level but silent.
     const startup = config.log.level === 'silent' ? log : log.child({}, { level: 'info' });
-    startup.info({ url: `http://${host}:${address.port}`, cacheDir: config.cache.dir, offline: config.offline, upstreams: Object.keys(config.upstreams) }, 'listening');
+    startup.info({ url: `${config.tls ? 'https' : 'http'}://${host}:${address.port}`, cacheDir: config.cache.dir, offline: config.offline, upstreams: Object.keys(config.upstreams) }, 'listening');
   });
   server.on('error', (error) => {
     log.fatal({ err: error }, 'server failed');
     process.exit(1);
   });
-  const stop = (signal: string) => void shutdown(server, () => mirror.close(), log, signal);
+  const stop = (signal: string) => {
+    // /readyz fails first, so load balancers stop sending while responses in flight finish.
+    mirror.markShuttingDown();
+    void shutdown(server, () => mirror.blobs.drain(FILL_DRAIN_MS).then(() => mirror.close()), log, signal);
+  };
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
 }
@@ -42,8 +51,10 @@ async function shutdown(server: ServerType, closeMirror: () => Promise<void>, lo
     (server as import('node:http').Server).closeAllConnections?.();
   }, SHUTDOWN_GRACE_MS);
   forced.unref();
+  const sweep = setInterval(() => (server as import('node:http').Server).closeIdleConnections?.(), IDLE_SWEEP_MS);
   (server as import('node:http').Server).closeIdleConnections?.();
   await new Promise<void>((resolve) => server.close(() => resolve()));
+  clearInterval(sweep);
   await closeMirror();
   log.info('stopped');
   process.exit(0);

@@ -24,6 +24,10 @@ export async function loadConfig(file?: string, env: NodeJS.ProcessEnv = process
   // A relative cache directory is relative to the config file, not to wherever the process started.
   if (!env.MIRROR_CACHE_DIR) config.cache.dir = path.resolve(path.dirname(configPath), config.cache.dir);
   else config.cache.dir = path.resolve(config.cache.dir);
+  // Certificate, key and htpasswd files are named relative to the config file, like cache.dir.
+  const besideConfig = (file: string) => path.resolve(path.dirname(configPath), file);
+  if (config.tls) config.tls = { cert: besideConfig(config.tls.cert), key: besideConfig(config.tls.key) };
+  if (config.auth) config.auth = { htpasswd: besideConfig(config.auth.htpasswd) };
   return config;
 }
 

@@ -33,6 +33,10 @@ export interface MirrorConfig {
   log: { level: string };
   defaultUpstream: string;
   upstreams: Record<string, UpstreamConfig>;
+  /** PEM files; when set the mirror serves HTTPS. */
+  tls?: { cert: string; key: string };
+  /** When set, clients need Basic credentials from this htpasswd file (bcrypt entries). */
+  auth?: { htpasswd: string };
 }
 
 export class ConfigError extends Error {
@@ -73,6 +77,8 @@ export function parseMirrorConfig(raw: unknown): MirrorConfig {
     log: { level: input.log?.level ?? 'info' },
     defaultUpstream,
     upstreams,
+    ...(input.tls ? { tls: { cert: input.tls.cert, key: input.tls.key } } : {}),
+    ...(input.auth ? { auth: { htpasswd: input.auth.htpasswd } } : {}),
   };
 }
 
@@ -141,4 +147,6 @@ interface RawConfig {
   log?: { level?: string };
   defaultUpstream?: string;
   upstreams: Record<string, Omit<UpstreamConfig, 'tokenRealms'> & { tokenRealms?: string[] }>;
+  tls?: { cert: string; key: string };
+  auth?: { htpasswd: string };
 }

@@ -53,6 +53,17 @@ export class RangeNotSatisfiableError extends MirrorError {
 export class UnauthorizedError extends MirrorError { readonly code = 'UNAUTHORIZED'; }
 export class DeniedError extends MirrorError { readonly code = 'DENIED'; }
 
+/**
+ * The client must authenticate to this mirror: answered 401 with `challenge` as
+ * WWW-Authenticate (RFC 9110 section 11.6.1), so docker, containerd and skopeo send credentials.
+ */
+export class AuthenticationRequiredError extends MirrorError {
+  readonly code = 'UNAUTHORIZED';
+  constructor(message: string, readonly challenge: string) {
+    super(message);
+  }
+}
+
 /** The upstream answered 429; `retryAfterSeconds` comes from its Retry-After header. */
 export class TooManyRequestsError extends MirrorError {
   readonly code = 'TOOMANYREQUESTS';

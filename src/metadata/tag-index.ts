@@ -24,7 +24,20 @@ export interface TagKey {
   tag: string;
 }
 
+/**
+ * Key (in the repositories store) of the list of every `upstream/repository` with a tag, so the
+ * index can be listed without iterating the store (not every keyv store can be iterated).
+ */
+const CATALOG_KEY = '*catalog';
+
+export interface TagEntry extends TagKey {
+  record: TagRecord;
+}
+
 export class TagIndex {
+  /** Serialises the read-modify-write of tag lists, so concurrent sets lose no tag. */
+  private listUpdates: Promise<void> = Promise.resolve();
+
   constructor(private readonly tags: Keyv<TagRecord>, private readonly repositories: Keyv<string[]>) {}
 
   async get(key: TagKey): Promise<TagRecord | undefined> {
@@ -33,7 +46,21 @@ export class TagIndex {
 
   async set(key: TagKey, record: TagRecord): Promise<void> {
     await this.tags.set(tagKey(key), record, RETENTION_MS);
-    await this.rememberTag(key);
+    const update = this.listUpdates.then(() => this.rememberTag(key));
+    this.listUpdates = update.catch(() => {});
+    await update;
+  }
+
+  /** Every tag this index holds (export --all); tags recorded before the catalog existed are not listed. */
+  async *list(): AsyncGenerator<TagEntry> {
+    for (const name of (await this.repositories.get(CATALOG_KEY)) ?? []) {
+      const slash = name.indexOf('/');
+      const [upstream, repository] = [name.slice(0, slash), name.slice(slash + 1)];
+      for (const tag of await this.knownTags(upstream, repository)) {
+        const record = await this.get({ upstream, repository, tag });
+        if (record) yield { upstream, repository, tag, record };
+      }
+    }
   }
 
   /** Tags this mirror has seen for a repository, for tags/list while the upstream is down. */
@@ -42,10 +69,20 @@ export class TagIndex {
   }
 
   private async rememberTag(key: TagKey): Promise<void> {
+    const name = repositoryKey(key.upstream, key.repository);
     const known = await this.knownTags(key.upstream, key.repository);
-    if (known.includes(key.tag)) return;
-    await this.repositories.set(repositoryKey(key.upstream, key.repository), [...known, key.tag].sort(), RETENTION_MS);
+    if (!known.includes(key.tag)) await this.repositories.set(name, [...known, key.tag].sort(), RETENTION_MS);
+    const catalog = (await this.repositories.get(CATALOG_KEY)) ?? [];
+    if (!catalog.includes(name)) await this.repositories.set(CATALOG_KEY, [...catalog, name].sort());
   }
+}
+
+/**
+ * How two processes' versions of one tag list (or the catalog) combine: nothing is removed from
+ * these lists, so the union loses no tag either recorded (create-keyv.ts `merge`).
+ */
+export function unionTagLists(mine: string[], theirs: string[]): string[] {
+  return [...new Set([...mine, ...theirs])].sort();
 }
 
 function tagKey({ upstream, repository, tag }: TagKey): string {

@@ -23,6 +23,12 @@ export interface BlobFetchOptions {
   /** Runs `work` within the upstream's concurrency bound. */
   limit: (work: () => Promise<void>) => Promise<void>;
   onCommitted: (size: number) => void;
+  /**
+   * Counts the announced size against the cache budget before the first byte is written
+   * (eviction/blob-lru.ts `reserve`); the returned function gives the reservation back, just
+   * before `onCommitted` or when the fetch fails.
+   */
+  reserve?: (size: number) => () => void;
 }
 
 export class BlobFetch {
@@ -31,6 +37,7 @@ export class BlobFetch {
   /** Resolves once the blob is published in the cache; rejects if the fetch failed. */
   readonly settled: Promise<void>;
   private ingest: BlobIngest | undefined;
+  private readonly aborter = new AbortController();
   private resolveReady!: (size: number) => void;
   private rejectReady!: (error: Error) => void;
 
@@ -48,27 +55,63 @@ export class BlobFetch {
     return this.ingest?.written ?? 0;
   }
 
+  /** The size the upstream announced; undefined until it answered. */
+  get size(): number | undefined {
+    return this.ingest?.expectedSize;
+  }
+
+  /** Stops the download (shutdown); the temp file is removed and readers see an error. */
+  abort(): void {
+    this.aborter.abort(new UpstreamUnavailableError(`fetching ${this.options.digest.value} was abandoned: the mirror is shutting down`));
+  }
+
   /** Bytes [start, end] of the blob, delivered as they arrive. Call after `ready`. */
   open(start: number, end: number): Readable {
     if (!this.ingest) throw new Error('blob fetch is not ready');
     return followIngest(this.ingest, start, end);
   }
 
+  /**
+   * The fill deadline is a timer this fetch owns, not AbortSignal.timeout(): AbortSignal.any()
+   * holds its sources weakly, so a timeout signal could be garbage-collected mid-download and
+   * never fire (seen in test/e2e/herd.test.ts).
+   */
   private async download(): Promise<void> {
-    const { digest, paths, fillTimeoutMs } = this.options;
-    const signal = AbortSignal.timeout(fillTimeoutMs);
+    const deadline = new AbortController();
+    const timer = setTimeout(() => deadline.abort(), this.options.fillTimeoutMs);
+    try {
+      await this.downloadWithin(AbortSignal.any([deadline.signal, this.aborter.signal]));
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private async downloadWithin(signal: AbortSignal): Promise<void> {
+    const { digest } = this.options;
     const upstream = await this.options.open(signal);
     if (upstream.size === undefined) {
       // Without a length, clients could not be told Content-Length up front; such upstreams are rare.
       upstream.body.destroy();
       throw new UpstreamBadResponseError(`upstream sent ${digest.value} without a Content-Length`);
     }
-    const ingest = await BlobIngest.start(paths, digest, upstream.size).catch((error: Error) => {
+    const releaseSpace = this.options.reserve?.(upstream.size);
+    let ingest: BlobIngest;
+    try {
+      ingest = await this.fill(upstream, upstream.size, signal);
+    } finally {
+      releaseSpace?.();
+    }
+    this.options.onCommitted(ingest.written);
+  }
+
+  private async fill(upstream: UpstreamBlob, size: number, signal: AbortSignal): Promise<BlobIngest> {
+    const { digest, paths } = this.options;
+    const ingest = await BlobIngest.start(paths, digest, size).catch((error: Error) => {
       upstream.body.destroy();
       throw error;
     });
     this.ingest = ingest;
-    this.resolveReady(upstream.size);
+    this.resolveReady(size);
     try {
       for await (const chunk of upstream.body) await ingest.write(chunk as Buffer);
       await ingest.commit();
@@ -76,12 +119,14 @@ export class BlobFetch {
       upstream.body.destroy();
       throw await ingest.fail(asFetchError(error, digest, signal));
     }
-    this.options.onCommitted(ingest.written);
+    return ingest;
   }
 }
 
 function asFetchError(error: unknown, digest: Digest, signal: AbortSignal): Error {
-  if (signal.aborted) return new UpstreamUnavailableError(`fetching ${digest.value} exceeded the fill deadline`);
+  if (signal.aborted) {
+    return signal.reason instanceof MirrorError ? signal.reason : new UpstreamUnavailableError(`fetching ${digest.value} exceeded the fill deadline`);
+  }
   // Our own verdicts (wrong digest or length) and local disk errors (ENOSPC) stay as they are.
   if (error instanceof MirrorError || isFileSystemError(error)) return error as Error;
   return new UpstreamUnavailableError(`upstream broke off while sending ${digest.value}: ${(error as Error).message}`);

@@ -33,7 +33,14 @@ export interface BlobPullerOptions {
   upstreams: Map<string, UpstreamPort>;
   fillTimeoutMs: number;
   offline: boolean;
+  /** Called after a fill failed with ENOSPC and `freedBytes` of cached blobs were evicted. */
+  onDiskFull?: (freedBytes: number) => void;
+  /** Called when a download from the upstream starts, naming the repository it goes through. */
+  onUpstreamFetch?: (target: RepositoryTarget, digest: string) => void;
 }
+
+/** Share of the budget evicted at least on ENOSPC, even when the failed blob was small or its size unknown. */
+const DISK_FULL_MIN_FREE_SHARE = 0.01;
 
 export class BlobPuller {
   private readonly inFlight = new Map<string, BlobFetch>();
@@ -41,8 +48,22 @@ export class BlobPuller {
   constructor(private readonly options: BlobPullerOptions) {}
 
   /** Downloads under way, for metrics and the status page. */
-  downloads(): Array<{ digest: string; bytesWritten: number }> {
-    return [...this.inFlight].map(([digest, fetch]) => ({ digest, bytesWritten: fetch.bytesWritten }));
+  downloads(): Array<{ digest: string; bytesWritten: number; size: number | undefined }> {
+    return [...this.inFlight].map(([digest, fetch]) => ({ digest, bytesWritten: fetch.bytesWritten, size: fetch.size }));
+  }
+
+  /**
+   * Shutdown: gives running downloads up to `timeoutMs` to finish, then abandons the rest, whose
+   * temp files are removed; the cache then holds only complete, verified blobs.
+   */
+  async drain(timeoutMs: number): Promise<void> {
+    const settledAll = () => Promise.allSettled([...this.inFlight.values()].map((fetch) => fetch.settled));
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<void>((resolve) => { timer = setTimeout(resolve, timeoutMs); });
+    await Promise.race([settledAll(), deadline]);
+    clearTimeout(timer);
+    for (const fetch of this.inFlight.values()) fetch.abort();
+    await settledAll();
   }
 
   /** The blob's size without reading or pulling it (HEAD). */
@@ -61,7 +82,12 @@ export class BlobPuller {
     if (cached) return cached;
     const running = this.inFlight.get(digest.value);
     if (running) return this.fromFetch(running, 'joined');
-    return this.fromFetch(this.startFetch(target, digest), 'upstream');
+    // A download may have finished while we looked at the disk. It publishes the file before it
+    // leaves inFlight, so a second look settles it without starting a duplicate download.
+    const published = await this.fromCache(digest);
+    if (published) return published;
+    const joined = this.inFlight.get(digest.value);
+    return joined ? this.fromFetch(joined, 'joined') : this.fromFetch(this.startFetch(target, digest), 'upstream');
   }
 
   private async fromCache(digest: Digest): Promise<BlobAnswer | undefined> {
@@ -90,11 +116,28 @@ export class BlobPuller {
       open: (signal) => upstream.fetchBlob(target.repository, digest.value, { signal }),
       limit: (work) => this.options.limiter.run(target.upstream, work),
       onCommitted: (size) => this.options.lru.add(digest.value, size),
+      reserve: (size) => this.options.lru.reserve(size),
     });
+    this.options.onUpstreamFetch?.(target, digest.value);
     this.inFlight.set(digest.value, fetch);
     const forget = () => this.inFlight.delete(digest.value);
-    fetch.settled.then(forget, forget);
+    fetch.settled.then(forget, (error: unknown) => {
+      forget();
+      this.onFillFailed(error, fetch.size);
+    });
     return fetch;
+  }
+
+  /**
+   * Disk full: the failed client has been cut off and its temp file removed (BlobIngest.fail).
+   * Free at least that blob's size, least recently used first, so the next fill fits and what
+   * is cached keeps being served. A full disk means the budget is larger than the disk allows.
+   */
+  private onFillFailed(error: unknown, size: number | undefined): void {
+    if ((error as NodeJS.ErrnoException | undefined)?.code !== 'ENOSPC') return;
+    const lru = this.options.lru;
+    const freed = lru.evictBytes(Math.max(size ?? 0, Math.ceil(lru.maxBytes * DISK_FULL_MIN_FREE_SHARE)));
+    this.options.onDiskFull?.(freed);
   }
 
   private upstream(target: RepositoryTarget, digest: Digest): UpstreamPort {

@@ -31,6 +31,8 @@ export interface ManifestResolverOptions {
   staleIfErrorMs: number | null;
   offline: boolean;
   onStale?: (target: RepositoryTarget, tag: string, error: unknown) => void;
+  /** Called for every manifest fetched from the upstream, naming the repository it came through. */
+  onUpstreamFetch?: (target: RepositoryTarget, digest: string) => void;
 }
 
 export class ManifestResolver {
@@ -103,6 +105,7 @@ export class ManifestResolver {
     const mediaType = response.mediaType && response.mediaType !== 'application/json' ? response.mediaType : mediaTypeFromManifest(bytes);
     if (!mediaType) throw new ManifestInvalidError(`manifest ${target.repository}:${reference} is not JSON`);
     const stored = await this.options.manifests.write(digest, bytes, mediaType);
+    this.options.onUpstreamFetch?.(target, stored.digest);
     return { ...stored, origin: 'upstream' };
   }
 

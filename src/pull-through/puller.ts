@@ -9,6 +9,7 @@ import { isUpstreamOutage, ManifestUnknownError, NameUnknownError } from '../dom
 import { OCI_INDEX } from '../domain/media-types.js';
 import type { ManifestReference } from '../domain/reference.js';
 import type { TagIndex } from '../metadata/tag-index.js';
+import type { UsageRecorder } from '../metadata/usage-stats.js';
 import type { RepositoryTarget } from '../upstream/upstream-router.js';
 import type { BlobAnswer, BlobPuller } from './blob-puller.js';
 import type { ManifestAnswer, ManifestResolver } from './manifest-resolver.js';
@@ -34,7 +35,12 @@ export interface PullerOptions {
   tags: TagIndex;
   upstreams: Map<string, UpstreamPort>;
   offline: boolean;
+  /** Persistent per-repository pulls, hits and misses (`registry-mirror stats`). */
+  usage?: UsageRecorder;
 }
+
+/** Answers that did not need the upstream's bytes (a HEAD revalidation is still a hit). */
+const HIT_ORIGINS = new Set(['cache', 'revalidated', 'stale']);
 
 export class Puller {
   private readonly tagLists = new SharedFlights<{ body: Buffer; link: string | undefined }>();
@@ -43,7 +49,9 @@ export class Puller {
   constructor(private readonly options: PullerOptions) {}
 
   manifest(target: RepositoryTarget, reference: ManifestReference, accept: string[]): Promise<ManifestAnswer> {
-    return this.options.manifests.resolve(target, reference, accept);
+    const answer = this.options.manifests.resolve(target, reference, accept);
+    // Resolving a tag is what a client does once per image pull (GET or HEAD, then by digest).
+    return this.options.usage ? answer.then((manifest) => this.recordUsage(target, manifest.origin, reference.kind === 'tag', manifest)) : answer;
   }
 
   blobSize(target: RepositoryTarget, digest: Digest): Promise<number> {
@@ -51,7 +59,13 @@ export class Puller {
   }
 
   blob(target: RepositoryTarget, digest: Digest): Promise<BlobAnswer> {
-    return this.options.blobs.get(target, digest);
+    const answer = this.options.blobs.get(target, digest);
+    return this.options.usage ? answer.then((blob) => this.recordUsage(target, blob.origin, false, blob)) : answer;
+  }
+
+  private recordUsage<Answer>(target: RepositoryTarget, origin: string, pull: boolean, answer: Answer): Answer {
+    this.options.usage?.record({ upstream: target.upstream, repository: target.repository, pull, hit: HIT_ORIGINS.has(origin) });
+    return answer;
   }
 
   /** The upstream's tag list; the tags this mirror knows when the upstream fails or is offline. */

@@ -22,9 +22,13 @@ export interface StoredBlob {
 export class BlobStore {
   constructor(readonly paths: StorePaths) {}
 
-  /** Creates the layout and removes temp files left behind by a crash. */
-  async init(): Promise<void> {
-    await rm(this.paths.tmpDir, { recursive: true, force: true });
+  /**
+   * Creates the layout and removes temp files left behind by a crash. A second process on the
+   * same cache (warm, import beside a running server) passes `clearTemp: false`: the temp files
+   * may be the server's downloads in progress.
+   */
+  async init(options: { clearTemp?: boolean } = {}): Promise<void> {
+    if (options.clearTemp ?? true) await rm(this.paths.tmpDir, { recursive: true, force: true });
     await Promise.all([this.paths.blobsDir, this.paths.manifestsDir, this.paths.tmpDir].map((dir) => mkdir(dir, { recursive: true })));
   }
 

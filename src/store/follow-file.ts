@@ -36,7 +36,10 @@ export function followIngest(ingest: BlobIngest, start: number, end: number): Re
         handle ??= await openCurrent(ingest);
         while (position <= end) {
           if (ingest.state === 'failed') throw ingest.failure ?? new Error('upstream fetch failed');
-          const available = Math.min(ingest.written, end + 1) - position;
+          // The range's last byte waits for commit() to check size and digest: a client holding
+          // every byte of its Content-Length has a complete response, whatever the socket does next.
+          const limit = ingest.state === 'committed' ? end + 1 : end;
+          const available = Math.min(ingest.written, limit) - position;
           if (available > 0) {
             const length = Math.min(available, CHUNK_BYTES);
             const { bytesRead, buffer } = await handle.read(Buffer.allocUnsafe(length), 0, length, position);

@@ -17,6 +17,14 @@ import type { StorePaths } from './store-paths.js';
 
 export type IngestState = 'writing' | 'committed' | 'failed';
 
+/**
+ * How temp files are opened. A seam for tests only: a disk that fills up (ENOSPC) cannot be
+ * produced without root, so tests swap `open` for one whose handle fails its writes.
+ */
+export const ingestFiles = {
+  open: (file: string, flags: string): Promise<FileHandle> => open(file, flags),
+};
+
 export class BlobIngest extends EventEmitter {
   written = 0;
   state: IngestState = 'writing';
@@ -41,7 +49,7 @@ export class BlobIngest extends EventEmitter {
   static async start(paths: StorePaths, digest: Digest, expectedSize?: number): Promise<BlobIngest> {
     const tempPath = paths.temp(`${digest.hex.slice(0, 16)}-${randomUUID()}`);
     await mkdir(path.dirname(tempPath), { recursive: true });
-    const handle = await open(tempPath, 'wx');
+    const handle = await ingestFiles.open(tempPath, 'wx');
     return new BlobIngest(digest, expectedSize, tempPath, paths.blob(digest), handle);
   }
 

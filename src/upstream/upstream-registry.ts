@@ -8,7 +8,7 @@ import type { Agent } from 'undici';
 import type { UpstreamConfig } from '../config/mirror-config.js';
 import { parseDigest } from '../domain/digest.js';
 import { BlobUnknownError, ManifestUnknownError, NameUnknownError, UnauthorizedError } from '../domain/errors.js';
-import { MAX_MANIFEST_BYTES, OCI_INDEX } from '../domain/media-types.js';
+import { MAX_MANIFEST_BYTES, OCI_INDEX, UPSTREAM_MANIFEST_ACCEPT } from '../domain/media-types.js';
 import { assertRepositoryName, parseManifestReference } from '../domain/reference.js';
 import { createUpstreamDispatcher, discardBody, sendOnce, type SendHop, type UpstreamResponse, type UpstreamTimeouts } from './http-dispatcher.js';
 import { contentLength, readBodyLimited } from './read-body.js';
@@ -73,7 +73,12 @@ interface UpstreamCall {
   signal?: AbortSignal;
   /** Names the call in error messages: method and path only, never query or headers. */
   what: string;
+  /** Send without the configured credentials (pull-through/access-policy.ts probes). */
+  anonymous?: boolean;
 }
+
+/** What an anonymous probe asks about (see probeAnonymous). */
+export type AnonymousProbeObject = { kind: 'manifest'; reference: string } | { kind: 'blob'; digest: string } | { kind: 'tags' };
 
 /** Tag lists are unbounded in the spec; this is far above any real page. */
 const MAX_TAGS_BYTES = 16 * 1024 * 1024;
@@ -83,6 +88,8 @@ export class UpstreamRegistry {
   readonly #baseUrl: URL;
   readonly #dispatcher: Agent;
   readonly #auth: UpstreamAuth;
+  /** The same upstream as a client without credentials: its own challenge and token cache. */
+  readonly #anonymousAuth: UpstreamAuth;
   readonly #onResponse: ((info: UpstreamResponseInfo) => void) | undefined;
 
   constructor(options: UpstreamOptions) {
@@ -92,14 +99,35 @@ export class UpstreamRegistry {
     this.#dispatcher = createUpstreamDispatcher(options.name, options.timeouts);
     const { username, password, tokenRealms } = options.config;
     const sendToken = this.#hopSender('token');
-    this.#auth = new UpstreamAuth({
+    const authOptions = {
       upstreamName: this.name,
       upstreamUrl: this.#baseUrl,
-      username,
-      password,
       tokenRealms: tokenRealms ?? [],
-      requestToken: (request) => requestToken(sendToken, request, this.name),
-    });
+      requestToken: (request: Parameters<typeof requestToken>[1]) => requestToken(sendToken, request, this.name),
+    };
+    this.#auth = new UpstreamAuth({ ...authOptions, username, password });
+    this.#anonymousAuth = new UpstreamAuth(authOptions);
+  }
+
+  /**
+   * Whether a client without credentials could read `object` in `repo`: the request is sent
+   * without the configured credentials (an anonymous token where the upstream uses tokens).
+   * readable: 200; refused: 401 or 403; missing: 404. Outages throw as for any call.
+   */
+  async probeAnonymous(repo: string, object: AnonymousProbeObject): Promise<'readable' | 'refused' | 'missing'> {
+    const call = this.#probeCall(repo, object);
+    let response: UpstreamResponse;
+    try {
+      response = await this.#request({ ...call, anonymous: true });
+    } catch (error) {
+      if (error instanceof UnauthorizedError) return 'refused';
+      throw error;
+    }
+    discardBody(response);
+    if (response.statusCode === 200) return 'readable';
+    if (response.statusCode === 404) return 'missing';
+    if (response.statusCode === 403) return 'refused';
+    throw errorForStatus(response.statusCode, response.headers, call.what);
   }
 
   /** GET or HEAD a manifest. GET bodies over MAX_MANIFEST_BYTES -> UpstreamBadResponseError; 404 -> ManifestUnknownError. */
@@ -168,6 +196,13 @@ export class UpstreamRegistry {
     await this.#dispatcher.close();
   }
 
+  #probeCall(repo: string, object: AnonymousProbeObject): UpstreamCall {
+    if (object.kind === 'tags') return this.#call('tags', 'GET', repo, 'tags/list', { accept: 'application/json', query: new URLSearchParams({ n: '1' }) });
+    if (object.kind === 'blob') return this.#call('blob', 'HEAD', repo, `blobs/${parseDigest(object.digest).value}`, {});
+    parseManifestReference(object.reference);
+    return this.#call('manifest', 'HEAD', repo, `manifests/${object.reference}`, { accept: UPSTREAM_MANIFEST_ACCEPT });
+  }
+
   #call(kind: UpstreamCall['kind'], method: 'GET' | 'HEAD', repo: string, tail: string, options: { accept?: string; signal?: AbortSignal; query?: URLSearchParams }): UpstreamCall {
     assertRepositoryName(repo);
     const path = `/v2/${repo}/${tail}`;
@@ -183,16 +218,17 @@ export class UpstreamRegistry {
    * once more; a second 401 is final.
    */
   async #request(call: UpstreamCall): Promise<UpstreamResponse> {
-    let credential = await this.#auth.credentialFor(call.scope);
+    const auth = call.anonymous ? this.#anonymousAuth : this.#auth;
+    let credential = await auth.credentialFor(call.scope);
     for (let attempt = 1; ; attempt++) {
       const { response, url } = await sendFollowingRedirects(this.#hopSender(call.kind), this.#hop(call, credential), call.what);
       if (response.statusCode !== 401) return response;
       discardBody(response);
-      this.#auth.forget(credential);
+      auth.forget(credential);
       if (url.origin !== this.#baseUrl.origin) throw new UnauthorizedError(`${call.what}: redirect target ${url.host} answered 401`);
       if (attempt === 2) throw new UnauthorizedError(`${call.what}: the upstream refused our credentials (401)`);
-      this.#auth.learn(response.headers['www-authenticate']);
-      const next = await this.#auth.credentialFor(call.scope);
+      auth.learn(response.headers['www-authenticate']);
+      const next = await auth.credentialFor(call.scope);
       // Offering the same Basic credentials again would only earn the same 401.
       if (next === undefined || (next.scheme === 'basic' && credential?.scheme === 'basic')) {
         throw new UnauthorizedError(`${call.what}: the upstream refused our credentials (401)`);

@@ -44,8 +44,14 @@ export function head(url: string, headers: Record<string, string> = {}, options:
 
 /** GET that also reports the chunks as they arrived, and the bytes received before any error. */
 export async function getChunks(url: string, headers: Record<string, string> = {}): Promise<{ status: number; chunks: Buffer[]; error?: Error }> {
-  const response = await request(url, { headers, headersTimeout: DEFAULT_TIMEOUT_MS, bodyTimeout: DEFAULT_TIMEOUT_MS });
   const chunks: Buffer[] = [];
+  let response;
+  try {
+    response = await request(url, { headers, headersTimeout: DEFAULT_TIMEOUT_MS, bodyTimeout: DEFAULT_TIMEOUT_MS });
+  } catch (error) {
+    // The server may cut the connection before sending headers (a fill that failed at once).
+    return { status: 0, chunks, error: error as Error };
+  }
   try {
     for await (const chunk of response.body) chunks.push(Buffer.from(chunk as Uint8Array));
     return { status: response.statusCode, chunks };

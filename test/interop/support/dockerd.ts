@@ -18,6 +18,16 @@ const START_DEADLINE_MS = 60_000;
 /** Thrown when dockerd cannot run here at all, even with an empty daemon.json. */
 export class DockerdUnavailableError extends Error {}
 
+export interface DockerdOptions {
+  /**
+   * A directory to stand in for /etc/docker (e.g. holding `certs.d/<host:port>/ca.crt`): dockerd
+   * reads registry CAs only from /etc/docker/certs.d, so it runs in a private mount namespace
+   * (`unshare --mount`) where this directory is bind-mounted there. The host's /etc/docker is
+   * untouched, and the mount ends with the process.
+   */
+  etcDocker?: string;
+}
+
 export class Dockerd {
   readonly #processes = new ProcessGroup();
   readonly #env: NodeJS.ProcessEnv;
@@ -26,6 +36,7 @@ export class Dockerd {
   private constructor(
     readonly dir: string,
     tripwire: Tripwire,
+    readonly options: DockerdOptions = {},
   ) {
     this.socket = join(dir, 'docker.sock');
     this.#env = offlineEnv(tripwire, { HOME: dir, DOCKER_CONFIG: join(dir, 'client') });
@@ -36,8 +47,8 @@ export class Dockerd {
    * does not come up, a bare daemon is tried: if that fails too, this machine cannot run dockerd
    * (DockerdUnavailableError); otherwise the daemon.json is at fault and the first error stands.
    */
-  static async start(dir: string, tripwire: Tripwire, daemonJson: Record<string, unknown>): Promise<Dockerd> {
-    const dockerd = new Dockerd(dir, tripwire);
+  static async start(dir: string, tripwire: Tripwire, daemonJson: Record<string, unknown>, options: DockerdOptions = {}): Promise<Dockerd> {
+    const dockerd = new Dockerd(dir, tripwire, options);
     try {
       await dockerd.#startWith(daemonJson, 'dockerd');
       return dockerd;
@@ -66,7 +77,11 @@ export class Dockerd {
       '--bridge', 'none',
       '--iptables=false', '--ip6tables=false', '--ip-forward=false', '--ip-masq=false', '--userland-proxy=false',
     ];
-    const started = this.#processes.start(name, 'dockerd', args, join(this.dir, 'dockerd.log'), this.#env);
+    const [command, commandArgs] = this.options.etcDocker
+      ? // unshare and sh both exec, so the PID stays dockerd's and stopping by PID still works.
+        ['unshare', ['--mount', '--propagation', 'private', 'sh', '-c', 'mount --bind "$0" /etc/docker && exec dockerd "$@"', this.options.etcDocker, ...args]]
+      : ['dockerd', args];
+    const started = this.#processes.start(name, command, commandArgs, join(this.dir, 'dockerd.log'), this.#env);
     await this.#waitReady(started);
   }
 

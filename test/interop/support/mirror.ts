@@ -46,7 +46,10 @@ function newestMtime(dir: string): number {
   }, 0);
 }
 
-export function writeMirrorConfig(dir: string, upstreams: Upstreams): string {
+/** Top-level config keys that replace the defaults below (e.g. `tls`, `auth`, `log`). */
+export type MirrorConfigOverrides = Record<string, unknown>;
+
+export function writeMirrorConfig(dir: string, upstreams: Upstreams, overrides: MirrorConfigOverrides = {}): string {
   const config = {
     listen: { host: '127.0.0.1', port: 0 },
     cache: { dir: join(dir, 'cache'), maxBytes: 10 * 1024 ** 3 },
@@ -59,16 +62,17 @@ export function writeMirrorConfig(dir: string, upstreams: Upstreams): string {
       'docker.io': { url: upstreams.hub.proxy.url, username: HUB_USER, password: HUB_PASSWORD, tokenRealms: [`127.0.0.1:${upstreams.token.port}`] },
       'gcr.io': { url: upstreams.gcr.proxy.url },
     },
+    ...overrides,
   };
   const file = join(dir, 'mirror.config.json');
   writeFileSync(file, JSON.stringify(config, null, 2));
   return file;
 }
 
-export async function startMirror(dir: string, upstreams: Upstreams): Promise<RunningMirror> {
+export async function startMirror(dir: string, upstreams: Upstreams, overrides: MirrorConfigOverrides = {}): Promise<RunningMirror> {
   ensureMirrorBuilt();
   mkdirSync(dir, { recursive: true });
-  const configFile = writeMirrorConfig(dir, upstreams);
+  const configFile = writeMirrorConfig(dir, upstreams, overrides);
   const logFile = join(dir, 'mirror.log');
   const log = createWriteStream(logFile, { flags: 'a' });
   const child = spawn(process.execPath, [MAIN, 'serve', '--config', configFile], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });

@@ -29,6 +29,8 @@ export interface TokenServer {
   /** PEM certificate whose key signs the tokens (the registry's rootcertbundle). */
   readonly certFile: string;
   readonly requests: RequestLog;
+  /** Every token handed out, so tests can check that none of them leaks (e.g. into logs). */
+  readonly issuedTokens: readonly string[];
   close(): Promise<void>;
 }
 
@@ -45,6 +47,7 @@ export async function startTokenServer(dir: string): Promise<TokenServer> {
   const key = readFileSync(keyFile, 'utf8');
   const header = { typ: 'JWT', alg: 'RS256', x5c: [new X509Certificate(readFileSync(certFile)).raw.toString('base64')] };
   const requests = new RequestLog('token');
+  const issuedTokens: string[] = [];
 
   const server = createServer(function issueToken(req, res) {
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
@@ -54,14 +57,15 @@ export async function startTokenServer(dir: string): Promise<TokenServer> {
     const user = basicUser(req);
     if (url.pathname !== '/token' || req.method !== 'GET') entry.status = 404;
     else if (user === 'rejected') entry.status = 401;
-    const body =
-      entry.status === 200
-        ? { ...signToken(key, header, user, url), expires_in: TOKEN_TTL_SECONDS, issued_at: new Date().toISOString() }
-        : { details: entry.status === 401 ? 'incorrect username or password' : 'not found' };
+    const signed = entry.status === 200 ? signToken(key, header, user, url) : undefined;
+    if (signed) issuedTokens.push(signed.token);
+    const body = signed
+      ? { ...signed, expires_in: TOKEN_TTL_SECONDS, issued_at: new Date().toISOString() }
+      : { details: entry.status === 401 ? 'incorrect username or password' : 'not found' };
     res.writeHead(entry.status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
   });
   const port = await listenOnLoopback(server);
-  return { url: `http://127.0.0.1:${port}/token`, port, certFile, requests, close: () => closeServer(server) };
+  return { url: `http://127.0.0.1:${port}/token`, port, certFile, requests, issuedTokens, close: () => closeServer(server) };
 }
 
 function signToken(key: string, header: object, user: string | null, url: URL): { token: string; access_token: string } {

@@ -1,0 +1,145 @@
+/**
+ * Reads an OCI image layout tar (ours, or one written by another tool such as skopeo's
+ * `oci-archive:`) in one pass, in whatever order its entries come:
+ *
+ *   - big blobs stream into the cache through BlobIngest, which hashes while writing and only
+ *     renames a blob into place when its digest matches its name: a corrupt entry leaves nothing;
+ *   - small JSON blobs (manifests and configs, at most MAX_MANIFEST_BYTES each, a bounded total)
+ *     are kept in memory and hashed, because which of them are manifests is only known from
+ *     index.json, which may come last;
+ *   - entries other than oci-layout, index.json and blobs/<alg>/<hex> are skipped, so no entry
+ *     name ever becomes a path.
+ */
+import type { Readable } from 'node:stream';
+import tar from 'tar-stream';
+import { digestOf, isDigest, parseDigest, type Digest } from '../domain/digest.js';
+import { DigestInvalidError, ManifestInvalidError, MirrorError } from '../domain/errors.js';
+import { MAX_MANIFEST_BYTES } from '../domain/media-types.js';
+import type { BlobLru } from '../eviction/blob-lru.js';
+import type { BlobStore } from '../store/blob-store.js';
+import { BlobIngest } from '../store/ingest-blob.js';
+
+type ArchiveEntry = tar.Extract extends AsyncIterable<infer Entry> ? Entry : never;
+
+/** Memory kept for small JSON blobs across the whole archive; beyond it they go to disk too. */
+const MEMORY_BUDGET_BYTES = 256 * 1024 * 1024;
+const MAX_INDEX_BYTES = 64 * 1024 * 1024;
+
+export interface ArchiveContents {
+  index: Buffer | undefined;
+  layoutSeen: boolean;
+  /** Verified small JSON blobs, by digest: the manifest candidates. */
+  small: Map<string, Buffer>;
+  /** Blobs committed to (or already present in) the cache. */
+  stored: Set<string>;
+  storedBytes: number;
+  alreadyPresent: number;
+  failures: string[];
+}
+
+export interface ReadTargets {
+  blobStore: BlobStore;
+  lru: BlobLru;
+}
+
+export async function readOciArchive(input: Readable, targets: ReadTargets): Promise<ArchiveContents> {
+  const contents: ArchiveContents = { index: undefined, layoutSeen: false, small: new Map(), stored: new Set(), storedBytes: 0, alreadyPresent: 0, failures: [] };
+  const extract = tar.extract();
+  input.on('error', (error) => extract.destroy(error));
+  input.pipe(extract);
+  let memoryUsed = 0;
+  for await (const entry of extract) {
+    const name = entry.header.name.replace(/^(\.\/)+/, '');
+    if (entry.header.type !== 'file' && entry.header.type !== 'contiguous-file') {
+      entry.resume();
+      continue;
+    }
+    if (name === 'index.json') contents.index = await readSmall(entry, MAX_INDEX_BYTES, name);
+    else if (name === 'oci-layout') contents.layoutSeen = checkLayout(await readSmall(entry, 4096, name));
+    else if (blobDigest(name)) memoryUsed += await readBlob(entry, blobDigest(name)!, contents, targets, MEMORY_BUDGET_BYTES - memoryUsed);
+    else entry.resume();
+  }
+  return contents;
+}
+
+function blobDigest(name: string): Digest | undefined {
+  const match = /^blobs\/([a-z0-9]+)\/([a-f0-9]+)$/.exec(name);
+  const text = match ? `${match[1]}:${match[2]}` : '';
+  return isDigest(text) ? parseDigest(text) : undefined;
+}
+
+/** Returns how many bytes of memory the blob now takes (0 when it went to disk). */
+async function readBlob(entry: ArchiveEntry, digest: Digest, contents: ArchiveContents, targets: ReadTargets, memoryLeft: number): Promise<number> {
+  const size = entry.header.size ?? 0;
+  if ((await targets.blobStore.size(digest)) === size) {
+    // Idempotent: the cache has these exact bytes already (it only publishes verified blobs).
+    entry.resume();
+    contents.stored.add(digest.value);
+    contents.alreadyPresent += 1;
+    return 0;
+  }
+  const iterator = entry[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  const first = await iterator.next();
+  const head: Buffer[] = first.done ? [] : [first.value];
+  if (size <= Math.min(MAX_MANIFEST_BYTES, memoryLeft) && (size === 0 || head[0]?.[0] === 0x7b /* '{' */)) {
+    for (let next = await iterator.next(); !next.done; next = await iterator.next()) head.push(next.value);
+    const bytes = Buffer.concat(head);
+    if (digestOf(bytes, digest.algorithm).value !== digest.value) {
+      contents.failures.push(corrupt(digest));
+      return 0;
+    }
+    contents.small.set(digest.value, bytes);
+    return bytes.byteLength;
+  }
+  await ingest(digest, size, head, iterator, contents, targets);
+  return 0;
+}
+
+async function ingest(digest: Digest, size: number, head: Buffer[], rest: AsyncIterator<Buffer>, contents: ArchiveContents, targets: ReadTargets): Promise<void> {
+  const blob = await BlobIngest.start(targets.blobStore.paths, digest, size);
+  try {
+    for (const chunk of head) await blob.write(chunk);
+    for (let next = await rest.next(); !next.done; next = await rest.next()) await blob.write(next.value);
+    await blob.commit();
+  } catch (error) {
+    await blob.fail(error as Error);
+    // Drain what is left of the entry so the next one can be read.
+    for (let next = await rest.next(); !next.done; next = await rest.next());
+    contents.failures.push(error instanceof MirrorError ? corrupt(digest) : `blobs/${digest.algorithm}/${digest.hex}: ${(error as Error).message}`);
+    return;
+  }
+  targets.lru.add(digest.value, size);
+  contents.stored.add(digest.value);
+  contents.storedBytes += size;
+}
+
+/** Writes a verified in-memory blob (a config, usually) into the cache; false if it was there. */
+export async function storeSmallBlob(digest: Digest, bytes: Buffer, targets: ReadTargets): Promise<boolean> {
+  if ((await targets.blobStore.size(digest)) !== undefined) return false;
+  const blob = await BlobIngest.start(targets.blobStore.paths, digest, bytes.byteLength);
+  await blob.write(bytes);
+  await blob.commit();
+  targets.lru.add(digest.value, bytes.byteLength);
+  return true;
+}
+
+async function readSmall(entry: ArchiveEntry, limit: number, name: string): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of entry) {
+    total += (chunk as Buffer).byteLength;
+    if (total > limit) throw new ManifestInvalidError(`archive entry ${name} is larger than ${limit} bytes`);
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+function checkLayout(bytes: Buffer): boolean {
+  const version = (JSON.parse(bytes.toString('utf8')) as { imageLayoutVersion?: unknown }).imageLayoutVersion;
+  if (version !== '1.0.0') throw new ManifestInvalidError(`unsupported OCI image layout version ${JSON.stringify(version)}`);
+  return true;
+}
+
+function corrupt(digest: Digest): string {
+  return new DigestInvalidError(`archive entry blobs/${digest.algorithm}/${digest.hex} is corrupt: its bytes do not hash to ${digest.value}; nothing was stored for it`).message;
+}

@@ -1,0 +1,37 @@
+/**
+ * What the one-shot commands (warm, export, import) share: the config they name, a logger on
+ * stderr (stdout may carry an archive), and a mirror built by the same composition as `serve`.
+ * They may run beside a server on the same cache, so they leave its temp files alone.
+ */
+import type { Logger } from 'pino';
+import { composeMirror, type Mirror } from '../compose.js';
+import { loadConfig } from '../config/load-config.js';
+import type { MirrorConfig } from '../config/mirror-config.js';
+import { createLogger } from '../log.js';
+
+export interface ToolContext {
+  config: MirrorConfig;
+  log: Logger;
+  mirror: Mirror;
+}
+
+export async function openTool(configFile: string | undefined, overrides: Partial<Pick<MirrorConfig, 'offline'>> = {}): Promise<ToolContext> {
+  const config = { ...(await loadConfig(configFile)), ...overrides };
+  // The tools report through their progress display; only warnings and errors go to the log.
+  const level = ['trace', 'debug'].includes(config.log.level) ? config.log.level : 'warn';
+  const log = createLogger(level, process.stderr);
+  const mirror = await composeMirror(config, log, { sharedCache: true });
+  return { config, log, mirror };
+}
+
+/** Renders rows as a left-aligned text table with a header line. */
+export function formatTable(headers: string[], rows: string[][]): string {
+  const widths = headers.map((header, column) => Math.max(header.length, ...rows.map((row) => (row[column] ?? '').length)));
+  const line = (cells: string[]) => cells.map((cell, column) => cell.padEnd(widths[column]!)).join('  ').trimEnd();
+  return [line(headers), ...rows.map(line)].join('\n');
+}
+
+/** A mistake in the command line itself (exit code 2, like a config error). */
+export class UsageError extends Error {
+  override name = 'UsageError';
+}

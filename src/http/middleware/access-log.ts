@@ -1,0 +1,121 @@
+/**
+ * One JSON access-log line per request, and the request-level metrics (requests by route and
+ * status, cache hits and misses, bytes served from cache or upstream, per-repository usage).
+ *
+ * Blob bodies may bypass Hono (send-stream.ts writes straight to the Node ServerResponse), so
+ * under @hono/node-server the line is written when the ServerResponse closes: only then are the
+ * real status and the bytes actually sent known. A response that completed sent its whole
+ * Content-Length; one cut short is measured by the socket's byte counter (headers included, an
+ * upper bound). The request id is taken from a well-formed `X-Request-Id` or made up, and
+ * returned in the same header. Nothing from request headers other than that id is logged.
+ */
+import { randomUUID } from 'node:crypto';
+import type { ServerResponse } from 'node:http';
+import type { Context, MiddlewareHandler } from 'hono';
+import type { Logger } from 'pino';
+import { MirrorMetrics, type CacheKind } from '../../metrics/mirror-metrics.js';
+import type { RepositoryUsage } from '../../metrics/repository-usage.js';
+import { parseApiPath } from '../api-path.js';
+import { runInRequestScope, type RequestScope } from './request-scope.js';
+
+export interface AccessLogOptions {
+  log: Logger;
+  metrics: MirrorMetrics;
+  usage: RepositoryUsage;
+}
+
+interface Outcome {
+  status: number;
+  bytes: number;
+  aborted: boolean;
+}
+
+const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:/+=-]{1,128}$/;
+const OPERATIONS_ROUTES: Record<string, string> = { '/': 'status-page', '/healthz': 'healthz', '/readyz': 'readyz', '/metrics': 'metrics', '/api/status': 'status' };
+const CACHE_KINDS: Record<string, CacheKind> = { manifests: 'manifest', blobs: 'blob' };
+
+export function accessLog(options: AccessLogOptions): MiddlewareHandler {
+  return async function accessLog(c, next) {
+    const given = c.req.header('x-request-id');
+    const scope: RequestScope = { id: given && REQUEST_ID_PATTERN.test(given) ? given : randomUUID(), upstreamMs: 0 };
+    const started = performance.now();
+    const outgoing = (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing;
+    // Set on the ServerResponse too: streamed blob responses never pass back through Hono.
+    outgoing?.setHeader('X-Request-Id', scope.id);
+    const socket = outgoing?.socket ?? undefined;
+    const socketBytesAtStart = socket?.bytesWritten ?? 0;
+    await runInRequestScope(scope, next);
+    if (c.res.headers.get('x-hono-already-sent') === null) c.res.headers.set('X-Request-Id', scope.id);
+    const finish = (outcome: Outcome) => record(options, c, scope, performance.now() - started, outcome);
+    if (!outgoing) {
+      finish({ status: c.res.status, bytes: declaredBodyBytes(c.req.method, c.res.status, c.res.headers.get('content-length')), aborted: false });
+      return;
+    }
+    const onClose = () => finish(measure(c.req.method, outgoing, (socket?.bytesWritten ?? 0) - socketBytesAtStart));
+    if (outgoing.closed) onClose();
+    else outgoing.once('close', onClose);
+  };
+}
+
+function measure(method: string, outgoing: ServerResponse, socketBytes: number): Outcome {
+  const aborted = !outgoing.writableFinished;
+  const declared = declaredBodyBytes(method, outgoing.statusCode, outgoing.getHeader('content-length'));
+  return { status: outgoing.statusCode, bytes: aborted || Number.isNaN(declared) ? Math.max(0, socketBytes) : declared, aborted };
+}
+
+/** Body bytes of a response that was sent whole; NaN when it declared no length. */
+function declaredBodyBytes(method: string, status: number, contentLength: unknown): number {
+  if (method === 'HEAD' || status === 204 || status === 304) return 0;
+  const value = Array.isArray(contentLength) ? contentLength[0] : contentLength;
+  return value === undefined || value === null ? NaN : Number(value);
+}
+
+function record(options: AccessLogOptions, c: Context, scope: RequestScope, durationMs: number, outcome: Outcome): void {
+  const path = c.req.path;
+  const route = routeName(path);
+  const cacheResult = c.get('cacheResult') as string | undefined;
+  const target = c.get('target') as { upstream: string; repository: string } | undefined;
+  const bytes = Number.isNaN(outcome.bytes) ? 0 : outcome.bytes;
+  const { metrics, usage } = options;
+  metrics.request(route, c.req.method, outcome.status);
+  const kind = CACHE_KINDS[route];
+  if (kind && cacheResult) {
+    metrics.cacheResult(kind, cacheResult);
+    metrics.served(MirrorMetrics.isHit(cacheResult) ? 'cache' : 'upstream', bytes);
+  }
+  if (target && kind) {
+    const pull = kind === 'manifest' && c.req.method === 'GET' && outcome.status === 200;
+    usage.record(`${target.upstream}/${target.repository}`, { pull, hit: cacheResult !== undefined && MirrorMetrics.isHit(cacheResult), bytes });
+  }
+  const line = {
+    requestId: scope.id,
+    method: c.req.method,
+    path: path.slice(0, 512),
+    route,
+    status: outcome.status,
+    bytes,
+    cache: cacheResult,
+    upstream: target?.upstream,
+    upstreamMs: Math.round(scope.upstreamMs),
+    durationMs: Math.round(durationMs),
+    aborted: outcome.aborted || undefined,
+  };
+  // Probes and the status page's polling would drown the real traffic at info.
+  if (route in OPERATIONS_BY_ROUTE) options.log.debug(line, 'request');
+  else options.log.info(line, 'request');
+}
+
+const OPERATIONS_BY_ROUTE = Object.fromEntries(Object.values(OPERATIONS_ROUTES).map((route) => [route, true]));
+
+/** A bounded label: the API endpoint or operations route, never the path itself. */
+export function routeName(path: string): string {
+  if (path === '/v2' || path === '/v2/') return 'base';
+  if (path.startsWith('/v2/')) {
+    try {
+      return parseApiPath(path).endpoint;
+    } catch {
+      return 'unknown';
+    }
+  }
+  return OPERATIONS_ROUTES[path] ?? 'other';
+}

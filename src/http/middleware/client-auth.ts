@@ -1,0 +1,45 @@
+/**
+ * HTTP Basic authentication of clients (RFC 7617) against the htpasswd file (`auth.htpasswd`).
+ * A request without valid credentials gets 401 UNAUTHORIZED with
+ * `WWW-Authenticate: Basic realm="registry-mirror"`; that challenge on `GET /v2/` is what makes
+ * `docker login`, containerd and skopeo send their stored credentials (distribution-spec
+ * "Determining Support", and distribution's htpasswd access controller does the same).
+ *
+ * Open without credentials: /healthz and /readyz, for probes that carry none. Everything else is
+ * protected: /v2/ of course, and also /metrics, the status page at / and /api/status, since they
+ * name the repositories being pulled (Prometheus and browsers both speak Basic auth).
+ */
+import type { MiddlewareHandler } from 'hono';
+import { AuthenticationRequiredError } from '../../domain/errors.js';
+
+export interface CredentialVerifier {
+  verify(user: string, password: string): Promise<boolean>;
+}
+
+export const CLIENT_AUTH_REALM = 'registry-mirror';
+const OPEN_PATHS = new Set(['/healthz', '/readyz']);
+const CHALLENGE = `Basic realm="${CLIENT_AUTH_REALM}", charset="UTF-8"`;
+
+/** Sets `clientUser` on the context for authenticated requests. */
+export function clientAuth(verifier: CredentialVerifier): MiddlewareHandler {
+  return async function clientAuth(c, next) {
+    if (OPEN_PATHS.has(c.req.path)) return next();
+    const credentials = parseBasicAuthorization(c.req.header('authorization'));
+    if (!credentials) throw new AuthenticationRequiredError('authentication required', CHALLENGE);
+    if (!(await verifier.verify(credentials.user, credentials.password))) {
+      // Neither the user name nor the password is echoed: both may be someone's secret typo.
+      throw new AuthenticationRequiredError('invalid username or password', CHALLENGE);
+    }
+    c.set('clientUser', credentials.user);
+    return next();
+  };
+}
+
+export function parseBasicAuthorization(header: string | undefined): { user: string; password: string } | undefined {
+  const match = header === undefined ? null : /^Basic +([A-Za-z0-9+/]+=*) *$/i.exec(header);
+  if (!match) return undefined;
+  const decoded = Buffer.from(match[1]!, 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  if (colon <= 0) return undefined;
+  return { user: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
+}

@@ -1,0 +1,69 @@
+/**
+ * The JSON behind `GET /api/status` and the status page: cache use against its budget, hit
+ * ratio, bytes saved (bytes served from the cache, that the upstream did not have to send),
+ * upstream rate limits, top repositories, and downloads under way with their progress.
+ */
+import type { CacheTally } from './mirror-metrics.js';
+import type { RepositoryUsageEntry } from './repository-usage.js';
+
+export interface StatusSources {
+  startedAtMs: number;
+  offline: boolean;
+  cache(): { bytes: number; maxBytes: number; blobs: number };
+  tally(): CacheTally;
+  rateLimits(): Array<{
+    upstream: string;
+    limit: number | undefined;
+    remaining: number | undefined;
+    windowSeconds: number | undefined;
+    source: string | undefined;
+    observedAtMs: number | undefined;
+    blockedUntilMs: number | undefined;
+  }>;
+  topRepositories(): RepositoryUsageEntry[];
+  downloads(): Array<{ digest: string; bytesWritten: number; size?: number | undefined }>;
+  queued(): number;
+}
+
+export interface MirrorStatus {
+  now: string;
+  uptimeSeconds: number;
+  offline: boolean;
+  cache: { bytes: number; maxBytes: number; usedRatio: number; blobs: number; evictions: number };
+  requests: { hits: number; misses: number; joined: number; hitRatio: number | null };
+  bytes: { fromCache: number; fromUpstream: number; saved: number };
+  rateLimits: Array<{ upstream: string; limit: number | null; remaining: number | null; windowSeconds: number | null; source: string | null; observedAt: string | null; blockedForSeconds: number }>;
+  topRepositories: RepositoryUsageEntry[];
+  downloads: { inFlight: Array<{ digest: string; bytesWritten: number; size: number | null }>; queued: number };
+}
+
+export function statusReporter(sources: StatusSources, now: () => number = Date.now): () => MirrorStatus {
+  return function mirrorStatus(): MirrorStatus {
+    const at = now();
+    const cache = sources.cache();
+    const tally = sources.tally();
+    const answered = tally.hits + tally.misses;
+    return {
+      now: new Date(at).toISOString(),
+      uptimeSeconds: Math.round((at - sources.startedAtMs) / 1000),
+      offline: sources.offline,
+      cache: { ...cache, usedRatio: cache.maxBytes > 0 ? cache.bytes / cache.maxBytes : 0, evictions: tally.evictions },
+      requests: { hits: tally.hits, misses: tally.misses, joined: tally.joined, hitRatio: answered === 0 ? null : tally.hits / answered },
+      bytes: { fromCache: tally.bytesFromCache, fromUpstream: tally.bytesFromUpstream, saved: tally.bytesFromCache },
+      rateLimits: sources.rateLimits().map((state) => ({
+        upstream: state.upstream,
+        limit: state.limit ?? null,
+        remaining: state.remaining ?? null,
+        windowSeconds: state.windowSeconds ?? null,
+        source: state.source ?? null,
+        observedAt: state.observedAtMs === undefined ? null : new Date(state.observedAtMs).toISOString(),
+        blockedForSeconds: state.blockedUntilMs === undefined ? 0 : Math.max(0, Math.ceil((state.blockedUntilMs - at) / 1000)),
+      })),
+      topRepositories: sources.topRepositories(),
+      downloads: {
+        inFlight: sources.downloads().map((download) => ({ digest: download.digest, bytesWritten: download.bytesWritten, size: download.size ?? null })),
+        queued: sources.queued(),
+      },
+    };
+  };
+}

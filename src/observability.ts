@@ -1,0 +1,91 @@
+/**
+ * compose.ts's helper for everything an operator watches: upstream rate limits, Prometheus
+ * metrics, per-repository usage, readiness and the status report. It is built before the parts
+ * it watches (the LRU reports evictions and the upstream clients report responses into it from
+ * the start), and is shown those parts with `watch` once they exist; gauges read them lazily.
+ */
+import type { Logger } from 'pino';
+import type { MirrorConfig } from './config/mirror-config.js';
+import type { BlobLru } from './eviction/blob-lru.js';
+import { Readiness } from './health/readiness.js';
+import { addUpstreamTime } from './http/middleware/request-scope.js';
+import { MirrorMetrics } from './metrics/mirror-metrics.js';
+import { statusReporter, type MirrorStatus } from './metrics/mirror-status.js';
+import { RepositoryUsage } from './metrics/repository-usage.js';
+import type { BlobPuller } from './pull-through/blob-puller.js';
+import { rateLimitedUpstream } from './pull-through/rate-limited-upstream.js';
+import type { UpstreamLimiter } from './pull-through/upstream-limiter.js';
+import type { UpstreamPort } from './pull-through/upstream-port.js';
+import { UpstreamRateLimits } from './upstream/rate-limits.js';
+import type { UpstreamResponseInfo } from './upstream/upstream-registry.js';
+
+export interface WatchedParts {
+  lru: BlobLru;
+  limiter: UpstreamLimiter;
+  blobs: BlobPuller;
+}
+
+const TOP_REPOSITORIES = 10;
+
+export class Observability {
+  readonly rateLimits = new UpstreamRateLimits();
+  readonly usage = new RepositoryUsage();
+  readonly readiness: Readiness;
+  readonly metrics: MirrorMetrics;
+  readonly status: () => MirrorStatus;
+  private parts: WatchedParts | undefined;
+
+  constructor(config: MirrorConfig, private readonly log: Logger) {
+    this.readiness = new Readiness(config.cache.dir);
+    const upstreamNames = Object.keys(config.upstreams);
+    this.metrics = new MirrorMetrics({
+      cacheBytes: () => this.parts?.lru.totalBytes ?? 0,
+      cacheMaxBytes: () => config.cache.maxBytes,
+      blobCount: () => this.parts?.lru.count ?? 0,
+      downloadsInFlight: () => this.parts?.blobs.downloads().length ?? 0,
+      queuedByUpstream: () => upstreamNames.map((upstream) => ({ upstream, queued: this.parts?.limiter.stats(upstream).queued ?? 0 })),
+      rateLimits: () => this.rateLimits.snapshot(),
+    });
+    this.status = statusReporter({
+      startedAtMs: Date.now(),
+      offline: config.offline,
+      cache: () => ({ bytes: this.parts?.lru.totalBytes ?? 0, maxBytes: config.cache.maxBytes, blobs: this.parts?.lru.count ?? 0 }),
+      tally: () => this.metrics.tally,
+      rateLimits: () => this.rateLimits.snapshot(),
+      topRepositories: () => this.usage.top(TOP_REPOSITORIES),
+      downloads: () => this.parts?.blobs.downloads() ?? [],
+      queued: () => upstreamNames.reduce((sum, upstream) => sum + (this.parts?.limiter.stats(upstream).queued ?? 0), 0),
+    });
+  }
+
+  watch(parts: WatchedParts): void {
+    this.parts = parts;
+  }
+
+  /** UpstreamRegistry's onResponse: rate-limit headers, upstream metrics, the request's upstream time. */
+  readonly onUpstreamResponse = (info: UpstreamResponseInfo): void => {
+    this.rateLimits.observe(info);
+    this.metrics.upstreamResponse(info);
+    addUpstreamTime(info.durationMs);
+    // Headers stay out of the line: they carry tokens and signed redirect URLs.
+    this.log.debug({ upstream: info.upstream, method: info.method, kind: info.kind, status: info.status, durationMs: Math.round(info.durationMs) }, 'upstream response');
+  };
+
+  readonly onEvict = (_digest: string, size: number): void => {
+    this.metrics.evicted(size);
+  };
+
+  /** The upstreams as the pull-through layer should see them: no manifest GETs while rate-limited. */
+  guardUpstreams(upstreams: Map<string, UpstreamPort>): Map<string, UpstreamPort> {
+    return new Map([...upstreams].map(([name, upstream]) => [name, rateLimitedUpstream(upstream, this.rateLimits)]));
+  }
+
+  /** What createApp needs for the access log and the operational endpoints. */
+  get http() {
+    return { metrics: this.metrics, usage: this.usage, readiness: this.readiness, status: this.status };
+  }
+
+  markShuttingDown(): void {
+    this.readiness.markShuttingDown();
+  }
+}

@@ -1,0 +1,100 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { basicAuth, get, head } from '../helpers/http.js';
+import { makeImage, pushImage } from '../helpers/test-images.js';
+import { pullImage, startObserved, type ObservedMirror } from './observed-mirror.js';
+
+const USER = 'mirror-bot';
+const PASSWORD = 'hunter2-Sup3rSecret-pw';
+
+interface Line {
+  level: number;
+  msg: string;
+  requestId?: string;
+  method?: string;
+  path?: string;
+  route?: string;
+  status?: number;
+  bytes?: number;
+  cache?: string;
+  upstreamMs?: number;
+  durationMs?: number;
+}
+
+function requestLines(setup: ObservedMirror): Line[] {
+  return setup.logLines().map((line) => JSON.parse(line) as Line).filter((line) => line.msg === 'request');
+}
+
+describe('access log', () => {
+  let setup: ObservedMirror | undefined;
+  afterEach(async () => {
+    await setup?.close();
+    setup = undefined;
+  });
+
+  it('writes only JSON lines, and neither the upstream password nor any token appears in them', async () => {
+    setup = await startObserved({
+      fake: { auth: 'bearer', users: { [USER]: PASSWORD } },
+      upstream: { username: USER, password: PASSWORD },
+      logLevel: 'trace',
+    });
+    const image = makeImage({ layers: [30_000, 2_000], seed: 'private' });
+    pushImage(setup.fake, 'library/app', 'v1', image);
+    await pullImage(setup.url, 'library/app', 'v1', image); // cold
+    await pullImage(setup.url, 'library/app', 'v1', image); // warm
+    // Failures log too: an unknown tag, an upstream outage, a revoked token.
+    expect((await get(`${setup.url}/v2/library/app/manifests/missing`)).status).toBe(404);
+    setup.fake.setFault('manifest', { status: 503, times: 1 });
+    expect((await get(`${setup.url}/v2/library/app/manifests/other`)).status).toBe(503);
+    setup.fake.revokeTokens();
+    expect((await get(`${setup.url}/v2/library/app/manifests/missing-too`)).status).toBe(404);
+
+    // The mirror did use its credentials (Basic to the token server).
+    expect(setup.fake.requests.some((request) => request.server === 'token' && request.headers.authorization === basicAuth(USER, PASSWORD))).toBe(true);
+    const lines = setup.logLines();
+    expect(lines.length).toBeGreaterThan(10);
+    for (const line of lines) expect(() => JSON.parse(line), line).not.toThrow();
+    const tokens = new Set<string>();
+    for (const request of setup.fake.requests) {
+      const authorization = request.headers.authorization;
+      if (authorization?.startsWith('Bearer ')) tokens.add(authorization.slice('Bearer '.length));
+    }
+    expect(tokens.size).toBeGreaterThan(0);
+    const all = lines.join('\n');
+    expect(all).not.toContain(PASSWORD);
+    expect(all).not.toContain(basicAuth(USER, PASSWORD).slice('Basic '.length));
+    for (const token of tokens) expect(all).not.toContain(token);
+  });
+
+  it('has one line per request with request id, method, path, status, bytes, cache result and upstream time', async () => {
+    setup = await startObserved({ logLevel: 'info' });
+    const image = makeImage({ layers: [50_000], seed: 'fields' });
+    pushImage(setup.fake, 'library/nginx', '1.27', image);
+    const layer = image.layers[0]!;
+    const blobUrl = `${setup.url}/v2/library/nginx/blobs/${layer.digest}`;
+
+    const cold = await get(`${setup.url}/v2/library/nginx/manifests/1.27`, { 'x-request-id': 'req-cold-1' });
+    expect(cold.headers['x-request-id']).toBe('req-cold-1');
+    const coldBlob = await get(blobUrl, { 'x-request-id': 'req-blob-1' });
+    expect(coldBlob.headers['x-request-id']).toBe('req-blob-1');
+    const warmBlob = await get(blobUrl);
+    expect(warmBlob.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
+    await head(blobUrl, { 'x-request-id': 'bad id with spaces' });
+    await get(`${setup.url}/v2/library/nginx/blobs/${layer.digest}`, { range: 'bytes=0-99', 'x-request-id': 'req-range' });
+
+    // Streamed blob lines are written when the socket response closes, just after the body.
+    const deadline = Date.now() + 5000;
+    while (requestLines(setup).length < 5 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+    const lines = requestLines(setup);
+    expect(lines).toHaveLength(5);
+    const byId = (id: string) => lines.find((line) => line.requestId === id)!;
+    expect(byId('req-cold-1')).toMatchObject({ method: 'GET', path: '/v2/library/nginx/manifests/1.27', route: 'manifests', status: 200, bytes: image.manifest.size, cache: 'upstream' });
+    expect(byId('req-cold-1').upstreamMs).toEqual(expect.any(Number));
+    expect(byId('req-blob-1')).toMatchObject({ method: 'GET', route: 'blobs', status: 200, bytes: layer.size, cache: 'upstream' });
+    expect(byId(warmBlob.headers['x-request-id'] as string)).toMatchObject({ status: 200, bytes: layer.size, cache: 'cache', upstreamMs: 0 });
+    expect(byId('req-range')).toMatchObject({ status: 206, bytes: 100, cache: 'cache' });
+    const headLine = lines.find((line) => line.method === 'HEAD')!;
+    expect(headLine).toMatchObject({ status: 200, bytes: 0 });
+    expect(headLine.requestId).not.toBe('bad id with spaces');
+    for (const line of lines) expect(line.durationMs).toEqual(expect.any(Number));
+  });
+});

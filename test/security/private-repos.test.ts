@@ -1,0 +1,132 @@
+/**
+ * The mirror's own upstream credentials must not open private repositories to clients that did
+ * not authenticate (pull-through/access-policy.ts). Upstream: bearer tokens, `testuser/` private,
+ * user alice. Mirror: alice's credentials.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseDigest } from '../../src/domain/digest.js';
+import { startFakeRegistry, type FakeRegistry } from '../helpers/fake-registry.js';
+import { basicAuth, get, head, sha256 } from '../helpers/http.js';
+import { startMirror, type MirrorUnderTest, type RawConfig } from '../helpers/mirror-under-test.js';
+import { makeImage, pushImage, type TestImage } from '../helpers/test-images.js';
+import { tempDir, writeHtpasswd, type TempDir } from './security-fixture.js';
+
+const PUBLIC = 'library/alpine';
+const PRIVATE = 'testuser/private';
+
+describe('private upstream repositories', () => {
+  let dir: TempDir;
+  let upstream: FakeRegistry;
+  let upstreamConfig: RawConfig['upstreams'];
+  const publicImage = makeImage({ layers: [3000, 5000], seed: 'public' });
+  const privateImage = makeImage({ layers: [7000], seed: 'private' });
+  const privateLayer = privateImage.layers[0]!.digest;
+
+  beforeAll(async () => {
+    dir = await tempDir('mirror-private-');
+    await writeHtpasswd(dir.file('htpasswd'), { carol: 'client-pw' });
+    upstream = await startFakeRegistry({ auth: 'bearer', users: { alice: 'upstream-pw' }, privatePrefixes: ['testuser/'] });
+    pushImage(upstream, PUBLIC, 'latest', publicImage);
+    pushImage(upstream, PRIVATE, 'v1', privateImage);
+    upstreamConfig = { 'docker.io': { url: upstream.url, username: 'alice', password: 'upstream-pw', tokenRealms: [new URL(upstream.tokenUrl).host] } };
+  });
+  afterAll(async () => {
+    await upstream?.close();
+    await dir?.remove();
+  });
+
+  /** Manifest plus every blob; returns the statuses. */
+  async function pull(url: string, repo: string, tag: string, image: TestImage, headers: Record<string, string> = {}): Promise<number[]> {
+    const manifest = await get(`${url}/v2/${repo}/manifests/${tag}`, { accept: image.manifest.mediaType, ...headers });
+    const statuses = [manifest.status];
+    if (manifest.status === 200) expect(manifest.body.equals(image.manifest.bytes)).toBe(true);
+    for (const blob of [image.config, ...image.layers]) {
+      const response = await get(`${url}/v2/${repo}/blobs/${blob.digest}`, headers);
+      if (response.status === 200) expect(sha256(response.body)).toBe(blob.digest);
+      statuses.push(response.status);
+    }
+    return statuses;
+  }
+
+  function expectNotFound(response: { status: number; body: Buffer }, code: string): void {
+    expect(response.status).toBe(404);
+    expect(JSON.parse(response.body.toString()).errors[0].code).toBe(code);
+  }
+
+  describe('with client auth (htpasswd)', () => {
+    let mirror: MirrorUnderTest;
+    beforeAll(async () => {
+      mirror = await startMirror({ upstreams: upstreamConfig, auth: { htpasswd: dir.file('htpasswd') } });
+    });
+    afterAll(() => mirror?.stop());
+
+    it('serves private content to authenticated clients, and challenges the rest', async () => {
+      const authorization = basicAuth('carol', 'client-pw');
+      expect(await pull(mirror.url, PRIVATE, 'v1', privateImage, { authorization })).toEqual([200, 200, 200]);
+      const anonymous = await get(`${mirror.url}/v2/${PRIVATE}/manifests/v1`);
+      expect(anonymous.status).toBe(401);
+      expect(anonymous.headers['www-authenticate']).toMatch(/^Basic realm="registry-mirror"/);
+    });
+  });
+
+  describe('without client auth, on the cache the authenticated mirror filled', () => {
+    let mirror: MirrorUnderTest;
+    beforeAll(async () => {
+      // Same cache directory: the private image is on disk from the test above.
+      const cacheDir = (await import('node:path')).join(dir.dir, 'shared-cache');
+      const filler = await startMirror({ upstreams: upstreamConfig, auth: { htpasswd: dir.file('htpasswd') } }, { cacheDir });
+      expect(await pull(filler.url, PRIVATE, 'v1', privateImage, { authorization: basicAuth('carol', 'client-pw') })).toEqual([200, 200, 200]);
+      await filler.stop();
+      mirror = await startMirror({ upstreams: upstreamConfig }, { cacheDir });
+    });
+    afterAll(() => mirror?.close());
+
+    it('refuses the private repository to anonymous clients as if it did not exist', async () => {
+      expectNotFound(await get(`${mirror.url}/v2/${PRIVATE}/manifests/v1`), 'NAME_UNKNOWN');
+      expectNotFound(await get(`${mirror.url}/v2/${PRIVATE}/manifests/${privateImage.manifest.digest}`), 'NAME_UNKNOWN');
+      expectNotFound(await get(`${mirror.url}/v2/${PRIVATE}/blobs/${privateLayer}`), 'NAME_UNKNOWN');
+      expect((await head(`${mirror.url}/v2/${PRIVATE}/blobs/${privateLayer}`)).status).toBe(404);
+      expectNotFound(await get(`${mirror.url}/v2/${PRIVATE}/tags/list`), 'NAME_UNKNOWN');
+    });
+
+    it('does not hand out cached private content under a public repository name', async () => {
+      expectNotFound(await get(`${mirror.url}/v2/${PUBLIC}/blobs/${privateLayer}`), 'BLOB_UNKNOWN');
+      expect((await head(`${mirror.url}/v2/${PUBLIC}/blobs/${privateLayer}`)).status).toBe(404);
+      expectNotFound(await get(`${mirror.url}/v2/${PUBLIC}/manifests/${privateImage.manifest.digest}`), 'MANIFEST_UNKNOWN');
+    });
+
+    it('serves public repositories, and once probed they cost no extra upstream requests', async () => {
+      upstream.resetCounts();
+      expect(await pull(mirror.url, PUBLIC, 'latest', publicImage)).toEqual([200, 200, 200, 200]);
+      // The one anonymous probe (a manifest HEAD); blobs fetched through a readable repository need none.
+      expect(upstream.count({ server: 'registry', method: 'HEAD' })).toBe(1);
+      expect(upstream.count({ server: 'registry', method: 'GET', pathIncludes: '/blobs/' })).toBe(3);
+      // Warm: manifest by tag within its TTL, blobs from the cache; nothing reaches the upstream.
+      upstream.resetCounts();
+      expect(await pull(mirror.url, PUBLIC, 'latest', publicImage)).toEqual([200, 200, 200, 200]);
+      expect((await head(`${mirror.url}/v2/${PUBLIC}/manifests/${publicImage.manifest.digest}`)).status).toBe(200);
+      expect(upstream.count()).toBe(0);
+    });
+
+    it('checks a digest first cached through a private repository before serving it under a public name', async () => {
+      // Another layer, fetched by the mirror itself through the private repository (as warm would).
+      const shared = makeImage({ layers: [1500], seed: 'shared-layer' });
+      const sharedLayer = shared.layers[0]!;
+      upstream.addBlob(sharedLayer.bytes, PRIVATE);
+      const blob = await mirror.mirror.puller.blob({ upstream: 'docker.io', repository: PRIVATE }, parseDigest(sharedLayer.digest));
+      await new Promise<void>((resolve, reject) => blob.open(0, blob.size - 1).resume().on('close', resolve).on('error', reject));
+      upstream.resetCounts();
+      expectNotFound(await get(`${mirror.url}/v2/${PUBLIC}/blobs/${sharedLayer.digest}`), 'BLOB_UNKNOWN');
+      // Now the public repository has it too: one anonymous check, then served from the cache.
+      upstream.addBlob(sharedLayer.bytes, PUBLIC);
+      upstream.resetCounts();
+      const served = await get(`${mirror.url}/v2/${PUBLIC}/blobs/${sharedLayer.digest}`);
+      expect(served.status).toBe(200);
+      expect(sha256(served.body)).toBe(sharedLayer.digest);
+      expect(upstream.count({ server: 'registry', method: 'GET', pathIncludes: '/blobs/' })).toBe(0);
+      upstream.resetCounts();
+      expect((await get(`${mirror.url}/v2/${PUBLIC}/blobs/${sharedLayer.digest}`)).status).toBe(200);
+      expect(upstream.count()).toBe(0);
+    });
+  });
+});
