@@ -1,7 +1,7 @@
 /**
  * `registry-mirror warm [IMAGE...] [-f FILE] [--platform os/arch[/variant],...]`: fills the cache
  * with whole images (every platform by default) through the pull-through service, so a mirror
- * can later serve them with the upstream out of reach (docs/air-gap.md).
+ * can later serve them with the upstream out of reach (README.md, "Air-gapped mirrors").
  */
 import { readFile } from 'node:fs/promises';
 import pLimit from 'p-limit';

@@ -11,6 +11,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Context } from 'hono';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
+import { sendFileRange } from './send-file.js';
 
 export function sendStream(c: Context, status: number, headers: Record<string, string>, body: Readable): Response {
   const outgoing = (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing;
@@ -19,5 +20,22 @@ export function sendStream(c: Context, status: number, headers: Record<string, s
   pipeline(body, outgoing).catch(() => {
     // Client gone or source failed: both ends are destroyed by pipeline already.
   });
+  return RESPONSE_ALREADY_SENT;
+}
+
+export interface FileBody {
+  path: string;
+  start: number;
+  end: number;
+  /** Runs once the file is no longer read. */
+  done: () => void;
+}
+
+/** Like sendStream, for a published file: copied by send-file.ts when the socket is at hand. */
+export function sendFile(c: Context, status: number, headers: Record<string, string>, file: FileBody, fallback: () => Readable): Response {
+  const outgoing = (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing;
+  if (!outgoing) return sendStream(c, status, headers, fallback());
+  outgoing.writeHead(status, headers);
+  sendFileRange(outgoing, file.path, file.start, file.end, file.done);
   return RESPONSE_ALREADY_SENT;
 }

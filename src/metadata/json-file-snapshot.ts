@@ -9,7 +9,7 @@
  * holds tombstones, so a deletion is not undone by a process still holding the old entry.
  * keyv-file ignores both fields; entries it wrote count as updated at time 0.
  */
-import { closeSync, fstatSync, openSync, readdirSync, readFileSync, renameSync, rmSync, type Stats } from 'node:fs';
+import { closeSync, fstatSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, type Stats } from 'node:fs';
 import { mkdir, open, rename, rm } from 'node:fs/promises';
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
@@ -55,18 +55,10 @@ export function sameStamp(a: FileStamp | undefined, b: FileStamp | undefined): b
   return a?.ino === b?.ino && a?.size === b?.size && a?.mtimeMs === b?.mtimeMs;
 }
 
+/** One stat() of the path: the cheap check a read miss makes before re-reading the file. */
 export function statStamp(filename: string): FileStamp | undefined {
-  try {
-    const handle = openSync(filename, 'r');
-    try {
-      return stampOf(fstatSync(handle));
-    } finally {
-      closeSync(handle);
-    }
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw error;
-  }
+  const stats = statSync(filename, { throwIfNoEntry: false });
+  return stats && stampOf(stats);
 }
 
 export interface ReadResult {

@@ -93,6 +93,7 @@ export class JsonFileStore extends Map<string, unknown> {
   }
 
   override delete(key: string): boolean {
+    if (!this.meta.has(key)) this.reloadIfChanged();
     const meta = this.meta.get(key);
     if (!meta) return false;
     // keyv deletes what it finds expired; every process agrees on that, so no tombstone is needed.

@@ -24,6 +24,11 @@ export interface BlobAnswer {
   open(start: number, end: number): Readable;
   /** Releases the blob without reading it (HEAD, 416, or a response that never started). */
   release(): void;
+  /**
+   * The published file, for cache hits: lets the HTTP layer copy it to the socket itself
+   * (http/send-file.ts). Whoever reads it this way calls `release()` when done.
+   */
+  path?: string;
 }
 
 export interface BlobPullerOptions {
@@ -99,6 +104,7 @@ export class BlobPuller {
       origin: 'cache',
       open: (start, end) => this.options.store.read(digest, start, end).once('close', release),
       release,
+      path: this.options.store.paths.blob(digest),
     };
   }
 

@@ -1,4 +1,7 @@
-/** The file-backed tag store: atomic saves, flush on disconnect, crash leftovers, keyv-file's format. */
+/**
+ * The file-backed tag store: atomic saves, flush on disconnect, crash leftovers, keyv-file's
+ * format, and several processes sharing one file (merged saves, tombstones, reload on a miss).
+ */
 import { readdir, readFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -26,7 +29,7 @@ describe('JsonFileStore', () => {
     await second.disconnect();
   });
 
-  it('a crash mid-save leaves the previous whole file; start-up removes the temp file', async () => {
+  it('a crash mid-save leaves the previous whole file; the next save (under the lock) removes the temp file', async () => {
     const first = open();
     await first.set('a', { digest: 'sha256:aa' });
     await first.disconnect();
@@ -34,8 +37,10 @@ describe('JsonFileStore', () => {
     await writeFile(`${file}.0e3a.tmp`, '{"cache":[["keyv:a",{"val');
     const second = open();
     expect(await second.get('a')).toEqual({ digest: 'sha256:aa' });
-    expect(await readdir(dir)).toEqual(['tags.json']);
+    await second.set('b', { digest: 'sha256:bb' });
     await second.disconnect();
+    // The lock directory (tags.json.lock) is gone too once the save released it.
+    expect(await readdir(dir)).toEqual(['tags.json']);
   });
 
   it('moves a corrupt file aside and starts empty instead of failing', async () => {
@@ -65,5 +70,90 @@ describe('JsonFileStore', () => {
     await keyv.set('a', { digest: 'sha256:aa' });
     await keyv.disconnect();
     expect(await readdir(dir)).toEqual([]);
+  });
+});
+
+describe('JsonFileStore shared by several processes (two instances on one file)', () => {
+  const digest = (n: number) => ({ digest: `sha256:${String(n).padStart(2, '0')}` });
+
+  it('interleaved saves lose no write: each save merges what the other wrote', async () => {
+    const [a, b] = [open({ writeDelayMs: 60_000 }), open({ writeDelayMs: 60_000 })];
+    const stores = [a, b];
+    for (let round = 0; round < 20; round += 1) {
+      for (const [index, keyv] of stores.entries()) await keyv.set(`p${index}-k${round}`, digest(round));
+      // Both saves race for the lock; neither may drop the other's keys.
+      await Promise.all(stores.map((keyv) => (keyv.store as JsonFileStore).flush()));
+    }
+    await Promise.all(stores.map((keyv) => keyv.disconnect()));
+    const fresh = open();
+    for (let round = 0; round < 20; round += 1) {
+      expect(await fresh.get(`p0-k${round}`)).toEqual(digest(round));
+      expect(await fresh.get(`p1-k${round}`)).toEqual(digest(round));
+    }
+    // Each save also took the other's entries into memory.
+    expect(await a.get('p1-k19')).toEqual(digest(19));
+    await fresh.disconnect();
+  });
+
+  it('the newest version of a key wins, whichever process saves last', async () => {
+    const [a, b] = [open({ writeDelayMs: 60_000 }), open({ writeDelayMs: 60_000 })];
+    await a.set('k', digest(1));
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    await b.set('k', digest(2));
+    await b.disconnect();
+    await a.disconnect();
+    const fresh = open();
+    expect(await fresh.get('k')).toEqual(digest(2));
+    await fresh.disconnect();
+  });
+
+  it('a deletion is a tombstone: a process still holding the old entry does not resurrect it', async () => {
+    const first = open();
+    await first.set('k', digest(1));
+    await first.disconnect();
+    const [a, b] = [open({ writeDelayMs: 60_000 }), open({ writeDelayMs: 60_000 })];
+    expect(await a.get('k')).toEqual(digest(1));
+    expect(await b.delete('k')).toBe(true);
+    await b.disconnect();
+    await a.set('other', digest(2));
+    await a.disconnect();
+    expect(await a.get('k')).toBeUndefined();
+    const fresh = open();
+    expect(await fresh.get('k')).toBeUndefined();
+    expect(await fresh.get('other')).toEqual(digest(2));
+    await fresh.disconnect();
+    expect(JSON.parse(await readFile(file, 'utf8')).deleted.map(([key]: [string]) => key)).toEqual(['tags:k']);
+  });
+
+  it('a miss re-reads a file another process changed; a hit is served from memory', async () => {
+    const reader = open();
+    const writer = open();
+    await writer.set('seen', digest(1));
+    await writer.disconnect();
+    expect(await reader.get('seen')).toEqual(digest(1));
+    // The same key changed on disk: a hit does not look at the file, so the reader keeps its copy.
+    await writer.set('seen', digest(2));
+    await writer.disconnect();
+    expect(await reader.get('seen')).toEqual(digest(1));
+    // A miss (after the re-check interval) takes the file's new version of every key.
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    expect(await reader.get('absent')).toBeUndefined();
+    expect(await reader.get('seen')).toEqual(digest(2));
+    await reader.disconnect();
+  });
+
+  it('with a merge function, lists both processes extended keep every element (createKeyv repositories)', async () => {
+    const { createKeyv } = await import('../../src/metadata/create-keyv.js');
+    const { unionTagLists } = await import('../../src/metadata/tag-index.js');
+    const config = { metadata: { store: 'file' as const }, cache: { dir } as never };
+    const [a, b] = [createKeyv<string[]>(config, 'repositories', { merge: unionTagLists }), createKeyv<string[]>(config, 'repositories', { merge: unionTagLists })];
+    await a.set('docker.io/library/alpine', ['3.19']);
+    await b.set('docker.io/library/alpine', [':odd', '3.20']);
+    await a.disconnect();
+    await b.disconnect();
+    const fresh = createKeyv<string[]>(config, 'repositories');
+    // ':odd' is stored escaped by keyv (so it sorts after the others), and comes back intact.
+    expect(await fresh.get('docker.io/library/alpine')).toEqual(['3.19', '3.20', ':odd']);
+    await fresh.disconnect();
   });
 });

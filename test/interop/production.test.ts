@@ -10,7 +10,7 @@
  *     anonymous clients get 404 for the private repository and its blobs, under any name, while
  *     library/alpine still pulls.
  */
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent, request } from 'undici';
@@ -26,6 +26,7 @@ import { platformManifest, type ImageManifest } from './support/images.js';
 import { sha256Digest } from './support/layers.js';
 import { HUB_PASSWORD, HUB_USER } from './support/token-server.js';
 import { basicAuthorization, makeTlsFiles, writeHtpasswd, type TlsFiles } from './support/production-setup.js';
+import { logLines, logMark, metricSum, requestsSince } from './support/mirror-log.js';
 
 const CLIENT_USER = 'alice';
 const CLIENT_PASSWORD = 'mirror-pass-5e1d';
@@ -98,6 +99,8 @@ async function securedManifestDigest(repo: string, tag: string): Promise<string>
   return sha256Digest(Buffer.from(raw));
 }
 
+const sendSentinel = (url: string) => get(url);
+
 /** Layers keep their digests when skopeo converts Docker manifests to OCI. */
 function expectLayers(entry: CatalogImage, blobs: Set<string>): void {
   const manifests = entry.image.kind === 'index' ? entry.image.manifests : [entry.image];
@@ -108,7 +111,8 @@ function expectLayers(entry: CatalogImage, blobs: Set<string>): void {
 describe('a mirror with TLS, htpasswd and upstream credentials', () => {
   it('/v2/ answers 401 with a Basic challenge without or with wrong credentials, 200 with the right ones', async () => {
     const base = `${env().secured.url}/v2/`;
-    for (const headers of [{}, { authorization: basicAuthorization(CLIENT_USER, 'wrong') }, { authorization: basicAuthorization('mallory', CLIENT_PASSWORD) }]) {
+    const attempts: Array<Record<string, string>> = [{}, { authorization: basicAuthorization(CLIENT_USER, 'wrong') }, { authorization: basicAuthorization('mallory', CLIENT_PASSWORD) }];
+    for (const headers of attempts) {
       const refused = await get(base, headers);
       expect(refused.status).toBe(401);
       expect(refused.headers['www-authenticate']).toMatch(/^Basic realm="registry-mirror"/);
@@ -173,7 +177,7 @@ describe('a mirror with TLS, htpasswd and upstream credentials', () => {
 });
 
 describe('dockerd: docker login to the mirror, then a pull through registry-mirrors', () => {
-  it('reports what dockerd sends the mirror', async ({ skip }) => {
+  it('dockerd never sends the mirror the credentials of docker login; it sends those it holds for docker.io', async ({ skip }) => {
     const { host, tripwire: wire, secured: mirror } = env();
     const etcDocker = join(root, 'etc-docker');
     mkdirSync(join(etcDocker, 'certs.d', host), { recursive: true });
@@ -184,47 +188,33 @@ describe('dockerd: docker login to the mirror, then a pull through registry-mirr
     });
     try {
       await dockerd.docker(['login', host, '--username', CLIENT_USER, '--password', CLIENT_PASSWORD]);
-      const logMark = logLines(mirror).length;
-      const wireMark = wire.connections;
-      const pulled = await dockerd.pull('alpine:3.20').then(() => 'pulled', (error: Error) => error.message);
-      const manifestRequests = await waitForRequests(mirror, logMark, '/v2/library/alpine/manifests/3.20');
-      console.log(`dockerd pull through an htpasswd-protected mirror after docker login: ${pulled}; mirror answered ${manifestRequests.map((r) => `${r.method} ${r.status}`).join(', ')}; tripwire connections ${wire.connections - wireMark}`);
-      // Finding: dockerd resolves credentials by the image's registry (docker.io), never by the
-      // mirror's address, so the mirror's challenge goes unanswered and dockerd falls back to
-      // Docker Hub (here: the tripwire).
-      expect(manifestRequests.map((r) => r.status)).toContain(401);
-      expect(manifestRequests.map((r) => r.status)).not.toContain(200);
-      expect(pulled).not.toBe('pulled');
-      expect(wire.connections - wireMark, 'dockerd fell back to "Docker Hub"').toBeGreaterThan(0);
+      // Logged in to the mirror: the pull still meets the mirror's challenge without credentials.
+      let mark = await logMark(mirror, sendSentinel);
+      let wireMark = wire.connections;
+      await expect(dockerd.pull('alpine:3.20')).rejects.toThrow(/registry-1\.docker\.io/);
+      expect(await requestsSince(mirror, mark, sendSentinel), 'what the mirror saw').toEqual(['GET /v2/ 401']);
+      expect(readFileSync(join(dockerd.dir, 'dockerd.log'), 'utf8')).toMatch(/\/v2\/library\/alpine\/manifests\/3\.20\\?": no basic auth credentials/);
+      expect(wire.connections - wireMark, 'dockerd fell back to "Docker Hub" (the tripwire)').toBeGreaterThan(0);
+
+      // dockerd resolves credentials by the image's registry: what it holds for docker.io is
+      // what it answers the mirror's Basic challenge with.
+      const configFile = join(dockerd.dir, 'client', 'config.json');
+      const config = JSON.parse(readFileSync(configFile, 'utf8')) as { auths: Record<string, { auth: string }> };
+      config.auths['https://index.docker.io/v1/'] = { auth: clientCredentials.slice('Basic '.length) };
+      writeFileSync(configFile, JSON.stringify(config));
+      mark = await logMark(mirror, sendSentinel);
+      wireMark = wire.connections;
+      await dockerd.pull('alpine:3.20');
+      expect(await dockerd.repoDigests('alpine:3.20')).toEqual([`alpine@${image('library/alpine', '3.20').image.digest}`]);
+      const seen = await requestsSince(mirror, mark, sendSentinel);
+      expect(seen.filter((line) => / 40[13]$/.test(line) && !line.startsWith('GET /v2/ ')), 'refused requests other than the challenge').toEqual([]);
+      expect(seen).toContain('HEAD /v2/library/alpine/manifests/3.20 200');
+      expect(wire.connections - wireMark, 'connections to the tripwire').toBe(0);
     } finally {
       await dockerd.stop();
     }
   });
 });
-
-interface LogRequest {
-  method: string;
-  path: string;
-  status: number;
-}
-
-function logLines(mirror: RunningMirror): string[] {
-  return readFileSync(mirror.process.logFile, 'utf8').split('\n').filter((line) => line !== '');
-}
-
-async function waitForRequests(mirror: RunningMirror, mark: number, path: string): Promise<LogRequest[]> {
-  const deadline = Date.now() + LOG_DEADLINE_MS;
-  for (;;) {
-    const found = logLines(mirror).slice(mark).map((line) => JSON.parse(line) as LogRequest & { msg?: string }).filter((entry) => entry.msg === 'request' && entry.path === path);
-    if (found.length > 0 || Date.now() > deadline) return found;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
-
-/** Sum of the samples of one metric family, e.g. all `registry_mirror_cache_hits_total{...}` lines. */
-function metricSum(text: string, name: string): number {
-  return text.split('\n').filter((line) => line.startsWith(`${name}{`) || line.startsWith(`${name} `)).reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(' ') + 1)), 0);
-}
 
 describe('operations after a cold and a warm pull', () => {
   it('/metrics shows cache hits and misses and typed upstream request metrics', async () => {
@@ -276,6 +266,9 @@ describe('an open mirror (no htpasswd) on a cache that holds the private image',
   it('answers 404 for the private manifest and its blobs, under its own name and under library/alpine', async () => {
     if (!open) throw new Error('open mirror did not start');
     const priv = privateImage();
+    // The copied cache holds the private image, so only the access policy stands between it and anonymous clients.
+    const cached = (digest: string, dir: string) => existsSync(join(root, 'open', 'cache', dir, 'sha256', digest.slice(7, 9), digest.slice(7)));
+    expect([cached(priv.digest, 'manifests'), ...priv.blobs.map((blob) => cached(blob.digest, 'blobs'))]).toEqual([true, true, true]);
     const tokenMark = env().upstreams.token.requests.mark();
     const answers: Record<string, [number, string | undefined]> = {};
     const paths = [

@@ -8,7 +8,7 @@ import { parseDigest } from '../../domain/digest.js';
 import type { Puller } from '../../pull-through/puller.js';
 import type { RepositoryTarget } from '../../upstream/upstream-router.js';
 import { parseByteRange } from '../byte-range.js';
-import { sendStream } from '../send-stream.js';
+import { sendFile, sendStream } from '../send-stream.js';
 
 export function blobsRoute(puller: Puller) {
   return async function blobs(c: Context, target: RepositoryTarget, digestText: string): Promise<Response> {
@@ -42,6 +42,8 @@ export function blobsRoute(puller: Puller) {
       blob.release();
       return new Response(null, { status: 200, headers });
     }
-    return sendStream(c, range ? 206 : 200, headers, blob.open(start, end));
+    const status = range ? 206 : 200;
+    if (blob.path) return sendFile(c, status, headers, { path: blob.path, start, end, done: blob.release }, () => blob.open(start, end));
+    return sendStream(c, status, headers, blob.open(start, end));
   };
 }

@@ -1,0 +1,72 @@
+/**
+ * Copies a byte range of a cached blob file to the socket: the warm path, which most requests
+ * take. Node has no sendfile for sockets, so every byte is read into user space and written out
+ * again; what this file saves is everything around that copy. Reads go into a small pool of
+ * reusable buffers (a buffer returns to the pool once the socket has taken it, signalled by the
+ * write callback), instead of a fresh allocation per chunk that the garbage collector must then
+ * chase; and 256 KiB chunks stay in the CPU cache between the read and the write, which measured
+ * faster than 1 MiB ones. Backpressure is honoured through 'drain'.
+ */
+import { close, open, read } from 'node:fs';
+import type { ServerResponse } from 'node:http';
+
+const CHUNK_BYTES = 256 * 1024;
+/** Enough for every connection's chunk in flight at once; more buffers are simply not kept. */
+const POOL_LIMIT = 256;
+const pool: Buffer[] = [];
+
+function takeBuffer(): Buffer {
+  return pool.pop() ?? Buffer.allocUnsafeSlow(CHUNK_BYTES);
+}
+
+function returnBuffer(buffer: Buffer): void {
+  if (pool.length < POOL_LIMIT) pool.push(buffer);
+}
+
+/**
+ * Writes bytes [start, end] (inclusive) of `path` to `outgoing`, whose head is already set, and
+ * ends it. `done` runs exactly once, when the file is no longer read (finished, failed, or the
+ * client went away). A read error destroys the response, so the client sees it cut short.
+ */
+export function sendFileRange(outgoing: ServerResponse, path: string, start: number, end: number, done: () => void): void {
+  let position = start;
+  let fd: number | undefined;
+  let finished = false;
+
+  const finish = (error?: Error) => {
+    if (finished) return;
+    finished = true;
+    outgoing.off('close', onClientGone);
+    if (fd !== undefined) close(fd, () => {});
+    if (error) outgoing.destroy(error);
+    done();
+  };
+  const onClientGone = () => finish();
+
+  const pump = () => {
+    if (finished) return;
+    if (position > end) {
+      outgoing.end();
+      finish();
+      return;
+    }
+    const buffer = takeBuffer();
+    const length = Math.min(CHUNK_BYTES, end - position + 1);
+    read(fd!, buffer, 0, length, position, (error, bytesRead) => {
+      if (finished) return returnBuffer(buffer);
+      if (error || bytesRead === 0) return finish(error ?? new Error(`${path} ended before byte ${end}`));
+      position += bytesRead;
+      const chunk = bytesRead === CHUNK_BYTES ? buffer : buffer.subarray(0, bytesRead);
+      if (outgoing.write(chunk, () => returnBuffer(buffer))) pump();
+      else outgoing.once('drain', pump);
+    });
+  };
+
+  outgoing.once('close', onClientGone);
+  open(path, 'r', (error, descriptor) => {
+    if (error) return finish(error);
+    if (finished) return close(descriptor, () => {});
+    fd = descriptor;
+    pump();
+  });
+}
