@@ -63,10 +63,10 @@ export async function composeMirror(config: MirrorConfig, log: Logger, options: 
   });
   await lru.rebuild();
 
-  const tagKeyv = createKeyv<TagRecord>(config, 'tags');
+  const tagKeyv = await createKeyv<TagRecord>(config, 'tags');
   // Several processes (serve, warm, import) may add tags to one list; their saves take the union.
-  const repositoryKeyv = createKeyv<string[]>(config, 'repositories', { merge: unionTagLists });
-  const usageKeyv = createKeyv<UsageRecord>(config, 'usage');
+  const repositoryKeyv = await createKeyv<string[]>(config, 'repositories', { merge: unionTagLists });
+  const usageKeyv = await createKeyv<UsageRecord>(config, 'usage');
   const usage = new UsageStats(usageKeyv);
   const tags = new TagIndex(tagKeyv, repositoryKeyv);
   const upstreamClients = createUpstreams(config, observability.onUpstreamResponse);

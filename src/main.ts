@@ -1,16 +1,21 @@
 #!/usr/bin/env node
-/** The `registry-mirror` command line. */
+/**
+ * The `registry-mirror` command line. Each command's module is loaded when that command runs:
+ * the server then carries none of the archive, progress-bar and report code of the others
+ * (RSS is a budget the memory benchmark checks).
+ */
 import { Command } from 'commander';
 import { ConfigError } from './config/mirror-config.js';
-import { serveCommand } from './cli/serve.js';
-import { exportCommand } from './cli/export.js';
-import { importCommand } from './cli/import.js';
-import { UsageError } from './cli/tool-context.js';
-import { warmCommand } from './cli/warm.js';
-import { verifyCommand } from './cli/verify.js';
-import { pruneCommand } from './cli/prune.js';
-import { statsCommand } from './cli/stats.js';
+import { UsageError } from './cli/usage-error.js';
 import { MirrorError } from './domain/errors.js';
+
+/** Defers loading a command's module (and everything it imports) until the command runs. */
+function lazy(load: () => Promise<(...args: never[]) => unknown>) {
+  return async function runCommand(...args: unknown[]): Promise<void> {
+    // commander passes the arguments and options each command declares below.
+    await (await load())(...(args as never[]));
+  };
+}
 
 const CONFIG_HELP = 'configuration file (default: $MIRROR_CONFIG or ./mirror.config.json)';
 
@@ -23,7 +28,7 @@ program
   .description('serve the OCI distribution API from the cache, pulling through from upstreams')
   .option('-c, --config <file>', 'configuration file (default: $MIRROR_CONFIG or ./mirror.config.json)')
   .option('--offline', 'never contact an upstream; serve only what is cached')
-  .action(serveCommand);
+  .action(lazy(() => import('./cli/serve.js').then((module) => module.serveCommand)));
 
 program
   .command('warm')
@@ -32,7 +37,7 @@ program
   .option('-f, --file <file>', 'read image references from a file, one per line (# starts a comment; - for stdin)')
   .option('--platform <list>', 'only these platforms: os/arch[/variant][,...]')
   .option('-c, --config <file>', CONFIG_HELP)
-  .action(warmCommand);
+  .action(lazy(() => import('./cli/warm.js').then((module) => module.warmCommand)));
 
 program
   .command('export')
@@ -41,28 +46,28 @@ program
   .requiredOption('-o, --out <file>', 'archive to write (- for stdout)')
   .option('--all', 'export every tag the cache knows')
   .option('-c, --config <file>', CONFIG_HELP)
-  .action(exportCommand);
+  .action(lazy(() => import('./cli/export.js').then((module) => module.exportCommand)));
 
 program
   .command('import')
   .description('load an OCI image layout tar (from export or skopeo oci-archive:) into the cache')
   .argument('<file>', 'archive to read (- for stdin)')
   .option('-c, --config <file>', CONFIG_HELP)
-  .action(importCommand);
+  .action(lazy(() => import('./cli/import.js').then((module) => module.importCommand)));
 
 program
   .command('verify')
   .description('re-hash cached blobs and manifests and remove any that do not match (exit 1 if any were removed)')
   .option('--json', 'print the report as JSON')
   .option('-c, --config <file>', CONFIG_HELP)
-  .action(verifyCommand);
+  .action(lazy(() => import('./cli/verify.js').then((module) => module.verifyCommand)));
 
 program
   .command('prune')
   .description('evict least recently used blobs until the cache fits, with the server stopped')
   .requiredOption('--max-bytes <size>', 'the size to shrink to: a byte count or e.g. "10GiB", "500MB"')
   .option('-c, --config <file>', CONFIG_HELP)
-  .action(pruneCommand);
+  .action(lazy(() => import('./cli/prune.js').then((module) => module.pruneCommand)));
 
 program
   .command('stats')
@@ -70,7 +75,7 @@ program
   .option('--json', 'print JSON')
   .option('--top <n>', 'how many repositories to list (default 10)')
   .option('-c, --config <file>', CONFIG_HELP)
-  .action(statsCommand);
+  .action(lazy(() => import('./cli/stats.js').then((module) => module.statsCommand)));
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   if (error instanceof ConfigError || error instanceof UsageError) {

@@ -49,9 +49,9 @@ export async function collectStats(config: MirrorConfig, top = 10): Promise<Cach
   }
   const { manifests: manifestFiles } = await listManifests(store.paths);
   const manifests = { count: manifestFiles.length, bytes: manifestFiles.reduce((sum, file) => sum + file.size, 0) };
-  const tagKeyv = createKeyv<TagRecord>(config, 'tags', { readOnly: true });
-  const repositoryKeyv = createKeyv<string[]>(config, 'repositories', { readOnly: true });
-  const usageKeyv = createKeyv<UsageRecord>(config, 'usage', { readOnly: true });
+  const tagKeyv = await createKeyv<TagRecord>(config, 'tags', { readOnly: true });
+  const repositoryKeyv = await createKeyv<string[]>(config, 'repositories', { readOnly: true });
+  const usageKeyv = await createKeyv<UsageRecord>(config, 'usage', { readOnly: true });
   try {
     const tagLists = await countTags(new TagIndex(tagKeyv, repositoryKeyv));
     const usage = await UsageStats.read(usageKeyv);

@@ -11,8 +11,12 @@ import { close, open, read } from 'node:fs';
 import type { ServerResponse } from 'node:http';
 
 const CHUNK_BYTES = 256 * 1024;
-/** Enough for every connection's chunk in flight at once; more buffers are simply not kept. */
-const POOL_LIMIT = 256;
+/**
+ * Buffers kept for reuse (16 MiB at most). Each response has at most one chunk in flight, so
+ * this covers 64 busy connections; beyond that, extra buffers are allocated and left to the GC
+ * rather than held, keeping RSS flat under a large herd.
+ */
+const POOL_LIMIT = 64;
 const pool: Buffer[] = [];
 
 function takeBuffer(): Buffer {

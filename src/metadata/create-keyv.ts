@@ -4,7 +4,6 @@
  */
 import path from 'node:path';
 import Keyv from 'keyv';
-import KeyvRedis from '@keyv/redis';
 import type { MirrorConfig } from '../config/mirror-config.js';
 import { JsonFileStore } from './json-file-store.js';
 
@@ -18,12 +17,15 @@ export interface CreateKeyvOptions<Value> {
   merge?: (mine: Value, theirs: Value) => Value;
 }
 
-export function createKeyv<Value>(config: Pick<MirrorConfig, 'metadata' | 'cache'>, namespace: string, options: CreateKeyvOptions<Value> = {}): Keyv<Value> {
+export async function createKeyv<Value>(config: Pick<MirrorConfig, 'metadata' | 'cache'>, namespace: string, options: CreateKeyvOptions<Value> = {}): Promise<Keyv<Value>> {
   switch (config.metadata.store) {
     case 'memory':
       return new Keyv<Value>({ namespace });
-    case 'redis':
+    case 'redis': {
+      // Loaded only when used: the Redis client adds about 17 MB to every process that imports it.
+      const { default: KeyvRedis } = await import('@keyv/redis');
       return new Keyv<Value>({ store: new KeyvRedis(config.metadata.redisUrl), namespace });
+    }
     case 'file':
       // keyv-file writes its file in place and loses everything if killed mid-write; see json-file-store.ts.
       return new Keyv<Value>({

@@ -146,12 +146,12 @@ describe('JsonFileStore shared by several processes (two instances on one file)'
     const { createKeyv } = await import('../../src/metadata/create-keyv.js');
     const { unionTagLists } = await import('../../src/metadata/tag-index.js');
     const config = { metadata: { store: 'file' as const }, cache: { dir } as never };
-    const [a, b] = [createKeyv<string[]>(config, 'repositories', { merge: unionTagLists }), createKeyv<string[]>(config, 'repositories', { merge: unionTagLists })];
+    const [a, b] = await Promise.all([createKeyv<string[]>(config, 'repositories', { merge: unionTagLists }), createKeyv<string[]>(config, 'repositories', { merge: unionTagLists })]);
     await a.set('docker.io/library/alpine', ['3.19']);
     await b.set('docker.io/library/alpine', [':odd', '3.20']);
     await a.disconnect();
     await b.disconnect();
-    const fresh = createKeyv<string[]>(config, 'repositories');
+    const fresh = await createKeyv<string[]>(config, 'repositories');
     // ':odd' is stored escaped by keyv (so it sorts after the others), and comes back intact.
     expect(await fresh.get('docker.io/library/alpine')).toEqual(['3.19', '3.20', ':odd']);
     await fresh.disconnect();

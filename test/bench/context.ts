@@ -1,0 +1,33 @@
+/** What every scenario gets: the upstreams, their meter, the running targets and the options. */
+import type { BenchUpstreams } from './bench-upstreams.js';
+import type { Target, TargetName } from './targets.js';
+import type { UpstreamMeter } from './upstream-meter.js';
+
+export interface BenchOptions {
+  only: Set<ScenarioName>;
+  durationS: number;
+  clients: number[];
+  jsonFile?: string;
+}
+
+export const SCENARIOS = ['cold', 'warm', 'herd', 'throughput', 'tags', 'memory'] as const;
+export type ScenarioName = (typeof SCENARIOS)[number];
+
+/** One result line; `bench` names the scenario, `target` the server measured. */
+export type BenchResult = { bench: string; target?: TargetName } & Record<string, unknown>;
+
+export interface BenchContext {
+  readonly env: BenchUpstreams;
+  readonly meter: UpstreamMeter;
+  readonly targets: ReadonlyMap<TargetName, Target>;
+  readonly options: BenchOptions;
+  /** Prints the result as one JSON line (and appends it to --json). */
+  emit(result: BenchResult): void;
+  /** Progress for humans, on stderr. */
+  log(line: string): void;
+}
+
+/** The pull-through servers (not nginx), in a fixed order. */
+export function mirrors(context: BenchContext): Target[] {
+  return (['mirror', 'reference'] as const).flatMap((name) => context.targets.get(name) ?? []);
+}

@@ -1,0 +1,110 @@
+/**
+ * `npm run bench`: starts the upstreams (hub with token auth and a CDN, via the interop support),
+ * this mirror, the reference (distribution 2.8 in proxy mode, when `docker-registry` is installed)
+ * and nginx (the sendfile ceiling, when installed), all on 127.0.0.1 with OS-assigned ports and
+ * all state in one temporary directory; runs the scenarios; prints one JSON line per result on
+ * stdout and a summary table on stderr; stops everything by PID.
+ *
+ *   npm run bench -- [--only cold,warm,herd,throughput,tags,memory] [--skip-memory]
+ *                    [--duration 10] [--clients 20,50] [--json results.jsonl]
+ */
+import { appendFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Command, InvalidArgumentError } from 'commander';
+import { ensureMirrorBuilt } from '../interop/support/mirror.js';
+import { startBenchUpstreams, type BenchUpstreams } from './bench-upstreams.js';
+import { UpstreamMeter } from './upstream-meter.js';
+import { startMirrorTarget, startNginxTarget, startReferenceTarget, type Target, type TargetName } from './targets.js';
+import { SCENARIOS, type BenchContext, type BenchOptions, type BenchResult, type ScenarioName } from './context.js';
+import { describeMachine, versionOf } from './machine.js';
+import { formatTable, summaryRows } from './summary.js';
+import { coldPull, warmPull } from './scenarios/pulls.js';
+import { herd } from './scenarios/herd.js';
+import { throughput } from './scenarios/throughput.js';
+import { tags } from './scenarios/tags.js';
+import { memory } from './scenarios/memory.js';
+
+const RUNNERS: Record<ScenarioName, (context: BenchContext) => Promise<void>> = { cold: coldPull, warm: warmPull, herd, throughput, tags, memory };
+
+function parseOptions(argv: string[]): BenchOptions {
+  const positiveInt = (name: string) => (value: string) => {
+    const number = Number(value);
+    if (!Number.isInteger(number) || number < 1) throw new InvalidArgumentError(`expected ${name} to be a positive integer, got ${JSON.stringify(value)}`);
+    return number;
+  };
+  const program = new Command('bench')
+    .option('--only <list>', `scenarios to run: ${SCENARIOS.join(',')}`, SCENARIOS.join(','))
+    .option('--skip-memory', 'skip the 1 GiB memory scenario')
+    .option('--duration <seconds>', 'wrk duration per measurement', positiveInt('--duration'), 10)
+    .option('--clients <list>', 'herd sizes', '20,50')
+    .option('--json <file>', 'also append every result line to this file')
+    .parse(argv);
+  const raw = program.opts<{ only: string; skipMemory?: boolean; duration: number; clients: string; json?: string }>();
+  const only = new Set(raw.only.split(',').map((name) => name.trim()).filter(Boolean));
+  for (const name of only) if (!(SCENARIOS as readonly string[]).includes(name)) program.error(`--only: unknown scenario ${JSON.stringify(name)} (expected ${SCENARIOS.join(',')})`);
+  if (raw.skipMemory) only.delete('memory');
+  const clients = raw.clients.split(',').map(positiveInt('--clients'));
+  return { only: only as Set<ScenarioName>, durationS: raw.duration, clients, ...(raw.json ? { jsonFile: raw.json } : {}) };
+}
+
+/** Starts the servers to measure; each one's stop goes into `stops` as soon as it runs. */
+async function startTargets(root: string, env: BenchUpstreams, stops: Array<() => Promise<void>>, emit: (result: BenchResult) => void): Promise<Map<TargetName, Target>> {
+  const targets = new Map<TargetName, Target>();
+  const add = (target: Target) => {
+    targets.set(target.name, target);
+    stops.push(() => target.stop());
+  };
+  add(await startMirrorTarget(join(root, 'mirror'), env));
+  if (versionOf('docker-registry', ['--version'])) add(await startReferenceTarget(join(root, 'reference'), env));
+  else emit({ bench: 'note', note: 'docker-registry is not installed: the reference columns are skipped' });
+  if (versionOf('nginx', ['-v'])) add(await startNginxTarget(join(root, 'nginx'), env.seedDir));
+  else emit({ bench: 'note', note: 'nginx is not installed: the nginx ceiling and the ratios against it are skipped' });
+  return targets;
+}
+
+async function main(): Promise<void> {
+  const options = parseOptions(process.argv);
+  const log = (line: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
+  const results: BenchResult[] = [];
+  const emit = (result: BenchResult) => {
+    results.push(result);
+    const line = `${JSON.stringify(result)}\n`;
+    process.stdout.write(line);
+    if (options.jsonFile) appendFileSync(options.jsonFile, line);
+  };
+  const machine = describeMachine();
+  if (machine.wrk === 'missing') throw new Error('wrk is required (Debian: apt-get install wrk)');
+  emit({ bench: 'machine', ...machine, started_at: new Date().toISOString(), scenarios: [...options.only] });
+  if ((machine.load_at_start[0] ?? 0) >= 1) log(`warning: load average ${machine.load_at_start.join(' ')} at start; other work on this machine skews the numbers`);
+
+  const root = mkdtempSync(join(tmpdir(), 'registry-mirror-bench-'));
+  const stops: Array<() => Promise<void>> = [];
+  const stopAll = async () => {
+    for (const stop of stops.splice(0).reverse()) await stop().catch((error: Error) => log(`stop failed: ${error.message}`));
+    rmSync(root, { recursive: true, force: true });
+  };
+  const interrupted = () => void stopAll().finally(() => process.exit(130));
+  process.once('SIGINT', interrupted);
+  process.once('SIGTERM', interrupted);
+  try {
+    ensureMirrorBuilt();
+    log(`state in ${root}; starting upstreams`);
+    const env = await startBenchUpstreams(root, options.only.has('memory'), log);
+    stops.push(() => env.stop());
+    const targets = await startTargets(root, env, stops, emit);
+    log(`targets: ${[...targets.values()].map((target) => `${target.name} ${target.url}`).join(', ')}`);
+    const context: BenchContext = { env, meter: new UpstreamMeter(env), targets, options, emit, log };
+    for (const name of SCENARIOS) if (options.only.has(name)) await RUNNERS[name](context);
+    const rows = summaryRows(results);
+    emit({ bench: 'summary', rows });
+    process.stderr.write(`\n${formatTable(rows)}\n\n`);
+  } finally {
+    await stopAll();
+  }
+}
+
+main().catch((error: Error) => {
+  process.stderr.write(`bench failed: ${error.stack ?? error.message}\n`);
+  process.exit(1);
+});

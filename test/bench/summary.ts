@@ -1,0 +1,98 @@
+/**
+ * The closing table: issue 8's target ratios and issue 3's herd counts, computed from the result
+ * lines of this run (so every ratio compares servers measured side by side).
+ */
+import type { BenchResult } from './context.js';
+import { ratio } from './stats.js';
+
+interface Row {
+  what: string;
+  mirror: string;
+  reference: string;
+  target: string;
+}
+
+type Finder = (bench: string, target: string, extra?: Record<string, unknown>) => BenchResult | undefined;
+
+export function summaryRows(results: BenchResult[]): Row[] {
+  const find: Finder = (bench, target, extra = {}) =>
+    results.find((result) => result.bench === bench && result.target === target && Object.entries(extra).every(([key, value]) => result[key] === value));
+  const num = (result: BenchResult | undefined, key: string): number | null => {
+    const value = key.split('.').reduce<unknown>((object, part) => (object as Record<string, unknown> | undefined)?.[part], result);
+    return typeof value === 'number' ? value : null;
+  };
+  const rows = [...blobRows(find, num), ...tagRows(find, num), ...coldRows(find, num), ...memoryRows(find, num), ...herdRows(results, find)];
+  // A scenario left out with --only leaves nothing to compare: drop its rows.
+  return rows.filter((row) => !/^n\/a/.test(row.mirror) || !/^n\/a|^-$/.test(row.reference));
+}
+
+type Num = (result: BenchResult | undefined, key: string) => number | null;
+
+const ms = (value: number | null) => (value === null ? 'n/a' : `${value} ms`);
+const times = (value: number | null) => (value === null ? 'n/a' : `${value.toFixed(2)}x`);
+const withRaw = (value: number | null, raw: number | null, unit: string) => (value === null ? 'n/a' : `${value.toFixed(2)}x (${raw} ${unit})`);
+
+function blobRows(find: Finder, num: Num): Row[] {
+  const rows: Array<[string, string, string, string]> = [
+    ['30MiB', 'mb_per_s', 'MB/s', '>= 0.8x'],
+    ['3MiB', 'req_per_s', 'req/s', '>= 0.6x'],
+  ];
+  return rows.map(([blob, key, unit, target]) => {
+    const ceiling = num(find('blob-throughput', 'nginx', { blob }), key);
+    const cell = (name: string) => {
+      const value = num(find('blob-throughput', name, { blob }), key);
+      return withRaw(ratio(value, ceiling), value, unit);
+    };
+    return { what: `warm ${blob} blob, ${unit} vs nginx sendfile (${ceiling ?? 'n/a'} ${unit})`, mirror: cell('mirror'), reference: cell('reference'), target };
+  });
+}
+
+function tagRows(find: Finder, num: Num): Row[] {
+  const ours = find('tag-resolution', 'mirror');
+  const reference = find('tag-resolution', 'reference');
+  const referenceRate = num(reference, 'req_per_s');
+  return [
+    {
+      what: 'warm tag resolution, req/s vs reference (16 conns)',
+      mirror: withRaw(ratio(num(ours, 'req_per_s'), referenceRate, 1), num(ours, 'req_per_s'), 'req/s'),
+      reference: referenceRate === null ? 'n/a' : `1x (${referenceRate} req/s)`,
+      target: '>= 20x',
+    },
+    { what: 'warm tag resolution, p99 latency', mirror: ms(num(ours, 'latency_ms.p99')), reference: ms(num(reference, 'latency_ms.p99')), target: '< 20 ms' },
+    { what: 'warm tag resolution, upstream requests per request', mirror: String(num(ours, 'upstream_per_request') ?? 'n/a'), reference: String(num(reference, 'upstream_per_request') ?? 'n/a'), target: '0' },
+  ];
+}
+
+function coldRows(find: Finder, num: Num): Row[] {
+  const cell = (name: string) => times(num(find('cold-pull', name), 'upstream_bytes_vs_image'));
+  return [{ what: 'upstream bytes of a cold pull vs image size', mirror: cell('mirror'), reference: cell('reference'), target: '1.0x' }];
+}
+
+function memoryRows(find: Finder, num: Num): Row[] {
+  const mb = (phase: string) => num(find('memory', 'mirror', { phase }), 'rss_max_mb');
+  if (mb('cold') === null && mb('warm') === null) return [];
+  return [{ what: 'RSS max, 50 clients stream a 1 GiB blob (cold / warm)', mirror: `${mb('cold') ?? 'n/a'} / ${mb('warm') ?? 'n/a'} MB`, reference: '-', target: '< 150 MB' }];
+}
+
+function herdRows(results: BenchResult[], find: Finder): Row[] {
+  const counts = [...new Set(results.filter((result) => result.bench === 'herd').map((result) => result.clients as number))];
+  return counts.map((clients) => {
+    const cell = (name: string) => {
+      const result = find('herd', name, { clients });
+      if (!result) return 'n/a';
+      const gets = result.upstream_blob_gets as { hub: number; cdn: number };
+      const failed = (result.failures as string[]).length;
+      return `${gets.cdn} CDN / ${gets.hub} hub GETs, p50 ${(result.ttfb_ms as { p50: number }).p50} ms TTFB${failed ? `, ${failed} failed` : ''}`;
+    };
+    return { what: `herd: ${clients} clients, cold ~120 MiB blob, upstream GETs`, mirror: cell('mirror'), reference: cell('reference'), target: '1 CDN GET' };
+  });
+}
+
+export function formatTable(rows: Row[]): string {
+  const header: Row = { what: 'what', mirror: 'mirror', reference: 'reference', target: 'target' };
+  const keys = ['what', 'mirror', 'reference', 'target'] as const;
+  const widths = keys.map((key) => Math.max(...[header, ...rows].map((row) => row[key].length)));
+  const line = (row: Row) => `| ${keys.map((key, i) => row[key].padEnd(widths[i]!)).join(' | ')} |`;
+  return [line(header), `| ${widths.map((width) => '-'.repeat(width)).join(' | ')} |`, ...rows.map(line)].join('\n');
+}
+

@@ -1,0 +1,130 @@
+/**
+ * The servers a scenario measures, all on 127.0.0.1 with OS-assigned ports and their state
+ * under the run's temporary directory:
+ *   mirror     this project, `node dist/main.js serve` (the interop launcher)
+ *   reference  CNCF distribution 2.8 in proxy mode (`proxy.remoteurl` = hub, with credentials)
+ *   nginx      nginx with sendfile serving the seeded blob files at registry paths: the ceiling
+ * `reset()` makes a server cold: stop it by PID, wipe its cache, start it again (new port).
+ */
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ProcessGroup, freeLoopbackPort, stopByPid, waitForHttp, type StartedProcess } from '../interop/support/processes.js';
+import { startMirror, type RunningMirror } from '../interop/support/mirror.js';
+import { HUB_PASSWORD, HUB_USER } from '../interop/support/token-server.js';
+import type { BenchUpstreams } from './bench-upstreams.js';
+
+export type TargetName = 'mirror' | 'reference' | 'nginx';
+
+export interface Target {
+  readonly name: TargetName;
+  /** Base URL of the running server (changes on every reset). */
+  readonly url: string;
+  readonly pid: number;
+  reset(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function startMirrorTarget(dir: string, env: BenchUpstreams): Promise<Target> {
+  const overrides = {
+    log: { level: 'warn' },
+    upstreams: {
+      'docker.io': { url: env.hubTap.url, username: HUB_USER, password: HUB_PASSWORD, tokenRealms: [`127.0.0.1:${env.upstreams.token.port}`] },
+    },
+  };
+  let running: RunningMirror = await startMirror(dir, env.upstreams, overrides);
+  return {
+    name: 'mirror',
+    get url() {
+      return running.url;
+    },
+    get pid() {
+      return running.process.pid;
+    },
+    async reset() {
+      await running.stop();
+      rmSync(running.cacheDir, { recursive: true, force: true });
+      running = await startMirror(dir, env.upstreams, overrides);
+    },
+    stop: () => running.stop(),
+  };
+}
+
+export async function startReferenceTarget(dir: string, env: BenchUpstreams): Promise<Target> {
+  const processes = new ProcessGroup();
+  const dataDir = join(dir, 'data');
+  const start = async (): Promise<{ process: StartedProcess; url: string }> => {
+    mkdirSync(dataDir, { recursive: true });
+    const port = await freeLoopbackPort();
+    const configFile = join(dir, 'config.yml');
+    writeFileSync(configFile, referenceConfig(dataDir, port, env.hubTap.url));
+    const started = processes.start('reference', 'docker-registry', ['serve', configFile], join(dir, 'registry.log'));
+    const url = `http://127.0.0.1:${port}`;
+    await waitForHttp(`${url}/v2/`, started);
+    return { process: started, url };
+  };
+  let running = await start();
+  return {
+    name: 'reference',
+    get url() {
+      return running.url;
+    },
+    get pid() {
+      return running.process.pid;
+    },
+    async reset() {
+      await stopByPid(running.process);
+      rmSync(dataDir, { recursive: true, force: true });
+      running = await start();
+    },
+    stop: () => processes.stopAll(),
+  };
+}
+
+/** distribution's proxy mode as its documentation describes it; JSON is valid YAML. */
+function referenceConfig(dataDir: string, port: number, remoteUrl: string): string {
+  return JSON.stringify({
+    version: '0.1',
+    log: { level: 'warn', accesslog: { disabled: true } },
+    storage: { filesystem: { rootdirectory: dataDir }, delete: { enabled: true }, cache: { blobdescriptor: 'inmemory' }, maintenance: { uploadpurging: { enabled: false } } },
+    http: { addr: `127.0.0.1:${port}`, headers: { 'X-Content-Type-Options': ['nosniff'] } },
+    proxy: { remoteurl: remoteUrl, username: HUB_USER, password: HUB_PASSWORD },
+  }, null, 2);
+}
+
+/** nginx serves only blobs by digest and `/v2/`; that is all the throughput scenario asks of it. */
+export async function startNginxTarget(dir: string, seedDir: string): Promise<Target> {
+  const processes = new ProcessGroup();
+  mkdirSync(join(dir, 'tmp'), { recursive: true });
+  const port = await freeLoopbackPort();
+  const configFile = join(dir, 'nginx.conf');
+  writeFileSync(configFile, nginxConfig(dir, port, join(seedDir, 'blobs', 'sha256')));
+  const started = processes.start('nginx', 'nginx', ['-c', configFile, '-p', dir], join(dir, 'nginx.stdout.log'));
+  const url = `http://127.0.0.1:${port}`;
+  await waitForHttp(`${url}/v2/`, started);
+  return { name: 'nginx', url, pid: started.pid, reset: async () => undefined, stop: () => processes.stopAll() };
+}
+
+function nginxConfig(dir: string, port: number, blobDir: string): string {
+  const temp = (name: string) => `${name}_temp_path ${join(dir, 'tmp', name)};`;
+  return `daemon off;
+worker_processes 2;
+${process.getuid?.() === 0 ? 'user root root;' : ''}
+pid ${join(dir, 'nginx.pid')};
+error_log ${join(dir, 'nginx.error.log')} warn;
+events { worker_connections 4096; multi_accept on; }
+http {
+  access_log off;
+  server_tokens off;
+  ${['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map(temp).join('\n  ')}
+  keepalive_requests 100000;
+  sendfile on;
+  tcp_nopush on;
+  server {
+    listen 127.0.0.1:${port} backlog=4096;
+    location = /v2/ { default_type application/json; return 200 '{}'; }
+    location ~ "^/v2/.+/blobs/sha256:([a-f0-9]{64})$" { default_type application/octet-stream; alias ${blobDir}/$1; }
+    location / { return 404; }
+  }
+}
+`;
+}

@@ -1,0 +1,34 @@
+/** wrk (Debian package `wrk`) for a fixed duration, its result read from wrk-report.lua's line. */
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { assertLoopback } from './registry-client.js';
+
+const REPORTER = fileURLToPath(new URL('./wrk-report.lua', import.meta.url));
+
+export interface WrkResult {
+  requests: number;
+  durationUs: number;
+  bytes: number;
+  errors: { connect: number; read: number; write: number; status: number; timeout: number };
+  latencyUs: { p50: number; p90: number; p99: number; max: number };
+}
+
+export function runWrk(url: string, connections: number, durationS: number, headers: Record<string, string> = {}): Promise<WrkResult> {
+  assertLoopback(url);
+  const args = ['-t', String(Math.min(2, connections)), '-c', String(connections), '-d', `${durationS}s`, '--timeout', '30s', '-s', REPORTER];
+  for (const [name, value] of Object.entries(headers)) args.push('-H', `${name}: ${value}`);
+  args.push(url);
+  return new Promise((resolve, reject) => {
+    const child = spawn('wrk', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const timer = setTimeout(() => child.pid !== undefined && process.kill(child.pid, 'SIGKILL'), (durationS + 60) * 1000);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      const match = /BENCHJSON (\{.*\})/.exec(output);
+      if (!match?.[1]) return reject(new Error(`wrk failed (${code}): ${output.slice(-500)}`));
+      resolve(JSON.parse(match[1]) as WrkResult);
+    });
+  });
+}
