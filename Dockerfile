@@ -30,5 +30,5 @@ EXPOSE 5000
 # to loopback, so it does not verify the certificate (which names the public host anyway).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
   CMD ["node", "-e", "const u = process.env.MIRROR_HEALTHCHECK_URL || 'http://127.0.0.1:' + (process.env.MIRROR_PORT || 5000) + '/healthz'; if (u.startsWith('https:')) process.env.NODE_TLS_REJECT_UNAUTHORIZED = '0'; fetch(u).then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
-ENTRYPOINT ["node", "dist/main.js"]
+ENTRYPOINT ["node", "--max-semi-space-size=4", "dist/main.js"]
 CMD ["serve"]

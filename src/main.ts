@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=4
 /**
  * The `registry-mirror` command line. Each command's module is loaded when that command runs:
  * the server then carries none of the archive, progress-bar and report code of the others

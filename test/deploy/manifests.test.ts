@@ -156,7 +156,7 @@ describe('deploy/systemd/registry-mirror.service', () => {
 
   it('has the three sections and starts `serve`', () => {
     for (const section of ['[Unit]', '[Service]', '[Install]']) expect(unit).toContain(section);
-    expect(value('ExecStart')).toMatch(/^\/usr\/bin\/node \S+\/dist\/main\.js serve$/);
+    expect(value('ExecStart')).toMatch(/^\/usr\/bin\/node( --\S+)* \S+\/dist\/main\.js serve$/);
     expect(value('WantedBy')).toBe('multi-user.target');
   });
 
