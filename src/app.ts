@@ -26,11 +26,13 @@ export interface AppDependencies {
   clientCredentials?: CredentialVerifier;
   /** Keeps private upstream content from clients that did not authenticate. */
   accessPolicy?: AccessPolicy;
+  /** Config `accel.redirectPrefix`: cached blob bodies are sent by nginx in front (http/accel-redirect.ts). */
+  accelRedirectPrefix?: string;
 }
 
 const API_VERSION_HEADER = 'Docker-Distribution-API-Version';
 
-export function createApp({ puller, router, log, observability, clientCredentials, accessPolicy }: AppDependencies): Hono {
+export function createApp({ puller, router, log, observability, clientCredentials, accessPolicy, accelRedirectPrefix }: AppDependencies): Hono {
   const app = new Hono();
   // First, so that every answer (errors and 404s included) is logged and counted.
   if (observability) app.use(accessLog({ log, metrics: observability.metrics, usage: observability.usage }));
@@ -49,7 +51,7 @@ export function createApp({ puller, router, log, observability, clientCredential
   app.get('/v2', base);
   app.get('/v2/', base);
 
-  const registryApi = registryApiRoute(puller, router, accessPolicy);
+  const registryApi = registryApiRoute(puller, router, accessPolicy, { accelRedirectPrefix });
   app.all('/v2/*', async function withApiVersion(c) {
     const response = await registryApi(c);
     if (response.headers.get('x-hono-already-sent') === null) response.headers.set(API_VERSION_HEADER, 'registry/2.0');

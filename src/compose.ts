@@ -3,6 +3,7 @@
  * pull-through service and HTTP app from a validated config.
  */
 import type { Hono } from 'hono';
+import type Keyv from 'keyv';
 import type { Logger } from 'pino';
 import { createApp } from './app.js';
 import type { MirrorConfig } from './config/mirror-config.js';
@@ -12,13 +13,14 @@ import { TagIndex, unionTagLists, type TagRecord } from './metadata/tag-index.js
 import { UsageStats, type UsageRecord } from './metadata/usage-stats.js';
 import { Observability } from './observability.js';
 import { Htpasswd } from './http/htpasswd.js';
-import { AccessPolicy, type AnonymousProbe } from './pull-through/access-policy.js';
+import { AccessPolicy, type AccessRecords, type AnonymousProbe, type Verdict } from './pull-through/access-policy.js';
 import { BlobPuller } from './pull-through/blob-puller.js';
 import { ManifestResolver } from './pull-through/manifest-resolver.js';
 import { Puller } from './pull-through/puller.js';
 import { UpstreamLimiter } from './pull-through/upstream-limiter.js';
 import type { UpstreamPort } from './pull-through/upstream-port.js';
 import { BlobStore } from './store/blob-store.js';
+import { ContentSources } from './store/content-sources.js';
 import { ManifestStore } from './store/manifest-store.js';
 import { StorePaths } from './store/store-paths.js';
 import { UpstreamRegistry, type UpstreamResponseInfo } from './upstream/upstream-registry.js';
@@ -75,7 +77,9 @@ export async function composeMirror(config: MirrorConfig, log: Logger, options: 
   const manifestStore = new ManifestStore(paths);
   const clientCredentials = config.auth ? await Htpasswd.load(config.auth.htpasswd) : undefined;
   // With client auth every API client is authenticated; without it, private content needs guarding.
-  const accessPolicy: AccessPolicy | undefined = clientCredentials ? undefined : createAccessPolicy(config, upstreamClients, async (kind, digest): Promise<boolean> =>
+  const verdictKeyv = await createKeyv<Verdict>(config, 'access');
+  const records = accessRecords(verdictKeyv, new ContentSources(paths));
+  const accessPolicy: AccessPolicy | undefined = clientCredentials ? undefined : createAccessPolicy(config, upstreamClients, records, async (kind, digest): Promise<boolean> =>
     kind === 'blob'
       ? (await blobStore.size(digest)) !== undefined || blobs.downloads().some((download) => download.digest === digest.value)
       : (await manifestStore.read(digest)) !== undefined);
@@ -97,7 +101,7 @@ export async function composeMirror(config: MirrorConfig, log: Logger, options: 
   const puller = new Puller({ manifests, blobs, tags, upstreams, offline: config.offline, usage });
   const router = new UpstreamRouter(Object.keys(config.upstreams), config.defaultUpstream);
   observability.watch({ lru, limiter, blobs });
-  const app = createApp({ puller, router, log, observability: observability.http, clientCredentials, accessPolicy });
+  const app = createApp({ puller, router, log, observability: observability.http, clientCredentials, accessPolicy, accelRedirectPrefix: config.accel?.redirectPrefix });
 
   return {
     app, puller, blobs, lru, limiter, tags, blobStore, manifestStore, router, observability,
@@ -106,7 +110,7 @@ export async function composeMirror(config: MirrorConfig, log: Logger, options: 
       await Promise.all([...upstreamClients.values()].map((client) => client.close()));
       await usage.close();
       // disconnect() also writes what the file store still holds in memory (json-file-store.ts).
-      await Promise.all([tagKeyv.disconnect(), repositoryKeyv.disconnect(), usageKeyv.disconnect()]);
+      await Promise.all([tagKeyv.disconnect(), repositoryKeyv.disconnect(), usageKeyv.disconnect(), verdictKeyv.disconnect()]);
     },
   };
 }
@@ -120,8 +124,23 @@ function createUpstreams(config: MirrorConfig, onResponse?: (info: UpstreamRespo
   return new Map(Object.entries(config.upstreams).map(([name, upstream]) => [name, new UpstreamRegistry({ name, config: upstream, timeouts, onResponse })]));
 }
 
-/** Only upstreams the mirror has credentials for can hold content anonymous clients must not get. */
-function createAccessPolicy(config: MirrorConfig, clients: Map<string, UpstreamRegistry>, isLocal: ConstructorParameters<typeof AccessPolicy>[0]['isLocal']): AccessPolicy | undefined {
+/**
+ * Only upstreams the mirror has credentials for can hold content anonymous clients must not get.
+ * Offline, no credentials are ever used: what is cached was put there by the operator (warm,
+ * import), and there is no upstream to ask, so no policy applies.
+ */
+function createAccessPolicy(config: MirrorConfig, clients: Map<string, UpstreamRegistry>, records: AccessRecords, isLocal: ConstructorParameters<typeof AccessPolicy>[0]['isLocal']): AccessPolicy | undefined {
+  if (config.offline) return undefined;
   const probes = new Map<string, AnonymousProbe>([...clients].filter(([name]) => config.upstreams[name]?.username !== undefined));
-  return probes.size === 0 ? undefined : new AccessPolicy({ probes, isLocal, offline: config.offline });
+  return probes.size === 0 ? undefined : new AccessPolicy({ probes, isLocal, offline: config.offline, records });
+}
+
+/** Verdicts in the metadata store (few, per repository); sources beside the content (many). */
+function accessRecords(verdicts: Keyv<Verdict>, sources: ContentSources): AccessRecords {
+  return {
+    verdict: async (repository) => (await verdicts.get(repository)) ?? undefined,
+    saveVerdict: async (repository, verdict) => void (await verdicts.set(repository, verdict)),
+    sources: (digest) => sources.read(digest),
+    saveSources: (digest, repositories) => sources.write(digest, repositories),
+  };
 }

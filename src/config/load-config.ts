@@ -6,6 +6,7 @@
  *   MIRROR_PORT, MIRROR_HOST              listen.port, listen.host
  *   MIRROR_CACHE_DIR                      cache.dir
  *   MIRROR_LOG_LEVEL                      log.level
+ *   MIRROR_ACCEL_REDIRECT_PREFIX          accel.redirectPrefix (nginx in front only; empty: leave as is)
  *   MIRROR_UPSTREAM_<NAME>_USERNAME       upstreams[<name>].username
  *   MIRROR_UPSTREAM_<NAME>_PASSWORD       upstreams[<name>].password
  *     <NAME> is the upstream's key upper-cased with every other character than A-Z and 0-9
@@ -53,6 +54,8 @@ export function applyEnvironment(raw: unknown, env: NodeJS.ProcessEnv): unknown 
   if (env.MIRROR_HOST !== undefined) config.listen = { ...config.listen, host: env.MIRROR_HOST };
   if (env.MIRROR_CACHE_DIR !== undefined) config.cache = { ...config.cache, dir: env.MIRROR_CACHE_DIR };
   if (env.MIRROR_LOG_LEVEL !== undefined) config.log = { ...config.log, level: env.MIRROR_LOG_LEVEL };
+  // Empty counts as unset, so Compose can pass `${MIRROR_ACCEL_REDIRECT_PREFIX:-}` through.
+  if (env.MIRROR_ACCEL_REDIRECT_PREFIX) config.accel = { ...config.accel, redirectPrefix: env.MIRROR_ACCEL_REDIRECT_PREFIX };
   if (config.upstreams && typeof config.upstreams === 'object') {
     for (const [name, upstream] of Object.entries<Record<string, unknown>>(config.upstreams)) {
       if (!upstream || typeof upstream !== 'object') continue;

@@ -37,6 +37,12 @@ export interface MirrorConfig {
   tls?: { cert: string; key: string };
   /** When set, clients need Basic credentials from this htpasswd file (bcrypt entries). */
   auth?: { htpasswd: string };
+  /**
+   * nginx in front serves cached blob bodies itself (X-Accel-Redirect to `redirectPrefix` +
+   * the file's path under `<cache.dir>/blobs/`). Only for deployments where every request goes
+   * through that nginx: the mirror's own answer to a cache hit then has no body.
+   */
+  accel?: { redirectPrefix: string };
 }
 
 export class ConfigError extends Error {
@@ -79,6 +85,7 @@ export function parseMirrorConfig(raw: unknown): MirrorConfig {
     upstreams,
     ...(input.tls ? { tls: { cert: input.tls.cert, key: input.tls.key } } : {}),
     ...(input.auth ? { auth: { htpasswd: input.auth.htpasswd } } : {}),
+    ...(input.accel ? { accel: { redirectPrefix: input.accel.redirectPrefix } } : {}),
   };
 }
 
@@ -149,4 +156,5 @@ interface RawConfig {
   upstreams: Record<string, Omit<UpstreamConfig, 'tokenRealms'> & { tokenRealms?: string[] }>;
   tls?: { cert: string; key: string };
   auth?: { htpasswd: string };
+  accel?: { redirectPrefix: string };
 }

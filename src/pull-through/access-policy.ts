@@ -55,11 +55,23 @@ export interface AccessPolicyOptions {
   offline: boolean;
   /** How long a probe's verdict on a repository holds; default 10 minutes. */
   probeTtlMs?: number;
+  /**
+   * Where verdicts and sources outlive the process (metadata keyv, store/content-sources.ts),
+   * so a restart or another process's `warm` does not send every cached digest to a re-check.
+   */
+  records?: AccessRecords;
 }
 
-interface Verdict {
+export interface Verdict {
   readable: boolean;
   checkedAt: number;
+}
+
+export interface AccessRecords {
+  verdict(repository: string): Promise<Verdict | undefined>;
+  saveVerdict(repository: string, verdict: Verdict): Promise<void>;
+  sources(digest: Digest): Promise<string[]>;
+  saveSources(digest: Digest, repositories: string[]): Promise<void>;
 }
 
 const DEFAULT_PROBE_TTL_MS = 10 * 60 * 1000;
@@ -85,9 +97,38 @@ export class AccessPolicy {
 
   /** Records that `digest` came from the upstream through `target` (fetch hooks call this). */
   recordSource(target: RepositoryTarget, digest: string): void {
-    const name = repositoryKey(target);
-    const known = this.#sources.get(digest) ?? [];
-    if (!known.includes(name)) this.#sources.set(digest, [...known, name].slice(-MAX_SOURCES_PER_DIGEST));
+    void this.#addSource(repositoryKey(target), parseDigest(digest)).catch(() => {
+      // Losing the record costs one anonymous upstream check later, never a wrong answer.
+    });
+  }
+
+  async #addSource(name: string, digest: Digest): Promise<void> {
+    const known = await this.#sourcesOf(digest);
+    if (known.includes(name)) return;
+    const sources = [...known, name].slice(-MAX_SOURCES_PER_DIGEST);
+    this.#sources.set(digest.value, sources);
+    await this.#options.records?.saveSources(digest, sources);
+  }
+
+  async #sourcesOf(digest: Digest): Promise<string[]> {
+    const cached = this.#sources.get(digest.value);
+    if (cached) return cached;
+    const stored = (await this.#options.records?.sources(digest)) ?? [];
+    this.#sources.set(digest.value, stored);
+    return stored;
+  }
+
+  async #verdictOf(key: string): Promise<Verdict | undefined> {
+    const cached = this.#verdicts.get(key);
+    if (cached) return cached;
+    const stored = await this.#options.records?.verdict(key);
+    if (stored) this.#verdicts.set(key, stored);
+    return stored;
+  }
+
+  #saveVerdict(key: string, verdict: Verdict): void {
+    this.#verdicts.set(key, verdict);
+    void this.#options.records?.saveVerdict(key, verdict).catch(() => {});
   }
 
   /** Throws a not-found error unless an unauthenticated client may read this. */
@@ -106,7 +147,7 @@ export class AccessPolicy {
   /** 'readable-object' when the probe was made just now for the requested object itself. */
   async #repositoryVerdict(probe: AnonymousProbe, target: RepositoryTarget, object: ProbeObject): Promise<'readable' | 'readable-object' | 'refused' | 'missing'> {
     const key = repositoryKey(target);
-    const known = this.#verdicts.get(key);
+    const known = await this.#verdictOf(key);
     const fresh = known && (this.#options.offline || Date.now() - known.checkedAt < this.#ttlMs);
     if (known && fresh) return known.readable ? 'readable' : 'refused';
     // Offline and never probed: nothing can be learned, so the answer is no.
@@ -120,7 +161,7 @@ export class AccessPolicy {
       throw error;
     }
     if (result === 'missing') return 'missing';
-    this.#verdicts.set(key, { readable: result === 'readable', checkedAt: Date.now() });
+    this.#saveVerdict(key, { readable: result === 'readable', checkedAt: Date.now() });
     if (result === 'refused') return 'refused';
     if (object.kind === 'blob') this.recordSource(target, object.digest);
     if (object.kind === 'manifest' && object.reference.includes(':')) this.recordSource(target, object.reference);
@@ -128,9 +169,9 @@ export class AccessPolicy {
   }
 
   async #assertSeenInReadable(probe: AnonymousProbe, target: RepositoryTarget, content: { kind: ContentKind; digest: Digest }): Promise<void> {
-    const sources = this.#sources.get(content.digest.value) ?? [];
+    const sources = await this.#sourcesOf(content.digest);
     const name = repositoryKey(target);
-    if (sources.includes(name) || sources.some((source) => this.#verdicts.get(source)?.readable === true)) return;
+    if (sources.includes(name) || (await this.#anyReadable(sources))) return;
     // Not held yet: it will be fetched through this repository, which anonymous access can read.
     if (!(await this.#options.isLocal(content.kind, content.digest))) return;
     const endpoint = content.kind === 'blob' ? 'blobs' : 'manifests';
@@ -138,6 +179,11 @@ export class AccessPolicy {
     const object: ProbeObject = content.kind === 'blob' ? { kind: 'blob', digest: content.digest.value } : { kind: 'manifest', reference: content.digest.value };
     if ((await this.#probe(probe, target, object)) !== 'readable') throw notFound(target, endpoint, content.digest.value);
     this.recordSource(target, content.digest.value);
+  }
+
+  async #anyReadable(repositories: string[]): Promise<boolean> {
+    for (const repository of repositories) if ((await this.#verdictOf(repository))?.readable) return true;
+    return false;
   }
 
   #probe(probe: AnonymousProbe, target: RepositoryTarget, object: ProbeObject): Promise<ProbeResult> {

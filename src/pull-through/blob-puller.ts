@@ -29,6 +29,8 @@ export interface BlobAnswer {
    * (http/send-file.ts). Whoever reads it this way calls `release()` when done.
    */
   path?: string;
+  /** For cache hits: `path` relative to `<cache.dir>/blobs/`, '/'-separated (nginx X-Accel-Redirect). */
+  pathUnderBlobsDir?: string;
 }
 
 export interface BlobPullerOptions {
@@ -105,6 +107,7 @@ export class BlobPuller {
       open: (start, end) => this.options.store.read(digest, start, end).once('close', release),
       release,
       path: this.options.store.paths.blob(digest),
+      pathUnderBlobsDir: this.options.store.paths.blobUnderBlobsDir(digest),
     };
   }
 

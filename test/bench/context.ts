@@ -27,7 +27,11 @@ export interface BenchContext {
   log(line: string): void;
 }
 
-/** The pull-through servers (not nginx), in a fixed order. */
-export function mirrors(context: BenchContext): Target[] {
-  return (['mirror', 'reference'] as const).flatMap((name) => context.targets.get(name) ?? []);
+/**
+ * The pull-through servers (not the nginx ceiling), in a fixed order. `withFront` adds the
+ * mirror behind nginx, for scenarios where the front makes a difference (warm answers).
+ */
+export function mirrors(context: BenchContext, { withFront = false } = {}): Target[] {
+  const names: TargetName[] = withFront ? ['mirror', 'mirror+nginx', 'reference'] : ['mirror', 'reference'];
+  return names.flatMap((name) => context.targets.get(name) ?? []);
 }

@@ -1,6 +1,6 @@
 /**
  * `npm run bench`: starts the upstreams (hub with token auth and a CDN, via the interop support),
- * this mirror, the reference (distribution 2.8 in proxy mode, when `docker-registry` is installed)
+ * this mirror (alone, and behind nginx in accel mode as deploy/nginx configures it), the reference (distribution 2.8 in proxy mode, when `docker-registry` is installed)
  * and nginx (the sendfile ceiling, when installed), all on 127.0.0.1 with OS-assigned ports and
  * all state in one temporary directory; runs the scenarios; prints one JSON line per result on
  * stdout and a summary table on stderr; stops everything by PID.
@@ -15,7 +15,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { ensureMirrorBuilt } from '../interop/support/mirror.js';
 import { startBenchUpstreams, type BenchUpstreams } from './bench-upstreams.js';
 import { UpstreamMeter } from './upstream-meter.js';
-import { startMirrorTarget, startNginxTarget, startReferenceTarget, type Target, type TargetName } from './targets.js';
+import { startMirrorNginxTarget, startMirrorTarget, startNginxTarget, startReferenceTarget, type Target, type TargetName } from './targets.js';
 import { SCENARIOS, type BenchContext, type BenchOptions, type BenchResult, type ScenarioName } from './context.js';
 import { describeMachine, versionOf } from './machine.js';
 import { formatTable, summaryRows } from './summary.js';
@@ -58,8 +58,10 @@ async function startTargets(root: string, env: BenchUpstreams, stops: Array<() =
   add(await startMirrorTarget(join(root, 'mirror'), env));
   if (versionOf('docker-registry', ['--version'])) add(await startReferenceTarget(join(root, 'reference'), env));
   else emit({ bench: 'note', note: 'docker-registry is not installed: the reference columns are skipped' });
-  if (versionOf('nginx', ['-v'])) add(await startNginxTarget(join(root, 'nginx'), env.seedDir));
-  else emit({ bench: 'note', note: 'nginx is not installed: the nginx ceiling and the ratios against it are skipped' });
+  if (versionOf('nginx', ['-v'])) {
+    add(await startNginxTarget(join(root, 'nginx'), env.seedDir));
+    add(await startMirrorNginxTarget(join(root, 'mirror-nginx'), env));
+  } else emit({ bench: 'note', note: 'nginx is not installed: the nginx ceiling, mirror+nginx and the ratios against nginx are skipped' });
   return targets;
 }
 

@@ -4,16 +4,19 @@
  *   mirror     this project, `node dist/main.js serve` (the interop launcher)
  *   reference  CNCF distribution 2.8 in proxy mode (`proxy.remoteurl` = hub, with credentials)
  *   nginx      nginx with sendfile serving the seeded blob files at registry paths: the ceiling
+ *   mirror+nginx  the mirror with accel.redirectPrefix behind nginx configured by
+ *              deploy/nginx/registry-mirror.conf (nginx sends cached blobs with sendfile)
  * `reset()` makes a server cold: stop it by PID, wipe its cache, start it again (new port).
  */
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ProcessGroup, freeLoopbackPort, stopByPid, waitForHttp, type StartedProcess } from '../interop/support/processes.js';
 import { startMirror, type RunningMirror } from '../interop/support/mirror.js';
+import { ACCEL_PREFIX, startNginxFront, type NginxFront } from '../interop/support/nginx-front.js';
 import { HUB_PASSWORD, HUB_USER } from '../interop/support/token-server.js';
 import type { BenchUpstreams } from './bench-upstreams.js';
 
-export type TargetName = 'mirror' | 'reference' | 'nginx';
+export type TargetName = 'mirror' | 'mirror+nginx' | 'reference' | 'nginx';
 
 export interface Target {
   readonly name: TargetName;
@@ -46,6 +49,46 @@ export async function startMirrorTarget(dir: string, env: BenchUpstreams): Promi
       running = await startMirror(dir, env.upstreams, overrides);
     },
     stop: () => running.stop(),
+  };
+}
+
+/** The deployment of deploy/nginx: nginx (2 workers, like the ceiling) in front of the mirror in accel mode. */
+export async function startMirrorNginxTarget(dir: string, env: BenchUpstreams): Promise<Target> {
+  const overrides = {
+    log: { level: 'warn' },
+    accel: { redirectPrefix: ACCEL_PREFIX },
+    upstreams: {
+      'docker.io': { url: env.hubTap.url, username: HUB_USER, password: HUB_PASSWORD, tokenRealms: [`127.0.0.1:${env.upstreams.token.port}`] },
+    },
+  };
+  const start = async (): Promise<{ mirror: RunningMirror; front: NginxFront }> => {
+    const mirror = await startMirror(join(dir, 'mirror'), env.upstreams, overrides);
+    try {
+      return { mirror, front: await startNginxFront(join(dir, 'nginx'), { mirrorUrl: mirror.url, cacheDir: mirror.cacheDir, workerProcesses: 2 }) };
+    } catch (error) {
+      await mirror.stop();
+      throw error;
+    }
+  };
+  const stop = async () => {
+    await running.front.stop();
+    await running.mirror.stop();
+  };
+  let running = await start();
+  return {
+    name: 'mirror+nginx',
+    get url() {
+      return running.front.url;
+    },
+    get pid() {
+      return running.mirror.process.pid;
+    },
+    async reset() {
+      await stop();
+      rmSync(running.mirror.cacheDir, { recursive: true, force: true });
+      running = await start();
+    },
+    stop,
   };
 }
 

@@ -145,6 +145,50 @@ describe('deploy/compose.yaml', () => {
   });
 });
 
+describe('nginx in front (deploy/nginx, deploy/kubernetes-nginx, Compose profile "nginx")', () => {
+  const conf = readFileSync(path.join(DEPLOY, 'nginx', 'registry-mirror.conf'), 'utf8');
+  const prefix = /location (\/\S+\/) \{\s*internal;/.exec(conf)?.[1];
+
+  it('has an internal location, the prefix nginx announces to the mirror, which the mirror accepts', () => {
+    expect(prefix).toBeDefined();
+    expect(conf).toContain(`proxy_set_header X-Registry-Mirror-Accel-Prefix ${prefix};`);
+    expect(conf).toMatch(/alias \/data\/blobs\/;/);
+    const config = parseMirrorConfig({ upstreams: { 'docker.io': { url: 'https://registry-1.docker.io' } }, accel: { redirectPrefix: prefix } });
+    expect(config.accel?.redirectPrefix).toBe(prefix);
+  });
+
+  const overlay = filesUnder(path.join(DEPLOY, 'kubernetes-nginx'), /\.ya?ml$/).flatMap(documents);
+  const find = (kind: string) => overlay.find((object) => object.kind === kind)!;
+
+  it('the Kubernetes overlay ships the nginx config verbatim and lists every file', () => {
+    expect(find('ConfigMap').data['registry-mirror.conf']).toBe(conf);
+    const files = readdirSync(path.join(DEPLOY, 'kubernetes-nginx')).filter((name) => name !== 'kustomization.yaml').sort();
+    const kustomization = find('Kustomization');
+    expect([...kustomization.resources.filter((entry: string) => !entry.startsWith('..')), ...kustomization.patches.map((patch: Doc) => patch.path)].sort()).toEqual(files);
+    expect(kustomization.resources).toContain('../kubernetes');
+  });
+
+  it('the sidecar mounts the cache read-only at cache.dir and the mirror gets the same prefix', () => {
+    const containers = find('Deployment').spec.template.spec.containers;
+    const mirror = containers.find((container: Doc) => container.name === 'registry-mirror');
+    const nginx = containers.find((container: Doc) => container.name === 'nginx');
+    expect(mirror.env).toContainEqual({ name: 'MIRROR_ACCEL_REDIRECT_PREFIX', value: prefix });
+    expect(nginx.volumeMounts).toContainEqual({ name: 'cache', mountPath: '/data', readOnly: true });
+    expect(nginx.ports[0].containerPort).toBe(Number(/listen (\d+);/.exec(conf)?.[1]));
+    expect(find('Service').spec.ports[0].targetPort).toBe(nginx.ports[0].name);
+  });
+
+  it('Compose runs nginx only under the "nginx" profile, in the mirror\'s network namespace, the volume read-only', () => {
+    const compose = parseYaml(readFileSync(path.join(DEPLOY, 'compose.yaml'), 'utf8')) as Doc;
+    const nginx = compose.services.nginx;
+    expect(nginx.profiles).toEqual(['nginx']);
+    expect(nginx.network_mode).toBe('service:mirror');
+    expect(nginx.volumes).toContain('mirror-data:/data:ro');
+    expect(nginx.volumes).toContain('./nginx/registry-mirror.conf:/etc/nginx/conf.d/default.conf:ro');
+    expect(compose.services.mirror.environment.MIRROR_ACCEL_REDIRECT_PREFIX).toBe('${MIRROR_ACCEL_REDIRECT_PREFIX:-}');
+  });
+});
+
 describe('deploy/systemd/registry-mirror.service', () => {
   const unit = readFileSync(path.join(DEPLOY, 'systemd', 'registry-mirror.service'), 'utf8');
   const settings = new Map<string, string[]>();

@@ -108,6 +108,32 @@ describe('private upstream repositories', () => {
       expect(upstream.count()).toBe(0);
     });
 
+    it('remembers verdicts and sources across a restart: a cached public image costs zero upstream requests', async () => {
+      await pull(mirror.url, PUBLIC, 'latest', publicImage);
+      const cacheDir = mirror.cacheDir;
+      await mirror.stop();
+      mirror = await startMirror({ upstreams: upstreamConfig }, { cacheDir });
+      upstream.resetCounts();
+      expect(await pull(mirror.url, PUBLIC, 'latest', publicImage)).toEqual([200, 200, 200, 200]);
+      expect((await head(`${mirror.url}/v2/${PUBLIC}/manifests/${publicImage.manifest.digest}`)).status).toBe(200);
+      expect(upstream.count()).toBe(0);
+      // What was private before the restart is still refused after it.
+      expectNotFound(await get(`${mirror.url}/v2/${PUBLIC}/blobs/${privateLayer}`), 'BLOB_UNKNOWN');
+      expectNotFound(await get(`${mirror.url}/v2/${PRIVATE}/manifests/v1`), 'NAME_UNKNOWN');
+    });
+
+    it('does not apply offline: the mirror uses no credentials then, and serves what the operator cached', async () => {
+      const offline = await startMirror({ upstreams: upstreamConfig, offline: true }, { cacheDir: mirror.cacheDir });
+      try {
+        upstream.resetCounts();
+        expect(await pull(offline.url, PUBLIC, 'latest', publicImage)).toEqual([200, 200, 200, 200]);
+        expect(await pull(offline.url, PRIVATE, 'v1', privateImage)).toEqual([200, 200, 200]);
+        expect(upstream.count()).toBe(0);
+      } finally {
+        await offline.stop();
+      }
+    });
+
     it('checks a digest first cached through a private repository before serving it under a public name', async () => {
       // Another layer, fetched by the mirror itself through the private repository (as warm would).
       const shared = makeImage({ layers: [1500], seed: 'shared-layer' });

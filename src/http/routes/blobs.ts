@@ -7,10 +7,16 @@ import type { Context } from 'hono';
 import { parseDigest } from '../../domain/digest.js';
 import type { Puller } from '../../pull-through/puller.js';
 import type { RepositoryTarget } from '../../upstream/upstream-router.js';
+import { ACCEL_REQUEST_HEADER, accelRedirect } from '../accel-redirect.js';
 import { parseByteRange } from '../byte-range.js';
 import { sendFile, sendStream } from '../send-stream.js';
 
-export function blobsRoute(puller: Puller) {
+export interface BlobsRouteOptions {
+  /** Cache hits go out as X-Accel-Redirect to this nginx internal location (http/accel-redirect.ts). */
+  accelRedirectPrefix?: string;
+}
+
+export function blobsRoute(puller: Puller, { accelRedirectPrefix }: BlobsRouteOptions = {}) {
   return async function blobs(c: Context, target: RepositoryTarget, digestText: string): Promise<Response> {
     const digest = parseDigest(digestText);
     const headers: Record<string, string> = {
@@ -27,6 +33,10 @@ export function blobsRoute(puller: Puller) {
     }
     const blob = await puller.blob(target, digest);
     c.set('cacheResult', blob.origin);
+    if (accelRedirectPrefix && blob.pathUnderBlobsDir && c.req.header(ACCEL_REQUEST_HEADER) === accelRedirectPrefix) {
+      // nginx applies the Range header itself to the file it serves.
+      return accelRedirect(c, accelRedirectPrefix, blob.pathUnderBlobsDir, { ...headers, 'Content-Length': String(blob.size) }, blob.release);
+    }
     let range;
     try {
       range = parseByteRange(c.req.header('range'), blob.size);

@@ -10,15 +10,15 @@ import type { AccessPolicy } from '../../pull-through/access-policy.js';
 import type { Puller } from '../../pull-through/puller.js';
 import type { UpstreamRouter } from '../../upstream/upstream-router.js';
 import { parseApiPath } from '../api-path.js';
-import { blobsRoute } from './blobs.js';
+import { blobsRoute, type BlobsRouteOptions } from './blobs.js';
 import { manifestsRoute } from './manifests.js';
 import { referrersRoute } from './referrers.js';
 import { tagsRoute } from './tags.js';
 
 /** `access`: checks for clients that did not authenticate (pull-through/access-policy.ts). */
-export function registryApiRoute(puller: Puller, router: UpstreamRouter, access?: Pick<AccessPolicy, 'assertAnonymousMayRead'>) {
+export function registryApiRoute(puller: Puller, router: UpstreamRouter, access?: Pick<AccessPolicy, 'assertAnonymousMayRead'>, blobOptions: BlobsRouteOptions = {}) {
   const manifests = manifestsRoute(puller);
-  const blobs = blobsRoute(puller);
+  const blobs = blobsRoute(puller, blobOptions);
   const tags = tagsRoute(puller);
   const referrers = referrersRoute(puller);
 

@@ -14,7 +14,7 @@ const CONNECTIONS = 16;
 
 export async function tags(context: BenchContext): Promise<void> {
   const { repo, tag } = context.env.small;
-  for (const target of mirrors(context)) {
+  for (const target of mirrors(context, { withFront: true })) {
     context.log(`tags: ${target.name}, ${context.options.durationS} s`);
     const url = `${target.url}/v2/${repo}/manifests/${tag}`;
     await prime(url);

@@ -1,6 +1,7 @@
 /**
  * Warm blob throughput (issue 8): wrk with 8 connections for a fixed duration on the ~30 MiB and
- * the ~3 MiB layer, after the server has them cached, for the mirror, the reference and nginx
+ * the ~3 MiB layer, after the server has them cached, for the mirror (alone and behind nginx in
+ * accel mode), the reference and nginx
  * serving the same files with sendfile (the ceiling). Reports MB/s, req/s, latency and any
  * upstream request made during the run (a warm cache makes none).
  */
@@ -18,7 +19,7 @@ export async function throughput(context: BenchContext): Promise<void> {
   const blobs = { '30MiB': app.layers[1]!, '3MiB': app.layers[2]! };
   // Per blob, the servers run back to back (ceiling first), so each ratio compares runs made
   // under the same conditions on a machine whose background load drifts.
-  const order = (['nginx', 'mirror', 'reference'] as const).flatMap((name) => context.targets.get(name) ?? []);
+  const order = (['nginx', 'mirror', 'mirror+nginx', 'reference'] as const).flatMap((name) => context.targets.get(name) ?? []);
   for (const [label, blob] of Object.entries(blobs)) {
     for (const target of order) {
       context.log(`throughput: ${target.name}, ${label} blob, ${context.options.durationS} s`);
