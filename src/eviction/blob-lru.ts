@@ -79,6 +79,14 @@ export class BlobLru {
   }
 
   /**
+   * The size of a blob the index holds, without touching its recency or the disk: every
+   * published blob enters the index with its size (add, rebuild), so a warm hit needs no stat.
+   */
+  sizeOf(digest: string): number | undefined {
+    return this.lru.peek(digest)?.size;
+  }
+
+  /**
    * Counts `size` bytes of a download against the budget before they are written, evicting
    * older blobs as needed. Call the returned function once the blob is published (just before
    * `add`) or abandoned.

@@ -8,12 +8,13 @@
  * with ACCEL_REQUEST_HEADER set to the configured prefix: a client reaching the mirror directly
  * gets the bytes from the mirror, never an empty 200, and a prefix that differs between nginx
  * and the mirror disables the mode instead of breaking pulls. A client that forges the header
- * only deprives itself of bytes. `Connection: close` keeps even that client from reading the
- * next response on the connection as blob bytes, since Content-Length announces the blob.
+ * only deprives itself of bytes.
+ *
+ * The answer itself has no body and says so (`Content-Length: 0`): nginx takes the length from
+ * the file it serves, and an honest empty answer lets it keep its upstream connection to the
+ * mirror alive (the `keepalive` pool in the nginx config) instead of opening one per blob.
  */
-import type { ServerResponse } from 'node:http';
 import type { Context } from 'hono';
-import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import { DigestInvalidError } from '../domain/errors.js';
 
 /**
@@ -35,11 +36,6 @@ export function accelRedirect(c: Context, prefix: string, pathUnderBlobsDir: str
     throw new DigestInvalidError(`no safe X-Accel-Redirect path for ${JSON.stringify(pathUnderBlobsDir)}`);
   }
   setTimeout(release, ACCEL_PIN_MS).unref();
-  const accelHeaders = { ...headers, 'X-Accel-Redirect': `${prefix}${pathUnderBlobsDir}`, Connection: 'close' };
-  const outgoing = (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing;
-  if (!outgoing) return new Response(null, { status: 200, headers: accelHeaders });
-  // Written directly: a Response with no body would have its Content-Length rewritten to 0.
-  outgoing.writeHead(200, accelHeaders);
-  outgoing.end();
-  return RESPONSE_ALREADY_SENT;
+  const accelHeaders = { ...headers, 'Content-Length': '0', 'X-Accel-Redirect': `${prefix}${pathUnderBlobsDir}` };
+  return new Response(null, { status: 200, headers: accelHeaders });
 }

@@ -30,9 +30,9 @@ function returnBuffer(buffer: Buffer): void {
 /**
  * Writes bytes [start, end] (inclusive) of `path` to `outgoing`, whose head is already set, and
  * ends it. `done` runs exactly once, when the file is no longer read (finished, failed, or the
- * client went away). A read error destroys the response, so the client sees it cut short.
+ * client went away), with the read error if there was one. A read error destroys the response, so the client sees it cut short.
  */
-export function sendFileRange(outgoing: ServerResponse, path: string, start: number, end: number, done: () => void): void {
+export function sendFileRange(outgoing: ServerResponse, path: string, start: number, end: number, done: (error?: Error) => void): void {
   let position = start;
   let fd: number | undefined;
   let finished = false;
@@ -43,7 +43,7 @@ export function sendFileRange(outgoing: ServerResponse, path: string, start: num
     outgoing.off('close', onClientGone);
     if (fd !== undefined) close(fd, () => {});
     if (error) outgoing.destroy(error);
-    done();
+    done(error);
   };
   const onClientGone = () => finish();
 

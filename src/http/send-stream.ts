@@ -27,8 +27,8 @@ export interface FileBody {
   path: string;
   start: number;
   end: number;
-  /** Runs once the file is no longer read. */
-  done: () => void;
+  /** Runs once the file is no longer read, with the read error if there was one. */
+  done: (error?: Error) => void;
 }
 
 /** Like sendStream, for a published file: copied by send-file.ts when the socket is at hand. */

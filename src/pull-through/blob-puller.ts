@@ -22,8 +22,8 @@ export interface BlobAnswer {
   origin: BlobOrigin;
   /** Bytes [start, end] (inclusive). Call at most once; the stream releases the blob when done. */
   open(start: number, end: number): Readable;
-  /** Releases the blob without reading it (HEAD, 416, or a response that never started). */
-  release(): void;
+  /** Releases the blob without reading it (HEAD, 416, or a response that never started), or after reading it with the read error if any. */
+  release(error?: Error): void;
   /**
    * The published file, for cache hits: lets the HTTP layer copy it to the socket itself
    * (http/send-file.ts). Whoever reads it this way calls `release()` when done.
@@ -98,13 +98,24 @@ export class BlobPuller {
   }
 
   private async fromCache(digest: Digest): Promise<BlobAnswer | undefined> {
-    const size = await this.options.store.size(digest);
+    // The index knows the size of every blob this process published or found at start-up; a
+    // stat is needed only for blobs another process (warm, import) added meanwhile.
+    const size = this.options.lru.sizeOf(digest.value) ?? (await this.options.store.size(digest));
     if (size === undefined) return undefined;
-    const release = this.options.lru.use(digest.value, size);
+    const unpin = this.options.lru.use(digest.value, size);
+    const release = (error?: Error) => {
+      unpin();
+      // Deleted behind the index's back (another process's verify, an operator): forget it, so
+      // the next request looks at the disk again and pulls the blob anew.
+      if ((error as NodeJS.ErrnoException | undefined)?.code === 'ENOENT') this.options.lru.remove(digest.value);
+    };
     return {
       size,
       origin: 'cache',
-      open: (start, end) => this.options.store.read(digest, start, end).once('close', release),
+      open: (start, end) => {
+        let failure: Error | undefined;
+        return this.options.store.read(digest, start, end).once('error', (error) => (failure = error)).once('close', () => release(failure));
+      },
       release,
       path: this.options.store.paths.blob(digest),
       pathUnderBlobsDir: this.options.store.paths.blobUnderBlobsDir(digest),

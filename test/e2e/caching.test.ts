@@ -4,10 +4,11 @@
  * revalidated with one HEAD (not counted by Docker Hub's pull limit) and fetched only when it
  * moved; bearer tokens are reused.
  */
+import { rm } from 'node:fs/promises';
 import { afterEach, describe, expect, it } from 'vitest';
-import { get, head, sha256 } from '../helpers/http.js';
+import { get, getChunks, head, sha256 } from '../helpers/http.js';
 import { makeImage, pushImage, type TestImage } from '../helpers/test-images.js';
-import { type E2eSetup, startE2e, upstreamTotal } from './e2e-fixture.js';
+import { blobGets, cachedBlobPath, type E2eSetup, isBlobCached, startE2e, upstreamTotal } from './e2e-fixture.js';
 
 const REPO = 'library/nginx';
 
@@ -117,3 +118,27 @@ describe('tokens', () => {
     expect(e2e.fake.count({ server: 'token' })).toBe(1);
   });
 });
+
+describe('a cached blob deleted behind the index', () => {
+  it('is cut short once, forgotten, then pulled again and served right', async () => {
+    e2e = await startE2e();
+    const image = makeImage({ layers: [400_000], seed: 'cache-vanished' });
+    pushImage(e2e.fake, REPO, 'gone', image);
+    await pullImage(e2e, 'gone', image);
+    const layer = image.layers[0]!;
+    // Another process (verify, an operator) removes the file; this process's index still has it.
+    await rm(cachedBlobPath(e2e.mirror, layer.digest));
+    const failed = await getChunks(e2e.url(`/v2/${REPO}/blobs/${layer.digest}`));
+    expect(deliveredWhole(failed, layer.bytes)).toBe(false);
+    e2e.fake.resetCounts();
+    const again = await get(e2e.url(`/v2/${REPO}/blobs/${layer.digest}`));
+    expect(again.status).toBe(200);
+    expect(sha256(again.body)).toBe(layer.digest);
+    expect(blobGets(e2e.fake, layer.digest)).toBe(1);
+    expect(isBlobCached(e2e.mirror, layer.digest)).toBe(true);
+  });
+});
+
+function deliveredWhole(result: { status: number; chunks: Buffer[]; error?: Error }, bytes: Buffer): boolean {
+  return result.status === 200 && result.error === undefined && Buffer.concat(result.chunks).equals(bytes);
+}
