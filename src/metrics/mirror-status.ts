@@ -5,21 +5,14 @@
  */
 import type { CacheTally } from './mirror-metrics.js';
 import type { RepositoryUsageEntry } from './repository-usage.js';
+import type { RateLimitState } from '../upstream/rate-limits.js';
 
 export interface StatusSources {
   startedAtMs: number;
   offline: boolean;
   cache(): { bytes: number; maxBytes: number; blobs: number };
   tally(): CacheTally;
-  rateLimits(): Array<{
-    upstream: string;
-    limit: number | undefined;
-    remaining: number | undefined;
-    windowSeconds: number | undefined;
-    source: string | undefined;
-    observedAtMs: number | undefined;
-    blockedUntilMs: number | undefined;
-  }>;
+  rateLimits(): Array<RateLimitState & { upstream: string }>;
   topRepositories(): RepositoryUsageEntry[];
   downloads(): Array<{ digest: string; bytesWritten: number; size?: number | undefined }>;
   queued(): number;
