@@ -7,6 +7,7 @@ import { Hono } from 'hono';
 import type { Logger } from 'pino';
 import { MirrorError, RouteUnknownError } from './domain/errors.js';
 import { accessLog } from './http/middleware/access-log.js';
+import { apiVersionHeader } from './http/middleware/api-version.js';
 import { clientAuth, type CredentialVerifier } from './http/middleware/client-auth.js';
 import { errorResponse } from './http/oci-error-response.js';
 import { mountOperations, type OperationsDependencies } from './http/routes/operations.js';
@@ -30,41 +31,31 @@ export interface AppDependencies {
   accelRedirectPrefix?: string;
 }
 
-const API_VERSION_HEADER = 'Docker-Distribution-API-Version';
-
 export function createApp({ puller, router, log, observability, clientCredentials, accessPolicy, accelRedirectPrefix }: AppDependencies): Hono {
   const app = new Hono();
+  app.use(apiVersionHeader());
   // First, so that every answer (errors and 404s included) is logged and counted.
   if (observability) app.use(accessLog({ log, metrics: observability.metrics, usage: observability.usage }));
   if (clientCredentials) app.use(clientAuth(clientCredentials));
 
   app.onError((error, c) => {
     if (!(error instanceof MirrorError)) log.error({ err: error, method: c.req.method, path: c.req.path }, 'request failed');
-    const response = errorResponse(error, c.req.method);
-    response.headers.set(API_VERSION_HEADER, 'registry/2.0');
-    return response;
+    return errorResponse(error, c.req.method);
   });
 
   // distribution-spec "Determining Support": 200 on /v2/ means the API is spoken here.
-  const base = (c: { json: (body: object, status: 200, headers: Record<string, string>) => Response }) =>
-    c.json({}, 200, { [API_VERSION_HEADER]: 'registry/2.0' });
+  const base = (c: { json: (body: object) => Response }) => c.json({});
   app.get('/v2', base);
   app.get('/v2/', base);
 
   const registryApi = registryApiRoute(puller, router, accessPolicy, { accelRedirectPrefix });
-  app.all('/v2/*', async function withApiVersion(c) {
-    const response = await registryApi(c);
-    if (response.headers.get('x-hono-already-sent') === null) response.headers.set(API_VERSION_HEADER, 'registry/2.0');
-    return response;
-  });
+  app.all('/v2/*', registryApi);
 
   app.get('/healthz', (c) => c.text('ok'));
   if (observability) mountOperations(app, observability);
   // Clients parse error bodies; a path outside every route gets the same OCI shape as the rest.
   app.notFound(function notFound(c) {
-    const response = errorResponse(new RouteUnknownError(`no route for ${c.req.path.slice(0, 200)}`), c.req.method);
-    response.headers.set(API_VERSION_HEADER, 'registry/2.0');
-    return response;
+    return errorResponse(new RouteUnknownError(`no route for ${c.req.path.slice(0, 200)}`), c.req.method);
   });
   return app;
 }

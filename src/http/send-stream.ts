@@ -6,15 +6,15 @@
  * If the source fails (the upstream broke off, the digest was wrong), pipeline() destroys the
  * response: the client sees the connection close before Content-Length bytes, never a clean end.
  */
-import type { ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Context } from 'hono';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
+import { nodeResponseOf } from './node-response.js';
 import { sendFileRange } from './send-file.js';
 
 export function sendStream(c: Context, status: number, headers: Record<string, string>, body: Readable): Response {
-  const outgoing = (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing;
+  const outgoing = nodeResponseOf(c);
   if (!outgoing) return new Response(Readable.toWeb(body) as ReadableStream, { status, headers });
   outgoing.writeHead(status, headers);
   pipeline(body, outgoing).catch(() => {
@@ -33,7 +33,7 @@ export interface FileBody {
 
 /** Like sendStream, for a published file: copied by send-file.ts when the socket is at hand. */
 export function sendFile(c: Context, status: number, headers: Record<string, string>, file: FileBody, fallback: () => Readable): Response {
-  const outgoing = (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing;
+  const outgoing = nodeResponseOf(c);
   if (!outgoing) return sendStream(c, status, headers, fallback());
   outgoing.writeHead(status, headers);
   sendFileRange(outgoing, file.path, file.start, file.end, file.done);

@@ -16,6 +16,7 @@ import type { Logger } from 'pino';
 import { MirrorMetrics, type CacheKind } from '../../metrics/mirror-metrics.js';
 import type { RepositoryUsage } from '../../metrics/repository-usage.js';
 import { parseApiPath } from '../api-path.js';
+import { nodeResponseOf } from '../node-response.js';
 import { runInRequestScope, type RequestScope } from './request-scope.js';
 
 export interface AccessLogOptions {
@@ -39,7 +40,7 @@ export function accessLog(options: AccessLogOptions): MiddlewareHandler {
     const given = c.req.header('x-request-id');
     const scope: RequestScope = { id: given && REQUEST_ID_PATTERN.test(given) ? given : randomUUID(), upstreamMs: 0 };
     const started = performance.now();
-    const outgoing = (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing;
+    const outgoing = nodeResponseOf(c);
     // Set on the ServerResponse too: streamed blob responses never pass back through Hono.
     outgoing?.setHeader('X-Request-Id', scope.id);
     const socket = outgoing?.socket ?? undefined;

@@ -24,8 +24,6 @@ export function blobsRoute(puller: Puller, { accelRedirectPrefix }: BlobsRouteOp
       'Docker-Content-Digest': digest.value,
       'Accept-Ranges': 'bytes',
       ETag: `"${digest.value}"`,
-      // Set here because the body may bypass Hono (send-stream.ts).
-      'Docker-Distribution-API-Version': 'registry/2.0',
     };
     if (c.req.method === 'HEAD') {
       const size = await puller.blobSize(target, digest);
