@@ -81,11 +81,7 @@ async function containerdPulls(pass: string): Promise<void> {
   try {
     const hostsDir = writeContainerdHostsDir(join(root, pass, 'certs.d'), mirrorHost, wire.url, ['docker.io', 'gcr.io', '_default']);
     const mark = tapProxy.requests.mark();
-    const pulls: Array<[string, CatalogImage]> = [
-      ['docker.io/library/alpine:3.20', alpine()],
-      ['docker.io/library/nginx:1.27', nginx()],
-      ['gcr.io/distroless/static:nonroot', distroless()],
-    ];
+    const pulls = crossRegistryPulls();
     for (const [ref, entry] of pulls) {
       await containerd.pull('interop', ref, hostsDir);
       expect((await containerd.image('interop', ref)).digest, ref).toBe(entry.image.digest);
@@ -173,17 +169,22 @@ async function dockerdPulls(pass: string, skip: (note: string) => never): Promis
   }
 }
 
+/** Docker Hub images and a gcr.io one: the mirror must route both from one client config. */
+function crossRegistryPulls(): Array<[string, CatalogImage]> {
+  return [
+    ['docker.io/library/alpine:3.20', alpine()],
+    ['docker.io/library/nginx:1.27', nginx()],
+    ['gcr.io/distroless/static:nonroot', distroless()],
+  ];
+}
+
 async function skopeoRegistriesConfPulls(pass: string): Promise<void> {
   const { mirrorHost, tripwire: wire, tap: tapProxy } = env();
   const dir = join(root, pass, 'skopeo');
   const wireMark = wire.connections;
   const skopeo = await Skopeo.create(dir, { registriesConf: podmanRegistriesConf(mirrorHost, wire.host), deadProxyPort: wire.port });
   const mark = tapProxy.requests.mark();
-  const pulls: Array<[string, CatalogImage]> = [
-    ['docker.io/library/alpine:3.20', alpine()],
-    ['docker.io/library/nginx:1.27', nginx()],
-    ['gcr.io/distroless/static:nonroot', distroless()],
-  ];
+  const pulls = crossRegistryPulls();
   for (const [ref, entry] of pulls) {
     expect(sha256Digest(Buffer.from(await skopeo.run(['inspect', '--raw', `docker://${ref}`]))), ref).toBe(entry.image.digest);
     const layout = join(dir, 'oci', entry.repo);
