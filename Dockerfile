@@ -3,13 +3,16 @@
 #   docker build -t registry-mirror .
 #   docker run -p 5000:5000 -v mirror-data:/data registry-mirror
 
-# ---- build: compile TypeScript with the dev dependencies
-FROM node:26-slim AS build
+# ---- build: compile TypeScript with the dev dependencies, and the sendfile addon (src/native)
+# with the full node image's C compiler and the Node headers it ships. The runtime image below
+# is the same Debian release, so the addon links against the same glibc.
+FROM node:26 AS build
 WORKDIR /app
 COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
 COPY src ./src
 COPY mirror.config.json mirror.config.schema.json ./
-RUN npm ci --ignore-scripts && npx tsc -p tsconfig.build.json
+RUN npm ci --ignore-scripts && npx tsc -p tsconfig.build.json && node src/native/build-sendfile.mjs \
+  && test -f dist/native/sendfile.node
 
 # ---- runtime: production dependencies and compiled code only
 FROM node:26-slim

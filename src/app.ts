@@ -29,9 +29,11 @@ export interface AppDependencies {
   accessPolicy?: AccessPolicy;
   /** Config `accel.redirectPrefix`: cached blob bodies are sent by nginx in front (http/accel-redirect.ts). */
   accelRedirectPrefix?: string;
+  /** Config `sendfile`: cached blob bodies go out with sendfile(2) where possible (http/send-file.ts). */
+  sendfile?: boolean;
 }
 
-export function createApp({ puller, router, log, observability, clientCredentials, accessPolicy, accelRedirectPrefix }: AppDependencies): Hono {
+export function createApp({ puller, router, log, observability, clientCredentials, accessPolicy, accelRedirectPrefix, sendfile }: AppDependencies): Hono {
   const app = new Hono();
   app.use(apiVersionHeader());
   // First, so that every answer (errors and 404s included) is logged and counted.
@@ -48,7 +50,7 @@ export function createApp({ puller, router, log, observability, clientCredential
   app.get('/v2', base);
   app.get('/v2/', base);
 
-  const registryApi = registryApiRoute(puller, router, accessPolicy, { accelRedirectPrefix });
+  const registryApi = registryApiRoute(puller, router, accessPolicy, { accelRedirectPrefix, sendfile });
   app.all('/v2/*', registryApi);
 
   app.get('/healthz', (c) => c.text('ok'));

@@ -101,7 +101,7 @@ export async function composeMirror(config: MirrorConfig, log: Logger, options: 
   const puller = new Puller({ manifests, blobs, tags, upstreams, offline: config.offline, usage });
   const router = new UpstreamRouter(Object.keys(config.upstreams), config.defaultUpstream);
   observability.watch({ lru, limiter, blobs });
-  const app = createApp({ puller, router, log, observability: observability.http, clientCredentials, accessPolicy, accelRedirectPrefix: config.accel?.redirectPrefix });
+  const app = createApp({ puller, router, log, observability: observability.http, clientCredentials, accessPolicy, accelRedirectPrefix: config.accel?.redirectPrefix, sendfile: config.sendfile });
 
   return {
     app, puller, blobs, lru, limiter, tags, blobStore, manifestStore, router, observability,

@@ -9,6 +9,7 @@ import type { MirrorConfig } from './config/mirror-config.js';
 import type { BlobLru } from './eviction/blob-lru.js';
 import { Readiness } from './health/readiness.js';
 import { addUpstreamTime } from './http/middleware/request-scope.js';
+import { blobBodyMethod } from './http/send-file.js';
 import { MirrorMetrics } from './metrics/mirror-metrics.js';
 import { statusReporter, type MirrorStatus } from './metrics/mirror-status.js';
 import { RepositoryUsage } from './metrics/repository-usage.js';
@@ -49,6 +50,7 @@ export class Observability {
     this.status = statusReporter({
       startedAtMs: Date.now(),
       offline: config.offline,
+      blobBodies: blobBodyMethod(config),
       cache: () => ({ bytes: this.parts?.lru.totalBytes ?? 0, maxBytes: config.cache.maxBytes, blobs: this.parts?.lru.count ?? 0 }),
       tally: () => this.metrics.tally,
       rateLimits: () => this.rateLimits.snapshot(),

@@ -3,6 +3,7 @@ import { serve, type ServerType } from '@hono/node-server';
 import type { AddressInfo } from 'node:net';
 import { loadConfig } from '../config/load-config.js';
 import { composeMirror } from '../compose.js';
+import { blobBodyMethod } from '../http/send-file.js';
 import { tlsServeOptions } from '../http/tls.js';
 import { createLogger } from '../log.js';
 
@@ -29,7 +30,7 @@ export async function serveCommand(options: ServeOptions): Promise<void> {
     const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
     // Tooling waits for this line to learn the address (port 0), so it is written at any level but silent.
     const startup = config.log.level === 'silent' ? log : log.child({}, { level: 'info' });
-    startup.info({ url: `${config.tls ? 'https' : 'http'}://${host}:${address.port}`, cacheDir: config.cache.dir, offline: config.offline, upstreams: Object.keys(config.upstreams) }, 'listening');
+    startup.info({ url: `${config.tls ? 'https' : 'http'}://${host}:${address.port}`, cacheDir: config.cache.dir, offline: config.offline, blobBodies: blobBodyMethod(config), upstreams: Object.keys(config.upstreams) }, 'listening');
   });
   server.on('error', (error) => {
     log.fatal({ err: error }, 'server failed');

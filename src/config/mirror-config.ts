@@ -43,6 +43,11 @@ export interface MirrorConfig {
    * through that nginx: the mirror's own answer to a cache hit then has no body.
    */
   accel?: { redirectPrefix: string };
+  /**
+   * Cached blob bodies go out with sendfile(2) when the native addon is built and the socket is
+   * plain TCP (http/send-file.ts); false copies them through user space.
+   */
+  sendfile: boolean;
 }
 
 export class ConfigError extends Error {
@@ -86,6 +91,7 @@ export function parseMirrorConfig(raw: unknown): MirrorConfig {
     ...(input.tls ? { tls: { cert: input.tls.cert, key: input.tls.key } } : {}),
     ...(input.auth ? { auth: { htpasswd: input.auth.htpasswd } } : {}),
     ...(input.accel ? { accel: { redirectPrefix: input.accel.redirectPrefix } } : {}),
+    sendfile: input.sendfile ?? true,
   };
 }
 
@@ -157,4 +163,5 @@ interface RawConfig {
   tls?: { cert: string; key: string };
   auth?: { htpasswd: string };
   accel?: { redirectPrefix: string };
+  sendfile?: boolean;
 }

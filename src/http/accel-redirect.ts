@@ -1,8 +1,9 @@
 /**
  * Cache hits handed to nginx (config `accel.redirectPrefix`): the mirror answers with the blob's
  * headers, `X-Accel-Redirect: <prefix><algorithm>/<xx>/<hex>` and no body, and nginx serves the
- * file from its internal location with sendfile, Range requests included (RFC 9110 §14). Node
- * has no sendfile for sockets; this takes both user-space copies off the warm path.
+ * file from its internal location with sendfile, Range requests included (RFC 9110 §14). The
+ * mirror has sendfile of its own (send-file-zero-copy.ts); this mode is for fronts where it
+ * cannot apply, such as nginx terminating TLS, or the addon not built.
  *
  * Only behind nginx (deploy/nginx/registry-mirror.conf), and only for requests that nginx marks
  * with ACCEL_REQUEST_HEADER set to the configured prefix: a client reaching the mirror directly

@@ -1,7 +1,9 @@
 /**
- * Copies a byte range of a cached blob file to the socket: the warm path, which most requests
- * take. Node has no sendfile for sockets, so every byte is read into user space and written out
- * again; what this file saves is everything around that copy. Reads go into a small pool of
+ * Sends a byte range of a cached blob file to the socket: the warm path, which most requests
+ * take. With the sendfile addon (sendfile-addon.ts) on a plain TCP socket the kernel sends the
+ * pages itself (send-file-zero-copy.ts). Otherwise (no addon, TLS, config `sendfile: false`)
+ * every byte is read into user space and written out again, and what this file saves is
+ * everything around that copy. Reads go into a small pool of
  * reusable buffers (a buffer returns to the pool once the socket has taken it, signalled by the
  * write callback), instead of a fresh allocation per chunk that the garbage collector must then
  * chase; and 256 KiB chunks stay in the CPU cache between the read and the write, which measured
@@ -9,6 +11,9 @@
  */
 import { close, open, read } from 'node:fs';
 import type { ServerResponse } from 'node:http';
+import { plainSocketFd, sendFileRangeZeroCopy } from './send-file-zero-copy.js';
+import { sendfileAddon, sendfileAddonStatus } from './sendfile-addon.js';
+import type { FileBody } from './send-stream.js';
 
 const CHUNK_BYTES = 256 * 1024;
 /**
@@ -28,11 +33,28 @@ function returnBuffer(buffer: Buffer): void {
 }
 
 /**
- * Writes bytes [start, end] (inclusive) of `path` to `outgoing`, whose head is already set, and
- * ends it. `done` runs exactly once, when the file is no longer read (finished, failed, or the
- * client went away), with the read error if there was one. A read error destroys the response, so the client sees it cut short.
+ * Writes bytes [start, end] (inclusive) of `file.path` to `outgoing`, whose head is already set,
+ * and ends it. `file.done` runs exactly once, when the file is no longer read (finished, failed,
+ * or the client went away), with the read error if there was one. An error destroys the
+ * response, so the client sees it cut short.
  */
-export function sendFileRange(outgoing: ServerResponse, path: string, start: number, end: number, done: (error?: Error) => void): void {
+export function sendFileRange(outgoing: ServerResponse, { path, start, end, done, sendfile }: FileBody): void {
+  const socket = outgoing.socket;
+  if (sendfile && sendfileAddon && socket && plainSocketFd(socket) !== undefined) sendFileRangeZeroCopy(sendfileAddon, outgoing, socket, path, start, end, done);
+  else copyFileRange(outgoing, path, start, end, done);
+}
+
+export type BlobBodyMethod = { method: 'sendfile'; reason: null } | { method: 'copy'; reason: string };
+
+/** How cache hits go out under this config (some TLS-less sockets may still be copied): for the start-up log and /api/status. */
+export function blobBodyMethod(config: { sendfile: boolean; tls?: unknown }): BlobBodyMethod {
+  if (!config.sendfile) return { method: 'copy', reason: 'config sendfile is false' };
+  if (config.tls) return { method: 'copy', reason: 'tls: every byte passes through OpenSSL' };
+  if (!sendfileAddonStatus.available) return { method: 'copy', reason: `sendfile addon ${sendfileAddonStatus.reason}` };
+  return { method: 'sendfile', reason: null };
+}
+
+function copyFileRange(outgoing: ServerResponse, path: string, start: number, end: number, done: (error?: Error) => void): void {
   let position = start;
   let fd: number | undefined;
   let finished = false;

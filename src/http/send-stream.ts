@@ -29,13 +29,15 @@ export interface FileBody {
   end: number;
   /** Runs once the file is no longer read, with the read error if there was one. */
   done: (error?: Error) => void;
+  /** Whether sendfile(2) may be used (config `sendfile`). */
+  sendfile: boolean;
 }
 
-/** Like sendStream, for a published file: copied by send-file.ts when the socket is at hand. */
+/** Like sendStream, for a published file: sent by send-file.ts (sendfile or a copy) when the socket is at hand. */
 export function sendFile(c: Context, status: number, headers: Record<string, string>, file: FileBody, fallback: () => Readable): Response {
   const outgoing = nodeResponseOf(c);
   if (!outgoing) return sendStream(c, status, headers, fallback());
   outgoing.writeHead(status, headers);
-  sendFileRange(outgoing, file.path, file.start, file.end, file.done);
+  sendFileRange(outgoing, file);
   return RESPONSE_ALREADY_SENT;
 }

@@ -16,12 +16,15 @@ export interface StatusSources {
   topRepositories(): RepositoryUsageEntry[];
   downloads(): Array<{ digest: string; bytesWritten: number; size?: number | undefined }>;
   queued(): number;
+  /** How cached blob bodies are sent (http/send-file.ts). */
+  blobBodies: { method: 'sendfile' | 'copy'; reason: string | null };
 }
 
 export interface MirrorStatus {
   now: string;
   uptimeSeconds: number;
   offline: boolean;
+  blobBodies: { method: 'sendfile' | 'copy'; reason: string | null };
   cache: { bytes: number; maxBytes: number; usedRatio: number; blobs: number; evictions: number };
   requests: { hits: number; misses: number; joined: number; hitRatio: number | null };
   bytes: { fromCache: number; fromUpstream: number; saved: number };
@@ -40,6 +43,7 @@ export function statusReporter(sources: StatusSources, now: () => number = Date.
       now: new Date(at).toISOString(),
       uptimeSeconds: Math.round((at - sources.startedAtMs) / 1000),
       offline: sources.offline,
+      blobBodies: sources.blobBodies,
       cache: { ...cache, usedRatio: cache.maxBytes > 0 ? cache.bytes / cache.maxBytes : 0, evictions: tally.evictions },
       requests: { hits: tally.hits, misses: tally.misses, joined: tally.joined, hitRatio: answered === 0 ? null : tally.hits / answered },
       bytes: { fromCache: tally.bytesFromCache, fromUpstream: tally.bytesFromUpstream, saved: tally.bytesFromCache },

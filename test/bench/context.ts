@@ -6,6 +6,8 @@ import type { UpstreamMeter } from './upstream-meter.js';
 export interface BenchOptions {
   only: Set<ScenarioName>;
   durationS: number;
+  /** Throughput: rounds per blob, each running every server once (scenarios/throughput.ts). */
+  rounds: number;
   clients: number[];
   jsonFile?: string;
 }

@@ -6,7 +6,7 @@
  * stdout and a summary table on stderr; stops everything by PID.
  *
  *   npm run bench -- [--only cold,warm,herd,throughput,tags,memory] [--skip-memory]
- *                    [--duration 10] [--clients 20,50] [--json results.jsonl]
+ *                    [--duration 10] [--rounds 3] [--clients 20,50] [--json results.jsonl]
  */
 import { appendFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -37,15 +37,16 @@ function parseOptions(argv: string[]): BenchOptions {
     .option('--only <list>', `scenarios to run: ${SCENARIOS.join(',')}`, SCENARIOS.join(','))
     .option('--skip-memory', 'skip the 1 GiB memory scenario')
     .option('--duration <seconds>', 'wrk duration per measurement', positiveInt('--duration'), 10)
+    .option('--rounds <n>', 'throughput: interleaved rounds per blob (the median counts)', positiveInt('--rounds'), 3)
     .option('--clients <list>', 'herd sizes', '20,50')
     .option('--json <file>', 'also append every result line to this file')
     .parse(argv);
-  const raw = program.opts<{ only: string; skipMemory?: boolean; duration: number; clients: string; json?: string }>();
+  const raw = program.opts<{ only: string; skipMemory?: boolean; duration: number; rounds: number; clients: string; json?: string }>();
   const only = new Set(raw.only.split(',').map((name) => name.trim()).filter(Boolean));
   for (const name of only) if (!(SCENARIOS as readonly string[]).includes(name)) program.error(`--only: unknown scenario ${JSON.stringify(name)} (expected ${SCENARIOS.join(',')})`);
   if (raw.skipMemory) only.delete('memory');
   const clients = raw.clients.split(',').map(positiveInt('--clients'));
-  return { only: only as Set<ScenarioName>, durationS: raw.duration, clients, ...(raw.json ? { jsonFile: raw.json } : {}) };
+  return { only: only as Set<ScenarioName>, durationS: raw.duration, rounds: raw.rounds, clients, ...(raw.json ? { jsonFile: raw.json } : {}) };
 }
 
 /** Starts the servers to measure; each one's stop goes into `stops` as soon as it runs. */

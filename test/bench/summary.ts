@@ -42,10 +42,12 @@ function blobRows(find: Finder, num: Num): Row[] {
   return rows.map(([blob, key, unit, target]) => {
     const ceiling = num(find('blob-throughput', 'nginx', { blob }), key);
     const cell = (name: string) => {
-      const value = num(find('blob-throughput', name, { blob }), key);
-      return withRaw(ratio(value, ceiling), value, unit);
+      const result = find('blob-throughput', name, { blob });
+      const value = num(result, key);
+      // The median of per-round ratios (scenarios/throughput.ts) when the run had rounds.
+      return withRaw(num(result, `vs_nginx.${key}`) ?? ratio(value, ceiling), value, unit);
     };
-    return { what: `warm ${blob} blob, ${unit} vs nginx sendfile (${ceiling ?? 'n/a'} ${unit})`, mirror: cell('mirror'), mirrorNginx: cell('mirror+nginx'), reference: cell('reference'), target };
+    return { what: `warm ${blob} blob, ${unit} vs nginx sendfile (median ${ceiling ?? 'n/a'} ${unit})`, mirror: cell('mirror'), mirrorNginx: cell('mirror+nginx'), reference: cell('reference'), target };
   });
 }
 

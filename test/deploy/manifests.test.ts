@@ -228,6 +228,15 @@ describe('Dockerfile', () => {
     expect(lastStage.join('\n')).toMatch(/npm ci --omit=dev/);
   });
 
+  it('builds the sendfile addon in a stage that has a C compiler, and fails the build without it', () => {
+    const build = instructions.slice(0, instructions.map((line) => /^FROM /i.test(line)).lastIndexOf(true));
+    expect(build[0]).toMatch(/^FROM node:26 AS build$/i);
+    const run = build.filter((line) => /^RUN /i.test(line)).join('\n');
+    expect(run).toContain('node src/native/build-sendfile.mjs');
+    expect(run).toContain('test -f dist/native/sendfile.node');
+    expect(lastStage).toContain('COPY --from=build /app/dist ./dist');
+  });
+
   it('runs as a non-root USER in the final stage, exposes 5000 and keeps /data in a volume', () => {
     const users = lastStage.filter((line) => /^USER /i.test(line));
     expect(users.length).toBeGreaterThan(0);

@@ -23,7 +23,7 @@ describe('sendFileRange', () => {
       const start = Number(startText);
       const end = Number(endText);
       res.writeHead(200, { 'Content-Length': String(end - start + 1) });
-      sendFileRange(res, path.join(dir, name!), start, end, () => releases.push(req.url!));
+      sendFileRange(res, { path: path.join(dir, name!), start, end, done: () => releases.push(req.url!), sendfile: false });
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;

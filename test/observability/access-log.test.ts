@@ -1,5 +1,6 @@
+import { connect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { basicAuth, get, head } from '../helpers/http.js';
+import { basicAuth, get, head, waitFor } from '../helpers/http.js';
 import { makeImage, pushImage } from '../helpers/test-images.js';
 import { pullImage, startObserved, type ObservedMirror } from './observed-mirror.js';
 
@@ -96,5 +97,28 @@ describe('access log', () => {
     expect(headLine).toMatchObject({ status: 200, bytes: 0 });
     expect(headLine.requestId).not.toBe('bad id with spaces');
     for (const line of lines) expect(line.durationMs).toEqual(expect.any(Number));
+  });
+
+  it('logs a warm blob the client abandoned as aborted, with the body bytes that did go out', async () => {
+    setup = await startObserved({ logLevel: 'info' });
+    const image = makeImage({ layers: [24 * 1024 * 1024], seed: 'abandoned' });
+    pushImage(setup.fake, 'library/nginx', 'big', image);
+    const layer = image.layers[0]!;
+    const blobUrl = `${setup.url}/v2/library/nginx/blobs/${layer.digest}`;
+    expect((await get(blobUrl)).status).toBe(200);
+
+    const { port } = new URL(setup.url);
+    const socket = connect(Number(port), '127.0.0.1');
+    let received = 0;
+    socket.on('data', (chunk: Buffer) => (received += chunk.length));
+    socket.write(`GET ${new URL(blobUrl).pathname} HTTP/1.1\r\nHost: mirror\r\nX-Request-Id: req-abandoned\r\n\r\n`);
+    await waitFor(() => received > 2 * 1024 * 1024, 5_000, 'two MiB of the body');
+    socket.destroy();
+
+    await waitFor(() => requestLines(setup!).some((line) => line.requestId === 'req-abandoned'), 5_000, 'the access log line');
+    const line = requestLines(setup).find((entry) => entry.requestId === 'req-abandoned')! as Line & { aborted?: boolean };
+    expect(line).toMatchObject({ status: 200, cache: 'cache', aborted: true });
+    expect(line.bytes).toBeGreaterThanOrEqual(2 * 1024 * 1024);
+    expect(line.bytes).toBeLessThan(layer.size);
   });
 });

@@ -17,6 +17,7 @@ import { MirrorMetrics, type CacheKind } from '../../metrics/mirror-metrics.js';
 import type { RepositoryUsage } from '../../metrics/repository-usage.js';
 import { parseApiPath } from '../api-path.js';
 import { nodeResponseOf } from '../node-response.js';
+import { bytesSentBySendfile } from '../send-file-zero-copy.js';
 import { runInRequestScope, type RequestScope } from './request-scope.js';
 
 export interface AccessLogOptions {
@@ -52,7 +53,8 @@ export function accessLog(options: AccessLogOptions): MiddlewareHandler {
       finish({ status: c.res.status, bytes: declaredBodyBytes(c.req.method, c.res.status, c.res.headers.get('content-length')), aborted: false });
       return;
     }
-    const onClose = () => finish(measure(c.req.method, outgoing, (socket?.bytesWritten ?? 0) - socketBytesAtStart));
+    // Bytes sent by sendfile(2) never pass through the socket object, which cannot count them.
+    const onClose = () => finish(measure(c.req.method, outgoing, (socket?.bytesWritten ?? 0) - socketBytesAtStart + bytesSentBySendfile(outgoing)));
     if (outgoing.closed) onClose();
     else outgoing.once('close', onClose);
   };

@@ -14,9 +14,11 @@ import { sendFile, sendStream } from '../send-stream.js';
 export interface BlobsRouteOptions {
   /** Cache hits go out as X-Accel-Redirect to this nginx internal location (http/accel-redirect.ts). */
   accelRedirectPrefix?: string;
+  /** Cache hits are sent with sendfile(2) when the addon is available (http/send-file.ts); default true. */
+  sendfile?: boolean;
 }
 
-export function blobsRoute(puller: Puller, { accelRedirectPrefix }: BlobsRouteOptions = {}) {
+export function blobsRoute(puller: Puller, { accelRedirectPrefix, sendfile = true }: BlobsRouteOptions = {}) {
   return async function blobs(c: Context, target: RepositoryTarget, digestText: string): Promise<Response> {
     const digest = parseDigest(digestText);
     const headers: Record<string, string> = {
@@ -51,7 +53,7 @@ export function blobsRoute(puller: Puller, { accelRedirectPrefix }: BlobsRouteOp
       return new Response(null, { status: 200, headers });
     }
     const status = range ? 206 : 200;
-    if (blob.path) return sendFile(c, status, headers, { path: blob.path, start, end, done: blob.release }, () => blob.open(start, end));
+    if (blob.path) return sendFile(c, status, headers, { path: blob.path, start, end, done: blob.release, sendfile }, () => blob.open(start, end));
     return sendStream(c, status, headers, blob.open(start, end));
   };
 }

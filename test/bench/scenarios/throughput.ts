@@ -1,50 +1,95 @@
 /**
- * Warm blob throughput (issue 8): wrk with 8 connections for a fixed duration on the ~30 MiB and
- * the ~3 MiB layer, after the server has them cached, for the mirror (alone and behind nginx in
- * accel mode), the reference and nginx
- * serving the same files with sendfile (the ceiling). Reports MB/s, req/s, latency and any
- * upstream request made during the run (a warm cache makes none).
+ * Warm blob throughput (issue 8): wrk with 8 connections on the ~30 MiB and the ~3 MiB layer,
+ * after the server has them cached, for the mirror (alone and behind nginx in accel mode), the
+ * reference and nginx serving the same files with sendfile (the ceiling). Reports MB/s, req/s,
+ * latency and any upstream request made during the run (a warm cache makes none).
+ *
+ * The background load of a shared machine drifts by tens of percent within a minute, so the
+ * servers are measured in interleaved rounds (nginx, mirror, mirror+nginx, reference, then again)
+ * of `--duration / 2` seconds each. Every round yields a ratio against the nginx measurement just
+ * before it; a server's reported ratio is the median of its rounds' ratios, and its reported rate
+ * the median of its rounds' rates.
  */
 import { Agent } from 'node:http';
 import type { BenchContext } from '../context.js';
 import { getBlob } from '../registry-client.js';
-import { runWrk } from '../wrk.js';
-import { round, MiB } from '../stats.js';
-import type { Target } from '../targets.js';
+import { runWrk, type WrkResult } from '../wrk.js';
+import { percentile, round, MiB } from '../stats.js';
+import type { Target, TargetName } from '../targets.js';
+import type { UpstreamUsage } from '../upstream-meter.js';
 
 const CONNECTIONS = 8;
+
+interface Round {
+  result: WrkResult;
+  seconds: number;
+  mbPerS: number;
+  reqPerS: number;
+  upstream: UpstreamUsage;
+}
 
 export async function throughput(context: BenchContext): Promise<void> {
   const { app } = context.env;
   const blobs = { '30MiB': app.layers[1]!, '3MiB': app.layers[2]! };
-  // Per blob, the servers run back to back (ceiling first), so each ratio compares runs made
-  // under the same conditions on a machine whose background load drifts.
   const order = (['nginx', 'mirror', 'mirror+nginx', 'reference'] as const).flatMap((name) => context.targets.get(name) ?? []);
+  const durationS = Math.max(2, Math.ceil(context.options.durationS / 2));
   for (const [label, blob] of Object.entries(blobs)) {
+    for (const target of order) await warm(target, app.repo, blob.digest, blob.size);
+    const rounds = new Map<TargetName, Round[]>(order.map((target) => [target.name, []]));
+    for (let index = 1; index <= context.options.rounds; index++) {
+      for (const target of order) {
+        context.log(`throughput: ${target.name}, ${label} blob, round ${index}/${context.options.rounds}, ${durationS} s`);
+        const measured = await measure(context, `${target.url}/v2/${app.repo}/blobs/${blob.digest}`, durationS);
+        rounds.get(target.name)!.push(measured);
+        context.emit({ bench: 'blob-throughput-round', target: target.name, blob: label, round: index, mb_per_s: round(measured.mbPerS), req_per_s: round(measured.reqPerS), errors: measured.result.errors });
+      }
+    }
+    const ceiling = rounds.get('nginx');
     for (const target of order) {
-      context.log(`throughput: ${target.name}, ${label} blob, ${context.options.durationS} s`);
-      await warm(target, app.repo, blob.digest, blob.size);
-      await context.meter.settle(500);
-      const mark = context.meter.mark();
-      const result = await runWrk(`${target.url}/v2/${app.repo}/blobs/${blob.digest}`, CONNECTIONS, context.options.durationS);
-      await context.meter.settle(500);
-      const seconds = result.durationUs / 1e6;
+      const measured = rounds.get(target.name)!;
+      const median = (values: number[]) => percentile(values, 50);
+      const vsNginx = (pick: (entry: Round) => number) => (ceiling ? round(median(measured.map((entry, index) => pick(entry) / pick(ceiling[index]!))), 2) : null);
+      const typical = measured.find((entry) => entry.reqPerS === median(measured.map((other) => other.reqPerS))) ?? measured[0]!;
       context.emit({
         bench: 'blob-throughput',
         target: target.name,
         blob: label,
         blob_bytes: blob.size,
         connections: CONNECTIONS,
-        duration_s: round(seconds, 2),
-        requests: result.requests,
-        errors: result.errors,
-        mb_per_s: round(result.bytes / MiB / seconds),
-        req_per_s: round(result.requests / seconds),
-        latency_ms: { p50: round(result.latencyUs.p50 / 1000, 2), p99: round(result.latencyUs.p99 / 1000, 2), max: round(result.latencyUs.max / 1000, 2) },
-        upstream_during_run: context.meter.since(mark),
+        rounds: measured.length,
+        duration_s: round(measured.reduce((sum, entry) => sum + entry.seconds, 0), 2),
+        requests: measured.reduce((sum, entry) => sum + entry.result.requests, 0),
+        errors: sumErrors(measured.map((entry) => entry.result.errors)),
+        mb_per_s: round(median(measured.map((entry) => entry.mbPerS))),
+        req_per_s: round(median(measured.map((entry) => entry.reqPerS))),
+        vs_nginx: { mb_per_s: vsNginx((entry) => entry.mbPerS), req_per_s: vsNginx((entry) => entry.reqPerS) },
+        round_req_per_s: measured.map((entry) => round(entry.reqPerS)),
+        latency_ms: { p50: round(typical.result.latencyUs.p50 / 1000, 2), p99: round(typical.result.latencyUs.p99 / 1000, 2), max: round(typical.result.latencyUs.max / 1000, 2) },
+        upstream_during_run: sumUsage(measured.map((entry) => entry.upstream)),
       });
     }
   }
+}
+
+async function measure(context: BenchContext, url: string, durationS: number): Promise<Round> {
+  await context.meter.settle(500);
+  const mark = context.meter.mark();
+  const result = await runWrk(url, CONNECTIONS, durationS);
+  await context.meter.settle(500);
+  const seconds = result.durationUs / 1e6;
+  return { result, seconds, mbPerS: result.bytes / MiB / seconds, reqPerS: result.requests / seconds, upstream: context.meter.since(mark) };
+}
+
+function sumErrors(errors: Array<WrkResult['errors']>): WrkResult['errors'] {
+  const total = { connect: 0, read: 0, write: 0, status: 0, timeout: 0 };
+  for (const entry of errors) for (const key of Object.keys(total) as Array<keyof typeof total>) total[key] += entry[key];
+  return total;
+}
+
+function sumUsage(usages: UpstreamUsage[]): UpstreamUsage {
+  const by: Record<string, number> = {};
+  for (const usage of usages) for (const [key, value] of Object.entries(usage.by)) by[key] = (by[key] ?? 0) + value;
+  return { requests: usages.reduce((sum, usage) => sum + usage.requests, 0), bytes: usages.reduce((sum, usage) => sum + usage.bytes, 0), by };
 }
 
 /** Two verified GETs: the first may pull through, the second proves the cached copy is right. */

@@ -1,0 +1,51 @@
+/**
+ * The optional native sendfile(2) addon (src/native/sendfile.c, built into dist/native by
+ * `npm ci`). When it is missing (no C compiler at install, not Linux) or fails to load, cached
+ * blobs are copied through user space instead (send-file.ts); `sendfileAddonStatus` says which
+ * and why, for the start-up log and /api/status.
+ */
+import { createRequire } from 'node:module';
+
+/** A sendfile transfer: the addon's handle for one response's socket. */
+export type SendfileTransfer = { readonly __brand: 'SendfileTransfer' };
+
+export interface SendfileAddon {
+  /** The most one `sendResident` call sends. */
+  readonly WINDOW_BYTES: number;
+  /** `sendResident`'s answer when part of the window is not in the page cache: use `send`. */
+  readonly NOT_RESIDENT: number;
+  /**
+   * On the event loop, from pages already in the page cache, at most WINDOW_BYTES: bytes sent
+   * (fewer than `count`: the socket is full), NOT_RESIDENT (nothing sent), or -errno.
+   */
+  sendResident(socketFd: number, fileFd: number, offset: number, count: number): number;
+  /** A handle that can wait for the socket and send from the thread pool; holds a dup() of it. */
+  open(socketFd: number): SendfileTransfer;
+  /** On the thread pool, may read from disk; errno 0 with sent < count: the socket is full. */
+  send(transfer: SendfileTransfer, fileFd: number, offset: number, count: number, callback: (sent: number, errno: number) => void): void;
+  /** Calls back once the socket takes more bytes (errno 0) or failed. */
+  waitWritable(transfer: SendfileTransfer, callback: (errno: number) => void): void;
+  close(transfer: SendfileTransfer): void;
+}
+
+export type SendfileAddonStatus = { available: true } | { available: false; reason: string };
+
+/** Same relative path from src/http (tests) and dist/http (the package). */
+const ADDON_URL = new URL('../../dist/native/sendfile.node', import.meta.url);
+
+function load(): { addon?: SendfileAddon; status: SendfileAddonStatus } {
+  if (process.platform !== 'linux') return { status: { available: false, reason: `not Linux (${process.platform})` } };
+  try {
+    const addon = createRequire(import.meta.url)(ADDON_URL.pathname) as SendfileAddon;
+    return { addon, status: { available: true } };
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const reason = code === 'MODULE_NOT_FOUND' ? 'not built (npm run build:native needs a C compiler and Node headers)' : `failed to load: ${(error as Error).message}`;
+    return { status: { available: false, reason } };
+  }
+}
+
+const loaded = load();
+
+export const sendfileAddon: SendfileAddon | undefined = loaded.addon;
+export const sendfileAddonStatus: SendfileAddonStatus = loaded.status;

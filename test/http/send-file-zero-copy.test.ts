@@ -1,0 +1,251 @@
+/**
+ * The sendfile(2) path for cached blobs (src/http/send-file-zero-copy.ts with the native addon),
+ * on real sockets: exact bytes across windows and ranges, a client that stops reading (the
+ * socket fills and the transfer waits for it), the thread-pool path for pages not in the page
+ * cache, files that end early, clients that leave, keep-alive, and no descriptor left open.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, readdirSync, readlinkSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { Agent, request } from 'node:http';
+import { connect, type AddressInfo, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { blobBodyMethod, sendFileRange } from '../../src/http/send-file.js';
+import { bytesSentBySendfile, plainSocketFd, sendFileRangeZeroCopy } from '../../src/http/send-file-zero-copy.js';
+import { sendfileAddon, sendfileAddonStatus, type SendfileAddon } from '../../src/http/sendfile-addon.js';
+import { getChunks, sha256, waitFor } from '../helpers/http.js';
+import { seededBytes } from '../helpers/test-images.js';
+
+function compilerAndHeadersPresent(): boolean {
+  try {
+    execFileSync(process.env.CC || 'cc', ['--version'], { stdio: 'ignore' });
+  } catch {
+    return false;
+  }
+  return existsSync(path.resolve(path.dirname(process.execPath), '../include/node/node_api.h'));
+}
+
+describe('sendfile addon availability', () => {
+  it.runIf(process.platform === 'linux' && compilerAndHeadersPresent())('is built and loads wherever a C compiler and Node headers are present', () => {
+    expect(sendfileAddonStatus).toEqual({ available: true });
+  });
+
+  it('names why cache hits are copied instead', () => {
+    expect(blobBodyMethod({ sendfile: false })).toEqual({ method: 'copy', reason: 'config sendfile is false' });
+    expect(blobBodyMethod({ sendfile: true, tls: { cert: 'c', key: 'k' } })).toMatchObject({ method: 'copy' });
+    expect(blobBodyMethod({ sendfile: true })).toEqual(sendfileAddon ? { method: 'sendfile', reason: null } : { method: 'copy', reason: expect.stringContaining('addon') });
+  });
+});
+
+type Handler = (addon: SendfileAddon, res: ServerResponse, file: string, start: number, end: number, done: (error?: Error) => void) => void;
+
+describe.runIf(sendfileAddon)('sendFileRange with sendfile(2)', () => {
+  const addon = sendfileAddon!;
+  // Larger than the addon's window and than any loopback socket buffer, so one response takes
+  // several windows and fills the socket when the client pauses.
+  const content = seededBytes(16 * 1024 * 1024 + 4099, 'zero-copy');
+  let dir: string;
+  let server: Server;
+  let url: string;
+  let port: number;
+  let handler: Handler;
+  const finished: Array<{ url: string; error?: Error; sendfileBytes: number }> = [];
+
+  const defaultHandler: Handler = (_addon, res, file, start, end, done) => sendFileRange(res, { path: file, start, end, done, sendfile: true });
+
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'zero-copy-'));
+    await writeFile(path.join(dir, 'blob'), content);
+    server = createServer((req: IncomingMessage, res: ServerResponse) => {
+      const [name, startText, endText, lengthText] = (req.url ?? '').slice(1).split('/');
+      const start = Number(startText);
+      const end = Number(endText);
+      res.writeHead(200, { 'Content-Length': lengthText ?? String(end - start + 1) });
+      handler(addon, res, path.join(dir, name!), start, end, (error) => finished.push({ url: req.url!, ...(error ? { error } : {}), sendfileBytes: bytesSentBySendfile(res) }));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    port = (server.address() as AddressInfo).port;
+    url = `http://127.0.0.1:${port}`;
+  });
+
+  beforeEach(() => {
+    handler = defaultHandler;
+  });
+
+  afterAll(async () => {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const finishedFor = (requestUrl: string) => finished.filter((entry) => entry.url === requestUrl);
+
+  it('sends every byte with sendfile, across windows, and finishes once', async () => {
+    const requestUrl = `/blob/0/${content.length - 1}`;
+    const result = await getChunks(`${url}${requestUrl}`);
+    expect(result.error).toBeUndefined();
+    expect(sha256(Buffer.concat(result.chunks))).toBe(sha256(content));
+    await waitFor(() => finishedFor(requestUrl).length === 1, 2_000, 'finish');
+    expect(finishedFor(requestUrl)[0]).toEqual({ url: requestUrl, sendfileBytes: content.length });
+  });
+
+  it('sends a range whose ends are not page-aligned', async () => {
+    const start = 4097;
+    const end = 9 * 1024 * 1024 + 3;
+    const result = await getChunks(`${url}/blob/${start}/${end}`);
+    expect(Buffer.concat(result.chunks).equals(content.subarray(start, end + 1))).toBe(true);
+  });
+
+  it('waits for a client that stops reading, then completes', async () => {
+    let waits = 0;
+    handler = (base, res, file, start, end, done) =>
+      sendFileRangeZeroCopy({ ...base, waitWritable: (transfer, callback) => (waits++, base.waitWritable(transfer, callback)) }, res, res.socket!, file, start, end, done);
+    const socket = connect(port, '127.0.0.1');
+    const received: Buffer[] = [];
+    socket.on('data', (chunk) => received.push(chunk));
+    socket.write(`GET /blob/0/${content.length - 1} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n`);
+    await waitFor(() => received.length > 0, 2_000, 'first bytes');
+    socket.pause();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(waits).toBeGreaterThan(0);
+    socket.resume();
+    await new Promise((resolve) => socket.once('close', resolve));
+    expect(sha256(bodyOf(Buffer.concat(received)))).toBe(sha256(content));
+  });
+
+  it('sends from the thread pool what is not in the page cache', async () => {
+    let diskSends = 0;
+    handler = (base, res, file, start, end, done) =>
+      sendFileRangeZeroCopy(
+        { ...base, sendResident: () => base.NOT_RESIDENT, send: (transfer, fd, offset, count, callback) => (diskSends++, base.send(transfer, fd, offset, count, callback)) },
+        res,
+        res.socket!,
+        file,
+        start,
+        end,
+        done,
+      );
+    const requestUrl = `/blob/100/${content.length - 1}`;
+    const result = await getChunks(`${url}${requestUrl}`);
+    expect(Buffer.concat(result.chunks).equals(content.subarray(100))).toBe(true);
+    expect(diskSends).toBeGreaterThanOrEqual(Math.ceil((content.length - 100) / addon.WINDOW_BYTES));
+    await waitFor(() => finishedFor(requestUrl).length === 1, 2_000, 'finish');
+    expect(finishedFor(requestUrl)[0]!.error).toBeUndefined();
+  });
+
+  it('cuts the response short when the file ends before the range does', async () => {
+    const short = path.join(dir, 'short');
+    await writeFile(short, content.subarray(0, 500_000));
+    const requestUrl = '/short/0/999999';
+    const result = await getChunks(`${url}${requestUrl}`);
+    expect(result.error).toBeDefined();
+    expect(Buffer.concat(result.chunks).length).toBeLessThanOrEqual(500_000);
+    await waitFor(() => finishedFor(requestUrl).length === 1, 2_000, 'finish');
+    expect((finishedFor(requestUrl)[0]!.error as NodeJS.ErrnoException).code).toBe('ENODATA');
+  });
+
+  it('cuts the response short when the file cannot be opened', async () => {
+    const result = await getChunks(`${url}/missing/0/99`);
+    expect(result.error).toBeDefined();
+    await waitFor(() => finishedFor('/missing/0/99').length === 1, 2_000, 'finish');
+    expect((finishedFor('/missing/0/99')[0]!.error as NodeJS.ErrnoException).code).toBe('ENOENT');
+  });
+
+  it('finishes once and closes its descriptors (file and socket) when the client leaves mid-body', async () => {
+    const file = path.join(dir, 'left');
+    await writeFile(file, content);
+    let socketLink: string | undefined;
+    handler = (base, res, filePath, start, end, done) => {
+      socketLink = readlinkSync(`/proc/self/fd/${plainSocketFd(res.socket!)}`);
+      defaultHandler(base, res, filePath, start, end, done);
+    };
+    const requestUrl = `/left/0/${content.length - 1}`;
+    const socket = connect(port, '127.0.0.1');
+    socket.write(`GET ${requestUrl} HTTP/1.1\r\nHost: test\r\n\r\n`);
+    await new Promise((resolve) => socket.once('data', resolve));
+    socket.pause();
+    // The socket fills, so the transfer is waiting on its own dup() of the socket.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(descriptorsLinkingTo(socketLink!)).toBeGreaterThanOrEqual(2);
+    socket.destroy();
+    await waitFor(() => finishedFor(requestUrl).length === 1, 5_000, 'finish after the client left');
+    // Closed by the transfer itself within a turn of the loop, not whenever a GC finalizer runs.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(descriptorsLinkingTo(file)).toBe(0);
+    expect(descriptorsLinkingTo(socketLink!)).toBe(0);
+    expect(finishedFor(requestUrl).length).toBe(1);
+  });
+
+  it('never uses the socket descriptor once Node has closed it (the number may be reused)', async () => {
+    const calls: Array<{ destroyed: boolean }> = [];
+    handler = (base, res, file, start, end, done) => {
+      const socket = res.socket!;
+      const wrapped: SendfileAddon = {
+        ...base,
+        // A short send, so the transfer waits for the socket...
+        sendResident: (socketFd, fileFd, offset) => {
+          calls.push({ destroyed: socket.destroyed });
+          return base.sendResident(socketFd, fileFd, offset, 1000);
+        },
+        // ...and the wait ends in the very turn in which Node tears the connection down (a
+        // timeout, a server shutdown), before the response's 'close' event is emitted.
+        waitWritable: (_transfer, callback) => {
+          socket.destroy();
+          callback(0);
+        },
+      };
+      sendFileRangeZeroCopy(wrapped, res, socket, file, start, end, done);
+    };
+    const requestUrl = `/blob/0/${content.length - 1}/${content.length}`;
+    const result = await getChunks(`${url}${requestUrl}`);
+    expect(result.error).toBeDefined();
+    await waitFor(() => finishedFor(requestUrl).length === 1, 2_000, 'finish');
+    expect(calls).toEqual([{ destroyed: false }]);
+  });
+
+  it('leaves the connection usable for the next request (keep-alive)', async () => {
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      const first = await fetchWith(agent, `${url}/blob/0/999`);
+      const second = await fetchWith(agent, `${url}/blob/1000/2999999`);
+      expect(first.body.equals(content.subarray(0, 1000))).toBe(true);
+      expect(second.body.equals(content.subarray(1000, 3_000_000))).toBe(true);
+      expect(second.localPort).toBe(first.localPort);
+    } finally {
+      agent.destroy();
+    }
+  });
+});
+
+function bodyOf(response: Buffer): Buffer {
+  const headerEnd = response.indexOf('\r\n\r\n');
+  expect(response.subarray(0, headerEnd).toString('latin1')).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+  return response.subarray(headerEnd + 4);
+}
+
+function descriptorsLinkingTo(target: string): number {
+  return readdirSync('/proc/self/fd').filter((fd) => {
+    try {
+      return readlinkSync(`/proc/self/fd/${fd}`) === target;
+    } catch {
+      return false; // closed while we looked
+    }
+  }).length;
+}
+
+function fetchWith(agent: Agent, target: string): Promise<{ body: Buffer; localPort: number }> {
+  return new Promise((resolve, reject) => {
+    request(target, { agent }, (response) => {
+      const chunks: Buffer[] = [];
+      const localPort = (response.socket as Socket).localPort!;
+      response.on('data', (chunk: Buffer) => chunks.push(chunk));
+      response.on('end', () => resolve({ body: Buffer.concat(chunks), localPort }));
+      response.on('error', reject);
+    })
+      .on('error', reject)
+      .end();
+  });
+}
