@@ -134,8 +134,12 @@ export function sendFileRangeZeroCopy(addon: SendfileAddon, outgoing: ServerResp
     return finish(error as Error);
   }
   // The head goes out through Node. flushHeaders() writes it at once, without the cork that
-  // write() sets until the next tick; the body may start as soon as Node has nothing queued.
+  // write() sets until the next tick; the body may start once Node has nothing queued, which an
+  // empty write tells (its callback runs after everything queued before it; 'drain' would not
+  // come if nothing had crossed the high-water mark).
   outgoing.flushHeaders();
   if (socket.writableLength === 0) sendWindow();
-  else socket.once('drain', sendWindow);
+  else socket.write(EMPTY, (error) => (error ? finish(error) : sendWindow()));
 }
+
+const EMPTY = Buffer.alloc(0);

@@ -56,7 +56,7 @@ function tagRows(find: Finder, num: Num): Row[] {
   const fronted = find('tag-resolution', 'mirror+nginx');
   const reference = find('tag-resolution', 'reference');
   const referenceRate = num(reference, 'req_per_s');
-  const rate = (result: BenchResult | undefined) => withRaw(ratio(num(result, 'req_per_s'), referenceRate, 1), num(result, 'req_per_s'), 'req/s');
+  const rate = (result: BenchResult | undefined) => withRaw(num(result, 'vs_reference') ?? ratio(num(result, 'req_per_s'), referenceRate, 1), num(result, 'req_per_s'), 'req/s');
   const upstream = (result: BenchResult | undefined) => String(num(result, 'upstream_per_request') ?? 'n/a');
   return [
     {

@@ -60,7 +60,7 @@ describe.runIf(sendfileAddon)('sendFileRange with sendfile(2)', () => {
     dir = await mkdtemp(path.join(tmpdir(), 'zero-copy-'));
     await writeFile(path.join(dir, 'blob'), content);
     server = createServer((req: IncomingMessage, res: ServerResponse) => {
-      const [name, startText, endText, lengthText] = (req.url ?? '').slice(1).split('/');
+      const [name, startText, endText, lengthText] = new URL(req.url ?? '/', 'http://test').pathname.slice(1).split('/');
       const start = Number(startText);
       const end = Number(endText);
       res.writeHead(200, { 'Content-Length': lengthText ?? String(end - start + 1) });
@@ -204,6 +204,52 @@ describe.runIf(sendfileAddon)('sendFileRange with sendfile(2)', () => {
     expect(result.error).toBeDefined();
     await waitFor(() => finishedFor(requestUrl).length === 1, 2_000, 'finish');
     expect(calls).toEqual([{ destroyed: false }]);
+  });
+
+  it('starts the body only after everything Node has queued on the socket', async () => {
+    handler = (base, res, file, start, end, done) => {
+      // Something else holds the socket's writes back (a cork until the next tick), so the head
+      // is still queued in Node when the transfer starts.
+      res.socket!.cork();
+      process.nextTick(() => res.socket!.uncork());
+      sendFileRangeZeroCopy(base, res, res.socket!, file, start, end, done);
+    };
+    const response = await getChunks(`${url}/blob/0/99999/100000`);
+    expect(response.status).toBe(200);
+    expect(Buffer.concat(response.chunks).equals(content.subarray(0, 100_000))).toBe(true);
+  });
+
+  it('answers pipelined requests in order, sendfile and copied bodies mixed, to a client that reads late', async () => {
+    handler = (base, res, file, start, end, done) => sendFileRange(res, { path: file, start, end, done, sendfile: !res.req.url!.endsWith('?copy') });
+    const requests = [
+      { path: `/blob/0/${content.length - 1}`, body: content },
+      { path: '/blob/5/1000004?copy', body: content.subarray(5, 1_000_005) },
+      { path: '/blob/7/3000006', body: content.subarray(7, 3_000_007) },
+      { path: '/blob/9/5008?copy', body: content.subarray(9, 5009) },
+      { path: '/blob/11/3010', body: content.subarray(11, 3011) },
+    ];
+    const socket = connect(port, '127.0.0.1');
+    const received: Buffer[] = [];
+    socket.on('data', (chunk) => received.push(chunk));
+    socket.pause();
+    socket.write(requests.map(({ path: requestPath }) => `GET ${requestPath} HTTP/1.1\r\nHost: test\r\n\r\n`).join(''));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    socket.resume();
+    const expectedBytes = requests.reduce((sum, entry) => sum + entry.body.length, 0);
+    await waitFor(() => received.reduce((sum, chunk) => sum + chunk.length, 0) > expectedBytes, 10_000, 'all five responses');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    socket.destroy();
+    let rest = Buffer.concat(received);
+    for (const { path: requestPath, body } of requests) {
+      const headerEnd = rest.indexOf('\r\n\r\n');
+      const head = rest.subarray(0, headerEnd).toString('latin1');
+      expect(head, requestPath).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+      const length = Number(/\r\ncontent-length: (\d+)/i.exec(head)![1]);
+      expect(length, requestPath).toBe(body.length);
+      expect(rest.subarray(headerEnd + 4, headerEnd + 4 + length).equals(body), requestPath).toBe(true);
+      rest = rest.subarray(headerEnd + 4 + length);
+    }
+    expect(rest.length).toBe(0);
   });
 
   it('leaves the connection usable for the next request (keep-alive)', async () => {

@@ -4,18 +4,18 @@
  * reference and nginx serving the same files with sendfile (the ceiling). Reports MB/s, req/s,
  * latency and any upstream request made during the run (a warm cache makes none).
  *
- * The background load of a shared machine drifts by tens of percent within a minute, so the
- * servers are measured in interleaved rounds (nginx, mirror, mirror+nginx, reference, then again)
- * of `--duration / 2` seconds each. Every round yields a ratio against the nginx measurement just
- * before it; a server's reported ratio is the median of its rounds' ratios, and its reported rate
- * the median of its rounds' rates.
+ * The servers are measured in interleaved rounds (rounds.ts: nginx, mirror, mirror+nginx,
+ * reference, then again) of `--duration / 2` seconds each. Every round yields a ratio against
+ * the nginx measurement just before it; a server's reported ratio is the median of its rounds'
+ * ratios, and its reported rate the median of its rounds' rates.
  */
 import { Agent } from 'node:http';
 import type { BenchContext } from '../context.js';
 import { getBlob } from '../registry-client.js';
 import { runWrk, type WrkResult } from '../wrk.js';
-import { percentile, round, MiB } from '../stats.js';
-import type { Target, TargetName } from '../targets.js';
+import { round, MiB } from '../stats.js';
+import { interleavedRounds, median, medianRatio, roundSeconds } from '../rounds.js';
+import type { Target } from '../targets.js';
 import type { UpstreamUsage } from '../upstream-meter.js';
 
 const CONNECTIONS = 8;
@@ -32,23 +32,18 @@ export async function throughput(context: BenchContext): Promise<void> {
   const { app } = context.env;
   const blobs = { '30MiB': app.layers[1]!, '3MiB': app.layers[2]! };
   const order = (['nginx', 'mirror', 'mirror+nginx', 'reference'] as const).flatMap((name) => context.targets.get(name) ?? []);
-  const durationS = Math.max(2, Math.ceil(context.options.durationS / 2));
+  const durationS = roundSeconds(context.options.durationS);
   for (const [label, blob] of Object.entries(blobs)) {
     for (const target of order) await warm(target, app.repo, blob.digest, blob.size);
-    const rounds = new Map<TargetName, Round[]>(order.map((target) => [target.name, []]));
-    for (let index = 1; index <= context.options.rounds; index++) {
-      for (const target of order) {
-        context.log(`throughput: ${target.name}, ${label} blob, round ${index}/${context.options.rounds}, ${durationS} s`);
-        const measured = await measure(context, `${target.url}/v2/${app.repo}/blobs/${blob.digest}`, durationS);
-        rounds.get(target.name)!.push(measured);
-        context.emit({ bench: 'blob-throughput-round', target: target.name, blob: label, round: index, mb_per_s: round(measured.mbPerS), req_per_s: round(measured.reqPerS), errors: measured.result.errors });
-      }
-    }
+    const rounds = await interleavedRounds(order, context.options.rounds, async (target, index) => {
+      context.log(`throughput: ${target.name}, ${label} blob, round ${index}/${context.options.rounds}, ${durationS} s`);
+      const measured = await measure(context, `${target.url}/v2/${app.repo}/blobs/${blob.digest}`, durationS);
+      context.emit({ bench: 'blob-throughput-round', target: target.name, blob: label, round: index, mb_per_s: round(measured.mbPerS), req_per_s: round(measured.reqPerS), errors: measured.result.errors });
+      return measured;
+    });
     const ceiling = rounds.get('nginx');
     for (const target of order) {
       const measured = rounds.get(target.name)!;
-      const median = (values: number[]) => percentile(values, 50);
-      const vsNginx = (pick: (entry: Round) => number) => (ceiling ? round(median(measured.map((entry, index) => pick(entry) / pick(ceiling[index]!))), 2) : null);
       const typical = measured.find((entry) => entry.reqPerS === median(measured.map((other) => other.reqPerS))) ?? measured[0]!;
       context.emit({
         bench: 'blob-throughput',
@@ -62,7 +57,7 @@ export async function throughput(context: BenchContext): Promise<void> {
         errors: sumErrors(measured.map((entry) => entry.result.errors)),
         mb_per_s: round(median(measured.map((entry) => entry.mbPerS))),
         req_per_s: round(median(measured.map((entry) => entry.reqPerS))),
-        vs_nginx: { mb_per_s: vsNginx((entry) => entry.mbPerS), req_per_s: vsNginx((entry) => entry.reqPerS) },
+        vs_nginx: { mb_per_s: medianRatio(measured, ceiling, (entry) => entry.mbPerS), req_per_s: medianRatio(measured, ceiling, (entry) => entry.reqPerS) },
         round_req_per_s: measured.map((entry) => round(entry.reqPerS)),
         latency_ms: { p50: round(typical.result.latencyUs.p50 / 1000, 2), p99: round(typical.result.latencyUs.p99 / 1000, 2), max: round(typical.result.latencyUs.max / 1000, 2) },
         upstream_during_run: sumUsage(measured.map((entry) => entry.upstream)),
