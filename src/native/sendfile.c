@@ -19,6 +19,7 @@
 /* Node-API 8: Node 12.22 and later, every Node this package supports. */
 #define NAPI_VERSION 8
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <node_api.h>
 #include <stdint.h>
@@ -225,6 +226,20 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/* The (fileFd, offset, count) arguments both send functions take; false after throwing. */
+static bool file_range_args(napi_env env, napi_value *argv, int32_t *file_fd, int64_t *offset, int64_t *count) {
+  if (napi_get_value_int32(env, argv[0], file_fd) != napi_ok || napi_get_value_int64(env, argv[1], offset) != napi_ok ||
+      napi_get_value_int64(env, argv[2], count) != napi_ok) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "fileFd, offset and count must be numbers");
+    return false;
+  }
+  if (*offset < 0 || *count < 0) {
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "offset and count must not be negative");
+    return false;
+  }
+  return true;
+}
+
 /* sendResident(socketFd, fileFd, offset, count) -> bytes sent, 0..count (< count: the socket is
  * full), NOT_RESIDENT (nothing sent: some of the window is not in the page cache), or -errno.
  * Synchronous, so it may use Node's own descriptor: Node cannot close it meanwhile. */
@@ -235,13 +250,7 @@ static napi_value js_send_resident(napi_env env, napi_callback_info info) {
   int64_t offset, count;
   CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   CHECK(env, napi_get_value_int32(env, argv[0], &socket_fd));
-  CHECK(env, napi_get_value_int32(env, argv[1], &file_fd));
-  CHECK(env, napi_get_value_int64(env, argv[2], &offset));
-  CHECK(env, napi_get_value_int64(env, argv[3], &count));
-  if (offset < 0 || count < 0) {
-    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "offset and count must not be negative");
-    return NULL;
-  }
+  if (!file_range_args(env, argv + 1, &file_fd, &offset, &count)) return NULL;
   size_t window = count < WINDOW_BYTES ? (size_t)count : WINDOW_BYTES;
   int64_t answer;
   if (!range_is_resident(file_fd, (off_t)offset, window)) {
@@ -287,13 +296,7 @@ static napi_value js_send(napi_env env, napi_callback_info info) {
   CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   transfer_t *transfer = transfer_of(env, argv[0]);
   if (transfer == NULL) return NULL;
-  CHECK(env, napi_get_value_int32(env, argv[1], &file_fd));
-  CHECK(env, napi_get_value_int64(env, argv[2], &offset));
-  CHECK(env, napi_get_value_int64(env, argv[3], &count));
-  if (offset < 0 || count < 0) {
-    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "offset and count must not be negative");
-    return NULL;
-  }
+  if (!file_range_args(env, argv + 1, &file_fd, &offset, &count)) return NULL;
   send_job_t *job = calloc(1, sizeof *job);
   if (job == NULL) {
     napi_throw_error(env, "ERR_SENDFILE_MEMORY", "out of memory");

@@ -92,6 +92,21 @@ describe.runIf(sendfileAddon)('sendFileRange with sendfile(2)', () => {
     expect(finishedFor(requestUrl)[0]).toEqual({ url: requestUrl, sendfileBytes: content.length });
   });
 
+  it('refuses negative offsets and counts, and handles that are closed', () => {
+    expect(() => addon.sendResident(0, 0, -1, 10)).toThrow(RangeError);
+    expect(() => addon.sendResident(0, 0, 0, -10)).toThrow(RangeError);
+    const socket = connect(port, '127.0.0.1');
+    return new Promise<void>((resolve) => socket.once('connect', () => {
+      const transfer = addon.open(plainSocketFd(socket)!);
+      expect(() => addon.send(transfer, 0, -1, 1, () => {})).toThrow(RangeError);
+      addon.close(transfer);
+      addon.close(transfer);
+      expect(() => addon.waitWritable(transfer, () => {})).toThrow(/closed/);
+      socket.destroy();
+      resolve();
+    }));
+  });
+
   it('sends a range whose ends are not page-aligned', async () => {
     const start = 4097;
     const end = 9 * 1024 * 1024 + 3;
