@@ -5,6 +5,7 @@
  * and why, for the start-up log and /api/status.
  */
 import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 
 /** A sendfile transfer: the addon's handle for one response's socket. */
 export type SendfileTransfer = { readonly __brand: 'SendfileTransfer' };
@@ -36,7 +37,7 @@ const ADDON_URL = new URL('../../dist/native/sendfile.node', import.meta.url);
 function load(): { addon?: SendfileAddon; status: SendfileAddonStatus } {
   if (process.platform !== 'linux') return { status: { available: false, reason: `not Linux (${process.platform})` } };
   try {
-    const addon = createRequire(import.meta.url)(ADDON_URL.pathname) as SendfileAddon;
+    const addon = createRequire(import.meta.url)(fileURLToPath(ADDON_URL)) as SendfileAddon;
     return { addon, status: { available: true } };
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
