@@ -1,19 +1,22 @@
 /**
- * Sends a byte range of a cached blob file with sendfile(2) (sendfile-addon.ts): the kernel
- * hands page-cache pages to the socket and the bytes never enter user space, as nginx serves
- * files. The headers still go out through Node's ServerResponse; the body starts only once they
- * are in the kernel, and the response is ended through Node afterwards (it writes nothing more:
- * the length was declared), so keep-alive and pipelining work as for any other response.
+ * Sends a byte range of a blob file with sendfile(2) (sendfile-addon.ts): the kernel hands
+ * page-cache pages to the socket and the bytes never enter user space, as nginx serves files.
+ * The file is a cached blob, or one still downloading (a herd following one fetch), whose bytes
+ * are sent as the download writes them, the last one after the digest check (GrowingFile). The
+ * headers still go out through Node's ServerResponse; the body starts only once they are in the
+ * kernel, and the response is ended through Node afterwards (it writes nothing more: the length
+ * was declared), so keep-alive works as for any other response.
  *
  * The loop never blocks the event loop: pages already in the page cache are sent from it, a
- * window that needs the disk is sent from the thread pool, and a full socket is waited for with
- * a poll. At most one window is sent per turn of the loop, so one fast client of a large blob
- * cannot starve the others.
+ * window that needs the disk is sent from the thread pool, a full socket is waited for with a
+ * poll, and a download with nothing new by its progress events. At most one window is sent per
+ * turn of the loop, so one fast client of a large blob cannot starve the others.
  */
 import { closeSync, openSync } from 'node:fs';
 import type { ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { constants as osConstants } from 'node:os';
+import type { GrowingFile } from '../pull-through/blob-puller.js';
 import type { SendfileAddon, SendfileTransfer } from './sendfile-addon.js';
 
 /** Body bytes that went out by sendfile, which the socket's own `bytesWritten` does not count. */
@@ -44,15 +47,36 @@ function sendfileError(errno: number, path: string): NodeJS.ErrnoException {
   return error;
 }
 
+/** A published file, all of it readable at once. */
+export function publishedFile(path: string): GrowingFile {
+  return {
+    openSync: () => openSync(path, 'r'),
+    readable: (position, end) => end - position + 1,
+    onceChanged: () => () => {},
+  };
+}
+
+export interface ZeroCopyBody {
+  file: GrowingFile;
+  /** Names the file in errors. */
+  name: string;
+  start: number;
+  /** Inclusive. */
+  end: number;
+  /** Runs exactly once, when the file is no longer read, with the error if there was one. */
+  done: (error?: Error) => void;
+}
+
 /**
- * Writes bytes [start, end] (inclusive) of `path` to `outgoing` (head set, not yet written) on
- * its plain TCP `socket`, and ends it. `done` runs exactly once, when the file is no longer
- * read, with the error if there was one; an error destroys the response, so the client sees it
- * cut short, never complete.
+ * Writes bytes [start, end] of `file` to `outgoing` (head set, not yet written) on its plain
+ * TCP `socket`, and ends it. An error destroys the response, so the client sees it cut short,
+ * never complete.
  */
-export function sendFileRangeZeroCopy(addon: SendfileAddon, outgoing: ServerResponse, socket: Socket, path: string, start: number, end: number, done: (error?: Error) => void): void {
+export function sendFileRangeZeroCopy(addon: SendfileAddon, outgoing: ServerResponse, socket: Socket, { file, name, start, end, done }: ZeroCopyBody): void {
   let position = start;
   let fileFd: number | undefined;
+  // Set while waiting for a download to write more.
+  let cancelChangeWait: (() => void) | undefined;
   // Opened only when the response has to wait for its socket or for the disk (sendWindow).
   let transfer: SendfileTransfer | undefined;
   let sendInFlight = false;
@@ -66,6 +90,7 @@ export function sendFileRangeZeroCopy(addon: SendfileAddon, outgoing: ServerResp
     if (finished) return;
     finished = true;
     outgoing.off('close', onClientGone);
+    cancelChangeWait?.();
     if (transfer) addon.close(transfer);
     // A thread-pool send still reads the file: it is closed when that send returns.
     if (!sendInFlight) closeFile();
@@ -84,7 +109,7 @@ export function sendFileRangeZeroCopy(addon: SendfileAddon, outgoing: ServerResp
 
   const onWritable = (errno: number) => {
     if (finished) return;
-    if (errno !== 0) return finish(sendfileError(errno, path));
+    if (errno !== 0) return finish(sendfileError(errno, name));
     sendWindow();
   };
   const afterSend = (count: number, sent: number) => {
@@ -98,7 +123,7 @@ export function sendFileRangeZeroCopy(addon: SendfileAddon, outgoing: ServerResp
       sendInFlight = false;
       if (finished) return closeFile();
       advance(sent);
-      if (errno !== 0) return finish(sendfileError(errno, path));
+      if (errno !== 0) return finish(sendfileError(errno, name));
       afterSend(count, sent);
     });
   };
@@ -112,12 +137,20 @@ export function sendFileRangeZeroCopy(addon: SendfileAddon, outgoing: ServerResp
     // Node closed the socket (the 'close' event is still on its way): its number may be reused.
     const socketFd = plainSocketFd(socket);
     if (socketFd === undefined) return finish();
-    const count = Math.min(remaining, addon.WINDOW_BYTES);
     try {
+      const available = file.readable(position, end);
+      if (available === 0) {
+        cancelChangeWait = file.onceChanged(() => {
+          cancelChangeWait = undefined;
+          sendWindow();
+        });
+        return;
+      }
+      const count = Math.min(available, addon.WINDOW_BYTES);
       const sent = addon.sendResident(socketFd, fileFd!, position, count);
       if (sent === addon.NOT_RESIDENT || (sent >= 0 && sent < count)) openTransfer(socketFd);
       if (sent === addon.NOT_RESIDENT) return sendFromDisk(count);
-      if (sent < 0) return finish(sendfileError(-sent, path));
+      if (sent < 0) return finish(sendfileError(-sent, name));
       advance(sent);
       afterSend(count, sent);
     } catch (error) {
@@ -127,9 +160,9 @@ export function sendFileRangeZeroCopy(addon: SendfileAddon, outgoing: ServerResp
 
   outgoing.once('close', onClientGone);
   try {
-    // open(2) of a file the index knows, on the loop: a thread-pool round trip per blob measured
-    // slower (npm run bench, 3 MiB blobs), and nginx opens files the same way.
-    fileFd = openSync(path, 'r');
+    // open(2) of a local file the mirror wrote, on the loop: a thread-pool round trip per blob
+    // measured slower (npm run bench, 3 MiB blobs), and nginx opens files the same way.
+    fileFd = file.openSync();
   } catch (error) {
     return finish(error as Error);
   }

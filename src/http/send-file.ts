@@ -1,14 +1,23 @@
 /**
- * Sends a byte range of a cached blob file to the socket: the warm path, which most requests
- * take. With the sendfile addon (sendfile-addon.ts) on a plain TCP socket the kernel sends the
- * pages itself (send-file-zero-copy.ts); otherwise (no addon, TLS, config `sendfile: false`)
- * the bytes are copied through user space (send-file-copy.ts).
+ * Sends a byte range of a blob file to the socket: a cached blob (the warm path, which most
+ * requests take) or one still downloading. With the sendfile addon (sendfile-addon.ts) on a
+ * plain TCP socket the kernel sends the pages itself (send-file-zero-copy.ts); otherwise (no
+ * addon, TLS, config `sendfile: false`) a cached blob is copied through user space
+ * (send-file-copy.ts) and a download is streamed (store/follow-file.ts).
  */
 import type { ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import { copyFileRange } from './send-file-copy.js';
-import { plainSocketFd, sendFileRangeZeroCopy } from './send-file-zero-copy.js';
+import { plainSocketFd, publishedFile, sendFileRangeZeroCopy, type ZeroCopyBody } from './send-file-zero-copy.js';
 import { sendfileAddon, sendfileAddonStatus } from './sendfile-addon.js';
 import type { FileBody } from './send-stream.js';
+
+/** The socket to send this response's body to with sendfile, if it may be: config, addon, plain TCP. */
+export function zeroCopySocket(outgoing: ServerResponse, sendfile: boolean): Socket | undefined {
+  // No socket yet for a pipelined response queued behind another (Node assigns it later).
+  const socket = outgoing.socket;
+  return sendfile && sendfileAddon && socket && plainSocketFd(socket) !== undefined ? socket : undefined;
+}
 
 /**
  * Writes bytes [start, end] (inclusive) of `file.path` to `outgoing`, whose head is already set,
@@ -17,10 +26,14 @@ import type { FileBody } from './send-stream.js';
  * response, so the client sees it cut short.
  */
 export function sendFileRange(outgoing: ServerResponse, { path, start, end, done, sendfile }: FileBody): void {
-  // No socket yet for a pipelined response queued behind another (Node assigns it later): copied.
-  const socket = outgoing.socket;
-  if (sendfile && sendfileAddon && socket && plainSocketFd(socket) !== undefined) sendFileRangeZeroCopy(sendfileAddon, outgoing, socket, path, start, end, done);
+  const socket = zeroCopySocket(outgoing, sendfile);
+  if (socket) sendFileRangeZeroCopy(sendfileAddon!, outgoing, socket, { file: publishedFile(path), name: path, start, end, done });
   else copyFileRange(outgoing, path, start, end, done);
+}
+
+/** A range of a blob still downloading, by sendfile to `socket` (from zeroCopySocket). */
+export function sendGrowingFileRange(outgoing: ServerResponse, socket: Socket, body: ZeroCopyBody): void {
+  sendFileRangeZeroCopy(sendfileAddon!, outgoing, socket, body);
 }
 
 export type BlobBodyMethod = { method: 'sendfile'; reason: null } | { method: 'copy'; reason: string };

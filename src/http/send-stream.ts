@@ -11,7 +11,8 @@ import { pipeline } from 'node:stream/promises';
 import type { Context } from 'hono';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import { nodeResponseOf } from './node-response.js';
-import { sendFileRange } from './send-file.js';
+import { sendFileRange, sendGrowingFileRange, zeroCopySocket } from './send-file.js';
+import type { ZeroCopyBody } from './send-file-zero-copy.js';
 
 export function sendStream(c: Context, status: number, headers: Record<string, string>, body: Readable): Response {
   const outgoing = nodeResponseOf(c);
@@ -31,6 +32,19 @@ export interface FileBody {
   done: (error?: Error) => void;
   /** Whether sendfile(2) may be used (config `sendfile`). */
   sendfile: boolean;
+}
+
+/** A blob still downloading (`name` in errors), with the same range and `done` contract as FileBody. */
+export type GrowingFileBody = ZeroCopyBody & { sendfile: boolean };
+
+/** Like sendStream, for a blob still downloading: sent by sendfile when the socket allows (send-file.ts), else streamed from `fallback`. */
+export function sendGrowingFile(c: Context, status: number, headers: Record<string, string>, { sendfile, ...body }: GrowingFileBody, fallback: () => Readable): Response {
+  const outgoing = nodeResponseOf(c);
+  const socket = outgoing && zeroCopySocket(outgoing, sendfile);
+  if (!outgoing || !socket) return sendStream(c, status, headers, fallback());
+  outgoing.writeHead(status, headers);
+  sendGrowingFileRange(outgoing, socket, body);
+  return RESPONSE_ALREADY_SENT;
 }
 
 /** Like sendStream, for a published file: sent by send-file.ts (sendfile or a copy) when the socket is at hand. */

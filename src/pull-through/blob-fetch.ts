@@ -10,6 +10,7 @@ import type { Readable } from 'node:stream';
 import type { Digest } from '../domain/digest.js';
 import { MirrorError, UpstreamBadResponseError, UpstreamUnavailableError } from '../domain/errors.js';
 import { followIngest } from '../store/follow-file.js';
+import { GrowingBlob } from '../store/growing-blob.js';
 import { BlobIngest } from '../store/ingest-blob.js';
 import type { StorePaths } from '../store/store-paths.js';
 import type { UpstreamBlob } from './upstream-port.js';
@@ -63,6 +64,12 @@ export class BlobFetch {
   /** Stops the download (shutdown); the temp file is removed and readers see an error. */
   abort(): void {
     this.aborter.abort(new UpstreamUnavailableError(`fetching ${this.options.digest.value} was abandoned: the mirror is shutting down`));
+  }
+
+  /** The blob's file as it grows, for readers that read it themselves. Call after `ready`. */
+  growing(): GrowingBlob {
+    if (!this.ingest) throw new Error('blob fetch is not ready');
+    return new GrowingBlob(this.ingest);
   }
 
   /** Bytes [start, end] of the blob, delivered as they arrive. Call after `ready`. */

@@ -31,6 +31,21 @@ export interface BlobAnswer {
   path?: string;
   /** For cache hits: `path` relative to `<cache.dir>/blobs/`, '/'-separated (nginx X-Accel-Redirect). */
   pathUnderBlobsDir?: string;
+  /**
+   * For a blob still downloading: its file as it grows, for an HTTP layer that sends files itself
+   * (http/send-file-zero-copy.ts); the same rules as `open()`, the last byte after the digest check.
+   */
+  growing?: GrowingFile;
+}
+
+/** A blob file as a sender reads it directly (store/growing-blob.ts). */
+export interface GrowingFile {
+  /** Opens the file where it is now (a commit renames it; the descriptor survives that). */
+  openSync(): number;
+  /** Bytes that may be read from `position` of a range ending (inclusive) at `end`; 0: wait. Throws when the download failed. */
+  readable(position: number, end: number): number;
+  /** Calls `listener` once, when `readable` may have changed; returns a cancel function. */
+  onceChanged(listener: () => void): () => void;
 }
 
 export interface BlobPullerOptions {
@@ -124,7 +139,7 @@ export class BlobPuller {
 
   private async fromFetch(fetch: BlobFetch, origin: BlobOrigin): Promise<BlobAnswer> {
     const size = await fetch.ready;
-    return { size, origin, open: (start, end) => fetch.open(start, end), release: () => {} };
+    return { size, origin, open: (start, end) => fetch.open(start, end), release: () => {}, growing: fetch.growing() };
   }
 
   private startFetch(target: RepositoryTarget, digest: Digest): BlobFetch {

@@ -6,41 +6,31 @@
  *
  * The file descriptor is opened once; a POSIX rename (the commit) keeps it valid. When the
  * ingest fails, the stream is destroyed with the error, so the HTTP response is cut short and
- * can never end cleanly with a wrong body.
+ * can never end cleanly with a wrong body; the range's last byte waits for the digest check
+ * (growing-blob.ts).
  */
 import { Readable } from 'node:stream';
-import { open, type FileHandle } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
+import { GrowingBlob } from './growing-blob.js';
 import type { BlobIngest } from './ingest-blob.js';
 
 const CHUNK_BYTES = 64 * 1024;
 
 /** Streams bytes [start, end] (inclusive) of the ingest's blob as they become available. */
 export function followIngest(ingest: BlobIngest, start: number, end: number): Readable {
+  const blob = new GrowingBlob(ingest);
   let handle: FileHandle | undefined;
   let position = start;
 
-  const waitForBytes = () =>
-    new Promise<void>((resolve) => {
-      const wake = () => {
-        ingest.off('progress', wake);
-        ingest.off('settled', wake);
-        resolve();
-      };
-      ingest.on('progress', wake);
-      ingest.on('settled', wake);
-    });
+  const waitForBytes = () => new Promise<void>((resolve) => blob.onceChanged(resolve));
 
   return new Readable({
     highWaterMark: CHUNK_BYTES,
     async read() {
       try {
-        handle ??= await openCurrent(ingest);
+        handle ??= await blob.open();
         while (position <= end) {
-          if (ingest.state === 'failed') throw ingest.failure ?? new Error('upstream fetch failed');
-          // The range's last byte waits for commit() to check size and digest: a client holding
-          // every byte of its Content-Length has a complete response, whatever the socket does next.
-          const limit = ingest.state === 'committed' ? end + 1 : end;
-          const available = Math.min(ingest.written, limit) - position;
+          const available = blob.readable(position, end);
           if (available > 0) {
             const length = Math.min(available, CHUNK_BYTES);
             const { bytesRead, buffer } = await handle.read(Buffer.allocUnsafe(length), 0, length, position);
@@ -49,7 +39,6 @@ export function followIngest(ingest: BlobIngest, start: number, end: number): Re
             this.push(bytesRead === length ? buffer : buffer.subarray(0, bytesRead));
             return;
           }
-          if (ingest.state === 'committed') throw new Error('blob ended before the requested range');
           await waitForBytes();
         }
         this.push(null);
@@ -63,14 +52,4 @@ export function followIngest(ingest: BlobIngest, start: number, end: number): Re
       (closing ?? Promise.resolve()).then(() => callback(error), () => callback(error));
     },
   });
-}
-
-/** The temp file may be renamed between our check and the open; then it is at its final path. */
-async function openCurrent(ingest: BlobIngest): Promise<FileHandle> {
-  try {
-    return await open(ingest.currentPath, 'r');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || ingest.state === 'failed') throw ingest.failure ?? error;
-    return open(ingest.finalPath, 'r');
-  }
 }

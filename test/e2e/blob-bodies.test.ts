@@ -1,18 +1,21 @@
 /**
- * How cache hits leave the mirror (issue 8): with sendfile(2) when the native addon is built,
- * by copying through user space with `sendfile: false`; the same bytes, headers and ranges either
- * way, and /api/status says which path is in use.
+ * How blob bodies leave the mirror (issue 8): with sendfile(2) when the native addon is built,
+ * cache hits and downloads still running alike; by copying or streaming through user space with
+ * `sendfile: false`. The same bytes, headers and ranges either way, and /api/status says which
+ * path is in use.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { sendfileAddon } from '../../src/http/sendfile-addon.js';
-import { get, sha256 } from '../helpers/http.js';
+import { GrowingBlob } from '../../src/store/growing-blob.js';
+import { get, sha256, waitFor } from '../helpers/http.js';
 import { makeImage, pushImage } from '../helpers/test-images.js';
-import { type E2eSetup, startE2e, upstreamTotal } from './e2e-fixture.js';
+import { blobGets, deliveredExactly, type E2eSetup, startE2e, streamGet, upstreamTotal } from './e2e-fixture.js';
 
 const REPO = 'library/busybox';
 
 let e2e: E2eSetup | undefined;
 afterEach(async () => {
+  vi.restoreAllMocks();
   await e2e?.close();
   e2e = undefined;
 });
@@ -45,5 +48,32 @@ describe.each([
 
     const status = JSON.parse((await get(e2e.url('/api/status'))).body.toString());
     expect(status.blobBodies.method).toBe(expected);
+  });
+});
+
+describe.each([
+  { sendfile: true, bySendfile: sendfileAddon !== undefined },
+  { sendfile: false, bySendfile: false },
+])('a blob still downloading, with config sendfile: $sendfile', ({ sendfile, bySendfile }) => {
+  it(`reaches every client as it arrives${bySendfile ? ', by sendfile' : ''}, from one upstream GET`, async () => {
+    const MiB = 1024 * 1024;
+    e2e = await startE2e({ config: { sendfile } });
+    const image = makeImage({ layers: [4 * MiB], seed: `growing-${sendfile}` });
+    pushImage(e2e.fake, REPO, 'v1', image);
+    const layer = image.layers[0]!;
+    const url = e2e.url(`/v2/${REPO}/blobs/${layer.digest}`);
+    // The zero-copy path opens the growing file itself; the streaming path reads it through follow-file.ts.
+    const opened = vi.spyOn(GrowingBlob.prototype, 'openSync');
+    e2e.fake.setFault('blob', { mode: 'slow', bytesPerSecond: 4 * MiB });
+    const first = streamGet(url);
+    const downloading = () => e2e!.mirror.mirror.blobs.downloads().find((entry) => entry.digest === layer.digest);
+    await waitFor(() => (downloading()?.bytesWritten ?? 0) >= MiB, 10_000, 'a quarter of the blob written');
+    const joined = streamGet(url, { headers: { Range: 'bytes=1000-3999999' } });
+    const [whole, part] = await Promise.all([first, joined]);
+    expect(deliveredExactly(whole, layer.bytes)).toBe(true);
+    expect(part.status).toBe(206);
+    expect(part.body.equals(layer.bytes.subarray(1000, 4_000_000))).toBe(true);
+    expect(blobGets(e2e.fake, layer.digest)).toBe(1);
+    expect(opened).toHaveBeenCalledTimes(bySendfile ? 2 : 0);
   });
 });

@@ -9,7 +9,7 @@ import type { Puller } from '../../pull-through/puller.js';
 import type { RepositoryTarget } from '../../upstream/upstream-router.js';
 import { ACCEL_REQUEST_HEADER, accelRedirect } from '../accel-redirect.js';
 import { parseByteRange } from '../byte-range.js';
-import { sendFile, sendStream } from '../send-stream.js';
+import { sendFile, sendGrowingFile, sendStream } from '../send-stream.js';
 
 export interface BlobsRouteOptions {
   /** Cache hits go out as X-Accel-Redirect to this nginx internal location (http/accel-redirect.ts). */
@@ -53,7 +53,9 @@ export function blobsRoute(puller: Puller, { accelRedirectPrefix, sendfile = tru
       return new Response(null, { status: 200, headers });
     }
     const status = range ? 206 : 200;
-    if (blob.path) return sendFile(c, status, headers, { path: blob.path, start, end, done: blob.release, sendfile }, () => blob.open(start, end));
-    return sendStream(c, status, headers, blob.open(start, end));
+    const stream = () => blob.open(start, end);
+    if (blob.path) return sendFile(c, status, headers, { path: blob.path, start, end, done: blob.release, sendfile }, stream);
+    if (blob.growing) return sendGrowingFile(c, status, headers, { file: blob.growing, name: `download of ${digest.value}`, start, end, done: blob.release, sendfile }, stream);
+    return sendStream(c, status, headers, stream());
   };
 }
