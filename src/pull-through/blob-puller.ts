@@ -25,7 +25,7 @@ export interface BlobAnswer {
   /** Releases the blob without reading it (HEAD, 416, or a response that never started), or after reading it with the read error if any. */
   release(error?: Error): void;
   /**
-   * The published file, for cache hits: lets the HTTP layer copy it to the socket itself
+   * The published file, for cache hits: lets the HTTP layer send it to the socket itself
    * (http/send-file.ts). Whoever reads it this way calls `release()` when done.
    */
   path?: string;
