@@ -6,18 +6,21 @@
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readlinkSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, truncate, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { Agent, request } from 'node:http';
 import { connect, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { blobBodyMethod, sendFileRange } from '../../src/http/send-file.js';
 import { bytesSentBySendfile, plainSocketFd, publishedFile, sendFileRangeZeroCopy } from '../../src/http/send-file-zero-copy.js';
 import { sendfileAddon, sendfileAddonStatus, type SendfileAddon } from '../../src/http/sendfile-addon.js';
 import { getChunks, sha256, waitFor } from '../helpers/http.js';
 import { seededBytes } from '../helpers/test-images.js';
+
+const ADDON_PATH = fileURLToPath(new URL('../../dist/native/sendfile.node', import.meta.url));
 
 function compilerAndHeadersPresent(): boolean {
   try {
@@ -105,6 +108,30 @@ describe.runIf(sendfileAddon)('sendFileRange with sendfile(2)', () => {
       socket.destroy();
       resolve();
     }));
+  });
+
+  it.each(['cachestat', 'mincore'])('sends from the loop only pages in the page cache (%s)', async (residency) => {
+    // A sparse file's holes are in no page cache until something reads them.
+    const sparse = path.join(dir, `sparse-${residency}`);
+    await writeFile(sparse, '');
+    await truncate(sparse, 1024 * 1024);
+    const probe = `
+      const addon = require(${JSON.stringify(ADDON_PATH)});
+      const fs = require('node:fs');
+      const net = require('node:net');
+      const server = net.createServer((socket) => socket.resume()).listen(0, '127.0.0.1', () => {
+        const client = net.connect(server.address().port, '127.0.0.1', () => {
+          const file = fs.openSync(${JSON.stringify(sparse)}, 'r');
+          const cold = addon.sendResident(client._handle.fd, file, 0, 65536);
+          fs.readSync(file, Buffer.alloc(65536), 0, 65536, 0);
+          const warm = addon.sendResident(client._handle.fd, file, 0, 65536);
+          console.log(JSON.stringify({ cold: cold === addon.NOT_RESIDENT ? 'not resident' : cold, warm }));
+          process.exit(0);
+        });
+      });`;
+    const env = { ...process.env, ...(residency === 'mincore' ? { REGISTRY_MIRROR_SENDFILE_RESIDENCY: 'mincore' } : {}) };
+    const output = execFileSync(process.execPath, ['-e', probe], { env, encoding: 'utf8' });
+    expect(JSON.parse(output)).toEqual({ cold: 'not resident', warm: 65536 });
   });
 
   it('sends a range whose ends are not page-aligned', async () => {
