@@ -87,3 +87,10 @@ function kindOf(entry: LoggedRequest & { server: string }): string {
   if (entry.path.includes('/blobs/')) return 'blob';
   return 'other';
 }
+
+/** Usage measured over several marks (interleaved rounds), added up. */
+export function sumUpstreamUsage(usages: UpstreamUsage[]): UpstreamUsage {
+  const by: Record<string, number> = {};
+  for (const usage of usages) for (const [key, value] of Object.entries(usage.by)) by[key] = (by[key] ?? 0) + value;
+  return { requests: usages.reduce((sum, usage) => sum + usage.requests, 0), bytes: usages.reduce((sum, usage) => sum + usage.bytes, 0), by };
+}

@@ -32,3 +32,10 @@ export function runWrk(url: string, connections: number, durationS: number, head
     });
   });
 }
+
+/** Error counts of several wrk runs, added up by kind. */
+export function sumWrkErrors(errors: Array<WrkResult['errors']>): WrkResult['errors'] {
+  const total = { connect: 0, read: 0, write: 0, status: 0, timeout: 0 };
+  for (const entry of errors) for (const key of Object.keys(total) as Array<keyof typeof total>) total[key] += entry[key];
+  return total;
+}

@@ -8,9 +8,9 @@
 import { Agent } from 'node:http';
 import { mirrors, type BenchContext } from '../context.js';
 import { get, MANIFEST_ACCEPT } from '../registry-client.js';
-import { runWrk, type WrkResult } from '../wrk.js';
+import { runWrk, sumWrkErrors, type WrkResult } from '../wrk.js';
 import { interleavedRounds, median, medianRatio, roundSeconds } from '../rounds.js';
-import type { UpstreamUsage } from '../upstream-meter.js';
+import { sumUpstreamUsage, type UpstreamUsage } from '../upstream-meter.js';
 import { round } from '../stats.js';
 
 const CONNECTIONS = 16;
@@ -34,7 +34,7 @@ export async function tags(context: BenchContext): Promise<void> {
   for (const target of order) {
     const measured = rounds.get(target.name)!;
     const requests = measured.reduce((sum, entry) => sum + entry.result.requests, 0);
-    const upstreamRequests = measured.reduce((sum, entry) => sum + entry.upstream.requests, 0);
+    const upstream = sumUpstreamUsage(measured.map((entry) => entry.upstream));
     const latency = (key: 'p50' | 'p90' | 'p99' | 'max') => round(median(measured.map((entry) => entry.result.latencyUs[key] / 1000)), 2);
     context.emit({
       bench: 'tag-resolution',
@@ -44,14 +44,14 @@ export async function tags(context: BenchContext): Promise<void> {
       rounds: measured.length,
       duration_s: round(measured.reduce((sum, entry) => sum + entry.result.durationUs / 1e6, 0), 2),
       requests,
-      errors: measured.reduce((sum, entry) => sum + Object.values(entry.result.errors).reduce((a, b) => a + b, 0), 0),
+      errors: sumWrkErrors(measured.map((entry) => entry.result.errors)),
       req_per_s: round(median(measured.map((entry) => entry.reqPerS))),
       vs_reference: medianRatio(measured, reference, (entry) => entry.reqPerS),
       // Medians over the rounds of each round's percentile.
       latency_ms: { p50: latency('p50'), p90: latency('p90'), p99: latency('p99'), max: latency('max') },
       round_p99_ms: measured.map((entry) => round(entry.result.latencyUs.p99 / 1000, 2)),
-      upstream_per_request: round(upstreamRequests / Math.max(1, requests), 3),
-      upstream_requests: upstreamRequests,
+      upstream_per_request: round(upstream.requests / Math.max(1, requests), 3),
+      upstream,
     });
   }
 }

@@ -12,11 +12,11 @@
 import { Agent } from 'node:http';
 import type { BenchContext } from '../context.js';
 import { getBlob } from '../registry-client.js';
-import { runWrk, type WrkResult } from '../wrk.js';
+import { runWrk, sumWrkErrors, type WrkResult } from '../wrk.js';
 import { round, MiB } from '../stats.js';
 import { interleavedRounds, median, medianRatio, roundSeconds } from '../rounds.js';
 import type { Target } from '../targets.js';
-import type { UpstreamUsage } from '../upstream-meter.js';
+import { sumUpstreamUsage, type UpstreamUsage } from '../upstream-meter.js';
 
 const CONNECTIONS = 8;
 
@@ -54,13 +54,13 @@ export async function throughput(context: BenchContext): Promise<void> {
         rounds: measured.length,
         duration_s: round(measured.reduce((sum, entry) => sum + entry.seconds, 0), 2),
         requests: measured.reduce((sum, entry) => sum + entry.result.requests, 0),
-        errors: sumErrors(measured.map((entry) => entry.result.errors)),
+        errors: sumWrkErrors(measured.map((entry) => entry.result.errors)),
         mb_per_s: round(median(measured.map((entry) => entry.mbPerS))),
         req_per_s: round(median(measured.map((entry) => entry.reqPerS))),
         vs_nginx: { mb_per_s: medianRatio(measured, ceiling, (entry) => entry.mbPerS), req_per_s: medianRatio(measured, ceiling, (entry) => entry.reqPerS) },
         round_req_per_s: measured.map((entry) => round(entry.reqPerS)),
         latency_ms: { p50: round(typical.result.latencyUs.p50 / 1000, 2), p99: round(typical.result.latencyUs.p99 / 1000, 2), max: round(typical.result.latencyUs.max / 1000, 2) },
-        upstream_during_run: sumUsage(measured.map((entry) => entry.upstream)),
+        upstream_during_run: sumUpstreamUsage(measured.map((entry) => entry.upstream)),
       });
     }
   }
@@ -73,18 +73,6 @@ async function measure(context: BenchContext, url: string, durationS: number): P
   await context.meter.settle(500);
   const seconds = result.durationUs / 1e6;
   return { result, seconds, mbPerS: result.bytes / MiB / seconds, reqPerS: result.requests / seconds, upstream: context.meter.since(mark) };
-}
-
-function sumErrors(errors: Array<WrkResult['errors']>): WrkResult['errors'] {
-  const total = { connect: 0, read: 0, write: 0, status: 0, timeout: 0 };
-  for (const entry of errors) for (const key of Object.keys(total) as Array<keyof typeof total>) total[key] += entry[key];
-  return total;
-}
-
-function sumUsage(usages: UpstreamUsage[]): UpstreamUsage {
-  const by: Record<string, number> = {};
-  for (const usage of usages) for (const [key, value] of Object.entries(usage.by)) by[key] = (by[key] ?? 0) + value;
-  return { requests: usages.reduce((sum, usage) => sum + usage.requests, 0), bytes: usages.reduce((sum, usage) => sum + usage.bytes, 0), by };
 }
 
 /** Two verified GETs: the first may pull through, the second proves the cached copy is right. */
