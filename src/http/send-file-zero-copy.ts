@@ -15,7 +15,7 @@
 import { closeSync, openSync } from 'node:fs';
 import type { ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import { constants as osConstants } from 'node:os';
+import { getSystemErrorName } from 'node:util';
 import type { GrowingFile } from '../pull-through/blob-puller.js';
 import type { SendfileAddon, SendfileTransfer } from './sendfile-addon.js';
 
@@ -37,10 +37,8 @@ export function plainSocketFd(socket: Socket): number | undefined {
   return typeof fd === 'number' && fd >= 0 ? fd : undefined;
 }
 
-const ERRNO_NAMES = new Map(Object.entries(osConstants.errno).map(([name, value]) => [value, name]));
-
 function sendfileError(errno: number, path: string): NodeJS.ErrnoException {
-  const code = ERRNO_NAMES.get(errno) ?? `errno ${errno}`;
+  const code = getSystemErrorName(-errno);
   const error: NodeJS.ErrnoException = new Error(`sendfile ${path}: ${code}`);
   error.code = code;
   error.errno = errno;
