@@ -1,98 +1,55 @@
 /**
  * The mirror's configuration: its type, its defaults, and validation that names the bad key.
  *
- * The JSON Schema shipped at the repository root (mirror.config.schema.json) is the single
- * description of the file; it is compiled here with ajv, so editors, tooling and the process
- * agree on what is valid. A few rules a schema cannot express are checked after it.
+ * All three come from one description, src/config/schema.ts (TypeBox). Its JSON Schema is
+ * compiled here with ajv, which also fills in the defaults, so editors (through the shipped
+ * mirror.config.schema.json), tooling and the process agree on what is valid. A few rules a
+ * schema cannot express are checked after it.
  */
-import { readFileSync } from 'node:fs';
 import { Ajv, type ErrorObject } from 'ajv';
+import type { Static } from '@sinclair/typebox';
+import { fileSchema, type METADATA_STORES, type UpstreamSchema, type ValidatedConfig } from './schema.js';
 
-export interface UpstreamConfig {
-  /** Base URL, e.g. https://registry-1.docker.io */
-  url: string;
-  username?: string;
-  password?: string;
-  /** Hosts besides the upstream's own that may act as its token realm. */
-  tokenRealms: string[];
-}
+export type UpstreamConfig = Static<typeof UpstreamSchema>;
 
-export interface MirrorConfig {
-  listen: { host: string; port: number };
-  cache: { dir: string; maxBytes: number };
-  tags: { ttlSeconds: number; staleIfErrorSeconds: number | null };
-  fetch: {
-    maxConcurrent: number;
-    connectTimeoutSeconds: number;
-    headersTimeoutSeconds: number;
-    idleTimeoutSeconds: number;
-    fillTimeoutSeconds: number;
-  };
-  metadata: { store: 'file' | 'memory' | 'redis'; redisUrl?: string };
-  offline: boolean;
-  log: { level: string };
+/** Where tags, verdicts and usage live; "file" in a config file is read as "sqlite". */
+export type MetadataStoreKind = 'sqlite' | 'memory' | 'redis';
+
+export type MirrorConfig = Omit<ValidatedConfig, '$schema' | 'defaultUpstream' | 'metadata'> & {
+  /** docker.io when configured, else the first upstream, when the file names none. */
   defaultUpstream: string;
-  upstreams: Record<string, UpstreamConfig>;
-  /** PEM files; when set the mirror serves HTTPS. */
-  tls?: { cert: string; key: string };
-  /** When set, clients need Basic credentials from this htpasswd file (bcrypt entries). */
-  auth?: { htpasswd: string };
-  /**
-   * nginx in front serves cached blob bodies itself (X-Accel-Redirect to `redirectPrefix` +
-   * the file's path under `<cache.dir>/blobs/`). Only for deployments where every request goes
-   * through that nginx: the mirror's own answer to a cache hit then has no body.
-   */
-  accel?: { redirectPrefix: string };
-  /**
-   * Cached blob bodies go out with sendfile(2) when the native addon is built and the socket is
-   * plain TCP (http/send-file.ts); false copies them through user space.
-   */
-  sendfile: boolean;
-}
+  metadata: { store: MetadataStoreKind; redisUrl?: string };
+};
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
-const schemaPath = new URL('../../mirror.config.schema.json', import.meta.url);
-const validateSchema = new Ajv({ allErrors: true, strict: false }).compile(JSON.parse(readFileSync(schemaPath, 'utf8')));
+// useDefaults: ajv writes every missing key's default into the data while it validates.
+const validateSchema = new Ajv({ allErrors: true, strict: false, useDefaults: true }).compile<ValidatedConfig>(fileSchema());
 
 /** Validates raw config data (already merged with environment overrides) and fills defaults. */
 export function parseMirrorConfig(raw: unknown): MirrorConfig {
-  if (!validateSchema(raw)) throw new ConfigError(describeSchemaErrors(raw, validateSchema.errors ?? []));
-  const input = raw as RawConfig;
-  const upstreams = Object.fromEntries(
-    Object.entries(input.upstreams).map(([name, upstream]) => [name, { ...upstream, tokenRealms: upstream.tokenRealms ?? [] }]),
-  );
-  const defaultUpstream = input.defaultUpstream ?? ('docker.io' in upstreams ? 'docker.io' : Object.keys(upstreams)[0]!);
-  if (!(defaultUpstream in upstreams)) {
-    throw new ConfigError(`defaultUpstream: expected the name of a configured upstream (${Object.keys(upstreams).join(', ')}), got ${JSON.stringify(defaultUpstream)}`);
+  const input = structuredClone(raw);
+  if (!validateSchema(input)) throw new ConfigError(describeSchemaErrors(raw, validateSchema.errors ?? []));
+  const { $schema: _schema, defaultUpstream: named, metadata, ...rest } = input;
+  const defaultUpstream = named ?? ('docker.io' in input.upstreams ? 'docker.io' : Object.keys(input.upstreams)[0]!);
+  if (!(defaultUpstream in input.upstreams)) {
+    throw new ConfigError(`defaultUpstream: expected the name of a configured upstream (${Object.keys(input.upstreams).join(', ')}), got ${JSON.stringify(defaultUpstream)}`);
   }
-  const metadata = { store: input.metadata?.store ?? 'file', redisUrl: input.metadata?.redisUrl };
   if (metadata.store === 'redis' && !metadata.redisUrl) {
     throw new ConfigError('metadata.redisUrl: required when metadata.store is "redis"');
   }
   return {
-    listen: { host: input.listen?.host ?? '0.0.0.0', port: input.listen?.port ?? 5000 },
-    cache: { dir: input.cache?.dir ?? './data', maxBytes: parseByteSize('cache.maxBytes', input.cache?.maxBytes ?? 50 * 2 ** 30) },
-    tags: { ttlSeconds: input.tags?.ttlSeconds ?? 300, staleIfErrorSeconds: input.tags?.staleIfErrorSeconds ?? null },
-    fetch: {
-      maxConcurrent: input.fetch?.maxConcurrent ?? 16,
-      connectTimeoutSeconds: input.fetch?.connectTimeoutSeconds ?? 10,
-      headersTimeoutSeconds: input.fetch?.headersTimeoutSeconds ?? 30,
-      idleTimeoutSeconds: input.fetch?.idleTimeoutSeconds ?? 60,
-      fillTimeoutSeconds: input.fetch?.fillTimeoutSeconds ?? 3600,
-    },
-    metadata,
-    offline: input.offline ?? false,
-    log: { level: input.log?.level ?? 'info' },
+    ...rest,
+    cache: { ...rest.cache, maxBytes: parseByteSize('cache.maxBytes', rest.cache.maxBytes as number | string) },
+    metadata: { ...metadata, store: metadataStoreKind(metadata.store) },
     defaultUpstream,
-    upstreams,
-    ...(input.tls ? { tls: { cert: input.tls.cert, key: input.tls.key } } : {}),
-    ...(input.auth ? { auth: { htpasswd: input.auth.htpasswd } } : {}),
-    ...(input.accel ? { accel: { redirectPrefix: input.accel.redirectPrefix } } : {}),
-    sendfile: input.sendfile ?? true,
   };
+}
+
+function metadataStoreKind(store: (typeof METADATA_STORES)[number]): MetadataStoreKind {
+  return store === 'file' ? 'sqlite' : store;
 }
 
 const UNITS: Record<string, number> = { '': 1, B: 1, K: 1e3, KB: 1e3, KIB: 2 ** 10, M: 1e6, MB: 1e6, MIB: 2 ** 20, G: 1e9, GB: 1e9, GIB: 2 ** 30, T: 1e12, TB: 1e12, TIB: 2 ** 40 };
@@ -148,20 +105,4 @@ function valueAt(raw: unknown, pointer: string): unknown {
     node = (node as Record<string, unknown>)[part.replace(/~1/g, '/').replace(/~0/g, '~')];
   }
   return node;
-}
-
-interface RawConfig {
-  listen?: { host?: string; port?: number };
-  cache?: { dir?: string; maxBytes?: number | string };
-  tags?: { ttlSeconds?: number; staleIfErrorSeconds?: number | null };
-  fetch?: Partial<MirrorConfig['fetch']>;
-  metadata?: { store?: 'file' | 'memory' | 'redis'; redisUrl?: string };
-  offline?: boolean;
-  log?: { level?: string };
-  defaultUpstream?: string;
-  upstreams: Record<string, Omit<UpstreamConfig, 'tokenRealms'> & { tokenRealms?: string[] }>;
-  tls?: { cert: string; key: string };
-  auth?: { htpasswd: string };
-  accel?: { redirectPrefix: string };
-  sendfile?: boolean;
 }

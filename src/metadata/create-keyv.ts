@@ -26,7 +26,8 @@ export async function createKeyv<Value>(config: Pick<MirrorConfig, 'metadata' | 
       const { default: KeyvRedis } = await import('@keyv/redis');
       return new Keyv<Value>({ store: new KeyvRedis(config.metadata.redisUrl), namespace });
     }
-    case 'file':
+    case 'sqlite':
+      // Until the SQLite store lands (issue 13), the JSON file store stands in for it.
       // keyv-file writes its file in place and loses everything if killed mid-write; see json-file-store.ts.
       return new Keyv<Value>({
         store: new JsonFileStore(path.join(config.cache.dir, 'metadata', `${namespace}.json`), {

@@ -31,9 +31,12 @@ export interface UpstreamResponseInfo {
   headers: Record<string, string | string[] | undefined>;
 }
 
+/** An upstream's config entry; the host lists may be left out (empty) where a client is built by hand. */
+export type UpstreamClientConfig = Omit<UpstreamConfig, 'tokenRealms' | 'redirectHosts'> & Partial<Pick<UpstreamConfig, 'tokenRealms' | 'redirectHosts'>>;
+
 export interface UpstreamOptions {
   name: string;
-  config: UpstreamConfig;
+  config: UpstreamClientConfig;
   timeouts: UpstreamTimeouts;
   /** Called for every response, redirect hops, 401s and token endpoint included. Must not throw. */
   onResponse?: (info: UpstreamResponseInfo) => void;

@@ -145,7 +145,7 @@ describe('JsonFileStore shared by several processes (two instances on one file)'
   it('with a merge function, lists both processes extended keep every element (createKeyv repositories)', async () => {
     const { createKeyv } = await import('../../src/metadata/create-keyv.js');
     const { unionTagLists } = await import('../../src/metadata/tag-index.js');
-    const config = { metadata: { store: 'file' as const }, cache: { dir } as never };
+    const config = { metadata: { store: 'sqlite' as const }, cache: { dir } as never };
     const [a, b] = await Promise.all([createKeyv<string[]>(config, 'repositories', { merge: unionTagLists }), createKeyv<string[]>(config, 'repositories', { merge: unionTagLists })]);
     await a.set('docker.io/library/alpine', ['3.19']);
     await b.set('docker.io/library/alpine', [':odd', '3.20']);
