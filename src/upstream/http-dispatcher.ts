@@ -1,8 +1,11 @@
 /**
  * One undici Agent per upstream. An Agent (unlike a Client or Pool) dials any origin, so the same
- * keep-alive pools and timeouts also serve the CDN origins that blob requests redirect to.
+ * keep-alive pools and timeouts also serve the CDN origins that blob requests redirect to; its
+ * connector refuses internal destinations the config did not name (dial-guard.ts).
  */
 import { Agent, type Dispatcher } from 'undici';
+import { UpstreamBadResponseError } from '../domain/errors.js';
+import { DialRefusedError, guardedConnector, type DialPolicy } from './dial-guard.js';
 import { networkFailure } from './upstream-failures.js';
 
 export interface UpstreamTimeouts {
@@ -29,14 +32,14 @@ export type SendHop = (request: HopRequest, what: string) => Promise<UpstreamRes
 
 export const USER_AGENT = 'registry-mirror/0.1';
 
-export function createUpstreamDispatcher(name: string, timeouts: UpstreamTimeouts): Agent {
+export function createUpstreamDispatcher(name: string, timeouts: UpstreamTimeouts, policy: DialPolicy): Agent {
   for (const key of ['connectMs', 'headersMs', 'idleMs'] as const) {
     const value = timeouts[key];
     if (!Number.isFinite(value) || value <= 0) {
       throw new TypeError(`upstream ${name}: expected timeouts.${key} to be a positive number of milliseconds, got ${JSON.stringify(value)}`);
     }
   }
-  return new Agent({ connect: { timeout: timeouts.connectMs }, headersTimeout: timeouts.headersMs, bodyTimeout: timeouts.idleMs });
+  return new Agent({ connect: guardedConnector(policy, timeouts.connectMs), headersTimeout: timeouts.headersMs, bodyTimeout: timeouts.idleMs });
 }
 
 export async function sendOnce(dispatcher: Dispatcher, request: HopRequest, what: string): Promise<UpstreamResponse> {
@@ -49,6 +52,8 @@ export async function sendOnce(dispatcher: Dispatcher, request: HopRequest, what
       signal: request.signal,
     });
   } catch (error) {
+    // Never dialled: the upstream sent us somewhere we do not go, which is its fault (502).
+    if (error instanceof DialRefusedError) throw new UpstreamBadResponseError(`${what}: ${error.message}`);
     throw networkFailure(error, `${what} (${request.url.host})`, request.signal);
   }
 }

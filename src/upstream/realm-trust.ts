@@ -6,6 +6,7 @@
  * exact.
  */
 import { UnauthorizedError, UpstreamBadResponseError } from '../domain/errors.js';
+import { hostWithPort, matchesHostEntry } from './host-entries.js';
 
 export function trustedRealm(realm: string, upstreamUrl: URL, tokenRealms: readonly string[], upstreamName: string): URL {
   let url: URL;
@@ -17,20 +18,11 @@ export function trustedRealm(realm: string, upstreamUrl: URL, tokenRealms: reado
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
     throw new UnauthorizedError(`upstream ${upstreamName} named a token realm with unsupported scheme ${url.protocol}`);
   }
-  const trusted = hostWithPort(url) === hostWithPort(upstreamUrl) || tokenRealms.some((entry) => matchesEntry(url, entry));
+  const trusted = hostWithPort(url) === hostWithPort(upstreamUrl) || tokenRealms.some((entry) => matchesHostEntry(url, entry));
   if (!trusted) {
     throw new UnauthorizedError(
       `upstream ${upstreamName} named token realm host ${url.host}, which is not trusted; add it to upstreams["${upstreamName}"].tokenRealms to allow it`,
     );
   }
   return url;
-}
-
-function matchesEntry(url: URL, entry: string): boolean {
-  const wanted = entry.trim().toLowerCase();
-  return wanted === url.host || wanted === hostWithPort(url);
-}
-
-function hostWithPort(url: URL): string {
-  return `${url.hostname}:${url.port || (url.protocol === 'https:' ? '443' : '80')}`;
 }

@@ -10,6 +10,7 @@ import { parseDigest } from '../domain/digest.js';
 import { BlobUnknownError, ManifestUnknownError, NameUnknownError, UnauthorizedError } from '../domain/errors.js';
 import { MAX_MANIFEST_BYTES, OCI_INDEX, UPSTREAM_MANIFEST_ACCEPT } from '../domain/media-types.js';
 import { assertRepositoryName, parseManifestReference } from '../domain/reference.js';
+import { dialPolicyFor } from './dial-guard.js';
 import { createUpstreamDispatcher, discardBody, sendOnce, type SendHop, type UpstreamResponse, type UpstreamTimeouts } from './http-dispatcher.js';
 import { contentLength, readBodyLimited } from './read-body.js';
 import { sendFollowingRedirects } from './redirects.js';
@@ -99,8 +100,9 @@ export class UpstreamRegistry {
     this.name = options.name;
     this.#baseUrl = parseBaseUrl(options.name, options.config.url);
     this.#onResponse = options.onResponse;
-    this.#dispatcher = createUpstreamDispatcher(options.name, options.timeouts);
-    const { username, password, tokenRealms } = options.config;
+    const { username, password, tokenRealms, redirectHosts } = options.config;
+    const dialPolicy = dialPolicyFor(options.name, this.#baseUrl, [...(tokenRealms ?? []), ...(redirectHosts ?? [])]);
+    this.#dispatcher = createUpstreamDispatcher(options.name, options.timeouts, dialPolicy);
     const sendToken = this.#hopSender('token');
     const authOptions = {
       upstreamName: this.name,

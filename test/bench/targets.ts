@@ -27,11 +27,16 @@ export interface Target {
   stop(): Promise<void>;
 }
 
+/** The hub redirects blobs to the CDN tap on loopback, which the config must name (dial-guard.ts). */
+function cdnHosts(env: BenchUpstreams): string[] {
+  return [new URL(env.cdnTap.url).host];
+}
+
 export async function startMirrorTarget(dir: string, env: BenchUpstreams): Promise<Target> {
   const overrides = {
     log: { level: 'warn' },
     upstreams: {
-      'docker.io': { url: env.hubTap.url, username: HUB_USER, password: HUB_PASSWORD, tokenRealms: [`127.0.0.1:${env.upstreams.token.port}`] },
+      'docker.io': { url: env.hubTap.url, username: HUB_USER, password: HUB_PASSWORD, tokenRealms: [`127.0.0.1:${env.upstreams.token.port}`], redirectHosts: cdnHosts(env) },
     },
   };
   let running: RunningMirror = await startMirror(dir, env.upstreams, overrides);
@@ -58,7 +63,7 @@ export async function startMirrorNginxTarget(dir: string, env: BenchUpstreams): 
     log: { level: 'warn' },
     accel: { redirectPrefix: ACCEL_PREFIX },
     upstreams: {
-      'docker.io': { url: env.hubTap.url, username: HUB_USER, password: HUB_PASSWORD, tokenRealms: [`127.0.0.1:${env.upstreams.token.port}`] },
+      'docker.io': { url: env.hubTap.url, username: HUB_USER, password: HUB_PASSWORD, tokenRealms: [`127.0.0.1:${env.upstreams.token.port}`], redirectHosts: cdnHosts(env) },
     },
   };
   const start = async (): Promise<{ mirror: RunningMirror; front: NginxFront }> => {

@@ -36,8 +36,9 @@ export async function startE2e(options: E2eOptions = {}): Promise<E2eSetup> {
   const fakes: Record<string, FakeRegistry> = {};
   try {
     for (const name of names) fakes[name] = await startFakeRegistry({ auth: 'bearer', redirectBlobsToCdn: true, ...options.fake });
+    // The token server and the CDN listen on loopback like the registry: the config names them.
     const upstreams = Object.fromEntries(
-      names.map((name) => [name, { url: fakes[name]!.url, tokenRealms: [new URL(fakes[name]!.tokenUrl).host] }]),
+      names.map((name) => [name, { url: fakes[name]!.url, tokenRealms: [new URL(fakes[name]!.tokenUrl).host], redirectHosts: [new URL(fakes[name]!.cdnUrl).host] }]),
     );
     const mirror = await startMirror({ defaultUpstream: names[0], ...options.config, upstreams });
     return {

@@ -44,7 +44,7 @@ export async function startObserved(options: ObservedOptions = {}): Promise<Obse
     ...options.config,
     log: { level: options.logLevel ?? 'debug' },
     cache: { dir: cacheDir, maxBytes: 2 ** 30 },
-    upstreams: { 'docker.io': { url: fake.url, tokenRealms: [new URL(fake.tokenUrl).host], ...options.upstream } },
+    upstreams: { 'docker.io': { url: fake.url, tokenRealms: [new URL(fake.tokenUrl).host], redirectHosts: [new URL(fake.cdnUrl).host], ...options.upstream } },
   });
   const mirror = await composeMirror(config, createLogger(config.log.level, sink));
   const server = await listen(mirror);

@@ -12,11 +12,12 @@ afterEach(async () => {
   await closeAllServers();
 });
 
-async function bearerRegistryWith(routes: Handler, responses: UpstreamResponseInfo[] = []) {
+/** `redirectHosts`: the CDN stand-ins, on loopback like everything here, must be allowed by name. */
+async function bearerRegistryWith(routes: Handler, responses: UpstreamResponseInfo[] = [], redirectHosts: string[] = []) {
   const tokens = await startTokenServer();
   const registry = await startBearerRegistry(() => `${tokens.origin}/token`, routes);
   acceptIssuedTokens(tokens, registry);
-  const upstream = upstreamFor(registry.origin, { tokenRealms: [tokens.host] }, responses);
+  const upstream = upstreamFor(registry.origin, { tokenRealms: [tokens.host], redirectHosts }, responses);
   upstreams.push(upstream);
   return { registry, upstream };
 }
@@ -25,7 +26,7 @@ describe('UpstreamRegistry redirects', () => {
   it('follows a blob redirect to a CDN without sending Authorization there', async () => {
     const cdn = await startServer((_req, res) => send(res, 200, { 'content-type': 'application/octet-stream' }, 'layer-bytes'));
     const responses: UpstreamResponseInfo[] = [];
-    const { registry, upstream } = await bearerRegistryWith((_req, res) => send(res, 307, { location: `${cdn.origin}/blobs/c?sig=opaque` }), responses);
+    const { registry, upstream } = await bearerRegistryWith((_req, res) => send(res, 307, { location: `${cdn.origin}/blobs/c?sig=opaque` }), responses, [cdn.host]);
     const blob = await upstream.fetchBlob('library/alpine', BLOB);
     expect(await text(blob.body)).toBe('layer-bytes');
     expect(blob.size).toBe(11);
@@ -55,7 +56,7 @@ describe('UpstreamRegistry redirects', () => {
     const { registry, upstream } = await bearerRegistryWith((req, res) => {
       if (req.url === '/final') return send(res, 200, {}, 'back-home');
       send(res, 307, { location: `${cdn.origin}/hop` });
-    });
+    }, [], [cdn.host]);
     registryOrigin = registry.origin;
     // The final hop has no token, so the fake registry answers 401: from the registry's origin,
     // the client retries the whole chain once, and still never sends the token off-origin.

@@ -65,7 +65,12 @@ export function writeMirrorConfig(dir: string, upstreams: Upstreams, overrides: 
     log: { level: 'warn' },
     defaultUpstream: 'docker.io',
     upstreams: {
-      'docker.io': { url: upstreams.hub.proxy.url, username: HUB_USER, password: HUB_PASSWORD, tokenRealms: [`127.0.0.1:${upstreams.token.port}`] },
+      'docker.io': {
+        url: upstreams.hub.proxy.url, username: HUB_USER, password: HUB_PASSWORD,
+        tokenRealms: [`127.0.0.1:${upstreams.token.port}`],
+        // The CDN stand-in is on loopback: only a host the config names may be.
+        redirectHosts: [new URL(upstreams.cdn.url).host],
+      },
       'gcr.io': { url: upstreams.gcr.proxy.url },
     },
     ...overrides,

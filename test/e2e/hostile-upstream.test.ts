@@ -1,0 +1,77 @@
+/**
+ * A hostile or broken upstream, through the real mirror on real sockets (issue 12, items 3, 4
+ * and 9): redirects into internal networks are never dialled, only manifest media types are
+ * served, and upstream faults reach clients as 502/503.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { answer, startHostile, type HostileServer } from '../helpers/hostile-upstream.js';
+import { get, type TestResponse } from '../helpers/http.js';
+import { startMirror, type MirrorUnderTest } from '../helpers/mirror-under-test.js';
+
+const REPO = 'library/alpine';
+const DIGEST = `sha256:${'b'.repeat(64)}`;
+const SECRET = '{"AccessKeyId":"ASIA-SECRET","SecretAccessKey":"very-secret","Token":"x"}';
+
+let mirror: MirrorUnderTest | undefined;
+const servers: HostileServer[] = [];
+afterEach(async () => {
+  await mirror?.close();
+  mirror = undefined;
+  await Promise.all(servers.splice(0).map((server) => server.close()));
+});
+
+async function hostile(...args: Parameters<typeof startHostile>): Promise<HostileServer> {
+  const server = await startHostile(...args);
+  servers.push(server);
+  return server;
+}
+
+async function mirrorOf(upstream: HostileServer, extra: Record<string, unknown> = {}): Promise<MirrorUnderTest> {
+  mirror = await startMirror({ upstreams: { 'docker.io': { url: upstream.url, ...extra } } });
+  return mirror;
+}
+
+function errorOf(response: TestResponse): { code: string; message: string } {
+  return (JSON.parse(response.body.toString('utf8')) as { errors: Array<{ code: string; message: string }> }).errors[0]!;
+}
+
+describe('redirects into internal networks', () => {
+  it('a manifest redirected to a metadata-endpoint stand-in: 502 naming the host and redirectHosts, no connection, nothing cached', async () => {
+    const metadata = await hostile((_req, res) => answer(res, 200, { 'content-type': 'application/json' }, SECRET));
+    const upstream = await hostile((_req, res) => answer(res, 302, { location: `${metadata.url}/latest/meta-data/iam/security-credentials/admin` }));
+    const { url } = await mirrorOf(upstream);
+    for (let i = 0; i < 2; i++) {
+      const response = await get(`${url}/v2/${REPO}/manifests/latest`);
+      expect(response.status).toBe(502);
+      expect(response.body.toString()).not.toContain('SECRET');
+      expect(errorOf(response).message).toContain(metadata.host);
+      expect(errorOf(response).message).toContain('upstreams["docker.io"].redirectHosts');
+    }
+    expect(metadata.connections).toBe(0);
+    // Refused answers are not cached: the second request asked the upstream again.
+    expect(upstream.requests.filter((line) => line.startsWith('GET /v2/library/alpine/manifests/latest'))).toHaveLength(2);
+  });
+
+  it('a blob redirected to a loopback port that is not allowed: 502 and not one byte', async () => {
+    const sink = await hostile((_req, res) => answer(res, 200, { 'content-type': 'application/octet-stream' }, SECRET));
+    const upstream = await hostile((_req, res) => answer(res, 307, { location: `${sink.url}/internal/admin` }));
+    const { url } = await mirrorOf(upstream);
+    const response = await get(`${url}/v2/${REPO}/blobs/${DIGEST}`);
+    expect(response.status).toBe(502);
+    expect(response.body.toString()).not.toContain('SECRET');
+    expect(errorOf(response).message).toContain(`add "${sink.host}" to upstreams["docker.io"].redirectHosts`);
+    expect(sink.connections).toBe(0);
+  });
+
+  it('follows the same redirect once the host is listed in redirectHosts', async () => {
+    const bytes = Buffer.from('layer bytes from the internal CDN');
+    const digest = `sha256:${(await import('node:crypto')).createHash('sha256').update(bytes).digest('hex')}`;
+    const cdn = await hostile((_req, res) => answer(res, 200, { 'content-type': 'application/octet-stream' }, bytes));
+    const upstream = await hostile((_req, res) => answer(res, 307, { location: `${cdn.url}/blob` }));
+    const { url } = await mirrorOf(upstream, { redirectHosts: [cdn.host] });
+    const response = await get(`${url}/v2/${REPO}/blobs/${digest}`);
+    expect(response.status).toBe(200);
+    expect(response.body.equals(bytes)).toBe(true);
+    expect(cdn.connections).toBe(1);
+  });
+});
