@@ -9,6 +9,7 @@ import { MirrorError, RouteUnknownError } from './domain/errors.js';
 import { accessLog } from './http/middleware/access-log.js';
 import { apiVersionHeader } from './http/middleware/api-version.js';
 import { clientAuth, type CredentialVerifier } from './http/middleware/client-auth.js';
+import { noSniff } from './http/middleware/nosniff.js';
 import { errorResponse } from './http/oci-error-response.js';
 import { mountOperations, type OperationsDependencies } from './http/routes/operations.js';
 import { registryApiRoute } from './http/routes/registry-api.js';
@@ -36,6 +37,7 @@ export interface AppDependencies {
 export function createApp({ puller, router, log, observability, clientCredentials, accessPolicy, accelRedirectPrefix, sendfile }: AppDependencies): Hono {
   const app = new Hono();
   app.use(apiVersionHeader());
+  app.use(noSniff());
   // First, so that every answer (errors and 404s included) is logged and counted.
   if (observability) app.use(accessLog({ log, metrics: observability.metrics, usage: observability.usage }));
   if (clientCredentials) app.use(clientAuth(clientCredentials));

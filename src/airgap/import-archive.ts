@@ -10,7 +10,7 @@ import type { Readable } from 'node:stream';
 import { readFile } from 'node:fs/promises';
 import { digestOf, parseDigest } from '../domain/digest.js';
 import { ManifestInvalidError, NameUnknownError } from '../domain/errors.js';
-import { MAX_MANIFEST_BYTES, mediaTypeFromManifest } from '../domain/media-types.js';
+import { manifestMediaType, MAX_MANIFEST_BYTES } from '../domain/media-types.js';
 import type { TagIndex } from '../metadata/tag-index.js';
 import type { ManifestStore, StoredManifest } from '../store/manifest-store.js';
 import type { UpstreamRouter } from '../upstream/upstream-router.js';
@@ -171,8 +171,9 @@ class ArchiveManifests {
   }
 }
 
+/** The same rule as for pulls (domain/media-types.ts): a known manifest type, agreeing with its descriptor. */
 function mediaTypeOf(bytes: Buffer, descriptor: Descriptor): string | undefined {
-  const declared = (JSON.parse(bytes.toString('utf8')) as { mediaType?: unknown }).mediaType;
-  if (typeof declared === 'string' && declared) return declared;
-  return descriptor.mediaType || mediaTypeFromManifest(bytes);
+  const verdict = manifestMediaType(bytes, descriptor.mediaType || undefined);
+  if ('problem' in verdict) throw new ManifestInvalidError(`manifest ${descriptor.digest} ${verdict.problem}`);
+  return verdict.mediaType;
 }

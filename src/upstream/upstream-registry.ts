@@ -14,11 +14,13 @@ import { dialPolicyFor } from './dial-guard.js';
 import { createUpstreamDispatcher, discardBody, sendOnce, type SendHop, type UpstreamResponse, type UpstreamTimeouts } from './http-dispatcher.js';
 import { contentLength, readBodyLimited } from './read-body.js';
 import { sendFollowingRedirects } from './redirects.js';
+import { checkTagList, manifestResult, referrersResult, type ManifestResult } from './upstream-answers.js';
 import { requestToken } from './token-endpoint.js';
 import { UpstreamAuth, type Credential } from './upstream-auth.js';
 import { errorForStatus, headerValue } from './upstream-failures.js';
 
 export type { UpstreamTimeouts } from './http-dispatcher.js';
+export type { ManifestResult } from './upstream-answers.js';
 
 export type UpstreamCallKind = 'manifest' | 'blob' | 'tags' | 'referrers' | 'token';
 
@@ -41,17 +43,6 @@ export interface UpstreamOptions {
   timeouts: UpstreamTimeouts;
   /** Called for every response, redirect hops, 401s and token endpoint included. Must not throw. */
   onResponse?: (info: UpstreamResponseInfo) => void;
-}
-
-export interface ManifestResult {
-  /** Docker-Content-Digest header. */
-  digest: string | undefined;
-  /** Content-Type without parameters. */
-  mediaType: string | undefined;
-  /** Content-Length (for a GET without one, the length read). */
-  size: number | undefined;
-  /** GET only. */
-  bytes: Buffer | undefined;
 }
 
 export interface BlobResult {
@@ -135,22 +126,21 @@ export class UpstreamRegistry {
     throw errorForStatus(response.statusCode, response.headers, call.what);
   }
 
-  /** GET or HEAD a manifest. GET bodies over MAX_MANIFEST_BYTES -> UpstreamBadResponseError; 404 -> ManifestUnknownError. */
+  /**
+   * GET or HEAD a manifest. 404 -> ManifestUnknownError. A GET's body over MAX_MANIFEST_BYTES, or
+   * without a manifest media type (upstream-answers.ts) -> UpstreamBadResponseError.
+   */
   async fetchManifest(repo: string, reference: string, options: { method: 'GET' | 'HEAD'; accept: string; signal?: AbortSignal }): Promise<ManifestResult> {
     parseManifestReference(reference);
     const call = this.#call('manifest', options.method, repo, `manifests/${reference}`, options);
     const response = await this.#request(call);
     if (response.statusCode === 404) throw discarded(response, new ManifestUnknownError(`manifest ${reference} is not known to upstream ${this.name} in ${repo}`));
     expectOk(response, call);
-    let bytes: Buffer | undefined;
-    if (options.method === 'GET') bytes = await readBodyLimited(response, MAX_MANIFEST_BYTES, call.what, call.signal);
-    else discardBody(response);
-    return {
-      digest: headerValue(response.headers, 'docker-content-digest'),
-      mediaType: headerValue(response.headers, 'content-type')?.split(';')[0]!.trim() || undefined,
-      size: contentLength(response) ?? bytes?.length,
-      bytes,
-    };
+    if (options.method === 'HEAD') {
+      discardBody(response);
+      return manifestResult(response, undefined, call.what);
+    }
+    return manifestResult(response, await readBodyLimited(response, MAX_MANIFEST_BYTES, call.what, call.signal), call.what);
   }
 
   /** GET a blob, following redirects. 404 -> BlobUnknownError. */
@@ -182,6 +172,7 @@ export class UpstreamRegistry {
     if (response.statusCode === 404) throw discarded(response, new NameUnknownError(`repository ${repo} is not known to upstream ${this.name}`));
     expectOk(response, call);
     const body = await readBodyLimited(response, MAX_TAGS_BYTES, call.what, call.signal);
+    checkTagList(body, call.what);
     return { body, link: headerValue(response.headers, 'link') };
   }
 
@@ -193,8 +184,7 @@ export class UpstreamRegistry {
     const response = await this.#request(call);
     if (response.statusCode === 404) return discarded(response, null);
     expectOk(response, call);
-    const body = await readBodyLimited(response, MAX_MANIFEST_BYTES, call.what, call.signal);
-    return { body, contentType: headerValue(response.headers, 'content-type') ?? OCI_INDEX };
+    return referrersResult(response, await readBodyLimited(response, MAX_MANIFEST_BYTES, call.what, call.signal), call.what);
   }
 
   async close(): Promise<void> {

@@ -75,3 +75,38 @@ describe('redirects into internal networks', () => {
     expect(cdn.connections).toBe(1);
   });
 });
+
+describe('manifest content types', () => {
+  const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
+  const body = JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: {}, layers: [] });
+
+  for (const [label, contentType] of [
+    ['text/html', 'text/html; charset=utf-8'],
+    ['a Latin-1 value', 'application/vnd.oci.image.manifest.v1+json\u00e9'],
+  ]) {
+    it(`a manifest sent as ${label}: 502, never cached, served right once the upstream is fixed`, async () => {
+      const upstream = await hostile((_req, res) => answer(res, 200, { 'content-type': contentType }, body));
+      const { url } = await mirrorOf(upstream);
+      const refused = await get(`${url}/v2/${REPO}/manifests/latest`);
+      expect(refused.status).toBe(502);
+      expect(refused.headers['content-type']).toMatch(/^application\/json/);
+      expect(errorOf(refused).code).toBe('UPSTREAM_ERROR');
+
+      upstream.handle((_req, res) => answer(res, 200, { 'content-type': OCI_MANIFEST }, body));
+      const served = await get(`${url}/v2/${REPO}/manifests/latest`);
+      expect(served.status).toBe(200);
+      expect(served.headers['content-type']).toBe(OCI_MANIFEST);
+      expect(served.body.toString()).toBe(body);
+      expect(upstream.requests.filter((line) => line.startsWith('GET /v2/library/alpine/manifests/latest'))).toHaveLength(2);
+    });
+  }
+
+  it('a manifest whose own mediaType is text/html is refused even when the header says OCI', async () => {
+    const html = JSON.stringify({ schemaVersion: 2, mediaType: 'text/html', config: {}, layers: [] });
+    const upstream = await hostile((_req, res) => answer(res, 200, { 'content-type': OCI_MANIFEST }, html));
+    const { url } = await mirrorOf(upstream);
+    const response = await get(`${url}/v2/${REPO}/manifests/latest`);
+    expect(response.status).toBe(502);
+    expect(response.headers['content-type']).not.toMatch(/html/);
+  });
+});
