@@ -6,9 +6,10 @@
  * `docker-ratelimit-source` on manifest responses; only manifest GETs count against the quota.
  * The latest values per upstream are kept for /metrics and the status page.
  *
- * After a 429 the upstream gets no manifest GET until Retry-After (RFC 9110 section 10.2.3) has
- * passed, or DEFAULT_RETRY_AFTER_SECONDS without one: every GET sent meanwhile would only be
- * refused and may extend the penalty. HEADs are free on Docker Hub, so revalidation goes on.
+ * After a 429 from the registry itself the upstream gets no manifest GET until Retry-After (RFC
+ * 9110 section 10.2.3, at most 6 hours) has passed, or DEFAULT_RETRY_AFTER_SECONDS without one:
+ * every GET sent meanwhile would only be refused and may extend the penalty. HEADs are free on
+ * Docker Hub, so revalidation goes on.
  */
 import { TooManyRequestsError } from '../domain/errors.js';
 import { headerValue, parseRetryAfter } from './upstream-failures.js';
@@ -45,9 +46,13 @@ export class UpstreamRateLimits {
     this.now = options.now ?? Date.now;
   }
 
-  /** Feed every upstream response here (UpstreamRegistry's onResponse). Never throws. */
+  /**
+   * Feed every upstream response here (UpstreamRegistry's onResponse). Never throws. Only the
+   * registry's own answers count: a CDN hop or the token realm has its own limits, which say
+   * nothing about the registry's manifest quota.
+   */
   observe(info: UpstreamResponseInfo): void {
-    if (info.kind === 'token') return;
+    if (info.kind === 'token' || info.crossOrigin) return;
     if (info.kind === 'manifest') this.recordHeaders(info);
     if (info.status === 429) {
       const retryAfter = parseRetryAfter(headerValue(info.headers, 'retry-after'), this.now()) ?? this.defaultRetryAfterSeconds;

@@ -7,9 +7,42 @@
 import { parseDigest } from '../domain/digest.js';
 import { UpstreamBadResponseError } from '../domain/errors.js';
 import { manifestMediaType, mediaTypeEssence, MANIFEST_MEDIA_TYPES, OCI_INDEX } from '../domain/media-types.js';
-import type { UpstreamResponse } from './http-dispatcher.js';
+import { discardBody, type UpstreamResponse } from './http-dispatcher.js';
 import { contentLength } from './read-body.js';
-import { headerValue } from './upstream-failures.js';
+import { errorForStatus, headerValue } from './upstream-failures.js';
+
+/** The final response of a call, and whether it came from another origin (a redirect target such as a CDN). */
+export interface UpstreamAnswer {
+  response: UpstreamResponse;
+  crossOrigin: boolean;
+}
+
+/** Only the registry itself says what does not exist; a CDN's 404 after its redirect is its fault. */
+export function isNotFound(answer: UpstreamAnswer): boolean {
+  return answer.response.statusCode === 404 && !answer.crossOrigin;
+}
+
+/**
+ * Throws for anything but a 200, the body discarded. The registry's own 401/403 keep their
+ * meaning (credentials, access); from a redirect target every 4xx but 429 is the upstream's
+ * fault, a 502: clients do not fall back on a 4xx.
+ */
+export function expectOk(answer: UpstreamAnswer, what: string): void {
+  const { response, crossOrigin } = answer;
+  const status = response.statusCode;
+  if (status === 200) return;
+  discardBody(response);
+  if (crossOrigin && status >= 400 && status < 500 && status !== 429) {
+    throw new UpstreamBadResponseError(`${what}: the redirect target answered ${status}`);
+  }
+  throw errorForStatus(status, response.headers, what);
+}
+
+/** Discards the body and hands back `value`, for answers whose status says it all. */
+export function discarded<T>(answer: UpstreamAnswer, value: T): T {
+  discardBody(answer.response);
+  return value;
+}
 
 export interface ManifestResult {
   /** Docker-Content-Digest header, checked to be a digest. */

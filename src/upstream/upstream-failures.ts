@@ -30,13 +30,19 @@ export function errorForStatus(status: number, headers: Headers, what: string): 
   return new UpstreamBadResponseError(`${what}: unexpected status ${status} from the upstream`);
 }
 
-/** Retry-After is delay-seconds or an HTTP-date (RFC 9110 section 10.2.3). */
+/**
+ * The longest pause an upstream can ask for: Docker Hub counts pulls in 6-hour windows
+ * (`ratelimit-limit: 100;w=21600`), so no honest registry needs more, and one answer with a huge
+ * Retry-After must not stop manifest GETs for decades.
+ */
+export const MAX_RETRY_AFTER_SECONDS = 6 * 60 * 60;
+
+/** Retry-After is delay-seconds or an HTTP-date (RFC 9110 section 10.2.3); capped at MAX_RETRY_AFTER_SECONDS. */
 export function parseRetryAfter(value: string | undefined, now: number = Date.now()): number | undefined {
   if (value === undefined) return undefined;
   const text = value.trim();
-  if (/^[0-9]+$/.test(text)) return Number(text);
-  const date = Date.parse(text);
-  return Number.isNaN(date) ? undefined : Math.max(0, Math.ceil((date - now) / 1000));
+  const seconds = /^[0-9]+$/.test(text) ? Number(text) : Math.ceil((Date.parse(text) - now) / 1000);
+  return Number.isNaN(seconds) ? undefined : Math.min(MAX_RETRY_AFTER_SECONDS, Math.max(0, seconds));
 }
 
 /**

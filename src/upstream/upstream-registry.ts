@@ -11,10 +11,10 @@ import { BlobUnknownError, ManifestUnknownError, NameUnknownError, UnauthorizedE
 import { MAX_MANIFEST_BYTES, OCI_INDEX, UPSTREAM_MANIFEST_ACCEPT } from '../domain/media-types.js';
 import { assertRepositoryName, parseManifestReference } from '../domain/reference.js';
 import { dialPolicyFor } from './dial-guard.js';
-import { createUpstreamDispatcher, discardBody, sendOnce, type SendHop, type UpstreamResponse, type UpstreamTimeouts } from './http-dispatcher.js';
+import { createUpstreamDispatcher, discardBody, sendOnce, type SendHop, type UpstreamTimeouts } from './http-dispatcher.js';
 import { contentLength, readBodyLimited } from './read-body.js';
 import { sendFollowingRedirects } from './redirects.js';
-import { checkTagList, manifestResult, referrersResult, type ManifestResult } from './upstream-answers.js';
+import { checkTagList, discarded, expectOk, isNotFound, manifestResult, referrersResult, type ManifestResult, type UpstreamAnswer } from './upstream-answers.js';
 import { requestToken } from './token-endpoint.js';
 import { UpstreamAuth, type Credential } from './upstream-auth.js';
 import { errorForStatus, headerValue } from './upstream-failures.js';
@@ -32,6 +32,8 @@ export interface UpstreamResponseInfo {
   /** Until the response headers arrived; bodies stream afterwards. */
   durationMs: number;
   headers: Record<string, string | string[] | undefined>;
+  /** Set when the response came from another origin than the upstream's (a CDN after a redirect, a token realm). */
+  crossOrigin?: boolean;
 }
 
 /** An upstream's config entry; the host lists may be left out (empty) where a client is built by hand. */
@@ -112,18 +114,20 @@ export class UpstreamRegistry {
    */
   async probeAnonymous(repo: string, object: AnonymousProbeObject): Promise<'readable' | 'refused' | 'missing'> {
     const call = this.#probeCall(repo, object);
-    let response: UpstreamResponse;
+    let answer: UpstreamAnswer;
     try {
-      response = await this.#request({ ...call, anonymous: true });
+      answer = await this.#request({ ...call, anonymous: true });
     } catch (error) {
       if (error instanceof UnauthorizedError) return 'refused';
       throw error;
     }
-    discardBody(response);
-    if (response.statusCode === 200) return 'readable';
-    if (response.statusCode === 404) return 'missing';
-    if (response.statusCode === 403) return 'refused';
-    throw errorForStatus(response.statusCode, response.headers, call.what);
+    const status = discarded(answer, answer.response.statusCode);
+    // A redirect is the registry's yes: it sends to its storage only clients it let in. What the
+    // storage says to a HEAD (a presigned GET URL may refuse one) is not about access.
+    if (status === 200 || answer.crossOrigin) return 'readable';
+    if (status === 404) return 'missing';
+    if (status === 403) return 'refused';
+    throw errorForStatus(status, answer.response.headers, call.what);
   }
 
   /**
@@ -133,9 +137,10 @@ export class UpstreamRegistry {
   async fetchManifest(repo: string, reference: string, options: { method: 'GET' | 'HEAD'; accept: string; signal?: AbortSignal }): Promise<ManifestResult> {
     parseManifestReference(reference);
     const call = this.#call('manifest', options.method, repo, `manifests/${reference}`, options);
-    const response = await this.#request(call);
-    if (response.statusCode === 404) throw discarded(response, new ManifestUnknownError(`manifest ${reference} is not known to upstream ${this.name} in ${repo}`));
-    expectOk(response, call);
+    const answer = await this.#request(call);
+    if (isNotFound(answer)) throw discarded(answer, new ManifestUnknownError(`manifest ${reference} is not known to upstream ${this.name} in ${repo}`));
+    expectOk(answer, call.what);
+    const { response } = answer;
     if (options.method === 'HEAD') {
       discardBody(response);
       return manifestResult(response, undefined, call.what);
@@ -147,20 +152,20 @@ export class UpstreamRegistry {
   async fetchBlob(repo: string, digest: string, options: { signal?: AbortSignal } = {}): Promise<BlobResult> {
     parseDigest(digest);
     const call = this.#call('blob', 'GET', repo, `blobs/${digest}`, options);
-    const response = await this.#request(call);
-    if (response.statusCode === 404) throw discarded(response, new BlobUnknownError(`blob ${digest} is not known to upstream ${this.name} in ${repo}`));
-    expectOk(response, call);
-    return { size: contentLength(response), body: response.body };
+    const answer = await this.#request(call);
+    if (isNotFound(answer)) throw discarded(answer, new BlobUnknownError(`blob ${digest} is not known to upstream ${this.name} in ${repo}`));
+    expectOk(answer, call.what);
+    return { size: contentLength(answer.response), body: answer.response.body };
   }
 
   /** HEAD a blob, following redirects: its size without its bytes. 404 -> BlobUnknownError. */
   async headBlob(repo: string, digest: string, options: { signal?: AbortSignal } = {}): Promise<{ size: number | undefined }> {
     parseDigest(digest);
     const call = this.#call('blob', 'HEAD', repo, `blobs/${digest}`, options);
-    const response = await this.#request(call);
-    if (response.statusCode === 404) throw discarded(response, new BlobUnknownError(`blob ${digest} is not known to upstream ${this.name} in ${repo}`));
-    expectOk(response, call);
-    return discarded(response, { size: contentLength(response) });
+    const answer = await this.#request(call);
+    if (isNotFound(answer)) throw discarded(answer, new BlobUnknownError(`blob ${digest} is not known to upstream ${this.name} in ${repo}`));
+    expectOk(answer, call.what);
+    return discarded(answer, { size: contentLength(answer.response) });
   }
 
   /** GET a tag list; `query` passes `n` and `last` through. 404 -> NameUnknownError. */
@@ -168,12 +173,12 @@ export class UpstreamRegistry {
     const given = new URLSearchParams(query.startsWith('?') ? query.slice(1) : query);
     const passed = new URLSearchParams([...given].filter(([key]) => key === 'n' || key === 'last'));
     const call = this.#call('tags', 'GET', repo, 'tags/list', { ...options, accept: 'application/json', query: passed });
-    const response = await this.#request(call);
-    if (response.statusCode === 404) throw discarded(response, new NameUnknownError(`repository ${repo} is not known to upstream ${this.name}`));
-    expectOk(response, call);
-    const body = await readBodyLimited(response, MAX_TAGS_BYTES, call.what, call.signal);
+    const answer = await this.#request(call);
+    if (isNotFound(answer)) throw discarded(answer, new NameUnknownError(`repository ${repo} is not known to upstream ${this.name}`));
+    expectOk(answer, call.what);
+    const body = await readBodyLimited(answer.response, MAX_TAGS_BYTES, call.what, call.signal);
     checkTagList(body, call.what);
-    return { body, link: headerValue(response.headers, 'link') };
+    return { body, link: headerValue(answer.response.headers, 'link') };
   }
 
   /** GET the referrers index (distribution-spec "Listing Referrers"); null when the upstream has no such API (404). */
@@ -181,10 +186,10 @@ export class UpstreamRegistry {
     parseDigest(digest);
     const query = new URLSearchParams(artifactType === undefined ? [] : [['artifactType', artifactType]]);
     const call = this.#call('referrers', 'GET', repo, `referrers/${digest}`, { ...options, accept: OCI_INDEX, query });
-    const response = await this.#request(call);
-    if (response.statusCode === 404) return discarded(response, null);
-    expectOk(response, call);
-    return referrersResult(response, await readBodyLimited(response, MAX_MANIFEST_BYTES, call.what, call.signal), call.what);
+    const answer = await this.#request(call);
+    if (isNotFound(answer)) return discarded(answer, null);
+    expectOk(answer, call.what);
+    return referrersResult(answer.response, await readBodyLimited(answer.response, MAX_MANIFEST_BYTES, call.what, call.signal), call.what);
   }
 
   async close(): Promise<void> {
@@ -210,17 +215,17 @@ export class UpstreamRegistry {
   /**
    * Sends a call with whatever credential the upstream asked for before. On a 401 from the
    * upstream itself: learn the challenge, drop a refused token, get a fresh credential and try
-   * once more; a second 401 is final.
+   * once more; a second 401 is final. Anything from a redirect target is the caller's to judge.
    */
-  async #request(call: UpstreamCall): Promise<UpstreamResponse> {
+  async #request(call: UpstreamCall): Promise<UpstreamAnswer> {
     const auth = call.anonymous ? this.#anonymousAuth : this.#auth;
     let credential = await auth.credentialFor(call.scope);
     for (let attempt = 1; ; attempt++) {
       const { response, url } = await sendFollowingRedirects(this.#hopSender(call.kind), this.#hop(call, credential), call.what);
-      if (response.statusCode !== 401) return response;
+      const crossOrigin = url.origin !== this.#baseUrl.origin;
+      if (response.statusCode !== 401 || crossOrigin) return { response, crossOrigin };
       discardBody(response);
       auth.forget(credential);
-      if (url.origin !== this.#baseUrl.origin) throw new UnauthorizedError(`${call.what}: redirect target ${url.host} answered 401`);
       if (attempt === 2) throw new UnauthorizedError(`${call.what}: the upstream refused our credentials (401)`);
       auth.learn(response.headers['www-authenticate']);
       const next = await auth.credentialFor(call.scope);
@@ -244,27 +249,19 @@ export class UpstreamRegistry {
     return async (request, what) => {
       const started = performance.now();
       const response = await sendOnce(this.#dispatcher, request, what);
-      const info = { upstream: this.name, method: request.method, kind, status: response.statusCode, durationMs: performance.now() - started, headers: response.headers };
+      const info = {
+        upstream: this.name, method: request.method, kind, status: response.statusCode, durationMs: performance.now() - started,
+        headers: response.headers, crossOrigin: request.url.origin !== this.#baseUrl.origin,
+      };
       try {
         this.#onResponse?.(info);
       } catch (error) {
-        response.body.destroy();
+        discardBody(response);
         throw error;
       }
       return response;
     };
   }
-}
-
-function expectOk(response: UpstreamResponse, call: UpstreamCall): void {
-  if (response.statusCode === 200) return;
-  discardBody(response);
-  throw errorForStatus(response.statusCode, response.headers, call.what);
-}
-
-function discarded<T>(response: UpstreamResponse, value: T): T {
-  discardBody(response);
-  return value;
 }
 
 function parseBaseUrl(name: string, text: string): URL {

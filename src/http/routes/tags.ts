@@ -2,14 +2,15 @@
 import type { Context } from 'hono';
 import { BadRequestError } from '../../domain/errors.js';
 import type { Puller } from '../../pull-through/puller.js';
+import { tagsLinkHeader } from '../link-header.js';
 import type { RepositoryTarget } from '../../upstream/upstream-router.js';
 
 export function tagsRoute(puller: Puller) {
   return async function tags(c: Context, target: RepositoryTarget): Promise<Response> {
     const list = await puller.tagList(target, paginationQuery(c));
     const headers: Record<string, string> = { 'Content-Type': 'application/json', 'Content-Length': String(list.body.byteLength) };
-    // The upstream's Link points at the upstream; rewrite it to a path relative to us.
-    if (list.link) headers.Link = list.link.replace(/<https?:\/\/[^/>]+/, '<');
+    // The upstream's Link points at the upstream: rebuilt for the client's route (link-header.ts).
+    Object.assign(headers, tagsLinkHeader(list.link, c.req.url));
     return new Response(c.req.method === 'HEAD' ? null : list.body, { status: 200, headers });
   };
 }
