@@ -71,7 +71,7 @@ export async function composeMirror(config: MirrorConfig, log: Logger, options: 
   const usageKeyv = await createKeyv<UsageRecord>(config, 'usage');
   const usage = new UsageStats(usageKeyv);
   const tags = new TagIndex(tagKeyv, repositoryKeyv);
-  const upstreamClients = createUpstreams(config, observability.onUpstreamResponse);
+  const upstreamClients = createUpstreams(config, observability.onUpstreamResponse, log);
   const upstreams = observability.guardUpstreams(new Map<string, UpstreamPort>(upstreamClients));
   const limiter = new UpstreamLimiter(config.fetch.maxConcurrent);
   const manifestStore = new ManifestStore(paths);
@@ -115,13 +115,13 @@ export async function composeMirror(config: MirrorConfig, log: Logger, options: 
   };
 }
 
-function createUpstreams(config: MirrorConfig, onResponse?: (info: UpstreamResponseInfo) => void): Map<string, UpstreamRegistry> {
+function createUpstreams(config: MirrorConfig, onResponse: ((info: UpstreamResponseInfo) => void) | undefined, log: Logger): Map<string, UpstreamRegistry> {
   const timeouts = {
     connectMs: config.fetch.connectTimeoutSeconds * 1000,
     headersMs: config.fetch.headersTimeoutSeconds * 1000,
     idleMs: config.fetch.idleTimeoutSeconds * 1000,
   };
-  return new Map(Object.entries(config.upstreams).map(([name, upstream]) => [name, new UpstreamRegistry({ name, config: upstream, timeouts, onResponse })]));
+  return new Map(Object.entries(config.upstreams).map(([name, upstream]) => [name, new UpstreamRegistry({ name, config: upstream, timeouts, onResponse, log })]));
 }
 
 /**

@@ -52,6 +52,11 @@ export class RangeNotSatisfiableError extends MirrorError {
 /** The upstream refused our credentials (or we have none for a private repository). */
 export class UnauthorizedError extends MirrorError { readonly code = 'UNAUTHORIZED'; }
 export class DeniedError extends MirrorError { readonly code = 'DENIED'; }
+/**
+ * The upstream names a token realm the config does not trust: a misconfiguration, whose message
+ * says which key to change. Unlike other refusals it is not "this client may not read this".
+ */
+export class UntrustedRealmError extends UnauthorizedError {}
 
 /**
  * The client must authenticate to this mirror: answered 401 with `challenge` as

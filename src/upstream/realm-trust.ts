@@ -5,7 +5,7 @@
  * `tokenRealms` entries, where `host` means the realm scheme's default port and `host:port` is
  * exact.
  */
-import { UnauthorizedError, UpstreamBadResponseError } from '../domain/errors.js';
+import { UnauthorizedError, UntrustedRealmError, UpstreamBadResponseError } from '../domain/errors.js';
 import { hostWithPort, matchesHostEntry } from './host-entries.js';
 
 export function trustedRealm(realm: string, upstreamUrl: URL, tokenRealms: readonly string[], upstreamName: string): URL {
@@ -20,7 +20,7 @@ export function trustedRealm(realm: string, upstreamUrl: URL, tokenRealms: reado
   }
   const trusted = hostWithPort(url) === hostWithPort(upstreamUrl) || tokenRealms.some((entry) => matchesHostEntry(url, entry));
   if (!trusted) {
-    throw new UnauthorizedError(
+    throw new UntrustedRealmError(
       `upstream ${upstreamName} named token realm host ${url.host}, which is not trusted; add it to upstreams["${upstreamName}"].tokenRealms to allow it`,
     );
   }

@@ -4,10 +4,11 @@
  * without leaking credentials (redirects.ts), and turns every failure into a domain error.
  */
 import type { Readable } from 'node:stream';
+import type { Logger } from 'pino';
 import type { Agent } from 'undici';
 import type { UpstreamConfig } from '../config/mirror-config.js';
 import { parseDigest } from '../domain/digest.js';
-import { BlobUnknownError, ManifestUnknownError, NameUnknownError, UnauthorizedError } from '../domain/errors.js';
+import { BlobUnknownError, ManifestUnknownError, NameUnknownError, UnauthorizedError, UntrustedRealmError } from '../domain/errors.js';
 import { MAX_MANIFEST_BYTES, OCI_INDEX, UPSTREAM_MANIFEST_ACCEPT } from '../domain/media-types.js';
 import { assertRepositoryName, parseManifestReference } from '../domain/reference.js';
 import { dialPolicyFor } from './dial-guard.js';
@@ -45,6 +46,8 @@ export interface UpstreamOptions {
   timeouts: UpstreamTimeouts;
   /** Called for every response, redirect hops, 401s and token endpoint included. Must not throw. */
   onResponse?: (info: UpstreamResponseInfo) => void;
+  /** Where a misconfiguration the upstream reveals (an untrusted token realm) is reported, once. */
+  log?: Pick<Logger, 'warn'>;
 }
 
 export interface BlobResult {
@@ -88,11 +91,14 @@ export class UpstreamRegistry {
   /** The same upstream as a client without credentials: its own challenge and token cache. */
   readonly #anonymousAuth: UpstreamAuth;
   readonly #onResponse: ((info: UpstreamResponseInfo) => void) | undefined;
+  readonly #log: Pick<Logger, 'warn'> | undefined;
+  #realmWarned = false;
 
   constructor(options: UpstreamOptions) {
     this.name = options.name;
     this.#baseUrl = parseBaseUrl(options.name, options.config.url);
     this.#onResponse = options.onResponse;
+    this.#log = options.log;
     const { username, password, tokenRealms, redirectHosts } = options.config;
     const dialPolicy = dialPolicyFor(options.name, this.#baseUrl, [...(tokenRealms ?? []), ...(redirectHosts ?? [])]);
     this.#dispatcher = createUpstreamDispatcher(options.name, options.timeouts, dialPolicy);
@@ -110,7 +116,9 @@ export class UpstreamRegistry {
   /**
    * Whether a client without credentials could read `object` in `repo`: the request is sent
    * without the configured credentials (an anonymous token where the upstream uses tokens).
-   * readable: 200; refused: 401 or 403; missing: 404. Outages throw as for any call.
+   * readable: 200; refused: 401 or 403; missing: 404. Outages throw as for any call, and so does
+   * an untrusted token realm: that is the config's fault, not the repository's, and saying
+   * "refused" would make every public image look missing.
    */
   async probeAnonymous(repo: string, object: AnonymousProbeObject): Promise<'readable' | 'refused' | 'missing'> {
     const call = this.#probeCall(repo, object);
@@ -118,7 +126,7 @@ export class UpstreamRegistry {
     try {
       answer = await this.#request({ ...call, anonymous: true });
     } catch (error) {
-      if (error instanceof UnauthorizedError) return 'refused';
+      if (error instanceof UnauthorizedError && !(error instanceof UntrustedRealmError)) return 'refused';
       throw error;
     }
     const status = discarded(answer, answer.response.statusCode);
@@ -227,13 +235,26 @@ export class UpstreamRegistry {
       discardBody(response);
       auth.forget(credential);
       if (attempt === 2) throw new UnauthorizedError(`${call.what}: the upstream refused our credentials (401)`);
-      auth.learn(response.headers['www-authenticate']);
+      this.#learn(auth, response.headers['www-authenticate']);
       const next = await auth.credentialFor(call.scope);
       // Offering the same Basic credentials again would only earn the same 401.
       if (next === undefined || (next.scheme === 'basic' && credential?.scheme === 'basic')) {
         throw new UnauthorizedError(`${call.what}: the upstream refused our credentials (401)`);
       }
       credential = next;
+    }
+  }
+
+  /** Learns a challenge; the first untrusted realm is logged, since every pull fails until the config changes. */
+  #learn(auth: UpstreamAuth, wwwAuthenticate: string | string[] | undefined): void {
+    try {
+      auth.learn(wwwAuthenticate);
+    } catch (error) {
+      if (error instanceof UntrustedRealmError && !this.#realmWarned) {
+        this.#realmWarned = true;
+        this.#log?.warn({ upstream: this.name, err: error }, 'upstream names a token realm that is not trusted: pulls through it fail until it is added to tokenRealms');
+      }
+      throw error;
     }
   }
 

@@ -107,3 +107,29 @@ describe('Retry-After', () => {
     fc.assert(fc.property(fc.integer({ min: 0, max: MAX_RETRY_AFTER_SECONDS }), (seconds) => parseRetryAfter(new Date(now + seconds * 1000).toUTCString(), now) === seconds));
   });
 });
+
+describe('an untrusted token realm', () => {
+  it('reaches an anonymous probe as an error naming the realm and tokenRealms, not as "refused"; logged once', async () => {
+    const { startBearerRegistry, startTokenServer, manifestRoute } = await import('./fake-servers.js');
+    const { UntrustedRealmError } = await import('../../src/domain/errors.js');
+    const { UpstreamRegistry } = await import('../../src/upstream/upstream-registry.js');
+    const tokens = await startTokenServer();
+    const registry = await startBearerRegistry(() => `${tokens.origin}/token`, manifestRoute);
+    const warnings: unknown[][] = [];
+    const upstream = new UpstreamRegistry({
+      name: 'test.registry',
+      config: { url: registry.origin, username: 'alice', password: 'pw' },
+      timeouts: { connectMs: 2000, headersMs: 2000, idleMs: 2000 },
+      log: { warn: (...args: unknown[]) => void warnings.push(args) } as never,
+    });
+    upstreams.push(upstream);
+    for (let i = 0; i < 2; i++) {
+      const error = await upstream.probeAnonymous('library/alpine', { kind: 'manifest', reference: 'latest' }).catch((caught: unknown) => caught);
+      expect(error).toBeInstanceOf(UntrustedRealmError);
+      expect((error as Error).message).toContain(`${tokens.host}, which is not trusted; add it to upstreams["test.registry"].tokenRealms`);
+    }
+    await expect(upstream.fetchManifest('library/alpine', 'latest', GET)).rejects.toBeInstanceOf(UntrustedRealmError);
+    expect(warnings).toHaveLength(1);
+    expect(tokens.requests).toHaveLength(0);
+  });
+});
