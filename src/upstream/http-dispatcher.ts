@@ -58,7 +58,26 @@ export async function sendOnce(dispatcher: Dispatcher, request: HopRequest, what
   }
 }
 
-/** Reads and drops a body we do not use, so the socket goes back to the keep-alive pool. */
+/**
+ * Reads and drops a body we do not use, so the socket goes back to the keep-alive pool; a body
+ * over 128 KiB is destroyed instead. Either way its error is handled (dump listens for it).
+ */
 export function discardBody(response: UpstreamResponse): void {
   response.body.dump().catch(() => undefined);
+}
+
+/**
+ * Makes sure an error on `body` can never go unhandled. undici's body emits 'error'
+ * (RequestAbortedError) when it is destroyed before it was read to the end, also once every
+ * byte has arrived; an 'error' nobody listens to ends the process. Whoever reads the body still
+ * sees the error (for await, pipeline, their own listener); an early exit that only destroys it
+ * no longer kills the mirror.
+ */
+export function guardBody<T extends NodeJS.EventEmitter>(body: T): T {
+  body.on('error', ignoreError);
+  return body;
+}
+
+function ignoreError(): void {
+  // Handled by whoever reads the body, or nobody needs it any more.
 }

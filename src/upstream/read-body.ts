@@ -1,6 +1,10 @@
-/** Buffers a small upstream body (manifest, tag list, token), refusing more than `limit` bytes. */
+/**
+ * Buffers a small upstream body (manifest, tag list, token), refusing more than `limit` bytes. A
+ * body without Content-Length (chunked) is read up to the limit. Leaving the loop early (too
+ * large, aborted) destroys the body through its async iterator, which handles the error.
+ */
 import { UpstreamBadResponseError } from '../domain/errors.js';
-import type { UpstreamResponse } from './http-dispatcher.js';
+import { discardBody, type UpstreamResponse } from './http-dispatcher.js';
 import { headerValue, networkFailure } from './upstream-failures.js';
 
 export function contentLength(response: UpstreamResponse): number | undefined {
@@ -10,9 +14,9 @@ export function contentLength(response: UpstreamResponse): number | undefined {
 
 export async function readBodyLimited(response: UpstreamResponse, limit: number, what: string, signal?: AbortSignal): Promise<Buffer> {
   const tooLarge = () => new UpstreamBadResponseError(`${what}: the upstream body is larger than the ${limit}-byte limit`);
-  // A declared length over the limit is refused before a byte is read.
+  // A declared length over the limit is refused before a byte is read (dump destroys such a body, its error handled).
   if ((contentLength(response) ?? 0) > limit) {
-    response.body.destroy();
+    discardBody(response);
     throw tooLarge();
   }
   const chunks: Buffer[] = [];

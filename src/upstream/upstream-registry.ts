@@ -12,7 +12,7 @@ import { BlobUnknownError, ManifestUnknownError, NameUnknownError, UnauthorizedE
 import { MAX_MANIFEST_BYTES, OCI_INDEX, UPSTREAM_MANIFEST_ACCEPT } from '../domain/media-types.js';
 import { assertRepositoryName, parseManifestReference } from '../domain/reference.js';
 import { dialPolicyFor } from './dial-guard.js';
-import { createUpstreamDispatcher, discardBody, sendOnce, type SendHop, type UpstreamTimeouts } from './http-dispatcher.js';
+import { createUpstreamDispatcher, discardBody, guardBody, sendOnce, type SendHop, type UpstreamTimeouts } from './http-dispatcher.js';
 import { contentLength, readBodyLimited } from './read-body.js';
 import { sendFollowingRedirects } from './redirects.js';
 import { checkTagList, discarded, expectOk, isNotFound, manifestResult, referrersResult, type ManifestResult, type UpstreamAnswer } from './upstream-answers.js';
@@ -53,7 +53,10 @@ export interface UpstreamOptions {
 export interface BlobResult {
   /** Content-Length of the final 200. */
   size: number | undefined;
-  /** The caller consumes or destroys it; read errors are undici's (socket, body timeout). */
+  /**
+   * The caller consumes or destroys it; read errors are undici's (socket, body timeout). An
+   * error listener is attached already, so destroying it unread cannot crash the process.
+   */
   body: Readable;
 }
 
@@ -163,7 +166,7 @@ export class UpstreamRegistry {
     const answer = await this.#request(call);
     if (isNotFound(answer)) throw discarded(answer, new BlobUnknownError(`blob ${digest} is not known to upstream ${this.name} in ${repo}`));
     expectOk(answer, call.what);
-    return { size: contentLength(answer.response), body: answer.response.body };
+    return { size: contentLength(answer.response), body: guardBody(answer.response.body) };
   }
 
   /** HEAD a blob, following redirects: its size without its bytes. 404 -> BlobUnknownError. */

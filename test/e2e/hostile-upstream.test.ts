@@ -110,3 +110,28 @@ describe('manifest content types', () => {
     expect(response.headers['content-type']).not.toMatch(/html/);
   });
 });
+
+describe('bodies the mirror gives up on', () => {
+  it('a blob answered 200, chunked, without Content-Length: no unhandled error, the mirror keeps serving', async () => {
+    const uncaught: unknown[] = [];
+    const record = (error: unknown) => void uncaught.push(error);
+    process.on('uncaughtException', record);
+    try {
+      const bytes = Buffer.from('a small chunked layer');
+      const digest = `sha256:${(await import('node:crypto')).createHash('sha256').update(bytes).digest('hex')}`;
+      const upstream = await hostile((_req, res) => {
+        res.writeHead(200, { 'content-type': 'application/octet-stream' }); // no Content-Length: chunked
+        res.end(bytes);
+      });
+      const { url } = await mirrorOf(upstream);
+      const response = await get(`${url}/v2/${REPO}/blobs/${digest}`);
+      if (response.status === 200) expect(response.body.equals(bytes)).toBe(true);
+      else expect(response.status).toBeGreaterThanOrEqual(500);
+      await new Promise((resolve) => setTimeout(resolve, 2000)); // the crash came about 1.5 s later
+      expect(uncaught).toEqual([]);
+      expect((await get(`${url}/v2/`)).status).toBe(200);
+    } finally {
+      process.off('uncaughtException', record);
+    }
+  });
+});
