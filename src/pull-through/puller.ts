@@ -68,9 +68,14 @@ export class Puller {
     return answer;
   }
 
-  /** The upstream's tag list; the tags this mirror knows when the upstream fails or is offline. */
+  /**
+   * The upstream's tag list; the tags this mirror knows when the upstream fails or is offline.
+   * Knowing none, the upstream's failure is the answer (502/503): a 404 would tell clients the
+   * repository does not exist.
+   */
   async tagList(target: RepositoryTarget, query: string): Promise<TagList> {
     const upstream = this.options.upstreams.get(target.upstream);
+    let failure: unknown;
     if (upstream && !this.options.offline) {
       try {
         const key = `${target.upstream}/${target.repository}?${query}`;
@@ -78,10 +83,11 @@ export class Puller {
         return { ...list, fromCache: false };
       } catch (error) {
         if (!isUpstreamOutage(error)) throw error;
+        failure = error;
       }
     }
     const tags = await this.options.tags.knownTags(target.upstream, target.repository);
-    if (tags.length === 0) throw new NameUnknownError(`repository ${target.repository} is not known to this mirror`);
+    if (tags.length === 0) throw failure ?? new NameUnknownError(`repository ${target.repository} is not known to this mirror`);
     return { body: Buffer.from(JSON.stringify({ name: target.repository, tags })), link: undefined, fromCache: true };
   }
 

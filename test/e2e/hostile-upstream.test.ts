@@ -135,3 +135,15 @@ describe('bodies the mirror gives up on', () => {
     }
   });
 });
+
+describe('upstream faults on tag lists', () => {
+  for (const [status, expected] of [[400, 502], [405, 502], [503, 503]] as const) {
+    it(`an upstream ${status} for a repository the mirror knows no tags of answers ${expected}, not 404`, async () => {
+      const upstream = await hostile((_req, res) => answer(res, status, { 'content-type': 'application/json' }, '{"errors":[]}'));
+      const { url } = await mirrorOf(upstream);
+      const response = await get(`${url}/v2/${REPO}/tags/list`);
+      expect(response.status).toBe(expected);
+      expect(errorOf(response).code).not.toBe('NAME_UNKNOWN');
+    });
+  }
+});
