@@ -17,6 +17,7 @@ import { contentLength, readBodyLimited } from './read-body.js';
 import { sendFollowingRedirects } from './redirects.js';
 import { checkTagList, discarded, expectOk, isNotFound, manifestResult, referrersResult, type ManifestResult, type UpstreamAnswer } from './upstream-answers.js';
 import { requestToken } from './token-endpoint.js';
+import { parseBaseUrl } from './upstream-url.js';
 import { UpstreamAuth, type Credential } from './upstream-auth.js';
 import { errorForStatus, headerValue } from './upstream-failures.js';
 
@@ -286,19 +287,4 @@ export class UpstreamRegistry {
       return response;
     };
   }
-}
-
-function parseBaseUrl(name: string, text: string): URL {
-  const fail = (why: string) => new TypeError(`upstream ${name}: expected url to be an http(s) base URL such as https://registry-1.docker.io, ${why}`);
-  let url: URL;
-  try {
-    url = new URL(text);
-  } catch {
-    throw fail('got a value that is not a URL'); // not echoed: it may hold a password
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw fail(`got scheme ${url.protocol}`);
-  // Credentials belong in username/password, where they only go to trusted places.
-  if (url.username || url.password) throw fail('without user information (put credentials in username and password)');
-  if (url.search || url.hash) throw fail('without query or fragment');
-  return url;
 }

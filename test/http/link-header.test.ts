@@ -33,7 +33,7 @@ describe('parseLinkHeader', () => {
   });
 
   it('never throws, whatever it is given', () => {
-    fc.assert(fc.property(fc.string({ unit: 'binary' }), (text) => Array.isArray(parseLinkHeader(text))), { numRuns: 5000 });
+    fc.assert(fc.property(fc.string({ unit: 'binary', maxLength: 200 }), (text) => Array.isArray(parseLinkHeader(text))), { numRuns: 2000 });
   });
 });
 
