@@ -178,7 +178,7 @@ describe('envelope', () => {
     await until('the first POST', () => listener.received.length === 1);
     for (const n of [2, 3, 4]) sent.publish(push(n));
     listener.release();
-    await until('the second envelope', () => listener.received.length === 2);
+    await until('the second envelope confirmed', () => sent.stats()[0]!.delivered === 4);
     expect(listener.received.map((entry) => entry.events.map((event) => event.target.tag))).toEqual([['v1'], ['v2', 'v3', 'v4']]);
     expect(sent.stats()[0]).toMatchObject({ delivered: 4, pending: 0, failedAttempts: 0, dropped: 0 });
   });
@@ -192,7 +192,8 @@ describe('retries', () => {
     const log = new RecordingLog();
     const sent = notifier([endpoint(listener.url, { backoffSeconds: 0.01, maxBackoffSeconds: 0.04 })], log, waits);
     sent.publish(push(1));
-    await until('delivery after five failures', () => listener.received.length === 6);
+    await until('delivery after five failures', () => sent.stats()[0]!.delivered === 1);
+    expect(listener.received).toHaveLength(6);
     expect(waits).toEqual([10, 20, 40, 40, 40]);
     expect(new Set(listener.received.map((entry) => entry.events[0]!.id)).size).toBe(1);
     expect(sent.stats()[0]).toMatchObject({ delivered: 1, failedAttempts: 5, pending: 0 });
@@ -250,7 +251,7 @@ describe('retries', () => {
     sent.publish(push(1));
     await until('two attempts', () => listener.received.length === 2);
     sent.publish(push(2));
-    await until('the next event', () => listener.received.length === 3);
+    await until('the next event confirmed', () => sent.stats()[0]!.delivered === 1);
     expect(listener.received[2]!.events.map((event) => event.target.tag)).toEqual(['v2']);
     expect(log.lines.filter((line) => line.message.includes('giving up'))).toHaveLength(1);
     expect(sent.stats()[0]).toMatchObject({ delivered: 1, failedAttempts: 2, pending: 0 });
@@ -282,7 +283,8 @@ describe('never blocking, bounded', () => {
     const healthy = await sink();
     const sent = notifier([endpoint(stuck.url, { timeoutSeconds: 30 }), endpoint(healthy.url)]);
     for (let n = 1; n <= 50; n++) sent.publish(push(n));
-    await until('the healthy endpoint got all 50', () => healthy.events().length === 50);
+    await until('the healthy endpoint confirmed all 50', () => sent.stats()[1]!.delivered === 50);
+    expect(healthy.events()).toHaveLength(50);
     expect(stuck.received).toHaveLength(1);
     expect(sent.stats().map((stats) => stats.pending)).toEqual([50, 0]);
   });
