@@ -1,0 +1,55 @@
+/**
+ * Registries the push scenario measures, each started (and stopped) by the scenario itself,
+ * on 127.0.0.1 with an OS-assigned port and its storage under the scenario's directory:
+ *   registry:2   Docker's registry (distribution 2.8, Debian's docker-registry) in registry mode,
+ *                filesystem storage, no auth: the reference for issue 14's "push throughput >= 1.0x"
+ * The mirror (hosted repositories) joins PUSH_TARGETS once it takes pushes; every ratio is
+ * computed against registry:2.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ProcessGroup, freeLoopbackPort, waitForHttp } from '../interop/support/processes.js';
+import { versionOf } from './machine.js';
+
+export interface PushTarget {
+  readonly name: string;
+  readonly url: string;
+  readonly pid: number;
+  stop(): Promise<void>;
+}
+
+export interface PushTargetKind {
+  readonly name: string;
+  /** False when the program is not installed here (the scenario notes it and goes on). */
+  available(): boolean;
+  start(dir: string): Promise<PushTarget>;
+}
+
+export const REGISTRY2 = 'registry:2';
+
+export const PUSH_TARGETS: PushTargetKind[] = [
+  { name: REGISTRY2, available: () => versionOf('docker-registry', ['--version']) !== null, start: startRegistry2 },
+];
+
+async function startRegistry2(dir: string): Promise<PushTarget> {
+  const processes = new ProcessGroup();
+  mkdirSync(join(dir, 'data'), { recursive: true });
+  const port = await freeLoopbackPort();
+  const configFile = join(dir, 'config.yml');
+  // distribution's YAML config; JSON is valid YAML.
+  writeFileSync(configFile, JSON.stringify({
+    version: '0.1',
+    log: { level: 'warn', accesslog: { disabled: true } },
+    storage: { filesystem: { rootdirectory: join(dir, 'data') }, delete: { enabled: true }, maintenance: { uploadpurging: { enabled: false } }, redirect: { disable: true } },
+    http: { addr: `127.0.0.1:${port}` },
+  }, null, 2));
+  const started = processes.start(REGISTRY2, 'docker-registry', ['serve', configFile], join(dir, 'registry.log'));
+  const url = `http://127.0.0.1:${port}`;
+  try {
+    await waitForHttp(`${url}/v2/`, started);
+  } catch (error) {
+    await processes.stopAll();
+    throw error;
+  }
+  return { name: REGISTRY2, url, pid: started.pid, stop: () => processes.stopAll() };
+}
