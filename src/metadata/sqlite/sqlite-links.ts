@@ -24,9 +24,11 @@ export const MANIFEST_SQL = {
       subject = excluded.subject, artifact_type = excluded.artifact_type, annotations = excluded.annotations`,
   get: 'SELECT digest, media_type, size, refs, subject, artifact_type, annotations FROM manifests WHERE digest = ?',
   delete: 'DELETE FROM manifests WHERE digest = ?',
+  // CROSS JOIN fixes the loop order: manifests by subject outside, the link's primary key inside
+  // (without statistics the planner would walk every link of the repository instead).
   referrers: `SELECT m.digest, m.media_type, m.size, m.refs, m.subject, m.artifact_type, m.annotations
-    FROM manifests AS m JOIN links AS l ON l.repository = ? AND l.digest = m.digest
-    WHERE m.subject = ? ORDER BY m.digest`,
+    FROM manifests AS m CROSS JOIN links AS l ON l.repository = ? AND l.digest = m.digest
+    WHERE m.subject = ?`,
   entries: `SELECT digest, media_type, size, refs, subject, artifact_type, annotations FROM manifests
     WHERE digest > ? ORDER BY digest LIMIT ?`,
 } as const;
