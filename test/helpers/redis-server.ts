@@ -30,13 +30,16 @@ const STOP_DEADLINE_MS = 5_000;
 
 let installed: boolean | undefined;
 
-/** True when redis-server can be run here. */
+export const REDIS_SKIP_MESSAGE = `redis-server is not installed (looked for "${BINARY}"; set REDIS_SERVER to its path): the Redis tests are skipped`;
+
+/** True when redis-server can be run here; says once per test file when it cannot. */
 export function redisServerInstalled(): boolean {
-  installed ??= spawnSync(BINARY, ['--version'], { stdio: 'ignore' }).status === 0;
+  if (installed === undefined) {
+    installed = spawnSync(BINARY, ['--version'], { stdio: 'ignore' }).status === 0;
+    if (!installed) console.warn(REDIS_SKIP_MESSAGE);
+  }
   return installed;
 }
-
-export const REDIS_SKIP_MESSAGE = `redis-server is not installed (looked for "${BINARY}"; set REDIS_SERVER to its path): the Redis tests are skipped`;
 
 /** Ports of the test bed (BRIEF: 5100-5199, 6390, 6789, 7480); the OS may hand one out. */
 function reserved(port: number): boolean {
