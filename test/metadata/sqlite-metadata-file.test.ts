@@ -88,6 +88,27 @@ describe('SQLite metadata file', () => {
     }
   });
 
+  it('a loop of setMany batches and a walk of entries() let timers and I/O run between calls', async () => {
+    const store = new SqliteMetadataStore({ filename });
+    let turns = 0;
+    const tick = () => {
+      turns += 1;
+      if (turns < 1_000) setImmediate(tick);
+    };
+    setImmediate(tick);
+    for (let batch = 0; batch < 5; batch += 1) {
+      await store.tags.setMany(Array.from({ length: 500 }, (_, i) => ({ repository: `r/${batch}`, tag: `t${i}`, record: tagRecord(i) })));
+    }
+    // Without a yield, awaiting already-settled promises never leaves the microtask queue.
+    expect(turns).toBeGreaterThanOrEqual(5);
+    const before = turns;
+    let walked = 0;
+    for await (const _entry of store.tags.entries()) walked += 1;
+    expect(walked).toBe(2_500);
+    expect(turns - before).toBeGreaterThanOrEqual(2);
+    await store.close();
+  });
+
   it('keeps at most maxVerdicts, forgetting the least recently set first', async () => {
     const store = new SqliteMetadataStore({ filename, maxVerdicts: 3 });
     for (const name of ['a', 'b', 'c', 'd', 'e']) {

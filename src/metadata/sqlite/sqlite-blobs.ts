@@ -5,7 +5,7 @@
  */
 import type Database from 'better-sqlite3';
 import type { BlobIndex, BlobRecord } from '../metadata-store.js';
-import { ENTRIES_PAGE_SIZE, prepareAll, type Statements } from './sqlite-statements.js';
+import { ENTRIES_PAGE_SIZE, prepareAll, type Statements, yieldToEventLoop } from './sqlite-statements.js';
 
 export const BLOB_SQL = {
   put: `INSERT INTO blobs (digest, size, used_at, retained) VALUES (@digest, @size, COALESCE(@usedAt, @now), COALESCE(@retained, 0))
@@ -80,6 +80,7 @@ export class SqliteBlobs implements BlobIndex {
       const rows = this.#sql.entries.all(after, ENTRIES_PAGE_SIZE) as BlobRow[];
       for (const row of rows) yield blobOf(row);
       if (rows.length < ENTRIES_PAGE_SIZE) return;
+      await yieldToEventLoop();
       after = rows[rows.length - 1]!.digest;
     }
   }

@@ -7,7 +7,7 @@
 import type Database from 'better-sqlite3';
 import type { LinkStore, ManifestIndex, ManifestRecord } from '../metadata-store.js';
 import type { SqliteCatalog } from './sqlite-tags.js';
-import { ENTRIES_PAGE_SIZE, prepareAll, type Statements } from './sqlite-statements.js';
+import { ENTRIES_PAGE_SIZE, prepareAll, type Statements, yieldToEventLoop } from './sqlite-statements.js';
 
 export const LINK_SQL = {
   add: 'INSERT INTO links (repository, digest) VALUES (?, ?) ON CONFLICT DO NOTHING',
@@ -73,6 +73,7 @@ export class SqliteLinks implements LinkStore {
       const digests = this.#sql.digests.pluck().all(repository, after, ENTRIES_PAGE_SIZE) as string[];
       yield* digests;
       if (digests.length < ENTRIES_PAGE_SIZE) return;
+      await yieldToEventLoop();
       after = digests[digests.length - 1]!;
     }
   }
@@ -119,6 +120,7 @@ export class SqliteManifests implements ManifestIndex {
       const rows = this.#sql.entries.all(after, ENTRIES_PAGE_SIZE) as ManifestRow[];
       for (const row of rows) yield manifestOf(row);
       if (rows.length < ENTRIES_PAGE_SIZE) return;
+      await yieldToEventLoop();
       after = rows[rows.length - 1]!.digest;
     }
   }

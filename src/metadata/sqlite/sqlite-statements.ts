@@ -3,6 +3,7 @@
  * prepare parses and plans the SQL, which would otherwise cost more than most of the queries.
  * Every module keeps its SQL in one exported object, so the query-plan test can check each one.
  */
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import type Database from 'better-sqlite3';
 import type { PageRequest } from '../metadata-store.js';
 
@@ -28,3 +29,12 @@ export function afterOf(page: PageRequest | undefined): string {
 
 /** Rows per round trip when a whole table is read as an async iterable. */
 export const ENTRIES_PAGE_SIZE = 1_000;
+
+/**
+ * Gives timers and I/O a turn. better-sqlite3 returns synchronously, so a caller awaiting one
+ * call after another (an import's batches, a walk of every entry) would otherwise stay in the
+ * microtask queue and hold off every request until it is done.
+ */
+export function yieldToEventLoop(): Promise<void> {
+  return nextTurn();
+}

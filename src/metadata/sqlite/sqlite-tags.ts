@@ -6,7 +6,7 @@
  */
 import type Database from 'better-sqlite3';
 import type { PageRequest, RepositoryCatalog, TagEntry, TagRecord, TagStore } from '../metadata-store.js';
-import { afterOf, ENTRIES_PAGE_SIZE, limitOf, prepareAll, type Statements } from './sqlite-statements.js';
+import { afterOf, ENTRIES_PAGE_SIZE, limitOf, prepareAll, type Statements, yieldToEventLoop } from './sqlite-statements.js';
 
 export const TAG_SQL = {
   get: 'SELECT digest, media_type, size, checked_at FROM tags WHERE repository = ? AND tag = ?',
@@ -97,7 +97,9 @@ export class SqliteTags implements TagStore {
 
   /** One transaction per call: the caller sizes batches so no call holds the write lock for long. */
   async setMany(entries: TagEntry[]): Promise<void> {
-    if (entries.length > 0) this.#setMany(entries);
+    if (entries.length === 0) return;
+    this.#setMany(entries);
+    await yieldToEventLoop();
   }
 
   async delete(repository: string, tag: string): Promise<boolean> {
@@ -115,6 +117,7 @@ export class SqliteTags implements TagStore {
       const rows = this.#sql.entries.all(after[0], after[1], ENTRIES_PAGE_SIZE) as TagRow[];
       for (const row of rows) yield { repository: row.repository, tag: row.tag, record: recordOf(row) };
       if (rows.length < ENTRIES_PAGE_SIZE) return;
+      await yieldToEventLoop();
       const last = rows[rows.length - 1]!;
       after = [last.repository, last.tag];
     }
