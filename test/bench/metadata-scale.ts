@@ -44,8 +44,8 @@ const REPOINTS = 1_000;
 interface Backend {
   name: string;
   store: MetadataStore;
-  /** Bytes the backend holds the data in: the SQLite file and its WAL, or Redis's used memory. */
-  size(): Promise<number>;
+  /** Where the data lives, in MiB: the SQLite file and its WAL, or Redis's used memory. */
+  size(): Promise<Record<string, number | null>>;
   dispose(): Promise<void>;
 }
 
@@ -147,7 +147,8 @@ async function sqliteBackend(): Promise<Backend> {
   const dir = await mkdtemp(path.join(tmpdir(), 'metadata-scale-'));
   const filename = path.join(dir, 'metadata.db');
   const store = new SqliteMetadataStore({ filename });
-  const size = async () => (await Promise.all([filename, `${filename}-wal`].map((file) => stat(file).then((s) => s.size, () => 0)))).reduce((a, b) => a + b, 0);
+  const mib = (file: string) => stat(file).then((s) => round(s.size / MiB, 1), () => 0);
+  const size = async () => ({ file: await mib(filename), wal: await mib(`${filename}-wal`) });
   return { name: 'sqlite', store, size, dispose: async () => { await store.close(); await rm(dir, { recursive: true, force: true }); } };
 }
 
@@ -155,7 +156,7 @@ async function redisBackend(): Promise<Backend> {
   const server = await startRedisServer();
   const store = await RedisMetadataStore.open({ url: server.url, keyPrefix: `bench-${randomUUID()}:` });
   const admin = new Redis(server.url);
-  const size = async () => Number(/used_memory:(\d+)/.exec(await admin.info('memory'))?.[1] ?? 0);
+  const size = async () => ({ used_memory: round(Number(/used_memory:(\d+)/.exec(await admin.info('memory'))?.[1] ?? 0) / MiB, 1) });
   return { name: 'redis', store, size, dispose: async () => { await store.close(); admin.disconnect(); await server.stop(); } };
 }
 
@@ -168,7 +169,7 @@ async function run(backend: Backend) {
   const result = {
     store: backend.name,
     load: loaded,
-    size_mib: round((await backend.size()) / MiB, 1),
+    size_mib: await backend.size(),
     rss_mib: { before: round(rssBefore / MiB, 1), after_load: round(process.memoryUsage().rss / MiB, 1) },
     get: [await randomGets(store, 1, 3), await randomGets(store, READERS, 3)],
     list_n50_ms: await listPages(store),
