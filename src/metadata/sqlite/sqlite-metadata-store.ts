@@ -65,6 +65,7 @@ export class SqliteMetadataStore implements MetadataStore {
   readonly usage: SqliteUsage;
   readonly filename: string;
   readonly #db: Database.Database;
+  readonly #ping: Database.Statement;
 
   constructor(options: SqliteMetadataStoreOptions) {
     const { filename, busyTimeoutMs, maxVerdicts } = validateOptions(options);
@@ -82,6 +83,7 @@ export class SqliteMetadataStore implements MetadataStore {
       db.close();
       throw error;
     }
+    this.#ping = db.prepare('SELECT 1');
     const write = writeWithRetries(filename, busyTimeoutMs);
     this.catalog = new SqliteCatalog(db, write);
     this.tags = new SqliteTags(db, this.catalog, write);
@@ -94,7 +96,7 @@ export class SqliteMetadataStore implements MetadataStore {
   }
 
   async ping(): Promise<void> {
-    this.#db.prepare('SELECT 1').get();
+    this.#ping.get();
   }
 
   /** Idempotent. `PRAGMA optimize` lets SQLite refresh the statistics its planner uses. */
