@@ -78,6 +78,9 @@ export class TooManyRequestsError extends MirrorError {
 /** The upstream could not be reached, timed out, or answered 5xx. */
 export class UpstreamUnavailableError extends MirrorError { readonly code = 'UNAVAILABLE'; }
 
+/** Work shared by several requests (coordination/flights.ts) ran past its deadline. */
+export class DeadlineExceededError extends MirrorError { readonly code = 'UNAVAILABLE'; }
+
 /** The upstream answered something we cannot use: wrong digest, wrong length, broken body. */
 export class UpstreamBadResponseError extends MirrorError { readonly code = 'UPSTREAM_ERROR'; }
 
