@@ -218,7 +218,9 @@ class MemoryVerdicts implements VerdictStore {
     return verdict && { ...verdict };
   }
   async set(repository: string, verdict: Verdict, ttlMs: number): Promise<void> {
-    this.#verdicts.set(repository, { ...verdict }, { ttl: ttlMs });
+    // lru-cache reads a ttl of 0 as "never expires"; the contract says kept for ttlMs, i.e. not at all.
+    if (!(ttlMs > 0)) this.#verdicts.delete(repository);
+    else this.#verdicts.set(repository, { ...verdict }, { ttl: ttlMs });
   }
 }
 

@@ -1,0 +1,102 @@
+/**
+ * The embedded metadata store: one SQLite file (`<cache.dir>/metadata.db`) shared by every
+ * process on the cache (serve, warm, import), through better-sqlite3.
+ *
+ * - WAL: readers never wait for the writer, and a commit is one append to the log.
+ * - `synchronous = NORMAL`: in WAL mode a power cut can lose the last commits but never
+ *   corrupts the file; metadata can be re-learnt from upstreams, so the fsync per commit that
+ *   FULL costs is not worth it (https://www.sqlite.org/pragma.html#pragma_synchronous).
+ * - A busy timeout: a writer waits for another process's write transaction instead of failing.
+ *   better-sqlite3 waits synchronously, so writers keep transactions short (one batch each).
+ *
+ * better-sqlite3 is synchronous; every statement here is an index lookup or a bounded range, so
+ * none holds the event loop for long, and the async methods only wrap them. Compare undici's
+ * lib/cache/sqlite-cache-store.js (WAL, NORMAL, a versioned schema, statements prepared once,
+ * option errors that name the option).
+ */
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import type { MetadataStore } from '../metadata-store.js';
+import { assertInteger, MetadataOptionError } from '../metadata-errors.js';
+import { SqliteBlobs } from './sqlite-blobs.js';
+import { SqliteLinks, SqliteManifests } from './sqlite-links.js';
+import { migrateSchema } from './sqlite-schema.js';
+import { SqliteUploads, SqliteUsage, SqliteVerdicts } from './sqlite-sessions.js';
+import { SqliteCatalog, SqliteTags } from './sqlite-tags.js';
+
+export interface SqliteMetadataStoreOptions {
+  /** The database file; it and its directory are created when missing. */
+  filename: string;
+  /** How long a write waits for another process's transaction, in ms; default 5,000. */
+  busyTimeoutMs?: number;
+  /** Access verdicts kept at most; the least recently set go first. Default 100,000. */
+  maxVerdicts?: number;
+}
+
+const DEFAULT_BUSY_TIMEOUT_MS = 5_000;
+const DEFAULT_MAX_VERDICTS = 100_000;
+/** The WAL is truncated back to this after a checkpoint, so a big import does not leave a big file. */
+const JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024;
+
+export class SqliteMetadataStore implements MetadataStore {
+  readonly tags: SqliteTags;
+  readonly catalog: SqliteCatalog;
+  readonly links: SqliteLinks;
+  readonly manifests: SqliteManifests;
+  readonly blobs: SqliteBlobs;
+  readonly uploads: SqliteUploads;
+  readonly verdicts: SqliteVerdicts;
+  readonly usage: SqliteUsage;
+  readonly filename: string;
+  readonly #db: Database.Database;
+
+  constructor(options: SqliteMetadataStoreOptions) {
+    const { filename, busyTimeoutMs, maxVerdicts } = validateOptions(options);
+    this.filename = filename;
+    mkdirSync(path.dirname(path.resolve(filename)), { recursive: true });
+    const db = (this.#db = new Database(filename, { timeout: busyTimeoutMs }));
+    try {
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = NORMAL');
+      db.pragma(`journal_size_limit = ${JOURNAL_SIZE_LIMIT}`);
+      migrateSchema(db, filename, Date.now());
+    } catch (error) {
+      db.close();
+      throw error;
+    }
+    this.catalog = new SqliteCatalog(db);
+    this.tags = new SqliteTags(db, this.catalog);
+    this.links = new SqliteLinks(db, this.catalog);
+    this.manifests = new SqliteManifests(db);
+    this.blobs = new SqliteBlobs(db);
+    this.uploads = new SqliteUploads(db);
+    this.verdicts = new SqliteVerdicts(db, maxVerdicts);
+    this.usage = new SqliteUsage(db);
+  }
+
+  async ping(): Promise<void> {
+    this.#db.prepare('SELECT 1').get();
+  }
+
+  /** Idempotent. `PRAGMA optimize` lets SQLite refresh the statistics its planner uses. */
+  async close(): Promise<void> {
+    if (!this.#db.open) return;
+    try {
+      this.#db.pragma('optimize');
+    } finally {
+      this.#db.close();
+    }
+  }
+}
+
+function validateOptions(options: SqliteMetadataStoreOptions): Required<SqliteMetadataStoreOptions> {
+  if (typeof options?.filename !== 'string' || options.filename === '') {
+    throw new MetadataOptionError('filename', 'a non-empty path', options?.filename);
+  }
+  const busyTimeoutMs = options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS;
+  assertInteger('busyTimeoutMs', busyTimeoutMs, 0);
+  const maxVerdicts = options.maxVerdicts ?? DEFAULT_MAX_VERDICTS;
+  assertInteger('maxVerdicts', maxVerdicts, 1);
+  return { filename: options.filename, busyTimeoutMs, maxVerdicts };
+}
