@@ -11,8 +11,8 @@
  *
  * The flight's deadline covers the waiting: its signal ends the wait. When Redis cannot be
  * reached (or stops answering in the middle of a wait), a flight runs `work` coordinated within
- * its process only, logged once per outage; the next flight tries Redis again, so coordination
- * resumes when Redis is back.
+ * its process only, logged once per outage; one flight a second tries Redis again (the others
+ * do not wait for a hung Redis), so coordination resumes within a second of Redis being back.
  */
 import { CoordinationUnavailableError, assertIntegerOption, assertTextOption } from './coordination-errors.js';
 import { LocalFlights, type FlightOptions, type FlightWork, type Flights, type Landing } from './flights.js';
@@ -72,6 +72,7 @@ export class RedisFlights implements Flights {
 
   /** The lease, or undefined when Redis cannot be reached (the flight then runs here alone). */
   async #claim(key: string): Promise<LeaseClaim | undefined> {
+    if (!this.#outage.shouldTryRedis()) return undefined;
     try {
       const claim = await this.#leases.acquire(key, this.#owner, this.#leaseTtlMs);
       this.#outage.noticeUp();

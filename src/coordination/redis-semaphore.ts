@@ -13,7 +13,8 @@
  * In front of Redis each process keeps its own queue per upstream (p-limit, maxConcurrent), so a
  * process never has more contenders than slots, and refuses a fetch when `maxQueued` of its
  * fetches beyond maxConcurrent are already waiting or running, with UpstreamQueueFullError (503). While Redis cannot be reached, that local bound is
- * the only one (each process up to maxConcurrent, as UpstreamLimiter), logged once per outage.
+ * the only one (each process up to maxConcurrent, as UpstreamLimiter), logged once per outage;
+ * one fetch a second tries Redis again, the others do not wait for a hung Redis.
  */
 import { randomUUID } from 'node:crypto';
 import pLimit, { type LimitFunction } from 'p-limit';
@@ -107,6 +108,7 @@ export class RedisSemaphore {
     const key = `${this.#redis.prefix}slots:${upstream}`;
     const token = randomUUID();
     for (;;) {
+      if (!this.#outage.shouldTryRedis()) return undefined;
       try {
         const taken = await this.#redis.script('slotAcquire', [key], [token, this.#maxConcurrent, this.#slotTtlMs]);
         this.#outage.noticeUp();
