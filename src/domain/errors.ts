@@ -6,6 +6,7 @@
 export type ErrorCode =
   | 'BLOB_UNKNOWN'
   | 'DIGEST_INVALID'
+  | 'SIZE_INVALID'
   | 'MANIFEST_INVALID'
   | 'MANIFEST_UNKNOWN'
   | 'NAME_INVALID'
@@ -32,6 +33,8 @@ export abstract class MirrorError extends Error {
 export class NameInvalidError extends MirrorError { readonly code = 'NAME_INVALID'; }
 export class TagInvalidError extends MirrorError { readonly code = 'TAG_INVALID'; }
 export class DigestInvalidError extends MirrorError { readonly code = 'DIGEST_INVALID'; }
+/** Content whose length is not the one announced (distribution-spec "Error Codes": SIZE_INVALID). */
+export class SizeInvalidError extends MirrorError { readonly code = 'SIZE_INVALID'; }
 export class ManifestInvalidError extends MirrorError { readonly code = 'MANIFEST_INVALID'; }
 export class ManifestUnknownError extends MirrorError { readonly code = 'MANIFEST_UNKNOWN'; }
 export class BlobUnknownError extends MirrorError { readonly code = 'BLOB_UNKNOWN'; }
@@ -79,6 +82,9 @@ export class TooManyRequestsError extends MirrorError {
 
 /** The upstream could not be reached, timed out, or answered 5xx. */
 export class UpstreamUnavailableError extends MirrorError { readonly code = 'UNAVAILABLE'; }
+
+/** Work shared by several requests (coordination/flights.ts) ran past its deadline. */
+export class DeadlineExceededError extends MirrorError { readonly code = 'UNAVAILABLE'; }
 
 /** The upstream answered something we cannot use: wrong digest, wrong length, broken body. */
 export class UpstreamBadResponseError extends MirrorError { readonly code = 'UPSTREAM_ERROR'; }

@@ -34,6 +34,12 @@ export interface OpenOptions {
   range?: ByteRange;
   /** The caller can answer with a redirect (GET from a client, never HEAD or an internal read). */
   allowRedirect?: boolean;
+  /**
+   * The content's size as the caller already knows it (the metadata blob index): a local store
+   * answers without a stat, so a warm blob GET costs no syscall before sendfile. A file that is
+   * gone after all shows up as ENOENT when it is opened for sending.
+   */
+  knownSize?: number;
 }
 
 export interface WriterOptions {
@@ -66,8 +72,11 @@ export interface ContentWriter {
    * thrown.
    */
   commit(expected: Digest, size?: number): Promise<{ digest: Digest; size: number }>;
-  /** Discards everything written. Idempotent: safe in a finally block after commit. */
-  cancel(): Promise<void>;
+  /**
+   * Discards everything written. Idempotent: safe in a finally block after commit. Readers
+   * following the writer (`growing`) fail with `reason`, when given.
+   */
+  cancel(reason?: Error): Promise<void>;
   /** Readers may follow the bytes while they are written (storage/growing-file.ts). */
   growing?(): GrowingFile;
 }
@@ -80,15 +89,28 @@ export interface ContentWriter {
 export interface GrowingFile {
   /** Opens the file where it is now (a commit renames it; the descriptor survives that). */
   openSync(): number;
-  /** Bytes that may be read from `position` of a range ending (inclusive) at `end`; 0: wait. Throws when the write failed. */
+  /**
+   * Bytes that may be read from `position` of a range ending (inclusive) at `end`; 0: wait.
+   * Throws when the write failed. `end` may be Infinity while the size is not known (an upstream
+   * that sent no Content-Length): then the last byte written so far is held back until the
+   * commit, and once committed, 0 means the end (see `finalSize`).
+   */
   readable(position: number, end: number): number;
   /** Calls `listener` once, when `readable` may have changed; returns a cancel function. */
   onceChanged(listener: () => void): () => void;
+  /** The size once the commit checked the content; undefined before. */
+  finalSize(): number | undefined;
 }
 
 export interface StoredContent {
   digest: Digest;
   size: number;
+  /**
+   * When the content was last written, where the store knows it (ms since the epoch). The
+   * filesystem store of earlier releases recorded each use in the file's mtime: it seeds the
+   * LRU's recency when such a cache is first indexed.
+   */
+  modifiedAt?: number;
 }
 
 export interface ContentStore {

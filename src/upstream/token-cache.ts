@@ -1,8 +1,10 @@
 /**
  * Bearer tokens per key (realm, service, scope) until shortly before they expire. Concurrent
- * callers for one key share a single fetch: the in-flight map is owned by the instance, cleared
- * when the fetch settles, and every waiter sees the same outcome, errors included.
+ * callers for one key share a single fetch (coordination/flights.ts): every waiter sees the same
+ * outcome, errors included, and a token server that never answers fails them at the deadline.
  */
+import { LocalFlights, type Flights } from '../coordination/flights.js';
+
 export interface IssuedToken {
   token: string;
   /** Lifetime from the token server's `expires_in`. */
@@ -18,24 +20,23 @@ interface CachedToken {
 const EARLY_EXPIRY_SECONDS = 5;
 /** Past this many entries, expired tokens (one per repository scope) are swept on insert. */
 const SWEEP_THRESHOLD = 1000;
+/** A token request (a small JSON answer) that takes longer than this has failed. */
+const TOKEN_DEADLINE_MS = 60_000;
 
 export class TokenCache {
   readonly #tokens = new Map<string, CachedToken>();
-  readonly #inFlight = new Map<string, Promise<string>>();
+  readonly #flights: Flights;
   readonly #now: () => number;
 
-  constructor(options: { now?: () => number } = {}) {
+  constructor(options: { now?: () => number; flights?: Flights } = {}) {
     this.#now = options.now ?? Date.now;
+    this.#flights = options.flights ?? new LocalFlights();
   }
 
   get(key: string, fetchToken: () => Promise<IssuedToken>): Promise<string> {
     const cached = this.#tokens.get(key);
     if (cached && cached.expiresAt > this.#now()) return Promise.resolve(cached.token);
-    const pending = this.#inFlight.get(key);
-    if (pending) return pending;
-    const fetching = this.#fetchAndStore(key, fetchToken).finally(() => this.#inFlight.delete(key));
-    this.#inFlight.set(key, fetching);
-    return fetching;
+    return this.#flights.run(`token ${key}`, () => this.#fetchAndStore(key, fetchToken), { deadlineMs: TOKEN_DEADLINE_MS });
   }
 
   /** Drops `token` after the upstream rejected it, unless a newer token already replaced it. */

@@ -1,0 +1,96 @@
+/**
+ * What the filesystem content store adds to the contract: the on-disk layout of every release
+ * (nginx X-Accel-Redirect and caches of earlier releases rely on it), and temp files that belong
+ * to their process (issue 12 item 5): a store opening the same root removes only temp files of
+ * processes that are gone, never those of a live one, whatever its pid history.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readdir, rm, utimes, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { digestOf } from '../../src/domain/digest.js';
+import { FsContentStore } from '../../src/storage/fs/fs-content-store.js';
+import { currentProcess, ownerName } from '../../src/storage/fs/process-owner.js';
+
+let root: string;
+beforeEach(async () => {
+  root = await mkdtemp(path.join(tmpdir(), 'fs-store-'));
+});
+afterEach(async () => rm(root, { recursive: true, force: true }));
+
+const tmp = () => path.join(root, 'tmp');
+
+async function filesBelow(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { withFileTypes: true, recursive: true }).catch(() => []);
+  return entries.filter((entry) => entry.isFile()).map((entry) => path.relative(dir, path.join(entry.parentPath, entry.name))).sort();
+}
+
+/** The pid of a process that has exited. */
+function deadPid(): number {
+  return spawnSync(process.execPath, ['-e', '']).pid!;
+}
+
+describe('FsContentStore layout', () => {
+  it('publishes content at blobs/<alg>/<2 hex>/<hex> and opens it as a file body without a stat when the size is known', async () => {
+    const store = await FsContentStore.open(root);
+    const bytes = Buffer.from('layout');
+    const digest = digestOf(bytes);
+    const writer = await store.writer();
+    await writer.write(bytes);
+    await writer.commit(digest);
+    const relative = `sha256/${digest.hex.slice(0, 2)}/${digest.hex}`;
+    expect(existsSync(path.join(root, 'blobs', relative))).toBe(true);
+    expect(await store.open(digest)).toEqual({ kind: 'file', size: bytes.length, path: path.join(root, 'blobs', relative), relativePath: relative });
+    await store.delete(digest);
+    // The caller's size is taken as it is: a file that is gone shows up when it is opened for sending.
+    expect(await store.open(digest, { knownSize: 6 })).toMatchObject({ kind: 'file', size: 6 });
+    expect(await store.open(digest)).toBeUndefined();
+    await store.close();
+  });
+});
+
+describe('temp files belong to their process', () => {
+  it('a second store on the same root leaves a live writer alone; close removes only its own directory', async () => {
+    const first = await FsContentStore.open(root);
+    const writer = await first.writer();
+    await writer.write(Buffer.from('in progress'));
+    const second = await FsContentStore.open(root);
+    expect(await filesBelow(tmp())).toEqual([`${ownerName(currentProcess())}/${writer.id}`]);
+    await writer.write(Buffer.from(', still'));
+    await writer.commit(digestOf(Buffer.from('in progress, still')));
+    await second.close();
+    await first.close();
+    expect(await readdir(tmp())).toEqual([]);
+  });
+
+  it('removes the temp directories of processes that are gone, also when their pid now belongs to another process', async () => {
+    const dead = path.join(tmp(), `${deadPid()}-12345`);
+    const reused = path.join(tmp(), `${process.pid}-1`);
+    const live = path.join(tmp(), `${process.ppid}-${'x'}`);
+    for (const dir of [dead, reused, live]) {
+      await mkdir(dir, { recursive: true });
+      await writeFile(path.join(dir, 'part'), 'leftover');
+    }
+    const store = await FsContentStore.open(root);
+    expect(existsSync(dead)).toBe(false);
+    expect(existsSync(reused)).toBe(false);
+    expect(existsSync(live)).toBe(true);
+    await store.close();
+  });
+
+  it('removes loose temp files of earlier releases once they are stale, not while they may be written', async () => {
+    await mkdir(tmp(), { recursive: true });
+    const stale = path.join(tmp(), 'abc-1.part');
+    const fresh = path.join(tmp(), 'abc-2.part');
+    await writeFile(stale, 'old download');
+    await writeFile(fresh, 'maybe running');
+    const hourAgo = new Date(Date.now() - 3_600_000);
+    await utimes(stale, hourAgo, hourAgo);
+    const store = await FsContentStore.open(root);
+    expect(existsSync(stale)).toBe(false);
+    expect(existsSync(fresh)).toBe(true);
+    await store.close();
+  });
+});
