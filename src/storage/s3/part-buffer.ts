@@ -1,12 +1,17 @@
 /**
  * Bytes collected into fixed-size parts with a single copy: each write is copied once into a
  * preallocated part, and a full part is handed over whole (no Buffer.concat per part, and a
- * caller may reuse its chunk's memory as soon as `write` returns). Memory per writer: one part
- * being filled plus the parts its owner still holds.
+ * caller may reuse its chunk's memory as soon as `write` returns). Parts whose upload finished
+ * come back (`recycle`): fresh 8 MiB buffers cost page faults and garbage collection, measured
+ * as a third of a fill's CPU. Memory per writer: one part being filled plus the parts its owner
+ * still holds.
  */
+const MAX_SPARE = 2;
+
 export class PartBuffer {
   private part: Buffer;
   private fill = 0;
+  private readonly spare: Buffer[] = [];
 
   constructor(private size: number) {
     this.part = Buffer.allocUnsafe(size);
@@ -31,9 +36,16 @@ export class PartBuffer {
   /** The bytes collected so far (possibly none); the buffer starts a new part. */
   take(): Buffer {
     const taken = this.part.subarray(0, this.fill);
-    this.part = Buffer.allocUnsafe(this.size);
+    this.part = this.spare.pop() ?? Buffer.allocUnsafe(this.size);
     this.fill = 0;
     return taken;
+  }
+
+  /** Gives back a part taken earlier, once nothing reads it any more. */
+  recycle(part: Buffer): void {
+    if (part.byteOffset === 0 && part.buffer.byteLength === this.size && this.spare.length < MAX_SPARE) {
+      this.spare.push(Buffer.from(part.buffer, 0, this.size));
+    }
   }
 
   /** The bytes collected so far, still owned by this buffer. */
@@ -48,5 +60,6 @@ export class PartBuffer {
     this.part.copy(part, 0, 0, this.fill);
     this.part = part;
     this.size = size;
+    this.spare.length = 0;
   }
 }

@@ -100,6 +100,7 @@ export class StreamingWriter implements ContentWriter {
       )
       .then((result) => {
         this.#etags[partNumber - 1] = result.ETag ?? '';
+        this.#buffer.recycle(part);
       })
       .catch((error: Error) => {
         this.#failure ??= error;
