@@ -36,6 +36,7 @@ export function useS3(): S3ForSuite {
   let target = fromEnv;
   beforeAll(async () => {
     if (target || skipReason) return;
+    console.warn(`starting a Ceph S3 for this file alone: set ${S3_ENV.endpoint} (scripts/ceph-s3.ts) or use test/helpers/ceph-s3-global-setup.ts to share one`);
     started = await startCephS3();
     target = started;
   }, START_TIMEOUT_MS);

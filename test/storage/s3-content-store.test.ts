@@ -126,6 +126,15 @@ describe.skipIf(!s3.available)('S3 content store (Ceph RGW)', () => {
     expect(await fixture.multipartUploads()).toEqual([]);
   });
 
+  it.each([['a cache fill', {}], ['an upload session', { resumable: true }]])('%s applies writes issued without waiting in call order', async (_name, options) => {
+    const store = fixture.store({}, { sizes: SMALL_PARTS });
+    const writer = await store.writer(options);
+    const pieces = Array.from({ length: 12 }, (_, index) => big.subarray(index * MIB, (index + 1) * MIB));
+    await Promise.all([...pieces.map((piece) => writer.write(piece)), writer.write(big.subarray(12 * MIB))]);
+    await writer.commit(bigDigest, big.length);
+    expect((await store.read(bigDigest))?.equals(big)).toBe(true);
+  });
+
   it('lists every stored digest with its size across several pages, and nothing else', async () => {
     const store = fixture.store({}, { listPageSize: 2 });
     const blobs = [1, 2, 3, 4, 5].map((n) => seededBytes(n * 1000, `list-${n}`));

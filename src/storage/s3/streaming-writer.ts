@@ -35,6 +35,7 @@ export class StreamingWriter implements ContentWriter {
   readonly #live: LiveWriters;
   readonly #etags: string[] = [];
   readonly #inFlight = new Set<Promise<void>>();
+  #writing: Promise<void> = Promise.resolve();
   #uploadId: string | undefined;
   #tmpObjectExists = false;
   #written = 0;
@@ -54,7 +55,14 @@ export class StreamingWriter implements ContentWriter {
     return this.#written;
   }
 
-  async write(chunk: Uint8Array): Promise<void> {
+  /** Writes are applied in call order, even when a caller does not wait for the previous one. */
+  write(chunk: Uint8Array): Promise<void> {
+    const next = this.#writing.then(() => this.#append(chunk));
+    this.#writing = next.catch(() => {});
+    return next;
+  }
+
+  async #append(chunk: Uint8Array): Promise<void> {
     this.#assertOpen();
     this.#hash.update(chunk);
     this.#written += chunk.length;
@@ -62,6 +70,7 @@ export class StreamingWriter implements ContentWriter {
   }
 
   async commit(expected: Digest, size?: number): Promise<{ digest: Digest; size: number }> {
+    await this.#writing;
     this.#assertOpen();
     this.#state = 'committing';
     try {
