@@ -1,6 +1,7 @@
 /**
  * Measures the S3 content store on a real S3: peak RSS and MB/s of a cache-fill ingest (64 KiB
- * writes, as from a socket), MB/s of a resumable ingest (8 MiB writes) and of a ranged read.
+ * writes, as from a socket), MB/s of a ranged read, and of resumable ingests (8 MiB and 64 KiB
+ * writes: one S3 object per write).
  * Not a test: numbers for a report. Uses MIRROR_TEST_S3_* when set, else starts Ceph itself.
  *
  *   node --expose-gc --import tsx scripts/s3-store-measure.ts [GiB=1] [rangeMiB=256]
@@ -74,15 +75,21 @@ async function measure(target: S3Target, size: number, rangeBytes: number): Prom
   console.log(`ranged read of ${mb(read)} MB: ${rate(read, Date.now() - started)}`);
   await store.delete(digest);
 
-  const resumableSize = Math.min(size, 512 * MIB);
-  const resumableDigest = digestOfPieces(resumableSize);
-  started = Date.now();
-  const upload = await store.writer({ resumable: true });
-  for (const piece of pieces(resumableSize, 8 * MIB)) await upload.write(piece);
-  await upload.commit(resumableDigest, resumableSize);
-  console.log(`resumable ingest of ${mb(resumableSize)} MB in 8 MiB writes: ${rate(resumableSize, Date.now() - started)}`);
-  await store.delete(resumableDigest);
+  await measureResumable(store, Math.min(size, 512 * MIB), 8 * MIB);
+  await measureResumable(store, 32 * MIB, WRITE);
   await store.close();
+}
+
+/** An upload session: every write is stored as its own object before it resolves. */
+async function measureResumable(store: S3ContentStore, size: number, writeSize: number): Promise<void> {
+  const digest = digestOfPieces(size);
+  const started = Date.now();
+  const upload = await store.writer({ resumable: true });
+  for (const piece of pieces(size, writeSize)) await upload.write(piece);
+  const written = Date.now() - started;
+  await upload.commit(digest, size);
+  console.log(`resumable ingest of ${mb(size)} MB in ${writeSize / 1024} KiB writes: ${rate(size, Date.now() - started)} (writes ${written} ms, commit ${Date.now() - started - written} ms)`);
+  await store.delete(digest);
 }
 
 async function main(): Promise<void> {

@@ -62,6 +62,13 @@ describe('S3 content store when S3 fails (fault servers, no Ceph needed)', () =>
   it('an endpoint that refuses connections: every operation rejects with UNAVAILABLE at once', async () => {
     const store = new S3ContentStore({ endpoint: await refusedEndpoint(), bucket: 'mirror', forcePathStyle: true }, { ...FAST_FAILURE, credentials });
     await expectPromptOutage(store, 3_000);
+    // A fill whose first part could not be sent is over: no later write or commit may succeed.
+    const bytes = seededBytes(9 * MIB, 'refused');
+    const writer = await store.writer();
+    await expect(writer.write(bytes)).rejects.toBeInstanceOf(UpstreamUnavailableError);
+    await expect(writer.write(Buffer.from('more'))).rejects.toBeInstanceOf(UpstreamUnavailableError);
+    await expect(writer.commit(digestOf(bytes))).rejects.toBeInstanceOf(UpstreamUnavailableError);
+    await writer.cancel();
     await store.close();
   });
 

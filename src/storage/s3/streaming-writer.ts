@@ -66,7 +66,13 @@ export class StreamingWriter implements ContentWriter {
     this.#assertOpen();
     this.#hash.update(chunk);
     this.#written += chunk.length;
-    await this.#buffer.append(chunk, (part) => this.#sendPart(part));
+    try {
+      await this.#buffer.append(chunk, (part) => this.#sendPart(part));
+    } catch (error) {
+      // The hash holds bytes S3 may not have: this writer can only be cancelled now.
+      this.#failure ??= error as Error;
+      throw error;
+    }
   }
 
   async commit(expected: Digest, size?: number): Promise<{ digest: Digest; size: number }> {
@@ -90,6 +96,8 @@ export class StreamingWriter implements ContentWriter {
   async cancel(reason?: Error): Promise<void> {
     this.#failure ??= reason ?? new Error(`writer ${this.id} was cancelled`);
     this.#state = 'done';
+    // A write may be starting the multipart upload right now: abort it only once it has an id.
+    await this.#writing;
     await this.#cleanUp();
   }
 
