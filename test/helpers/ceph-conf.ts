@@ -7,6 +7,7 @@ export function cephConf(p: { dir: string; fsid: string; monPort: number; osdPor
 fsid = ${p.fsid}
 mon host = v1:127.0.0.1:${p.monPort}
 public addr = 127.0.0.1
+cluster addr = 127.0.0.1
 # msgr v1 only, IPv4 loopback only, and OSD ports inside the block this launcher found free
 ms bind msgr2 = false
 ms bind ipv6 = false

@@ -15,7 +15,7 @@
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { accessSync, constants, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { promisify } from 'node:util';
@@ -176,17 +176,23 @@ class CephCluster {
     if (!/^\d+$/.test(id)) throw new Error(`ceph osd new answered ${JSON.stringify(id)}`);
     await run('ceph-osd', ['-c', this.conf, '-i', id, '--mkfs', '--osd-uuid', uuid], { timeout: 60_000 });
     // Now and then the OSD sends its first command before its monitor client has the monitor
-    // map ("handle_command on fsid 00000000-..." in the monitor's log) and never comes up;
-    // starting the OSD process again is enough.
+    // map ("handle_command on fsid 00000000-..." in the monitor's log, "wrong fsid" in the
+    // OSD's) and never comes up; starting the OSD process again is enough.
     for (let start = 1; ; start++) {
+      const outFile = join(this.dir, 'log', 'osd.out');
+      const logged = existsSync(outFile) ? statSync(outFile).size : 0;
       this.daemon('osd', 'ceph-osd', ['-c', this.conf, '-i', id, '-f']);
+      const stuck = () => readFileSync(outFile).subarray(logged).includes('wrong fsid');
+      const up = () => this.ceph(['osd', 'stat']).then((out) => /1 up/.test(out), () => false);
       try {
-        return await waitUntil(() => this.ceph(['osd', 'stat']).then((out) => /1 up/.test(out), () => false), 12_000, 'ceph-osd did not come up');
+        await waitUntil(async () => stuck() || (await up()), 20_000, 'ceph-osd did not come up');
+        if (!stuck()) return;
       } catch (error) {
-        if (start === 3) throw error;
-        this.options.log?.(`ceph-s3: ${(error as Error).message}; starting it again`);
-        await stopPids([this.pids.osd!]);
+        if (start === 4) throw error;
       }
+      if (start === 4) throw new Error('ceph-osd did not come up ("wrong fsid" at each of 4 starts)');
+      this.options.log?.(`ceph-s3: ceph-osd start ${start} did not come up; starting it again`);
+      await stopPids([this.pids.osd!]);
     }
   }
 
