@@ -6,7 +6,7 @@
  * hashing the held bytes again, which costs a read but only for that rare algorithm.
  */
 import { createDigester, type Digest, type DigestAlgorithm } from '../../domain/digest.js';
-import { DigestInvalidError } from '../../domain/errors.js';
+import { DigestInvalidError, SizeInvalidError } from '../../domain/errors.js';
 
 export const STREAMING_ALGORITHM: DigestAlgorithm = 'sha256';
 
@@ -18,12 +18,10 @@ export interface HeldBytes {
   replay(update: (bytes: Uint8Array) => void): Promise<void>;
 }
 
-/** Throws DigestInvalidError when `held` is not `expected` (or not `size` bytes). */
+/** Throws DigestInvalidError when `held` is not `expected`, SizeInvalidError when it is not `size` bytes. */
 export async function verifyDigest(held: HeldBytes, expected: Digest, size?: number): Promise<void> {
   if (size !== undefined && size !== held.size) {
-    // content-store.ts names a SizeInvalidError; domain/errors.ts has none yet, and the OCI
-    // answer to both (distribution-spec: DIGEST_INVALID / SIZE_INVALID, 400) is a 400.
-    throw new DigestInvalidError(`size mismatch for ${expected.value}: expected ${size} bytes, got ${held.size}`);
+    throw new SizeInvalidError(`size mismatch for ${expected.value}: expected ${size} bytes, got ${held.size}`);
   }
   const actual = expected.algorithm === STREAMING_ALGORITHM ? held.streamingHex : await rehash(held, expected.algorithm);
   if (actual !== expected.hex) {
