@@ -11,9 +11,14 @@ export class MetadataUnavailableError extends MirrorError {
 
 export class MetadataOptionError extends TypeError {
   readonly code = 'METADATA_OPTION_INVALID';
-  constructor(readonly option: string, expected: string, received: unknown) {
+  constructor(readonly option: string, readonly expected: string, readonly received: unknown) {
     super(`expected ${option} to be ${expected}, got ${describe(received)}`);
     this.name = 'MetadataOptionError';
+  }
+
+  /** The same complaint about the config key the option came from. */
+  renamed(option: string): MetadataOptionError {
+    return new MetadataOptionError(option, this.expected, this.received);
   }
 }
 

@@ -265,6 +265,29 @@ function describeSharingContract(context: ContractContext): void {
       expect(await b.tags.get('r/a', 't7')).toStrictEqual(tagRecord(7));
     });
 
+    it('blob totals stay equal to the sum of the records under concurrent puts, retains and deletes from two instances', async () => {
+      const [a, b] = [context.store, await context.openAnother()];
+      const work: Array<Promise<unknown>> = [];
+      for (let i = 0; i < 200; i += 1) {
+        const store = i % 2 === 0 ? a : b;
+        const other = i % 2 === 0 ? b : a;
+        work.push(store.blobs.put(digestOf(i % 50), 10 + (i % 7), i % 3 === 0 ? { retained: true } : {}));
+        work.push(other.blobs.setRetained([digestOf((i * 7) % 50)], i % 2 === 0));
+        if (i % 5 === 0) work.push(other.blobs.delete(digestOf((i * 3) % 50)));
+      }
+      await Promise.all(work);
+      const records = await collect(a.blobs.entries());
+      const expected = {
+        count: records.length,
+        bytes: records.reduce((sum, record) => sum + record.size, 0),
+        retainedBytes: records.filter((record) => record.retained).reduce((sum, record) => sum + record.size, 0),
+      };
+      expect(await a.blobs.totals()).toEqual(expected);
+      expect(await b.blobs.totals()).toEqual(expected);
+      const evictable = records.filter((record) => !record.retained).map((record) => record.digest).sort();
+      expect((await b.blobs.leastRecentlyUsed(100)).map((record) => record.digest).sort()).toEqual(evictable);
+    });
+
     it('ping resolves while the backend is up; close is idempotent', async () => {
       const other = await context.openAnother();
       await expect(other.ping()).resolves.toBeUndefined();

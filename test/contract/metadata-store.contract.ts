@@ -155,6 +155,15 @@ function describeTagsContract(context: ContractContext): void {
       expect(seen.find((entry) => entry.tag === 't77')).toStrictEqual(expected[77]);
     });
 
+    it('entries and count do not depend on the catalog: a repository removed from it keeps its tags', async () => {
+      const { tags, catalog } = context.store;
+      await tags.set('gone/from-catalog', 'v1', tagRecord(1));
+      await catalog.remove('gone/from-catalog');
+      expect(await collect(tags.entries())).toStrictEqual([{ repository: 'gone/from-catalog', tag: 'v1', record: tagRecord(1) }]);
+      expect(await tags.count()).toEqual({ tags: 1, repositories: 1 });
+      expect(await tags.list('gone/from-catalog')).toEqual(['v1']);
+    });
+
     it('count is zero for an empty store and follows sets, re-points and deletes', async () => {
       const { tags } = context.store;
       expect(await tags.count()).toEqual({ tags: 0, repositories: 0 });
