@@ -28,7 +28,8 @@ export interface MirrorConfig {
     idleTimeoutSeconds: number;
     fillTimeoutSeconds: number;
   };
-  metadata: { store: 'file' | 'memory' | 'redis'; redisUrl?: string };
+  /** sqlite (default; "file", the name of earlier releases, means the same): one file under cache.dir. */
+  metadata: { store: 'sqlite' | 'file' | 'memory' | 'redis'; redisUrl?: string };
   offline: boolean;
   log: { level: string };
   defaultUpstream: string;
@@ -68,7 +69,7 @@ export function parseMirrorConfig(raw: unknown): MirrorConfig {
   if (!(defaultUpstream in upstreams)) {
     throw new ConfigError(`defaultUpstream: expected the name of a configured upstream (${Object.keys(upstreams).join(', ')}), got ${JSON.stringify(defaultUpstream)}`);
   }
-  const metadata = { store: input.metadata?.store ?? 'file', redisUrl: input.metadata?.redisUrl };
+  const metadata = { store: input.metadata?.store ?? 'sqlite', redisUrl: input.metadata?.redisUrl };
   if (metadata.store === 'redis' && !metadata.redisUrl) {
     throw new ConfigError('metadata.redisUrl: required when metadata.store is "redis"');
   }
@@ -155,7 +156,7 @@ interface RawConfig {
   cache?: { dir?: string; maxBytes?: number | string };
   tags?: { ttlSeconds?: number; staleIfErrorSeconds?: number | null };
   fetch?: Partial<MirrorConfig['fetch']>;
-  metadata?: { store?: 'file' | 'memory' | 'redis'; redisUrl?: string };
+  metadata?: { store?: MirrorConfig['metadata']['store']; redisUrl?: string };
   offline?: boolean;
   log?: { level?: string };
   defaultUpstream?: string;
