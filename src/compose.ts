@@ -126,6 +126,7 @@ interface PullThrough {
   limiter: UpstreamLimiter;
   flights: Flights;
   clients: Map<string, UpstreamRegistry>;
+  upstreams: Upstreams;
   requestDeadlineMs: number;
 }
 
@@ -148,7 +149,7 @@ function createPullThrough(config: MirrorConfig, { content, metadata, manifests 
   });
   const blobs = new ProxyBlobs({ content, budget, downloads, upstreams });
   const registry = new ProxyRegistry({ manifests: resolver, blobs, tags: metadata.tags, upstreams, flights, deadlineMs: deadlines.requestMs });
-  return { registry, downloads, limiter, flights, clients, requestDeadlineMs: deadlines.requestMs };
+  return { registry, downloads, limiter, flights, clients, upstreams, requestDeadlineMs: deadlines.requestMs };
 }
 
 /** Fills get `fetch.fillTimeoutSeconds`; a shared small request (manifest, tag list, probe) its timeouts several times over. */
@@ -172,7 +173,7 @@ function createUpstreams(config: MirrorConfig, onResponse?: (info: UpstreamRespo
  * import), and there is no upstream to ask, so no policy applies.
  */
 function createAccessPolicy(config: MirrorConfig, pull: PullThrough, { metadata, manifests }: Stores, budget: CacheBudget): AccessPolicy | undefined {
-  if (config.offline) return undefined;
+  if (pull.upstreams.offline) return undefined;
   const probes = new Map<string, AnonymousProbe>([...pull.clients].filter(([name]) => config.upstreams[name]?.username !== undefined));
   if (probes.size === 0) return undefined;
   const isLocal = async (kind: 'blob' | 'manifest', digest: Digest): Promise<boolean> => kind === 'blob'

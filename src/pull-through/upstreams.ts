@@ -21,9 +21,4 @@ export class Upstreams {
     if (upstream) return upstream;
     throw notFound(this.offline ? 'this mirror is offline' : `no upstream ${target.upstream} is configured`);
   }
-
-  /** Upstreams by name (those the mirror has credentials for need access checks). */
-  entries(): Array<[string, UpstreamPort]> {
-    return this.offline ? [] : [...this.ports];
-  }
 }

@@ -84,7 +84,10 @@ describe('where a private layer may be served from', () => {
     const { layer, cacheDir } = privateCase();
     const served = await anonymousMirror(cacheDir);
     await expectRefused(served, layer);
+    // Content never fetched leaves no record at all.
+    expect(await served.mirror.metadata.links.repositories(layer.digest, 10)).toEqual([]);
     expect(sha256(await fillThrough(served, PRIVATE, layer.digest))).toBe(layer.digest);
+    expect(await served.mirror.metadata.links.repositories(layer.digest, 10)).toEqual([`docker.io/${PRIVATE}`]);
     await expectRefused(served, layer);
     await expectRefused(await restart(served), layer);
   });
