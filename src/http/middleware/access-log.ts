@@ -14,6 +14,7 @@ import type { ServerResponse } from 'node:http';
 import type { Context, MiddlewareHandler } from 'hono';
 import type { Logger } from 'pino';
 import { repositoryKey, type ProxiedTarget } from '../../domain/target.js';
+import '../app-env.js';
 import { accountAnswer } from '../../metrics/answer-accounting.js';
 import type { MirrorMetrics } from '../../metrics/mirror-metrics.js';
 import type { RepositoryUsage } from '../../metrics/repository-usage.js';
@@ -81,8 +82,8 @@ function record(options: AccessLogOptions, c: Context, scope: RequestScope, dura
   const path = c.req.path;
   const api = apiPathOf(path);
   const route = routeName(path, api);
-  const cacheResult = c.get('cacheResult') as string | undefined;
-  const target = c.get('target') as ProxiedTarget | undefined;
+  const cacheResult: string | undefined = c.get('cacheResult');
+  const target: ProxiedTarget | undefined = c.get('target');
   const bytes = Number.isNaN(outcome.bytes) ? 0 : outcome.bytes;
   const { metrics, usage, recorder } = options;
   metrics.request(route, c.req.method, outcome.status);

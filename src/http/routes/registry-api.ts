@@ -9,6 +9,7 @@ import type { Context } from 'hono';
 import { BadRequestError } from '../../domain/errors.js';
 import type { RegistryService } from '../../pull-through/registry-service.js';
 import type { UpstreamRouter } from '../../upstream/upstream-router.js';
+import '../app-env.js';
 import { parseApiPath } from '../api-path.js';
 import { handlerFor, type RouteTable } from '../route-table.js';
 
