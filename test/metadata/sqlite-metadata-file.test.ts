@@ -71,21 +71,51 @@ describe('SQLite metadata file', () => {
     }
   });
 
-  it('a write waits for another connection holding the write lock (busy timeout) instead of failing', async () => {
+  it('a write waits for another process holding the write lock without blocking the event loop; past busyTimeoutMs it is UNAVAILABLE', async () => {
     const store = new SqliteMetadataStore({ filename, busyTimeoutMs: 10_000 });
-    const impatient = new SqliteMetadataStore({ filename, busyTimeoutMs: 0 });
-    const { released } = await holdWriteLock(filename, 400);
+    const impatient = new SqliteMetadataStore({ filename, busyTimeoutMs: 100 });
+    const { released } = await holdWriteLock(filename, 600);
     try {
-      await expect(impatient.tags.set('r', 'busy', tagRecord(1))).rejects.toMatchObject({ code: 'SQLITE_BUSY' });
+      const failed = Date.now();
+      await expect(impatient.tags.set('r', 'busy', tagRecord(1))).rejects.toMatchObject({
+        code: 'UNAVAILABLE', message: expect.stringContaining(`${filename} stayed locked by another process for more than 100 ms (busyTimeoutMs)`),
+      });
+      expect(Date.now() - failed).toBeLessThan(400);
+      // While the write waits, timers keep firing: a server keeps answering from what it has.
+      let ticks = 0;
+      const ticker = setInterval(() => (ticks += 1), 10);
       const started = Date.now();
       await store.tags.set('r', 'waited', tagRecord(2));
+      clearInterval(ticker);
       expect(Date.now() - started).toBeGreaterThanOrEqual(200);
+      expect(ticks).toBeGreaterThanOrEqual(5);
       expect(await store.tags.get('r', 'waited')).toStrictEqual(tagRecord(2));
     } finally {
       await released;
       await store.close();
       await impatient.close();
     }
+  });
+
+  it('a loop of setMany batches and a walk of entries() let timers and I/O run between calls', async () => {
+    const store = new SqliteMetadataStore({ filename });
+    let turns = 0;
+    const tick = () => {
+      turns += 1;
+      if (turns < 1_000) setImmediate(tick);
+    };
+    setImmediate(tick);
+    for (let batch = 0; batch < 5; batch += 1) {
+      await store.tags.setMany(Array.from({ length: 500 }, (_, i) => ({ repository: `r/${batch}`, tag: `t${i}`, record: tagRecord(i) })));
+    }
+    // Without a yield, awaiting already-settled promises never leaves the microtask queue.
+    expect(turns).toBeGreaterThanOrEqual(5);
+    const before = turns;
+    let walked = 0;
+    for await (const _entry of store.tags.entries()) walked += 1;
+    expect(walked).toBe(2_500);
+    expect(turns - before).toBeGreaterThanOrEqual(2);
+    await store.close();
   });
 
   it('keeps at most maxVerdicts, forgetting the least recently set first', async () => {

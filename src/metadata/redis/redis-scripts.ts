@@ -7,20 +7,35 @@
  * A few scripts build keys from names they read (a repository's link set, a subject's referrer
  * set), which needs every key in one Redis: standalone or Sentinel, not Cluster.
  */
-import type { ChainableCommander, Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 
 const SCRIPTS = {
-  /** KEYS: tags, tagNames, tagRepositories, catalog, counters. ARGV: tag, record JSON, repository. */
-  tagSet: {
-    numberOfKeys: 5,
+  /**
+   * Upserts tags of any number of repositories in one atomic step (a batch of an import is one
+   * round trip, not a thousand). KEYS: tagRepositories, catalog, counters, then tags and
+   * tagNames of each repository in turn. ARGV, per repository in the same order: repository,
+   * count, then count pairs of tag and record JSON.
+   */
+  tagSetMany: {
+    numberOfKeys: undefined,
     lua: `
-      if redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) == 1 then
-        redis.call('ZADD', KEYS[2], 0, ARGV[1])
-        redis.call('ZADD', KEYS[3], 0, ARGV[3])
-        redis.call('HINCRBY', KEYS[5], 'tags', 1)
+      local added, k, a = 0, 4, 1
+      while a <= #ARGV do
+        local repository, count = ARGV[a], tonumber(ARGV[a + 1])
+        local tags, names = KEYS[k], KEYS[k + 1]
+        a, k = a + 2, k + 2
+        for _ = 1, count do
+          if redis.call('HSET', tags, ARGV[a], ARGV[a + 1]) == 1 then
+            redis.call('ZADD', names, 0, ARGV[a])
+            added = added + 1
+          end
+          a = a + 2
+        end
+        if count > 0 then redis.call('ZADD', KEYS[1], 0, repository) end
+        redis.call('ZADD', KEYS[2], 0, repository)
       end
-      redis.call('ZADD', KEYS[4], 0, ARGV[3])
-      return 0`,
+      if added > 0 then redis.call('HINCRBY', KEYS[3], 'tags', added) end
+      return added`,
   },
   /** KEYS: tags, tagNames, tagRepositories, counters. ARGV: tag, repository. Returns 1 when the tag existed. */
   tagDelete: {
@@ -141,12 +156,11 @@ export function defineScripts(redis: Redis): void {
   for (const [name, script] of Object.entries(SCRIPTS)) redis.defineCommand(name, { numberOfKeys: script.numberOfKeys, lua: script.lua });
 }
 
-/** Runs a script now. defineCommand adds methods TypeScript cannot see, hence the one cast here. */
+/**
+ * Runs a script now. defineCommand adds methods TypeScript cannot see, hence the one cast here.
+ * A script defined without a key count takes it as its first argument.
+ */
 export function runScript(redis: Redis, name: ScriptName, keys: string[], args: ScriptArgument[]): Promise<unknown> {
-  return (redis as unknown as Record<ScriptName, (...parts: ScriptArgument[]) => Promise<unknown>>)[name](...keys, ...args);
-}
-
-/** Queues a script in a MULTI or pipeline. */
-export function queueScript(batch: ChainableCommander, name: ScriptName, keys: string[], args: ScriptArgument[]): void {
-  (batch as unknown as Record<ScriptName, (...parts: ScriptArgument[]) => ChainableCommander>)[name](...keys, ...args);
+  const counted = SCRIPTS[name].numberOfKeys === undefined ? [keys.length, ...keys] : keys;
+  return (redis as unknown as Record<ScriptName, (...parts: ScriptArgument[]) => Promise<unknown>>)[name](...counted, ...args);
 }

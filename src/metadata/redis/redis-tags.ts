@@ -2,12 +2,12 @@
  * Tags and the catalog in Redis. A repository's tags are a hash (tag -> record) for O(1) gets,
  * mirrored by a sorted set whose members all score 0, so Redis orders them by bytes (code point
  * order for UTF-8) and ZRANGEBYLEX pages them in O(log n + page) (distribution-spec "Listing
- * Tags"). A tag set or delete is one script (redis-scripts.ts) that keeps the hash, the sorted
- * set, the catalog and the counters in step.
+ * Tags"). Tag sets (one or a batch) and deletes are scripts (redis-scripts.ts) that keep the
+ * hash, the sorted set, the catalog and the counters in step.
  */
 import type { PageRequest, RepositoryCatalog, TagEntry, TagRecord, TagStore } from '../metadata-store.js';
 import type { RedisConnection } from './redis-connection.js';
-import { queueScript, runScript } from './redis-scripts.js';
+import { runScript } from './redis-scripts.js';
 
 /** Names fetched per round trip when a whole sorted set or hash is walked. */
 export const SCAN_PAGE = 500;
@@ -55,17 +55,27 @@ export class RedisTags implements TagStore {
   }
 
   async set(repository: string, tag: string, record: TagRecord): Promise<void> {
-    await this.connection.call((redis) => runScript(redis, 'tagSet', this.#setKeys(repository), [tag, serializeTag(record), repository]));
+    await this.setMany([{ repository, tag, record }]);
   }
 
-  /** One MULTI per call: the batch is applied whole, after any other client's commands. */
+  /** One script call per batch: applied whole and atomically, in one round trip. */
   async setMany(entries: TagEntry[]): Promise<void> {
     if (entries.length === 0) return;
-    await this.connection.call(async (redis) => {
-      const batch = redis.multi();
-      for (const entry of entries) queueScript(batch, 'tagSet', this.#setKeys(entry.repository), [entry.tag, serializeTag(entry.record), entry.repository]);
-      failOnError(await batch.exec());
-    });
+    const { keys } = this.connection;
+    const byRepository = new Map<string, TagEntry[]>();
+    for (const entry of entries) {
+      const group = byRepository.get(entry.repository);
+      if (group) group.push(entry);
+      else byRepository.set(entry.repository, [entry]);
+    }
+    const scriptKeys = [keys.tagRepositories, keys.catalog, keys.counters];
+    const args: Array<string | number> = [];
+    for (const [repository, group] of byRepository) {
+      scriptKeys.push(keys.tags(repository), keys.tagNames(repository));
+      args.push(repository, group.length);
+      for (const entry of group) args.push(entry.tag, serializeTag(entry.record));
+    }
+    await this.connection.call((redis) => runScript(redis, 'tagSetMany', scriptKeys, args));
   }
 
   async delete(repository: string, tag: string): Promise<boolean> {
@@ -93,11 +103,6 @@ export class RedisTags implements TagStore {
     const [tags, repositories] = await this.connection.call((redis) =>
       Promise.all([redis.hget(keys.counters, 'tags'), redis.zcard(keys.tagRepositories)]));
     return { tags: Number(tags ?? 0), repositories };
-  }
-
-  #setKeys(repository: string): string[] {
-    const { keys } = this.connection;
-    return [keys.tags(repository), keys.tagNames(repository), keys.tagRepositories, keys.catalog, keys.counters];
   }
 }
 

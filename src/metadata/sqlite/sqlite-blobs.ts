@@ -5,7 +5,7 @@
  */
 import type Database from 'better-sqlite3';
 import type { BlobIndex, BlobRecord } from '../metadata-store.js';
-import { ENTRIES_PAGE_SIZE, prepareAll, type Statements } from './sqlite-statements.js';
+import { ENTRIES_PAGE_SIZE, prepareAll, type Statements, type Write, yieldToEventLoop } from './sqlite-statements.js';
 
 export const BLOB_SQL = {
   put: `INSERT INTO blobs (digest, size, used_at, retained) VALUES (@digest, @size, COALESCE(@usedAt, @now), COALESCE(@retained, 0))
@@ -30,8 +30,10 @@ export class SqliteBlobs implements BlobIndex {
   readonly #sql: Statements<typeof BLOB_SQL>;
   readonly #touch: (digests: string[], at: number) => void;
   readonly #setRetained: (digests: string[], retained: boolean) => void;
+  readonly #write: Write;
 
-  constructor(db: Database.Database) {
+  constructor(db: Database.Database, write: Write) {
+    this.#write = write;
     const sql = (this.#sql = prepareAll(db, BLOB_SQL));
     // Recency only moves forward: a late batch from a slow process must not make a blob look older.
     this.#touch = db.transaction((digests: string[], at: number) => {
@@ -45,7 +47,7 @@ export class SqliteBlobs implements BlobIndex {
 
   async put(digest: string, size: number, options: { retained?: boolean; usedAt?: number } = {}): Promise<void> {
     const retained = options.retained === undefined ? null : options.retained ? 1 : 0;
-    this.#sql.put.run({ digest, size, usedAt: options.usedAt ?? null, now: Date.now(), retained });
+    await this.#write(() => this.#sql.put.run({ digest, size, usedAt: options.usedAt ?? null, now: Date.now(), retained }));
   }
 
   async get(digest: string): Promise<BlobRecord | undefined> {
@@ -54,15 +56,15 @@ export class SqliteBlobs implements BlobIndex {
   }
 
   async touch(digests: string[], at: number): Promise<void> {
-    if (digests.length > 0) this.#touch(digests, at);
+    if (digests.length > 0) await this.#write(() => this.#touch(digests, at));
   }
 
   async setRetained(digests: string[], retained: boolean): Promise<void> {
-    if (digests.length > 0) this.#setRetained(digests, retained);
+    if (digests.length > 0) await this.#write(() => this.#setRetained(digests, retained));
   }
 
   async delete(digest: string): Promise<boolean> {
-    return this.#sql.delete.run(digest).changes > 0;
+    return (await this.#write(() => this.#sql.delete.run(digest))).changes > 0;
   }
 
   async leastRecentlyUsed(limit: number): Promise<BlobRecord[]> {
@@ -80,6 +82,7 @@ export class SqliteBlobs implements BlobIndex {
       const rows = this.#sql.entries.all(after, ENTRIES_PAGE_SIZE) as BlobRow[];
       for (const row of rows) yield blobOf(row);
       if (rows.length < ENTRIES_PAGE_SIZE) return;
+      await yieldToEventLoop();
       after = rows[rows.length - 1]!.digest;
     }
   }

@@ -7,7 +7,7 @@
 import type Database from 'better-sqlite3';
 import type { LinkStore, ManifestIndex, ManifestRecord } from '../metadata-store.js';
 import type { SqliteCatalog } from './sqlite-tags.js';
-import { ENTRIES_PAGE_SIZE, prepareAll, type Statements } from './sqlite-statements.js';
+import { ENTRIES_PAGE_SIZE, prepareAll, type Statements, type Write, yieldToEventLoop } from './sqlite-statements.js';
 
 export const LINK_SQL = {
   add: 'INSERT INTO links (repository, digest) VALUES (?, ?) ON CONFLICT DO NOTHING',
@@ -46,8 +46,10 @@ interface ManifestRow {
 export class SqliteLinks implements LinkStore {
   readonly #sql: Statements<typeof LINK_SQL>;
   readonly #add: (repository: string, digest: string) => void;
+  readonly #write: Write;
 
-  constructor(db: Database.Database, catalog: SqliteCatalog) {
+  constructor(db: Database.Database, catalog: SqliteCatalog, write: Write) {
+    this.#write = write;
     const sql = (this.#sql = prepareAll(db, LINK_SQL));
     this.#add = db.transaction((repository: string, digest: string) => {
       sql.add.run(repository, digest);
@@ -56,7 +58,7 @@ export class SqliteLinks implements LinkStore {
   }
 
   async add(repository: string, digest: string): Promise<void> {
-    this.#add(repository, digest);
+    await this.#write(() => this.#add(repository, digest));
   }
 
   async has(repository: string, digest: string): Promise<boolean> {
@@ -73,31 +75,33 @@ export class SqliteLinks implements LinkStore {
       const digests = this.#sql.digests.pluck().all(repository, after, ENTRIES_PAGE_SIZE) as string[];
       yield* digests;
       if (digests.length < ENTRIES_PAGE_SIZE) return;
+      await yieldToEventLoop();
       after = digests[digests.length - 1]!;
     }
   }
 
   async remove(repository: string, digest: string): Promise<void> {
-    this.#sql.remove.run(repository, digest);
+    await this.#write(() => this.#sql.remove.run(repository, digest));
   }
 
   async removeDigest(digest: string): Promise<void> {
-    this.#sql.removeDigest.run(digest);
+    await this.#write(() => this.#sql.removeDigest.run(digest));
   }
 }
 
 export class SqliteManifests implements ManifestIndex {
   readonly #sql: Statements<typeof MANIFEST_SQL>;
+  readonly #write: Write;
 
-  constructor(db: Database.Database) {
+  constructor(db: Database.Database, write: Write) {
     this.#sql = prepareAll(db, MANIFEST_SQL);
+    this.#write = write;
   }
 
   async put(record: ManifestRecord): Promise<void> {
-    this.#sql.put.run(
-      record.digest, record.mediaType, record.size, JSON.stringify(record.references),
-      record.subject ?? null, record.artifactType ?? null, record.annotations === undefined ? null : JSON.stringify(record.annotations),
-    );
+    const annotations = record.annotations === undefined ? null : JSON.stringify(record.annotations);
+    const references = JSON.stringify(record.references);
+    await this.#write(() => this.#sql.put.run(record.digest, record.mediaType, record.size, references, record.subject ?? null, record.artifactType ?? null, annotations));
   }
 
   async get(digest: string): Promise<ManifestRecord | undefined> {
@@ -106,7 +110,7 @@ export class SqliteManifests implements ManifestIndex {
   }
 
   async delete(digest: string): Promise<void> {
-    this.#sql.delete.run(digest);
+    await this.#write(() => this.#sql.delete.run(digest));
   }
 
   async referrers(repository: string, subject: string): Promise<ManifestRecord[]> {
@@ -119,6 +123,7 @@ export class SqliteManifests implements ManifestIndex {
       const rows = this.#sql.entries.all(after, ENTRIES_PAGE_SIZE) as ManifestRow[];
       for (const row of rows) yield manifestOf(row);
       if (rows.length < ENTRIES_PAGE_SIZE) return;
+      await yieldToEventLoop();
       after = rows[rows.length - 1]!.digest;
     }
   }

@@ -10,7 +10,7 @@ import type Database from 'better-sqlite3';
 import {
   type UploadSession, type UploadStore, type UsageCounts, type UsageReport, type UsageStore, type Verdict, type VerdictStore,
 } from '../metadata-store.js';
-import { prepareAll, type Statements } from './sqlite-statements.js';
+import { prepareAll, type Statements, type Write } from './sqlite-statements.js';
 
 export const UPLOAD_SQL = {
   put: `INSERT INTO uploads (id, repository, writer_id, received, started_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)
@@ -55,13 +55,15 @@ interface UploadRow {
 
 export class SqliteUploads implements UploadStore {
   readonly #sql: Statements<typeof UPLOAD_SQL>;
+  readonly #write: Write;
 
-  constructor(db: Database.Database) {
+  constructor(db: Database.Database, write: Write) {
     this.#sql = prepareAll(db, UPLOAD_SQL);
+    this.#write = write;
   }
 
   async put(session: UploadSession): Promise<void> {
-    this.#sql.put.run(session.id, session.repository, session.writerId, session.offset, session.startedAt, session.updatedAt);
+    await this.#write(() => this.#sql.put.run(session.id, session.repository, session.writerId, session.offset, session.startedAt, session.updatedAt));
   }
 
   async get(id: string): Promise<UploadSession | undefined> {
@@ -70,7 +72,7 @@ export class SqliteUploads implements UploadStore {
   }
 
   async delete(id: string): Promise<void> {
-    this.#sql.delete.run(id);
+    await this.#write(() => this.#sql.delete.run(id));
   }
 
   async olderThan(before: number): Promise<UploadSession[]> {
@@ -85,8 +87,10 @@ function sessionOf(row: UploadRow): UploadSession {
 export class SqliteVerdicts implements VerdictStore {
   readonly #sql: Statements<typeof VERDICT_SQL>;
   readonly #set: (repository: string, verdict: Verdict, ttlMs: number) => void;
+  readonly #write: Write;
 
-  constructor(db: Database.Database, maxVerdicts: number) {
+  constructor(db: Database.Database, maxVerdicts: number, write: Write) {
+    this.#write = write;
     const sql = (this.#sql = prepareAll(db, VERDICT_SQL));
     this.#set = db.transaction((repository: string, verdict: Verdict, ttlMs: number) => {
       const now = Date.now();
@@ -104,16 +108,18 @@ export class SqliteVerdicts implements VerdictStore {
 
   async set(repository: string, verdict: Verdict, ttlMs: number): Promise<void> {
     // A verdict that may not be kept at all is forgotten now, as if it had expired.
-    if (!(ttlMs > 0)) this.#sql.delete.run(repository);
-    else this.#set(repository, verdict, ttlMs);
+    if (!(ttlMs > 0)) await this.#write(() => this.#sql.delete.run(repository));
+    else await this.#write(() => this.#set(repository, verdict, ttlMs));
   }
 }
 
 export class SqliteUsage implements UsageStore {
   readonly #sql: Statements<typeof USAGE_SQL>;
   readonly #add: (batch: Map<string, UsageCounts>) => void;
+  readonly #write: Write;
 
-  constructor(db: Database.Database) {
+  constructor(db: Database.Database, write: Write) {
+    this.#write = write;
     const sql = (this.#sql = prepareAll(db, USAGE_SQL));
     this.#add = db.transaction((batch: Map<string, UsageCounts>) => {
       for (const [repository, counts] of batch) sql.add.run(repository, counts.pulls, counts.hits, counts.misses);
@@ -121,7 +127,7 @@ export class SqliteUsage implements UsageStore {
   }
 
   async add(batch: Map<string, UsageCounts>): Promise<void> {
-    if (batch.size > 0) this.#add(batch);
+    if (batch.size > 0) await this.#write(() => this.#add(batch));
   }
 
   async report(top: number): Promise<UsageReport> {

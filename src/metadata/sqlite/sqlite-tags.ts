@@ -6,7 +6,7 @@
  */
 import type Database from 'better-sqlite3';
 import type { PageRequest, RepositoryCatalog, TagEntry, TagRecord, TagStore } from '../metadata-store.js';
-import { afterOf, ENTRIES_PAGE_SIZE, limitOf, prepareAll, type Statements } from './sqlite-statements.js';
+import { afterOf, ENTRIES_PAGE_SIZE, limitOf, prepareAll, type Statements, type Write, yieldToEventLoop } from './sqlite-statements.js';
 
 export const TAG_SQL = {
   get: 'SELECT digest, media_type, size, checked_at FROM tags WHERE repository = ? AND tag = ?',
@@ -37,9 +37,11 @@ interface TagRow {
 
 export class SqliteCatalog implements RepositoryCatalog {
   readonly #sql: Statements<typeof CATALOG_SQL>;
+  readonly #write: Write;
 
-  constructor(db: Database.Database) {
+  constructor(db: Database.Database, write: Write) {
     this.#sql = prepareAll(db, CATALOG_SQL);
+    this.#write = write;
   }
 
   /** Synchronous, for other stores' transactions (a tag or link adds its repository). */
@@ -48,7 +50,7 @@ export class SqliteCatalog implements RepositoryCatalog {
   }
 
   async add(repository: string): Promise<void> {
-    this.addNow(repository);
+    await this.#write(() => this.addNow(repository));
   }
 
   async list(page?: PageRequest): Promise<string[]> {
@@ -56,7 +58,7 @@ export class SqliteCatalog implements RepositoryCatalog {
   }
 
   async remove(repository: string): Promise<void> {
-    this.#sql.remove.run(repository);
+    await this.#write(() => this.#sql.remove.run(repository));
   }
 }
 
@@ -64,8 +66,10 @@ export class SqliteTags implements TagStore {
   readonly #sql: Statements<typeof TAG_SQL>;
   readonly #setOne: (repository: string, tag: string, record: TagRecord) => void;
   readonly #setMany: (entries: TagEntry[]) => void;
+  readonly #write: Write;
 
-  constructor(db: Database.Database, catalog: SqliteCatalog) {
+  constructor(db: Database.Database, catalog: SqliteCatalog, write: Write) {
+    this.#write = write;
     const sql = (this.#sql = prepareAll(db, TAG_SQL));
     const upsert = (repository: string, tag: string, record: TagRecord): void => {
       sql.upsert.run(repository, tag, record.digest, record.mediaType, record.size, record.checkedAt);
@@ -92,16 +96,18 @@ export class SqliteTags implements TagStore {
   }
 
   async set(repository: string, tag: string, record: TagRecord): Promise<void> {
-    this.#setOne(repository, tag, record);
+    await this.#write(() => this.#setOne(repository, tag, record));
   }
 
   /** One transaction per call: the caller sizes batches so no call holds the write lock for long. */
   async setMany(entries: TagEntry[]): Promise<void> {
-    if (entries.length > 0) this.#setMany(entries);
+    if (entries.length === 0) return;
+    await this.#write(() => this.#setMany(entries));
+    await yieldToEventLoop();
   }
 
   async delete(repository: string, tag: string): Promise<boolean> {
-    return this.#sql.delete.run(repository, tag).changes > 0;
+    return (await this.#write(() => this.#sql.delete.run(repository, tag))).changes > 0;
   }
 
   async list(repository: string, page?: PageRequest): Promise<string[]> {
@@ -115,6 +121,7 @@ export class SqliteTags implements TagStore {
       const rows = this.#sql.entries.all(after[0], after[1], ENTRIES_PAGE_SIZE) as TagRow[];
       for (const row of rows) yield { repository: row.repository, tag: row.tag, record: recordOf(row) };
       if (rows.length < ENTRIES_PAGE_SIZE) return;
+      await yieldToEventLoop();
       const last = rows[rows.length - 1]!;
       after = [last.repository, last.tag];
     }
