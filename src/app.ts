@@ -1,6 +1,6 @@
 /**
  * The HTTP application: the distribution API under /v2/ and the operational endpoints. Routes
- * only parse, call the pull-through service, and shape responses; errors are turned into OCI
+ * only parse, call the registry service, and shape responses; errors are turned into OCI
  * responses in one place (http/oci-error-response.ts).
  */
 import { Hono } from 'hono';
@@ -12,34 +12,34 @@ import { clientAuth, type CredentialVerifier } from './http/middleware/client-au
 import { noSniff } from './http/middleware/nosniff.js';
 import { errorResponse } from './http/oci-error-response.js';
 import { mountOperations, type OperationsDependencies } from './http/routes/operations.js';
+import { pullRoutes } from './http/routes/pull-routes.js';
 import { registryApiRoute } from './http/routes/registry-api.js';
-import type { RepositoryUsage } from './metrics/repository-usage.js';
-import type { AccessPolicy } from './pull-through/access-policy.js';
-import type { Puller } from './pull-through/puller.js';
+import type { AccessLogOptions } from './http/middleware/access-log.js';
+import type { RegistryService } from './pull-through/registry-service.js';
 import type { UpstreamRouter } from './upstream/upstream-router.js';
 
 export interface AppDependencies {
-  puller: Puller;
+  registry: RegistryService;
+  /** The registry behind the access policy, for clients that did not authenticate (pull-through/guarded-registry.ts). */
+  guarded?: RegistryService;
   router: UpstreamRouter;
   log: Logger;
   /** Access log, request metrics, /metrics, /readyz, /api/status and the status page at /. */
-  observability?: OperationsDependencies & { usage: RepositoryUsage };
+  observability?: OperationsDependencies & Pick<AccessLogOptions, 'usage' | 'recorder'>;
   /** Client credentials (auth.htpasswd): every path but /healthz and /readyz needs them. */
   clientCredentials?: CredentialVerifier;
-  /** Keeps private upstream content from clients that did not authenticate. */
-  accessPolicy?: AccessPolicy;
   /** Config `accel.redirectPrefix`: cached blob bodies are sent by nginx in front (http/accel-redirect.ts). */
   accelRedirectPrefix?: string;
-  /** Config `sendfile`: cached blob bodies go out with sendfile(2) where possible (http/send-file.ts). */
+  /** Config `sendfile`: blob bodies go out with sendfile(2) where possible (http/send-file.ts). */
   sendfile?: boolean;
 }
 
-export function createApp({ puller, router, log, observability, clientCredentials, accessPolicy, accelRedirectPrefix, sendfile }: AppDependencies): Hono {
+export function createApp({ registry, guarded, router, log, observability, clientCredentials, accelRedirectPrefix, sendfile }: AppDependencies): Hono {
   const app = new Hono();
   app.use(apiVersionHeader());
   app.use(noSniff());
   // First, so that every answer (errors and 404s included) is logged and counted.
-  if (observability) app.use(accessLog({ log, metrics: observability.metrics, usage: observability.usage }));
+  if (observability) app.use(accessLog({ log, metrics: observability.metrics, usage: observability.usage, recorder: observability.recorder }));
   if (clientCredentials) app.use(clientAuth(clientCredentials));
 
   app.onError((error, c) => {
@@ -52,8 +52,8 @@ export function createApp({ puller, router, log, observability, clientCredential
   app.get('/v2', base);
   app.get('/v2/', base);
 
-  const registryApi = registryApiRoute(puller, router, accessPolicy, { accelRedirectPrefix, sendfile });
-  app.all('/v2/*', registryApi);
+  const routes = pullRoutes({ accelRedirectPrefix, sendfile });
+  app.all('/v2/*', registryApiRoute({ registry, guarded, router, routes }));
 
   app.get('/healthz', (c) => c.text('ok'));
   if (observability) mountOperations(app, observability);

@@ -1,41 +1,45 @@
 /**
- * The one function that knows every module: builds the store, metadata, upstream clients,
- * pull-through service and HTTP app from a validated config.
+ * The one function that knows every module and the only place that picks backends: the content
+ * store (the filesystem), the metadata store (`metadata.store`), flights (in process), the
+ * upstream clients, the pull-through registry service and the HTTP app, from a validated config.
  */
 import type { Hono } from 'hono';
-import type Keyv from 'keyv';
 import type { Logger } from 'pino';
 import { createApp } from './app.js';
 import type { MirrorConfig } from './config/mirror-config.js';
-import { BlobLru } from './eviction/blob-lru.js';
-import { createKeyv } from './metadata/create-keyv.js';
-import { TagIndex, unionTagLists, type TagRecord } from './metadata/tag-index.js';
-import { UsageStats, type UsageRecord } from './metadata/usage-stats.js';
-import { Observability } from './observability.js';
+import { LocalFlights, type Flights } from './coordination/flights.js';
+import type { Digest } from './domain/digest.js';
+import { CacheBudget, type ReconcileMode } from './eviction/cache-budget.js';
 import { Htpasswd } from './http/htpasswd.js';
-import { AccessPolicy, type AccessRecords, type AnonymousProbe, type Verdict } from './pull-through/access-policy.js';
-import { BlobPuller } from './pull-through/blob-puller.js';
+import type { MetadataStore } from './metadata/metadata-store.js';
+import { openMetadataStore } from './metadata/open-metadata-store.js';
+import { UsageRecorder } from './metrics/usage-recorder.js';
+import { Observability } from './observability.js';
+import { AccessPolicy, type AnonymousProbe } from './pull-through/access-policy.js';
+import { BlobDownloads } from './pull-through/blob-downloads.js';
+import { GuardedRegistry } from './pull-through/guarded-registry.js';
 import { ManifestResolver } from './pull-through/manifest-resolver.js';
-import { Puller } from './pull-through/puller.js';
+import { ProxyBlobs } from './pull-through/proxy-blobs.js';
+import { ProxyRegistry } from './pull-through/proxy-registry.js';
 import { UpstreamLimiter } from './pull-through/upstream-limiter.js';
-import type { UpstreamPort } from './pull-through/upstream-port.js';
-import { BlobStore } from './store/blob-store.js';
-import { ContentSources } from './store/content-sources.js';
-import { ManifestStore } from './store/manifest-store.js';
-import { StorePaths } from './store/store-paths.js';
+import { Upstreams } from './pull-through/upstreams.js';
+import type { ContentStore } from './storage/content-store.js';
+import { FsContentStore } from './storage/fs/fs-content-store.js';
+import { ManifestStore } from './storage/manifest-store.js';
+import { upgradeCache } from './upgrade-cache.js';
 import { UpstreamRegistry, type UpstreamResponseInfo } from './upstream/upstream-registry.js';
 import { UpstreamRouter } from './upstream/upstream-router.js';
 
 export interface Mirror {
   app: Hono;
-  puller: Puller;
-  blobs: BlobPuller;
-  lru: BlobLru;
+  /** The pull-through service, unguarded: what the tools (warm) use with the mirror's own credentials. */
+  registry: ProxyRegistry;
+  downloads: BlobDownloads;
+  budget: CacheBudget;
   limiter: UpstreamLimiter;
-  /** The pieces the offline tools (export, import) work on directly. */
-  tags: TagIndex;
-  blobStore: BlobStore;
-  manifestStore: ManifestStore;
+  content: ContentStore;
+  manifests: ManifestStore;
+  metadata: MetadataStore;
   router: UpstreamRouter;
   /** Metrics, rate limits, readiness and the status report. */
   observability: Observability;
@@ -46,73 +50,112 @@ export interface Mirror {
 
 export interface ComposeOptions {
   /**
-   * Another process may be using the cache (a command beside a running server): leave tmp/
-   * alone, since its files may be that server's downloads in progress.
+   * When to bring the blob index in line with the content store: in the background (a server,
+   * the default), before returning, or not at all (one-shot tools beside a server).
    */
-  sharedCache?: boolean;
+  reconcile?: ReconcileMode;
+}
+
+export interface Stores {
+  content: ContentStore;
+  metadata: MetadataStore;
+  manifests: ManifestStore;
+  close(): Promise<void>;
+}
+
+/** The content and metadata stores the config names, a cache of an earlier release upgraded. */
+export async function openStores(config: MirrorConfig, log: Logger): Promise<Stores> {
+  const content = await FsContentStore.open(config.cache.dir);
+  const metadata = await openMetadataStore(config).catch(async (error: unknown) => {
+    await content.close();
+    throw error;
+  });
+  const manifests = new ManifestStore(content, metadata.manifests);
+  const close = async () => {
+    await content.close();
+    await metadata.close();
+  };
+  await upgradeCache(config.cache.dir, manifests, metadata, log).catch(async (error: unknown) => {
+    await close();
+    throw error;
+  });
+  return { content, metadata, manifests, close };
 }
 
 export async function composeMirror(config: MirrorConfig, log: Logger, options: ComposeOptions = {}): Promise<Mirror> {
   const observability = new Observability(config, log);
-  const paths = new StorePaths(config.cache.dir);
-  const blobStore = new BlobStore(paths);
-  await blobStore.init({ clearTemp: !options.sharedCache });
-  const lru = new BlobLru(blobStore, config.cache.maxBytes, {
+  const stores = await openStores(config, log);
+  const budget = createBudget(config, stores, observability, log);
+  await budget.start(options.reconcile ?? 'background');
+  const pull = createPullThrough(config, stores, budget, observability, log);
+  const clientCredentials = config.auth ? await Htpasswd.load(config.auth.htpasswd) : undefined;
+  // With client auth every API client is authenticated; without it, private content needs guarding.
+  const policy = clientCredentials ? undefined : createAccessPolicy(config, pull, stores, budget);
+  const guarded = policy && new GuardedRegistry(pull.registry, policy);
+  const recorder = new UsageRecorder(stores.metadata.usage);
+  const router = new UpstreamRouter(Object.keys(config.upstreams), config.defaultUpstream);
+  observability.watch({ budget, limiter: pull.limiter, downloads: pull.downloads, recorder });
+  const app = createApp({ registry: pull.registry, guarded, router, log, observability: observability.http, clientCredentials, accelRedirectPrefix: config.accel?.redirectPrefix, sendfile: config.sendfile });
+  return {
+    app, registry: pull.registry, downloads: pull.downloads, budget, limiter: pull.limiter, router, observability,
+    content: stores.content, manifests: stores.manifests, metadata: stores.metadata,
+    markShuttingDown: () => observability.markShuttingDown(),
+    async close() {
+      await Promise.all([...pull.clients.values()].map((client) => client.close()));
+      await recorder.close();
+      await budget.close();
+      await stores.close();
+    },
+  };
+}
+
+function createBudget(config: MirrorConfig, { content, metadata }: Stores, observability: Observability, log: Logger): CacheBudget {
+  return new CacheBudget({
+    content, metadata, maxBytes: config.cache.maxBytes,
     onEvict: (digest, size) => {
       observability.onEvict(digest, size);
       log.info({ digest, size }, 'evicted blob');
     },
+    onError: (error) => log.warn({ err: error }, 'cache housekeeping failed'),
   });
-  await lru.rebuild();
+}
 
-  const tagKeyv = await createKeyv<TagRecord>(config, 'tags');
-  // Several processes (serve, warm, import) may add tags to one list; their saves take the union.
-  const repositoryKeyv = await createKeyv<string[]>(config, 'repositories', { merge: unionTagLists });
-  const usageKeyv = await createKeyv<UsageRecord>(config, 'usage');
-  const usage = new UsageStats(usageKeyv);
-  const tags = new TagIndex(tagKeyv, repositoryKeyv);
-  const upstreamClients = createUpstreams(config, observability.onUpstreamResponse, log);
-  const upstreams = observability.guardUpstreams(new Map<string, UpstreamPort>(upstreamClients));
+interface PullThrough {
+  registry: ProxyRegistry;
+  downloads: BlobDownloads;
+  limiter: UpstreamLimiter;
+  flights: Flights;
+  clients: Map<string, UpstreamRegistry>;
+  upstreams: Upstreams;
+  requestDeadlineMs: number;
+}
+
+/** The pull-through registry service over the stores, flights and upstream clients. */
+function createPullThrough(config: MirrorConfig, { content, metadata, manifests }: Stores, budget: CacheBudget, observability: Observability, log: Logger): PullThrough {
+  const flights = new LocalFlights();
+  const clients = createUpstreams(config, observability.onUpstreamResponse, log);
+  const upstreams = new Upstreams(observability.guardUpstreams(new Map(clients)), config.offline);
   const limiter = new UpstreamLimiter(config.fetch.maxConcurrent);
-  const manifestStore = new ManifestStore(paths);
-  const clientCredentials = config.auth ? await Htpasswd.load(config.auth.htpasswd) : undefined;
-  // With client auth every API client is authenticated; without it, private content needs guarding.
-  const verdictKeyv = await createKeyv<Verdict>(config, 'access');
-  const records = accessRecords(verdictKeyv, new ContentSources(paths));
-  const accessPolicy: AccessPolicy | undefined = clientCredentials ? undefined : createAccessPolicy(config, upstreamClients, records, async (kind, digest): Promise<boolean> =>
-    kind === 'blob'
-      ? (await blobStore.size(digest)) !== undefined || blobs.downloads().some((download) => download.digest === digest.value)
-      : (await manifestStore.read(digest)) !== undefined);
-  const blobs: BlobPuller = new BlobPuller({
-    store: blobStore, lru, limiter, upstreams, offline: config.offline, fillTimeoutMs: config.fetch.fillTimeoutSeconds * 1000,
-    onUpstreamFetch: accessPolicy && ((target, digest) => accessPolicy.recordSource(target, digest)),
+  const deadlines = flightDeadlines(config);
+  const downloads = new BlobDownloads({
+    flights, limiter, content, budget, links: metadata.links, fillTimeoutMs: deadlines.fillMs,
     onDiskFull: (freedBytes) => log.warn({ freedBytes }, 'disk full (ENOSPC) during a blob fill: evicted cached blobs to make room'),
   });
-  const manifests = new ManifestResolver({
-    manifests: manifestStore,
-    tags,
-    upstreams,
-    offline: config.offline,
+  const resolver = new ManifestResolver({
+    manifests, tags: metadata.tags, links: metadata.links, upstreams, flights, deadlineMs: deadlines.requestMs,
     ttlMs: config.tags.ttlSeconds * 1000,
     staleIfErrorMs: config.tags.staleIfErrorSeconds === null ? null : config.tags.staleIfErrorSeconds * 1000,
     onStale: (target, tag, error) => log.warn({ upstream: target.upstream, repository: target.repository, tag, err: error }, 'serving stale tag: upstream failed'),
-    onUpstreamFetch: accessPolicy && ((target, digest) => accessPolicy.recordSource(target, digest)),
   });
-  const puller = new Puller({ manifests, blobs, tags, upstreams, offline: config.offline, usage });
-  const router = new UpstreamRouter(Object.keys(config.upstreams), config.defaultUpstream);
-  observability.watch({ lru, limiter, blobs });
-  const app = createApp({ puller, router, log, observability: observability.http, clientCredentials, accessPolicy, accelRedirectPrefix: config.accel?.redirectPrefix, sendfile: config.sendfile });
+  const blobs = new ProxyBlobs({ content, budget, downloads, upstreams });
+  const registry = new ProxyRegistry({ manifests: resolver, blobs, tags: metadata.tags, upstreams, flights, deadlineMs: deadlines.requestMs });
+  return { registry, downloads, limiter, flights, clients, upstreams, requestDeadlineMs: deadlines.requestMs };
+}
 
-  return {
-    app, puller, blobs, lru, limiter, tags, blobStore, manifestStore, router, observability,
-    markShuttingDown: () => observability.markShuttingDown(),
-    async close() {
-      await Promise.all([...upstreamClients.values()].map((client) => client.close()));
-      await usage.close();
-      // disconnect() also writes what the file store still holds in memory (json-file-store.ts).
-      await Promise.all([tagKeyv.disconnect(), repositoryKeyv.disconnect(), usageKeyv.disconnect(), verdictKeyv.disconnect()]);
-    },
-  };
+/** Fills get `fetch.fillTimeoutSeconds`; a shared small request (manifest, tag list, probe) its timeouts several times over. */
+function flightDeadlines(config: MirrorConfig): { fillMs: number; requestMs: number } {
+  const { connectTimeoutSeconds, headersTimeoutSeconds, idleTimeoutSeconds, fillTimeoutSeconds } = config.fetch;
+  return { fillMs: fillTimeoutSeconds * 1000, requestMs: 4 * (connectTimeoutSeconds + headersTimeoutSeconds + idleTimeoutSeconds) * 1000 };
 }
 
 function createUpstreams(config: MirrorConfig, onResponse: ((info: UpstreamResponseInfo) => void) | undefined, log: Logger): Map<string, UpstreamRegistry> {
@@ -129,18 +172,12 @@ function createUpstreams(config: MirrorConfig, onResponse: ((info: UpstreamRespo
  * Offline, no credentials are ever used: what is cached was put there by the operator (warm,
  * import), and there is no upstream to ask, so no policy applies.
  */
-function createAccessPolicy(config: MirrorConfig, clients: Map<string, UpstreamRegistry>, records: AccessRecords, isLocal: ConstructorParameters<typeof AccessPolicy>[0]['isLocal']): AccessPolicy | undefined {
-  if (config.offline) return undefined;
-  const probes = new Map<string, AnonymousProbe>([...clients].filter(([name]) => config.upstreams[name]?.username !== undefined));
-  return probes.size === 0 ? undefined : new AccessPolicy({ probes, isLocal, offline: config.offline, records });
-}
-
-/** Verdicts in the metadata store (few, per repository); sources beside the content (many). */
-function accessRecords(verdicts: Keyv<Verdict>, sources: ContentSources): AccessRecords {
-  return {
-    verdict: async (repository) => (await verdicts.get(repository)) ?? undefined,
-    saveVerdict: async (repository, verdict) => void (await verdicts.set(repository, verdict)),
-    sources: (digest) => sources.read(digest),
-    saveSources: (digest, repositories) => sources.write(digest, repositories),
-  };
+function createAccessPolicy(config: MirrorConfig, pull: PullThrough, { metadata, manifests }: Stores, budget: CacheBudget): AccessPolicy | undefined {
+  if (pull.upstreams.offline) return undefined;
+  const probes = new Map<string, AnonymousProbe>([...pull.clients].filter(([name]) => config.upstreams[name]?.username !== undefined));
+  if (probes.size === 0) return undefined;
+  const isLocal = async (kind: 'blob' | 'manifest', digest: Digest): Promise<boolean> => kind === 'blob'
+    ? (await budget.lookup(digest.value)) !== undefined || pull.downloads.running(digest) !== undefined
+    : (await manifests.read(digest)) !== undefined;
+  return new AccessPolicy({ probes, verdicts: metadata.verdicts, links: metadata.links, flights: pull.flights, deadlineMs: pull.requestDeadlineMs, isLocal });
 }

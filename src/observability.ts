@@ -6,14 +6,15 @@
  */
 import type { Logger } from 'pino';
 import type { MirrorConfig } from './config/mirror-config.js';
-import type { BlobLru } from './eviction/blob-lru.js';
+import type { CacheBudget } from './eviction/cache-budget.js';
 import { Readiness } from './health/readiness.js';
 import { addUpstreamTime } from './http/middleware/request-scope.js';
 import { blobBodyMethod } from './http/send-file.js';
 import { MirrorMetrics } from './metrics/mirror-metrics.js';
 import { statusReporter, type MirrorStatus } from './metrics/mirror-status.js';
 import { RepositoryUsage } from './metrics/repository-usage.js';
-import type { BlobPuller } from './pull-through/blob-puller.js';
+import type { UsageRecorder } from './metrics/usage-recorder.js';
+import type { BlobDownloads } from './pull-through/blob-downloads.js';
 import { rateLimitedUpstream } from './pull-through/rate-limited-upstream.js';
 import type { UpstreamLimiter } from './pull-through/upstream-limiter.js';
 import type { UpstreamPort } from './pull-through/upstream-port.js';
@@ -21,9 +22,11 @@ import { UpstreamRateLimits } from './upstream/rate-limits.js';
 import type { UpstreamResponseInfo } from './upstream/upstream-registry.js';
 
 export interface WatchedParts {
-  lru: BlobLru;
+  budget: CacheBudget;
   limiter: UpstreamLimiter;
-  blobs: BlobPuller;
+  downloads: BlobDownloads;
+  /** Persisted usage for `registry-mirror stats`. */
+  recorder: UsageRecorder;
 }
 
 const TOP_REPOSITORIES = 10;
@@ -40,10 +43,10 @@ export class Observability {
     this.readiness = new Readiness(config.cache.dir);
     const upstreamNames = Object.keys(config.upstreams);
     this.metrics = new MirrorMetrics({
-      cacheBytes: () => this.parts?.lru.totalBytes ?? 0,
+      cacheBytes: () => this.parts?.budget.totalBytes ?? 0,
       cacheMaxBytes: () => config.cache.maxBytes,
-      blobCount: () => this.parts?.lru.count ?? 0,
-      downloadsInFlight: () => this.parts?.blobs.downloads().length ?? 0,
+      blobCount: () => this.parts?.budget.count ?? 0,
+      downloadsInFlight: () => this.parts?.downloads.list().length ?? 0,
       queuedByUpstream: () => upstreamNames.map((upstream) => ({ upstream, queued: this.parts?.limiter.stats(upstream).queued ?? 0 })),
       rateLimits: () => this.rateLimits.snapshot(),
     });
@@ -51,11 +54,11 @@ export class Observability {
       startedAtMs: Date.now(),
       offline: config.offline,
       blobBodies: blobBodyMethod(config),
-      cache: () => ({ bytes: this.parts?.lru.totalBytes ?? 0, maxBytes: config.cache.maxBytes, blobs: this.parts?.lru.count ?? 0 }),
+      cache: () => ({ bytes: this.parts?.budget.totalBytes ?? 0, maxBytes: config.cache.maxBytes, blobs: this.parts?.budget.count ?? 0 }),
       tally: () => this.metrics.tally,
       rateLimits: () => this.rateLimits.snapshot(),
       topRepositories: () => this.usage.top(TOP_REPOSITORIES),
-      downloads: () => this.parts?.blobs.downloads() ?? [],
+      downloads: () => this.parts?.downloads.list() ?? [],
       queued: () => upstreamNames.reduce((sum, upstream) => sum + (this.parts?.limiter.stats(upstream).queued ?? 0), 0),
     });
   }
@@ -84,7 +87,7 @@ export class Observability {
 
   /** What createApp needs for the access log and the operational endpoints. */
   get http() {
-    return { metrics: this.metrics, usage: this.usage, readiness: this.readiness, status: this.status };
+    return { metrics: this.metrics, usage: this.usage, recorder: this.parts?.recorder, readiness: this.readiness, status: this.status };
   }
 
   markShuttingDown(): void {

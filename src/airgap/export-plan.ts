@@ -1,22 +1,23 @@
 /**
- * Which images an export holds, read from the cache only (the upstream is never asked): a tag
- * through the tag index whatever its age, a digest directly. An image whose manifests or blobs
- * are not all cached is left out with a reason, rather than written as an archive other tools
+ * Which images an export holds, read from the stores only (the upstream is never asked): a tag
+ * through the tag store whatever its age, a digest directly. An image whose manifests or blobs
+ * are not all held is left out with a reason, rather than written as an archive other tools
  * fail on half-way.
  */
 import { parseDigest } from '../domain/digest.js';
 import { BlobUnknownError, ManifestUnknownError } from '../domain/errors.js';
-import type { TagIndex } from '../metadata/tag-index.js';
-import type { BlobStore } from '../store/blob-store.js';
-import type { ManifestStore, StoredManifest } from '../store/manifest-store.js';
+import { proxiedTarget, repositoryKey } from '../domain/target.js';
+import type { TagStore } from '../metadata/metadata-store.js';
+import type { ContentStore } from '../storage/content-store.js';
+import type { ManifestStore, StoredManifest } from '../storage/manifest-store.js';
 import type { UpstreamRouter } from '../upstream/upstream-router.js';
 import { formatImage, parseImageReference, resolveImage, type ResolvedImage } from './image-reference.js';
 import { walkImage, type ImageContents } from './image-walk.js';
 
 export interface ExportSources {
-  tags: TagIndex;
-  manifestStore: ManifestStore;
-  blobStore: BlobStore;
+  metadata: { tags: Pick<TagStore, 'get' | 'entries'> };
+  manifests: ManifestStore;
+  content: Pick<ContentStore, 'stat'>;
   router: UpstreamRouter;
 }
 
@@ -36,7 +37,7 @@ export interface ExportPlan {
 
 export async function planExport(sources: ExportSources, references: string[] | 'all'): Promise<ExportPlan> {
   const plan: ExportPlan = { images: [], failures: [], warnings: [] };
-  const wanted = references === 'all' ? await everyTag(sources.tags) : references.map((text) => ({ text, image: undefined }));
+  const wanted = references === 'all' ? await everyTag(sources) : references.map((text) => ({ text, image: undefined }));
   for (const { text, image } of wanted) {
     try {
       const resolved = image ?? resolveImage(parseImageReference(text), sources.router);
@@ -48,35 +49,38 @@ export async function planExport(sources: ExportSources, references: string[] | 
   return plan;
 }
 
-async function everyTag(tags: TagIndex): Promise<Array<{ text: string; image: ResolvedImage }>> {
+/** Every proxied tag: metadata names them `<upstream>/<repository>` (domain/target.ts repositoryKey). */
+async function everyTag(sources: ExportSources): Promise<Array<{ text: string; image: ResolvedImage }>> {
   const found: Array<{ text: string; image: ResolvedImage }> = [];
-  for await (const entry of tags.list()) {
-    const image = { upstream: entry.upstream, repository: entry.repository, tag: entry.tag, digest: undefined };
+  for await (const entry of sources.metadata.tags.entries()) {
+    const slash = entry.repository.indexOf('/');
+    if (slash <= 0) continue;
+    const image = { ...proxiedTarget(entry.repository.slice(0, slash), entry.repository.slice(slash + 1)), tag: entry.tag, digest: undefined };
     found.push({ text: formatImage(image), image });
   }
-  return found;
+  return found.sort((a, b) => (a.text < b.text ? -1 : a.text > b.text ? 1 : 0));
 }
 
 async function planImage(sources: ExportSources, image: ResolvedImage, warnings: string[]): Promise<ExportImage> {
   const refName = formatImage({ ...image, digest: image.tag === undefined ? image.digest : undefined });
-  const digest = image.digest?.value ?? (await tagDigest(sources.tags, image));
-  const top = await sources.manifestStore.read(parseDigest(digest));
+  const digest = image.digest?.value ?? (await tagDigest(sources, image));
+  const top = await sources.manifests.read(parseDigest(digest));
   if (!top) throw new ManifestUnknownError(`manifest ${digest} of ${refName} is not in the cache`);
-  const contents = await walkImage(top, (child) => sources.manifestStore.read(parseDigest(child.digest)));
+  const contents = await walkImage(top, (child) => sources.manifests.read(parseDigest(child.digest)));
   for (const child of contents.missing) {
     const platform = child.platform ? ` (${child.platform.os}/${child.platform.architecture})` : '';
     warnings.push(`${refName}: manifest ${child.digest}${platform} is not cached and is left out of the archive`);
   }
   for (const blob of contents.blobs) {
-    const size = await sources.blobStore.size(parseDigest(blob.digest));
-    if (size === undefined) throw new BlobUnknownError(`blob ${blob.digest} of ${refName} is not in the cache`);
-    if (size !== blob.size) throw new BlobUnknownError(`cached blob ${blob.digest} has ${size} bytes, its descriptor says ${blob.size}`);
+    const stored = await sources.content.stat(parseDigest(blob.digest));
+    if (stored === undefined) throw new BlobUnknownError(`blob ${blob.digest} of ${refName} is not in the cache`);
+    if (stored.size !== blob.size) throw new BlobUnknownError(`cached blob ${blob.digest} has ${stored.size} bytes, its descriptor says ${blob.size}`);
   }
   return { refName, top, contents };
 }
 
-async function tagDigest(tags: TagIndex, image: ResolvedImage): Promise<string> {
-  const record = await tags.get({ upstream: image.upstream, repository: image.repository, tag: image.tag! });
+async function tagDigest(sources: ExportSources, image: ResolvedImage): Promise<string> {
+  const record = await sources.metadata.tags.get(repositoryKey(image), image.tag!);
   if (!record) throw new ManifestUnknownError(`${formatImage(image)} is not in the cache (warm it first)`);
   return record.digest;
 }

@@ -12,7 +12,8 @@ import { parseDigest, type Digest } from '../domain/digest.js';
 import { NameInvalidError } from '../domain/errors.js';
 import { assertTag } from '../domain/reference.js';
 import { isRegistryHost, looksLikeRegistryHost, normalizeRegistryHost } from '../domain/registry-host.js';
-import type { RepositoryTarget, UpstreamRouter } from '../upstream/upstream-router.js';
+import type { ProxiedTarget } from '../domain/target.js';
+import type { UpstreamRouter } from '../upstream/upstream-router.js';
 
 export interface ImageReference {
   /** The registry as written (lower-cased), or undefined when the reference names none. */
@@ -24,7 +25,7 @@ export interface ImageReference {
 }
 
 /** A reference routed to a configured upstream: what warm and export work with. */
-export interface ResolvedImage extends RepositoryTarget {
+export interface ResolvedImage extends ProxiedTarget {
   tag: string | undefined;
   digest: Digest | undefined;
 }

@@ -9,7 +9,7 @@
  */
 import { parseDigest, type Digest } from '../domain/digest.js';
 import { BadRequestError, ManifestInvalidError } from '../domain/errors.js';
-import type { StoredManifest } from '../store/manifest-store.js';
+import type { StoredManifest } from '../storage/manifest-store.js';
 
 export interface Descriptor {
   mediaType: string;

@@ -7,12 +7,12 @@
  * are upserts.
  */
 import type { Readable } from 'node:stream';
-import { readFile } from 'node:fs/promises';
 import { digestOf, parseDigest } from '../domain/digest.js';
 import { ManifestInvalidError, NameUnknownError } from '../domain/errors.js';
 import { manifestMediaType, MAX_MANIFEST_BYTES } from '../domain/media-types.js';
-import type { TagIndex } from '../metadata/tag-index.js';
-import type { ManifestStore, StoredManifest } from '../store/manifest-store.js';
+import { repositoryKey } from '../domain/target.js';
+import type { TagStore } from '../metadata/metadata-store.js';
+import type { ManifestStore, StoredManifest } from '../storage/manifest-store.js';
 import type { UpstreamRouter } from '../upstream/upstream-router.js';
 import { formatImage, parseImageReference, resolveImage } from './image-reference.js';
 import { walkImage, type Descriptor } from './image-walk.js';
@@ -20,8 +20,8 @@ import { REF_NAME_ANNOTATION } from './oci-archive-writer.js';
 import { readOciArchive, storeSmallBlob, type ArchiveContents, type ReadTargets } from './oci-archive-reader.js';
 
 export interface ImportTargets extends ReadTargets {
-  manifestStore: ManifestStore;
-  tags: TagIndex;
+  manifests: ManifestStore;
+  metadata: { tags: Pick<TagStore, 'set'> };
   router: UpstreamRouter;
 }
 
@@ -46,10 +46,7 @@ export interface ImportResult {
 
 export async function importOciArchive(input: Readable, targets: ImportTargets): Promise<ImportResult> {
   const archive = await readOciArchive(input, targets);
-  const result: ImportResult = {
-    images: [], blobsStored: archive.stored.size - archive.alreadyPresent, blobsAlreadyPresent: archive.alreadyPresent,
-    bytesStored: archive.storedBytes, failures: [...archive.failures], warnings: [],
-  };
+  const result: ImportResult = { images: [], blobsStored: 0, blobsAlreadyPresent: 0, bytesStored: archive.storedBytes, failures: [...archive.failures], warnings: [] };
   if (!archive.index) {
     result.failures.push('the archive has no index.json: it is not an OCI image layout');
     return result;
@@ -58,7 +55,10 @@ export async function importOciArchive(input: Readable, targets: ImportTargets):
   const manifests = new ArchiveManifests(archive, targets);
   for (const entry of indexEntries(archive.index)) result.images.push(await importImage(entry, manifests, targets, result.warnings));
   await manifests.storeRemainingBlobs();
-  result.blobsStored += manifests.smallStored.count;
+  // Manifests share the content store with blobs: the counts are of blobs only.
+  const blobs = [...archive.stored].filter((digest) => !manifests.seen.has(digest));
+  result.blobsAlreadyPresent = blobs.filter((digest) => archive.present.has(digest)).length;
+  result.blobsStored = blobs.length - result.blobsAlreadyPresent + manifests.smallStored.count;
   result.bytesStored += manifests.smallStored.bytes;
   return result;
 }
@@ -104,13 +104,15 @@ async function restoreTag(refName: string, top: StoredManifest, targets: ImportT
   }
   if (image.tag === undefined) return undefined;
   const record = { digest: top.digest, mediaType: top.mediaType, size: top.bytes.byteLength, checkedAt: Date.now() };
-  await targets.tags.set({ upstream: image.upstream, repository: image.repository, tag: image.tag }, record);
+  await targets.metadata.tags.set(repositoryKey(image), image.tag, record);
   return formatImage({ ...image, digest: undefined });
 }
 
 /** Manifests by digest: from the archive's small blobs, spilled blobs, or the cache itself. */
 class ArchiveManifests {
   private readonly used = new Set<string>();
+  /** Every digest served as a manifest, from memory or from the content store. */
+  readonly seen = new Set<string>();
   readonly smallStored = { count: 0, bytes: 0 };
 
   constructor(private readonly archive: ArchiveContents, private readonly targets: ImportTargets) {}
@@ -118,7 +120,8 @@ class ArchiveManifests {
   async get(descriptor: Descriptor): Promise<StoredManifest | undefined> {
     const digest = parseDigest(descriptor.digest);
     const bytes = this.archive.small.get(digest.value) ?? (await this.spilled(descriptor));
-    if (!bytes) return this.targets.manifestStore.read(digest);
+    this.seen.add(digest.value);
+    if (!bytes) return this.targets.manifests.read(digest);
     this.used.add(digest.value);
     const mediaType = mediaTypeOf(bytes, descriptor);
     if (!mediaType) throw new ManifestInvalidError(`manifest ${digest.value} is not JSON`);
@@ -127,8 +130,8 @@ class ArchiveManifests {
 
   async store(manifest: StoredManifest): Promise<void> {
     const digest = parseDigest(manifest.digest);
-    if (await this.targets.manifestStore.read(digest)) return;
-    await this.targets.manifestStore.write(digest, manifest.bytes, manifest.mediaType);
+    if (await this.targets.manifests.read(digest)) return;
+    await this.targets.manifests.write(digest, manifest.bytes, manifest.mediaType);
   }
 
   /** Blobs of `descriptors` that are neither in the cache nor verified in memory. */
@@ -136,7 +139,7 @@ class ArchiveManifests {
     const absent: string[] = [];
     for (const descriptor of descriptors) {
       if (this.archive.stored.has(descriptor.digest) || this.archive.small.has(descriptor.digest)) continue;
-      if ((await this.targets.blobStore.size(parseDigest(descriptor.digest))) === undefined) absent.push(descriptor.digest);
+      if ((await this.targets.content.stat(parseDigest(descriptor.digest))) === undefined) absent.push(descriptor.digest);
     }
     return absent;
   }
@@ -162,12 +165,12 @@ class ArchiveManifests {
     this.smallStored.bytes += bytes.byteLength;
   }
 
-  /** A manifest that went to the blob store because memory ran short (or was there already). */
+  /** A manifest that went to the content store because memory ran short (or was there already). */
   private async spilled(descriptor: Descriptor): Promise<Buffer | undefined> {
     if (!this.archive.stored.has(descriptor.digest) || descriptor.size > MAX_MANIFEST_BYTES) return undefined;
     const digest = parseDigest(descriptor.digest);
-    const bytes = await readFile(this.targets.blobStore.paths.blob(digest));
-    return digestOf(bytes, digest.algorithm).value === digest.value ? bytes : undefined;
+    const bytes = await this.targets.content.read(digest);
+    return bytes && digestOf(bytes, digest.algorithm).value === digest.value ? bytes : undefined;
   }
 }
 

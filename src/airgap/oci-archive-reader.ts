@@ -2,8 +2,8 @@
  * Reads an OCI image layout tar (ours, or one written by another tool such as skopeo's
  * `oci-archive:`) in one pass, in whatever order its entries come:
  *
- *   - big blobs stream into the cache through BlobIngest, which hashes while writing and only
- *     renames a blob into place when its digest matches its name: a corrupt entry leaves nothing;
+ *   - big blobs stream into the content store through a writer, which hashes while writing and
+ *     only publishes a blob when its digest matches its name: a corrupt entry leaves nothing;
  *   - small JSON blobs (manifests and configs, at most MAX_MANIFEST_BYTES each, a bounded total)
  *     are kept in memory and hashed, because which of them are manifests is only known from
  *     index.json, which may come last;
@@ -15,9 +15,8 @@ import tar from 'tar-stream';
 import { digestOf, isDigest, parseDigest, type Digest } from '../domain/digest.js';
 import { DigestInvalidError, ManifestInvalidError, MirrorError } from '../domain/errors.js';
 import { MAX_MANIFEST_BYTES } from '../domain/media-types.js';
-import type { BlobLru } from '../eviction/blob-lru.js';
-import type { BlobStore } from '../store/blob-store.js';
-import { BlobIngest } from '../store/ingest-blob.js';
+import type { CacheBudget } from '../eviction/cache-budget.js';
+import type { ContentStore } from '../storage/content-store.js';
 
 type ArchiveEntry = tar.Extract extends AsyncIterable<infer Entry> ? Entry : never;
 
@@ -33,17 +32,19 @@ export interface ArchiveContents {
   /** Blobs committed to (or already present in) the cache. */
   stored: Set<string>;
   storedBytes: number;
-  alreadyPresent: number;
+  /** Of `stored`, those the cache held before (manifests of an earlier import among them). */
+  present: Set<string>;
   failures: string[];
 }
 
 export interface ReadTargets {
-  blobStore: BlobStore;
-  lru: BlobLru;
+  content: ContentStore;
+  /** Imported blobs are indexed (and count against the budget) as fills are. */
+  budget: Pick<CacheBudget, 'add'>;
 }
 
 export async function readOciArchive(input: Readable, targets: ReadTargets): Promise<ArchiveContents> {
-  const contents: ArchiveContents = { index: undefined, layoutSeen: false, small: new Map(), stored: new Set(), storedBytes: 0, alreadyPresent: 0, failures: [] };
+  const contents: ArchiveContents = { index: undefined, layoutSeen: false, small: new Map(), stored: new Set(), storedBytes: 0, present: new Set(), failures: [] };
   const extract = tar.extract();
   input.on('error', (error) => extract.destroy(error));
   input.pipe(extract);
@@ -71,11 +72,11 @@ function blobDigest(name: string): Digest | undefined {
 /** Returns how many bytes of memory the blob now takes (0 when it went to disk). */
 async function readBlob(entry: ArchiveEntry, digest: Digest, contents: ArchiveContents, targets: ReadTargets, memoryLeft: number): Promise<number> {
   const size = entry.header.size ?? 0;
-  if ((await targets.blobStore.size(digest)) === size) {
+  if ((await targets.content.stat(digest))?.size === size) {
     // Idempotent: the cache has these exact bytes already (it only publishes verified blobs).
     entry.resume();
     contents.stored.add(digest.value);
-    contents.alreadyPresent += 1;
+    contents.present.add(digest.value);
     return 0;
   }
   const iterator = entry[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
@@ -96,30 +97,34 @@ async function readBlob(entry: ArchiveEntry, digest: Digest, contents: ArchiveCo
 }
 
 async function ingest(digest: Digest, size: number, head: Buffer[], rest: AsyncIterator<Buffer>, contents: ArchiveContents, targets: ReadTargets): Promise<void> {
-  const blob = await BlobIngest.start(targets.blobStore.paths, digest, size);
+  const writer = await targets.content.writer({ sizeHint: size });
   try {
-    for (const chunk of head) await blob.write(chunk);
-    for (let next = await rest.next(); !next.done; next = await rest.next()) await blob.write(next.value);
-    await blob.commit();
+    for (const chunk of head) await writer.write(chunk);
+    for (let next = await rest.next(); !next.done; next = await rest.next()) await writer.write(next.value);
+    await writer.commit(digest, size);
   } catch (error) {
-    await blob.fail(error as Error);
+    await writer.cancel(error as Error);
     // Drain what is left of the entry so the next one can be read.
     for (let next = await rest.next(); !next.done; next = await rest.next());
     contents.failures.push(error instanceof MirrorError ? corrupt(digest) : `blobs/${digest.algorithm}/${digest.hex}: ${(error as Error).message}`);
     return;
   }
-  targets.lru.add(digest.value, size);
+  await targets.budget.add(digest.value, size);
   contents.stored.add(digest.value);
   contents.storedBytes += size;
 }
 
 /** Writes a verified in-memory blob (a config, usually) into the cache; false if it was there. */
 export async function storeSmallBlob(digest: Digest, bytes: Buffer, targets: ReadTargets): Promise<boolean> {
-  if ((await targets.blobStore.size(digest)) !== undefined) return false;
-  const blob = await BlobIngest.start(targets.blobStore.paths, digest, bytes.byteLength);
-  await blob.write(bytes);
-  await blob.commit();
-  targets.lru.add(digest.value, bytes.byteLength);
+  if ((await targets.content.stat(digest)) !== undefined) return false;
+  const writer = await targets.content.writer({ sizeHint: bytes.byteLength });
+  try {
+    await writer.write(bytes);
+    await writer.commit(digest, bytes.byteLength);
+  } finally {
+    await writer.cancel();
+  }
+  await targets.budget.add(digest.value, bytes.byteLength);
   return true;
 }
 

@@ -6,15 +6,17 @@
  *   blobs/sha256/<hex>    manifests and blobs, each digest once
  *
  * which is what `skopeo copy oci-archive:FILE:docker.io/library/alpine:3.20 ...` reads. Blob
- * bytes go from the cache files straight into the tar stream: no copy on disk, and memory bounded
- * by the streams' buffers. Headers carry a fixed mtime so the same cache gives the same archive.
+ * bytes go from the content store straight into the tar stream: no copy on disk, and memory
+ * bounded by the streams' buffers. Headers carry a fixed mtime so the same cache gives the same archive.
  */
 import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import { parseDigest } from '../domain/digest.js';
 import { OCI_INDEX } from '../domain/media-types.js';
-import type { BlobStore } from '../store/blob-store.js';
+import { BlobUnknownError } from '../domain/errors.js';
+import type { ContentStore } from '../storage/content-store.js';
+import { readContent } from '../storage/read-content.js';
 import type { ExportImage } from './export-plan.js';
 
 export const REF_NAME_ANNOTATION = 'org.opencontainers.image.ref.name';
@@ -35,7 +37,7 @@ export function indexJson(images: ExportImage[]): Buffer {
   return Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests }, null, 2));
 }
 
-export async function writeOciArchive(images: ExportImage[], blobStore: BlobStore, out: Writable, progress: ExportProgress): Promise<number> {
+export async function writeOciArchive(images: ExportImage[], content: ContentStore, out: Writable, progress: ExportProgress): Promise<number> {
   const pack = tar.pack();
   const piping = pipeline(pack, out);
   piping.catch(() => {});
@@ -60,7 +62,7 @@ export async function writeOciArchive(images: ExportImage[], blobStore: BlobStor
       }
       for (const blob of blobs) {
         done.add(blob.digest);
-        written += await addBlob(pack, blobStore, blob.digest, blob.size, task);
+        written += await addBlob(pack, content, blob.digest, blob.size, task);
       }
       task.finish();
     }
@@ -73,15 +75,16 @@ export async function writeOciArchive(images: ExportImage[], blobStore: BlobStor
   return written;
 }
 
-async function addBlob(pack: tar.Pack, blobStore: BlobStore, digestText: string, size: number, task: { advance(bytes: number): void }): Promise<number> {
+async function addBlob(pack: tar.Pack, content: ContentStore, digestText: string, size: number, task: { advance(bytes: number): void }): Promise<number> {
   const digest = parseDigest(digestText);
   const header = { name: blobPath(digestText), size, mtime: FIXED_MTIME, mode: 0o644 };
   if (size === 0) {
     await new Promise<void>((resolve, reject) => pack.entry(header, Buffer.alloc(0), (error) => (error ? reject(error) : resolve())));
     return 0;
   }
+  const source = await readContent(content, digest, { start: 0, end: size - 1 });
+  if (!source) throw new BlobUnknownError(`blob ${digestText} left the cache while the archive was written`);
   const entry = pack.entry(header);
-  const source = blobStore.read(digest, 0, size - 1);
   source.on('data', (chunk: Buffer) => task.advance(chunk.byteLength));
   await pipeline(source, entry);
   return size;

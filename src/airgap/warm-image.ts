@@ -1,22 +1,24 @@
 /**
- * Pulls one image into the cache through the same service the HTTP routes use (Puller): the
- * same routing, auth, in-flight deduplication, digest checks and tag records as a client pull.
- * A blob is read to its end because its stream ends only once the download is verified and
- * published (pull-through/blob-fetch.ts); a blob already cached is not read at all, so warming
- * a warm image costs manifest lookups only.
+ * Pulls one image into the cache through the same service the HTTP routes use (the registry
+ * service): the same routing, auth, shared downloads, digest checks, tag records and links as a
+ * client pull. A blob being filled is followed to its end, which comes only once the fill is
+ * verified and published (pull-through/blob-download.ts); a blob already cached is not read at
+ * all, so warming a warm image costs manifest lookups only.
  */
+import type { Readable } from 'node:stream';
 import pLimit from 'p-limit';
 import { parseDigest } from '../domain/digest.js';
 import type { ManifestReference } from '../domain/reference.js';
-import type { Puller } from '../pull-through/puller.js';
-import type { BlobStore } from '../store/blob-store.js';
+import type { CacheBudget } from '../eviction/cache-budget.js';
+import type { BlobAnswer, RegistryService } from '../pull-through/registry-service.js';
+import { followGrowingFile } from '../storage/growing-file.js';
 import type { UpstreamRouter } from '../upstream/upstream-router.js';
 import { formatImage, parseImageReference, resolveImage, type ResolvedImage } from './image-reference.js';
 import { walkImage, type Descriptor, type Platform } from './image-walk.js';
 
 export interface WarmDependencies {
-  puller: Puller;
-  blobStore: BlobStore;
+  registry: RegistryService;
+  budget: Pick<CacheBudget, 'lookup'>;
   router: UpstreamRouter;
 }
 
@@ -44,19 +46,19 @@ export async function warmImage(deps: WarmDependencies, text: string, filter: Pl
   try {
     const image = resolveImage(parseImageReference(text), deps.router);
     result.image = formatImage(image);
-    const top = await deps.puller.manifest(image, topReference(image), []);
+    const top = await deps.registry.manifest(image, topReference(image), []);
     result.digest = top.digest;
-    const contents = await walkImage(top, (child) => deps.puller.manifest(image, { kind: 'digest', digest: parseDigest(child.digest) }, []), filter);
+    const contents = await walkImage(top, (child) => deps.registry.manifest(image, { kind: 'digest', digest: parseDigest(child.digest) }, []), filter);
     result.platforms = contents.platforms;
     result.blobs = contents.blobs.length;
     const pending: Descriptor[] = [];
     for (const blob of contents.blobs) {
-      if ((await deps.blobStore.size(parseDigest(blob.digest))) === undefined) pending.push(blob);
+      if ((await deps.budget.lookup(blob.digest)) === undefined) pending.push(blob);
       else result.cachedBytes += blob.size;
     }
     progress.addTotal(pending.reduce((sum, blob) => sum + blob.size, 0));
     const limit = pLimit(BLOBS_AT_ONCE);
-    await Promise.all(pending.map((blob) => limit(() => pullBlob(deps.puller, image, blob, progress, result))));
+    await Promise.all(pending.map((blob) => limit(() => pullBlob(deps.registry, image, blob, progress, result))));
   } catch (error) {
     result.error = (error as Error).message;
   }
@@ -68,18 +70,30 @@ function topReference(image: ResolvedImage): ManifestReference {
   return image.digest ? { kind: 'digest', digest: image.digest } : { kind: 'tag', tag: image.tag! };
 }
 
-async function pullBlob(puller: Puller, image: ResolvedImage, blob: Descriptor, progress: WarmProgress, result: WarmResult): Promise<void> {
-  const answer = await puller.blob(image, parseDigest(blob.digest));
-  if (answer.origin === 'cache') {
-    // Another image of this run (or a server on the same cache) fetched it meanwhile.
+async function pullBlob(registry: RegistryService, image: ResolvedImage, blob: Descriptor, progress: WarmProgress, result: WarmResult): Promise<void> {
+  const answer = await registry.blob(image, parseDigest(blob.digest));
+  const following = answer.body.kind === 'growing' ? followGrowingFile(answer.body.file, 0, answer.size === undefined ? Infinity : answer.size - 1) : undefined;
+  if (answer.origin === 'cache' || !following) {
+    // Cached already (another image of this run, or a server on the same cache, fetched it), or filled before it could be followed.
+    if (answer.body.kind === 'stream') answer.body.stream.destroy();
     answer.release();
-    result.cachedBytes += answer.size;
-    progress.advance(answer.size);
+    const size = answer.size ?? blob.size;
+    if (answer.origin === 'cache') result.cachedBytes += size;
+    else result.fetchedBytes += size;
+    progress.advance(size);
     return;
   }
-  for await (const chunk of answer.open(0, answer.size - 1)) {
-    const length = (chunk as Buffer).byteLength;
-    result.fetchedBytes += length;
-    progress.advance(length);
+  await countBytes(following, answer, progress, result);
+}
+
+async function countBytes(stream: Readable, answer: BlobAnswer, progress: WarmProgress, result: WarmResult): Promise<void> {
+  try {
+    for await (const chunk of stream) {
+      const length = (chunk as Buffer).byteLength;
+      result.fetchedBytes += length;
+      progress.advance(length);
+    }
+  } finally {
+    answer.release();
   }
 }

@@ -29,7 +29,7 @@ export async function exportCommand(images: string[], options: ExportOptions): P
     if (plan.images.length === 0) throw new UsageError('export: no image to write');
     const out = openOutput(options.out);
     try {
-      await writeOciArchive(plan.images, mirror.blobStore, out, {
+      await writeOciArchive(plan.images, mirror.content, out, {
         image(refName, total) {
           const task = progress.task(refName, total);
           return { advance: (bytes) => task.advance(bytes), finish: () => task.finish('written') };

@@ -1,17 +1,15 @@
 /**
  * `registry-mirror stats [--config FILE] [--json] [--top N]`: what the cache holds (bytes, blobs,
  * manifests, tags) and how it has been used (hit ratio, top repositories, counted by the server
- * in metadata/usage-stats.ts). Read-only: safe beside a running server, whose latest few seconds
- * of counts may not be flushed yet.
+ * as metrics/answer-accounting.ts defines pulls and hits). Safe beside a running server, whose
+ * latest few seconds of counts may not be flushed yet.
  */
+import { openStores } from '../compose.js';
 import { loadConfig } from '../config/load-config.js';
 import type { MirrorConfig } from '../config/mirror-config.js';
-import { createKeyv } from '../metadata/create-keyv.js';
-import { TagIndex, type TagRecord } from '../metadata/tag-index.js';
-import { hitRatio, UsageStats, type UsageCounts, type UsageRecord } from '../metadata/usage-stats.js';
-import { BlobStore } from '../store/blob-store.js';
-import { listManifests } from '../store/cache-inventory.js';
-import { StorePaths } from '../store/store-paths.js';
+import { createLogger } from '../log.js';
+import type { MetadataStore, UsageCounts } from '../metadata/metadata-store.js';
+import { hitRatio } from '../metrics/answer-accounting.js';
 import { formatBytes } from './progress.js';
 import { formatTable } from './tool-context.js';
 
@@ -27,7 +25,7 @@ export interface CacheStats {
   bytes: number;
   blobs: { count: number; bytes: number };
   manifests: { count: number; bytes: number };
-  /** Tags and repositories in the tag index (metadata.store "memory" keeps none between runs). */
+  /** Tags and repositories in the tag store (metadata.store "memory" keeps none between runs). */
   tags: number;
   repositories: number;
   usage: { since: number; totals: UsageCounts; hitRatio: number | null };
@@ -41,50 +39,34 @@ export async function statsCommand(options: StatsCommandOptions): Promise<void> 
 }
 
 export async function collectStats(config: MirrorConfig, top = 10): Promise<CacheStats> {
-  const store = new BlobStore(new StorePaths(config.cache.dir));
-  const blobs = { count: 0, bytes: 0 };
-  for await (const blob of store.list()) {
-    blobs.count += 1;
-    blobs.bytes += blob.size;
-  }
-  const { manifests: manifestFiles } = await listManifests(store.paths);
-  const manifests = { count: manifestFiles.length, bytes: manifestFiles.reduce((sum, file) => sum + file.size, 0) };
-  const tagKeyv = await createKeyv<TagRecord>(config, 'tags', { readOnly: true });
-  const repositoryKeyv = await createKeyv<string[]>(config, 'repositories', { readOnly: true });
-  const usageKeyv = await createKeyv<UsageRecord>(config, 'usage', { readOnly: true });
+  const stores = await openStores(config, createLogger('warn', process.stderr));
   try {
-    const tagLists = await countTags(new TagIndex(tagKeyv, repositoryKeyv));
-    const usage = await UsageStats.read(usageKeyv);
+    const { metadata } = stores;
+    const totals = await metadata.blobs.totals();
+    const manifests = await manifestTotals(metadata);
+    const usage = await metadata.usage.report(top);
     return {
       cacheDir: config.cache.dir,
       maxBytes: config.cache.maxBytes,
-      bytes: blobs.bytes + manifests.bytes,
-      blobs,
+      bytes: totals.bytes + manifests.bytes,
+      blobs: { count: totals.count, bytes: totals.bytes },
       manifests,
-      ...tagLists,
+      ...(await metadata.tags.count()),
       usage: { since: usage.since, totals: usage.totals, hitRatio: hitRatio(usage.totals) },
-      topRepositories: topRepositories(usage, top),
+      topRepositories: usage.repositories.map((entry) => ({ ...entry, hitRatio: hitRatio(entry) })),
     };
   } finally {
-    await Promise.all([tagKeyv.disconnect(), repositoryKeyv.disconnect(), usageKeyv.disconnect()]);
+    await stores.close();
   }
 }
 
-async function countTags(tags: TagIndex): Promise<{ tags: number; repositories: number }> {
-  let count = 0;
-  const repositories = new Set<string>();
-  for await (const entry of tags.list()) {
-    count += 1;
-    repositories.add(`${entry.upstream}/${entry.repository}`);
+async function manifestTotals(metadata: MetadataStore): Promise<{ count: number; bytes: number }> {
+  const totals = { count: 0, bytes: 0 };
+  for await (const record of metadata.manifests.entries()) {
+    totals.count += 1;
+    totals.bytes += record.size;
   }
-  return { tags: count, repositories: repositories.size };
-}
-
-function topRepositories(usage: UsageRecord, top: number): CacheStats['topRepositories'] {
-  return Object.entries(usage.repositories)
-    .sort(([, a], [, b]) => b.pulls - a.pulls || b.hits + b.misses - (a.hits + a.misses))
-    .slice(0, top)
-    .map(([repository, counts]) => ({ repository, ...counts, hitRatio: hitRatio(counts) }));
+  return totals;
 }
 
 function formatStats(stats: CacheStats): string {

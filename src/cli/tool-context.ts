@@ -1,7 +1,8 @@
 /**
  * What the one-shot commands (warm, export, import) share: the config they name, a logger on
  * stderr (stdout may carry an archive), and a mirror built by the same composition as `serve`.
- * They may run beside a server on the same cache, so they leave its temp files alone.
+ * They may run beside a server on the same cache: their temp files are their own, and they leave
+ * reconciling the blob index to the server.
  */
 import type { Logger } from 'pino';
 import { composeMirror, type Mirror } from '../compose.js';
@@ -20,7 +21,7 @@ export async function openTool(configFile: string | undefined, overrides: Partia
   // The tools report through their progress display; only warnings and errors go to the log.
   const level = ['trace', 'debug'].includes(config.log.level) ? config.log.level : 'warn';
   const log = createLogger(level, process.stderr);
-  const mirror = await composeMirror(config, log, { sharedCache: true });
+  const mirror = await composeMirror(config, log, { reconcile: 'skip' });
   return { config, log, mirror };
 }
 

@@ -6,10 +6,10 @@
  * monitoring probe notices a disk that corrupts data), 2 for a bad config or command line.
  * Safe beside a running server on the same cache.
  */
+import { openStores } from '../compose.js';
 import { loadConfig } from '../config/load-config.js';
-import { BlobStore } from '../store/blob-store.js';
-import { StorePaths } from '../store/store-paths.js';
-import { verifyStore } from '../store/verify-store.js';
+import { createLogger } from '../log.js';
+import { verifyContent } from '../storage/verify-content.js';
 import { formatBytes } from './progress.js';
 
 export interface VerifyCommandOptions {
@@ -19,12 +19,17 @@ export interface VerifyCommandOptions {
 
 export async function verifyCommand(options: VerifyCommandOptions): Promise<void> {
   const config = await loadConfig(options.config);
-  const store = new BlobStore(new StorePaths(config.cache.dir));
-  const report = await verifyStore(store, {
-    onRemoved: (kind, digest, reason) => {
-      if (!options.json) process.stdout.write(`removed ${kind} ${digest}: ${reason}\n`);
-    },
-  });
+  const stores = await openStores(config, createLogger('warn', process.stderr));
+  let report;
+  try {
+    report = await verifyContent(stores, {
+      onRemoved: (kind, digest, reason) => {
+        if (!options.json) process.stdout.write(`removed ${kind} ${digest}: ${reason}\n`);
+      },
+    });
+  } finally {
+    await stores.close();
+  }
   const removed = report.blobs.removed.length + report.manifests.removed.length;
   if (options.json) {
     process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);

@@ -39,7 +39,13 @@ export class ManifestInvalidError extends MirrorError { readonly code = 'MANIFES
 export class ManifestUnknownError extends MirrorError { readonly code = 'MANIFEST_UNKNOWN'; }
 export class BlobUnknownError extends MirrorError { readonly code = 'BLOB_UNKNOWN'; }
 export class NameUnknownError extends MirrorError { readonly code = 'NAME_UNKNOWN'; }
-export class UnsupportedError extends MirrorError { readonly code = 'UNSUPPORTED'; }
+/** A method an endpoint does not offer (405); `allow` lists the ones it does (RFC 9110 section 15.5.6). */
+export class UnsupportedError extends MirrorError {
+  readonly code = 'UNSUPPORTED';
+  constructor(message: string, readonly allow: readonly string[] = []) {
+    super(message);
+  }
+}
 export class BadRequestError extends MirrorError { readonly code = 'BAD_REQUEST'; }
 /** A path under /v2/ that names no API endpoint. */
 export class RouteUnknownError extends MirrorError { readonly code = 'NOT_FOUND'; }

@@ -2,7 +2,7 @@
  * The one place where errors become HTTP responses: a status per stable error code, and the OCI
  * error body `{"errors":[{"code","message","detail"}]}` (distribution-spec "Error Codes").
  */
-import { AuthenticationRequiredError, MirrorError, RangeNotSatisfiableError, TooManyRequestsError, type ErrorCode } from '../domain/errors.js';
+import { AuthenticationRequiredError, MirrorError, RangeNotSatisfiableError, TooManyRequestsError, UnsupportedError, type ErrorCode } from '../domain/errors.js';
 
 const STATUS_BY_CODE: Record<ErrorCode, number> = {
   BAD_REQUEST: 400,
@@ -38,7 +38,7 @@ export function errorResponseParts(error: unknown): ErrorResponseParts {
   const headers: Record<string, string> = { 'Content-Type': 'application/json; charset=utf-8' };
   if (error instanceof TooManyRequestsError && error.retryAfterSeconds !== undefined) headers['Retry-After'] = String(error.retryAfterSeconds);
   if (error instanceof RangeNotSatisfiableError) headers['Content-Range'] = `bytes */${error.size}`;
-  if (status === 405) headers.Allow = 'GET, HEAD';
+  if (error instanceof UnsupportedError) headers.Allow = error.allow.join(', ');
   if (error instanceof AuthenticationRequiredError) headers['WWW-Authenticate'] = error.challenge;
   const entry: Record<string, unknown> = { code, message };
   if (known && error.detail !== undefined) entry.detail = error.detail;

@@ -16,7 +16,7 @@ import { closeSync, openSync } from 'node:fs';
 import type { ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { getSystemErrorName } from 'node:util';
-import type { GrowingFile } from '../pull-through/blob-puller.js';
+import type { GrowingFile } from '../storage/content-store.js';
 import type { SendfileAddon, SendfileTransfer } from './sendfile-addon.js';
 
 /** Body bytes that went out by sendfile, which the socket's own `bytesWritten` does not count. */
@@ -51,6 +51,7 @@ export function publishedFile(path: string): GrowingFile {
     openSync: () => openSync(path, 'r'),
     readable: (position, end) => end - position + 1,
     onceChanged: () => () => {},
+    finalSize: () => undefined,
   };
 }
 

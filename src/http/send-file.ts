@@ -3,14 +3,24 @@
  * requests take) or one still downloading. With the sendfile addon (sendfile-addon.ts) on a
  * plain TCP socket the kernel sends the pages itself (send-file-zero-copy.ts); otherwise (no
  * addon, TLS, config `sendfile: false`) a cached blob is copied through user space
- * (send-file-copy.ts) and a download is streamed (store/follow-file.ts).
+ * (send-file-copy.ts) and a download is streamed (storage/growing-file.ts).
  */
 import type { ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { copyFileRange } from './send-file-copy.js';
 import { plainSocketFd, publishedFile, sendFileRangeZeroCopy, type ZeroCopyBody } from './send-file-zero-copy.js';
 import { sendfileAddon, sendfileAddonStatus } from './sendfile-addon.js';
-import type { FileBody } from './send-stream.js';
+
+export interface FileBody {
+  path: string;
+  start: number;
+  /** Inclusive. */
+  end: number;
+  /** Runs once the file is no longer read, with the read error if there was one. */
+  done: (error?: Error) => void;
+  /** Whether sendfile(2) may be used (config `sendfile`). */
+  sendfile: boolean;
+}
 
 /** The socket to send this response's body to with sendfile, if it may be: config, addon, plain TCP. */
 export function zeroCopySocket(outgoing: ServerResponse, sendfile: boolean): Socket | undefined {

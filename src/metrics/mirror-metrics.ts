@@ -7,8 +7,9 @@
  * Labels are bounded sets (route names, upstream names, statuses), never paths or digests.
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { isHit, type AnswerKind } from './answer-accounting.js';
 
-export type CacheKind = 'manifest' | 'blob';
+export type CacheKind = AnswerKind;
 export type ServedFrom = 'cache' | 'upstream';
 
 /** Read at scrape time. */
@@ -41,9 +42,6 @@ export interface CacheTally {
 }
 
 const PREFIX = 'registry_mirror_';
-
-/** Which manifest and blob origins count as a cache hit (served from bytes already on disk). */
-const HIT_ORIGINS = new Set(['cache', 'revalidated', 'stale']);
 
 export class MirrorMetrics {
   readonly registry = new Registry();
@@ -91,9 +89,9 @@ export class MirrorMetrics {
     this.requests.inc({ route, method, status: String(status) });
   }
 
-  /** `origin` is the pull-through layer's answer origin (cache, revalidated, stale, upstream, joined). */
+  /** `origin` is the registry service's answer origin; what counts as a hit is answer-accounting.ts. */
   cacheResult(kind: CacheKind, origin: string): void {
-    if (HIT_ORIGINS.has(origin)) {
+    if (isHit(origin)) {
       this.hits.inc({ kind, result: origin });
       this.tally.hits += 1;
       return;
@@ -122,11 +120,6 @@ export class MirrorMetrics {
     this.evictions.inc();
     this.evictedBytes.inc(size);
     this.tally.evictions += 1;
-  }
-
-  /** Whether an origin counts as served from the cache (for bytes and the hit ratio). */
-  static isHit(origin: string): boolean {
-    return HIT_ORIGINS.has(origin);
   }
 }
 

@@ -6,9 +6,8 @@
 export interface RepositoryUsageEntry {
   /** `<upstream>/<repository>`. */
   repository: string;
-  /** Manifest GETs: one per image pull, roughly. */
+  /** Pulls and hits as metrics/answer-accounting.ts defines them. */
   pulls: number;
-  /** Manifest and blob requests answered from the cache. */
   hits: number;
   bytesServed: number;
 }

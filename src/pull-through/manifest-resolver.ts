@@ -1,100 +1,102 @@
 /**
- * Manifests: by digest from the cache forever once stored; by tag from the tag index while fresh
- * (`tags.ttlSeconds`), then revalidated with a HEAD — Docker Hub does not count HEADs against its
- * pull rate limit — fetching the body only when the digest changed. When the upstream is down
- * or rate-limiting, a known tag is served stale (within `tags.staleIfErrorSeconds`).
+ * Manifests: by digest from the store forever once stored; by tag from the tag store while fresh
+ * (`tags.ttlSeconds`), then revalidated with a HEAD (Docker Hub does not count HEADs against its
+ * pull rate limit), fetching the body only when the digest changed. When the upstream is down or
+ * rate-limiting, a known tag is served stale (within `tags.staleIfErrorSeconds`); with no
+ * upstream at all (offline) a known tag is served whatever its age.
  *
  * Manifests are stored byte-exact and never converted; their digest is checked against the
- * reference or the upstream's Docker-Content-Digest before they are stored.
+ * reference or the upstream's Docker-Content-Digest before they are stored, and only then is
+ * the repository linked to them (the upstream confirmed the repository serves them).
  */
+import type { Flights } from '../coordination/flights.js';
 import { digestOf, parseDigest, type Digest } from '../domain/digest.js';
 import { isUpstreamOutage, ManifestInvalidError, ManifestUnknownError, UpstreamBadResponseError } from '../domain/errors.js';
 import { acceptsMediaType, mediaTypeFromManifest, UPSTREAM_MANIFEST_ACCEPT } from '../domain/media-types.js';
 import type { ManifestReference } from '../domain/reference.js';
-import type { TagIndex, TagKey, TagRecord } from '../metadata/tag-index.js';
-import type { ManifestStore, StoredManifest } from '../store/manifest-store.js';
-import type { RepositoryTarget } from '../upstream/upstream-router.js';
-import { SharedFlights } from './shared-flight.js';
+import { repositoryKey, type ProxiedTarget } from '../domain/target.js';
+import type { LinkStore, TagRecord, TagStore } from '../metadata/metadata-store.js';
+import type { ManifestStore, StoredManifest } from '../storage/manifest-store.js';
+import type { ManifestAnswer } from './registry-service.js';
 import type { UpstreamPort } from './upstream-port.js';
-
-export type ManifestOrigin = 'cache' | 'upstream' | 'revalidated' | 'stale';
-
-export interface ManifestAnswer extends StoredManifest {
-  origin: ManifestOrigin;
-}
+import type { Upstreams } from './upstreams.js';
 
 export interface ManifestResolverOptions {
   manifests: ManifestStore;
-  tags: TagIndex;
-  upstreams: Map<string, UpstreamPort>;
+  tags: TagStore;
+  links: Pick<LinkStore, 'add'>;
+  upstreams: Upstreams;
+  flights: Flights;
   ttlMs: number;
   staleIfErrorMs: number | null;
-  offline: boolean;
-  onStale?: (target: RepositoryTarget, tag: string, error: unknown) => void;
-  /** Called for every manifest fetched from the upstream, naming the repository it came through. */
-  onUpstreamFetch?: (target: RepositoryTarget, digest: string) => void;
+  /** Deadline of one shared manifest request (flights). */
+  deadlineMs: number;
+  onStale?: (target: ProxiedTarget, tag: string, error: unknown) => void;
+}
+
+interface TagKey {
+  target: ProxiedTarget;
+  tag: string;
 }
 
 export class ManifestResolver {
-  private readonly flights = new SharedFlights<ManifestAnswer>();
-
   constructor(private readonly options: ManifestResolverOptions) {}
 
   /** `accept` holds the client's Accept headers (empty: anything). */
-  async resolve(target: RepositoryTarget, reference: ManifestReference, accept: string[]): Promise<ManifestAnswer> {
-    if (reference.kind === 'digest') return this.byDigest(target, reference.digest, accept);
-    const key = { ...target, tag: reference.tag };
-    const record = await this.options.tags.get(key);
+  async resolve(target: ProxiedTarget, reference: ManifestReference, accept: string[]): Promise<ManifestAnswer> {
+    if (reference.kind === 'digest') return this.#byDigest(target, reference.digest, accept);
+    const key = { target, tag: reference.tag };
+    const record = await this.options.tags.get(repositoryKey(target), reference.tag);
     const stored = record && (await this.options.manifests.read(parseDigest(record.digest)));
+    const upstream = this.options.upstreams.for(target);
     if (record && stored && acceptsMediaType(accept, stored.mediaType)) {
-      if (this.options.offline || Date.now() - record.checkedAt < this.options.ttlMs) return { ...stored, origin: 'cache' };
-      return this.shared(`revalidate ${tagId(key)}`, () => this.revalidate(key, record, stored));
+      if (!upstream || Date.now() - record.checkedAt < this.options.ttlMs) return { ...stored, origin: 'cache' };
+      return this.#shared(`revalidate ${tagId(key)}`, (signal) => this.#revalidate(upstream, key, record, stored, signal));
     }
-    this.assertOnline(`${target.repository}:${reference.tag}`);
-    if (stored) {
-      // The cached type is not one this client takes: ask the upstream the client's way.
-      return this.shared(`tag ${tagId(key)} ${accept.join(',')}`, () => this.fetch(target, reference.tag, accept.join(', ')));
-    }
-    return this.shared(`tag ${tagId(key)}`, () => this.fetchTag(key, accept));
+    const online = this.#upstream(target, `${target.repository}:${reference.tag}`);
+    // Cached, but as a type this client does not take: ask the upstream the client's way.
+    if (stored) return this.#shared(`tag ${tagId(key)} ${accept.join(',')}`, (signal) => this.#fetch(online, target, reference.tag, accept.join(', '), signal));
+    return this.#shared(`tag ${tagId(key)}`, (signal) => this.#fetchTag(online, key, accept, signal));
   }
 
-  private async byDigest(target: RepositoryTarget, digest: Digest, accept: string[]): Promise<ManifestAnswer> {
+  async #byDigest(target: ProxiedTarget, digest: Digest, accept: string[]): Promise<ManifestAnswer> {
     // A digest names exact bytes: once stored, the upstream is never needed again.
     const stored = await this.options.manifests.read(digest);
     if (stored) return { ...stored, origin: 'cache' };
-    this.assertOnline(`${target.repository}@${digest.value}`);
+    const upstream = this.#upstream(target, `${target.repository}@${digest.value}`);
     const acceptList = [UPSTREAM_MANIFEST_ACCEPT, ...accept].join(', ');
-    return this.shared(`digest ${target.upstream}/${target.repository}@${digest.value}`, () => this.fetch(target, digest.value, acceptList, digest));
+    return this.#shared(`digest ${repositoryKey(target)}@${digest.value}`, (signal) => this.#fetch(upstream, target, digest.value, acceptList, signal, digest));
   }
 
-  private async fetchTag(key: TagKey, accept: string[]): Promise<ManifestAnswer> {
-    const answer = await this.fetch(key, key.tag, UPSTREAM_MANIFEST_ACCEPT);
-    await this.remember(key, answer);
+  async #fetchTag(upstream: UpstreamPort, key: TagKey, accept: string[], signal: AbortSignal): Promise<ManifestAnswer> {
+    const answer = await this.#fetch(upstream, key.target, key.tag, UPSTREAM_MANIFEST_ACCEPT, signal);
+    await this.#remember(key, answer);
     if (acceptsMediaType(accept, answer.mediaType)) return answer;
-    return this.fetch(key, key.tag, accept.join(', '));
+    return this.#fetch(upstream, key.target, key.tag, accept.join(', '), signal);
   }
 
-  private async revalidate(key: TagKey, record: TagRecord, stored: StoredManifest): Promise<ManifestAnswer> {
-    const upstream = this.upstream(key);
+  async #revalidate(upstream: UpstreamPort, key: TagKey, record: TagRecord, stored: StoredManifest, signal: AbortSignal): Promise<ManifestAnswer> {
+    const { target, tag } = key;
     try {
-      const head = await upstream.fetchManifest(key.repository, key.tag, { method: 'HEAD', accept: UPSTREAM_MANIFEST_ACCEPT });
+      const head = await upstream.fetchManifest(target.repository, tag, { method: 'HEAD', accept: UPSTREAM_MANIFEST_ACCEPT, signal });
       if (head.digest === record.digest) {
-        await this.options.tags.set(key, { ...record, checkedAt: Date.now() });
+        await this.options.tags.set(repositoryKey(target), tag, { ...record, checkedAt: Date.now() });
+        await this.options.links.add(repositoryKey(target), record.digest);
         return { ...stored, origin: 'revalidated' };
       }
-      const changed = head.digest ? await this.byDigest(key, parseDigest(head.digest), []) : await this.fetch(key, key.tag, UPSTREAM_MANIFEST_ACCEPT);
-      await this.remember(key, changed);
+      const changed = head.digest ? await this.#byDigest(target, parseDigest(head.digest), []) : await this.#fetch(upstream, target, tag, UPSTREAM_MANIFEST_ACCEPT, signal);
+      await this.#remember(key, changed);
       return { ...changed, origin: 'upstream' };
     } catch (error) {
-      if (!isUpstreamOutage(error) || !this.withinStaleLimit(record)) throw error;
-      this.options.onStale?.(key, key.tag, error);
+      if (!isUpstreamOutage(error) || !this.#withinStaleLimit(record)) throw error;
+      this.options.onStale?.(target, tag, error);
       return { ...stored, origin: 'stale' };
     }
   }
 
-  /** GETs a manifest, checks its digest, stores it. */
-  private async fetch(target: RepositoryTarget, reference: string, accept: string, expected?: Digest): Promise<ManifestAnswer> {
-    const response = await this.upstream(target).fetchManifest(target.repository, reference, { method: 'GET', accept });
+  /** GETs a manifest, checks its digest, stores it and links the repository to it. */
+  async #fetch(upstream: UpstreamPort, target: ProxiedTarget, reference: string, accept: string, signal: AbortSignal, expected?: Digest): Promise<ManifestAnswer> {
+    const response = await upstream.fetchManifest(target.repository, reference, { method: 'GET', accept, signal });
     const bytes = response.bytes;
     if (!bytes) throw new UpstreamBadResponseError(`upstream sent no body for manifest ${reference}`);
     const claimed = expected ?? (response.digest ? parseDigest(response.digest) : undefined);
@@ -105,34 +107,29 @@ export class ManifestResolver {
     const mediaType = response.mediaType && response.mediaType !== 'application/json' ? response.mediaType : mediaTypeFromManifest(bytes);
     if (!mediaType) throw new ManifestInvalidError(`manifest ${target.repository}:${reference} is not JSON`);
     const stored = await this.options.manifests.write(digest, bytes, mediaType);
-    this.options.onUpstreamFetch?.(target, stored.digest);
+    await this.options.links.add(repositoryKey(target), stored.digest);
     return { ...stored, origin: 'upstream' };
   }
 
-  private async remember(key: TagKey, answer: StoredManifest): Promise<void> {
-    await this.options.tags.set(key, { digest: answer.digest, mediaType: answer.mediaType, size: answer.bytes.byteLength, checkedAt: Date.now() });
+  async #remember(key: TagKey, answer: StoredManifest): Promise<void> {
+    const record = { digest: answer.digest, mediaType: answer.mediaType, size: answer.bytes.byteLength, checkedAt: Date.now() };
+    await this.options.tags.set(repositoryKey(key.target), key.tag, record);
   }
 
-  private withinStaleLimit(record: TagRecord): boolean {
+  #withinStaleLimit(record: TagRecord): boolean {
     const limit = this.options.staleIfErrorMs;
     return limit === null || Date.now() - record.checkedAt < this.options.ttlMs + limit;
   }
 
-  private shared(key: string, work: () => Promise<ManifestAnswer>): Promise<ManifestAnswer> {
-    return this.flights.run(key, work).promise;
+  #shared(key: string, work: (signal: AbortSignal) => Promise<ManifestAnswer>): Promise<ManifestAnswer> {
+    return this.options.flights.run(`manifest ${key}`, work, { deadlineMs: this.options.deadlineMs });
   }
 
-  private assertOnline(what: string): void {
-    if (this.options.offline) throw new ManifestUnknownError(`manifest ${what} is not cached and this mirror is offline`);
-  }
-
-  private upstream(target: RepositoryTarget): UpstreamPort {
-    const upstream = this.options.upstreams.get(target.upstream);
-    if (!upstream) throw new ManifestUnknownError(`no upstream ${target.upstream}`);
-    return upstream;
+  #upstream(target: ProxiedTarget, what: string): UpstreamPort {
+    return this.options.upstreams.require(target, (reason) => new ManifestUnknownError(`manifest ${what} is not cached and ${reason}`));
   }
 }
 
 function tagId(key: TagKey): string {
-  return `${key.upstream}/${key.repository}:${key.tag}`;
+  return `${repositoryKey(key.target)}:${key.tag}`;
 }

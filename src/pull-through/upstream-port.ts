@@ -24,3 +24,15 @@ export interface UpstreamPort {
   fetchTags(repo: string, query: string, options?: { signal?: AbortSignal }): Promise<{ body: Buffer; link: string | undefined }>;
   fetchReferrers(repo: string, digest: string, artifactType?: string, options?: { signal?: AbortSignal }): Promise<{ body: Buffer; contentType: string } | null>;
 }
+
+/**
+ * Drops an upstream body that will not be read to its end. Destroying an undici body emits
+ * 'error' (RequestAbortedError) once it is destroyed before its end, and an 'error' without a
+ * listener takes the process down (issue 12 item 1), so a listener goes on first.
+ */
+export function discardUpstreamBody(body: Readable): void {
+  body.on('error', ignoreError);
+  body.destroy();
+}
+
+function ignoreError(): void {}

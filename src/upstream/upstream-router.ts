@@ -11,13 +11,7 @@
 import { NameInvalidError, NameUnknownError } from '../domain/errors.js';
 import { assertRepositoryName } from '../domain/reference.js';
 import { isRegistryHost, looksLikeRegistryHost, normalizeRegistryHost } from '../domain/registry-host.js';
-
-export interface RepositoryTarget {
-  /** Config key of the upstream, e.g. "docker.io". */
-  upstream: string;
-  /** Repository name as the upstream knows it, e.g. "library/alpine". */
-  repository: string;
-}
+import { proxiedTarget, type ProxiedTarget } from '../domain/target.js';
 
 /** Other names clients use for Docker Hub. */
 const DOCKER_HUB_ALIASES = ['index.docker.io', 'registry-1.docker.io', 'registry.hub.docker.com'];
@@ -32,7 +26,7 @@ export class UpstreamRouter {
     }
   }
 
-  route(name: string, ns: string | undefined): RepositoryTarget {
+  route(name: string, ns: string | undefined): ProxiedTarget {
     if (ns !== undefined) return this.target(this.upstreamForHost(ns, 'ns'), name);
     const slash = name.indexOf('/');
     const first = slash > 0 ? name.slice(0, slash) : '';
@@ -47,10 +41,10 @@ export class UpstreamRouter {
     return upstream;
   }
 
-  private target(upstream: string, name: string): RepositoryTarget {
+  private target(upstream: string, name: string): ProxiedTarget {
     assertRepositoryName(name);
     // Docker Hub's official images live under library/ (docker reference normalisation).
     const repository = upstream === 'docker.io' && !name.includes('/') ? `library/${name}` : name;
-    return { upstream, repository: assertRepositoryName(repository) };
+    return proxiedTarget(upstream, assertRepositoryName(repository));
   }
 }

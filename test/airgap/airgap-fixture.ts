@@ -29,7 +29,7 @@ export async function toolMirror(cacheDir: string, upstreams: Record<string, str
     upstreams: Object.fromEntries(Object.entries(upstreams).map(([name, url]) => [name, { url }])),
     ...extra,
   });
-  return composeMirror(config, createLogger('silent'), { sharedCache: true });
+  return composeMirror(config, createLogger('silent'), { reconcile: 'skip' });
 }
 
 export async function warm(mirror: Mirror, images: string[], filter?: Platform[]): Promise<WarmResult[]> {
@@ -40,7 +40,7 @@ export async function warm(mirror: Mirror, images: string[], filter?: Platform[]
 export async function exportTo(mirror: Mirror, images: string[] | 'all', file: string) {
   const plan = await planExport(mirror, images);
   const progress = { image: () => ({ advance: () => {}, finish: () => {} }) };
-  await writeOciArchive(plan.images, mirror.blobStore, createWriteStream(file), progress);
+  await writeOciArchive(plan.images, mirror.content, createWriteStream(file), progress);
   return plan;
 }
 

@@ -1,17 +1,17 @@
 /**
  * Issue 6, "warming while the server runs on the same cache is safe", with real processes: a
- * served mirror (metadata.store "file") keeps running while separate `registry-mirror import` and
- * `registry-mirror warm` processes fill the same cache directory. The server must serve what they
- * recorded at once (no restart, zero upstream requests), and no process's later saves may drop
- * another's tags (json-file-store.ts merges under a lock).
+ * served mirror (metadata.store "sqlite", the default) keeps running while separate
+ * `registry-mirror import` and `registry-mirror warm` processes fill the same cache directory.
+ * The server must serve what they recorded at once (no restart, zero upstream requests), and no
+ * process's writes may drop another's tags.
  */
 import { execFile } from 'node:child_process';
-import { readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeRegistry, type FakeRegistry } from '../helpers/fake-registry.js';
-import { get, waitFor } from '../helpers/http.js';
+import { get } from '../helpers/http.js';
 import { makeImage, pushImage } from '../helpers/test-images.js';
 import { startMirror, type MirrorUnderTest } from '../helpers/mirror-under-test.js';
 import { exportTo, tempDir, toolMirror, warm } from './airgap-fixture.js';
@@ -63,10 +63,9 @@ describe('import in another process beside a running server on the same cache', 
     }
 
     server = await startMirror({ upstreams: { 'docker.io': { url: hub.url } } }, { cacheDir: path.join(work.dir, 'shared') });
-    // The server records a tag of its own first, so its tag files exist before the import.
+    // The server records a tag of its own first.
     expect((await get(`${server.url}/v2/library/busybox/manifests/1.36`, { accept: ACCEPT })).status).toBe(200);
-    const tagFile = path.join(server.cacheDir, 'metadata', 'tags.json');
-    await waitFor(async () => (await readFile(tagFile, 'utf8').catch(() => '')).includes('busybox'), 5_000, 'the server saved its tag');
+    expect((await server.mirror.metadata.tags.get('docker.io/library/busybox', '1.36'))?.digest).toBe(pulled.manifest.digest);
 
     expect(await commandInChildProcess(server.cacheDir, ['import', archive])).toMatch(/docker\.io\/library\/alpine:3\.20\s+ok/);
     expect(await commandInChildProcess(server.cacheDir, ['warm', 'library/redis:7.2'])).toMatch(/docker\.io\/library\/redis:7\.2\s+ok/);
@@ -84,20 +83,20 @@ describe('import in another process beside a running server on the same cache', 
     expect(warmed.headers['docker-content-digest']).toBe(warmedBeside.manifest.digest);
     expect(hub.count(), 'requests the upstream saw for the imported and the warmed image').toBe(0);
 
-    // The server saves again after the import (a new tag in the same repository): the merge keeps
-    // the imported tag and both processes' entries in the repository's tag list.
+    // The server records again after the import (a new tag in the same repository): every
+    // process's tags are kept.
     expect((await get(`${server.url}/v2/library/alpine/manifests/edge`, { accept: ACCEPT })).status).toBe(200);
     await server.stop();
     server = undefined;
     const reopened = await toolMirror(path.join(work.dir, 'shared'), { 'docker.io': hub.url }, { offline: true });
     try {
       const tags = [];
-      for await (const entry of reopened.tags.list()) tags.push(`${entry.repository}:${entry.tag}=${entry.record.digest}`);
+      for await (const entry of reopened.metadata.tags.entries()) tags.push(`${entry.repository}:${entry.tag}=${entry.record.digest}`);
       expect(tags.sort()).toEqual([
-        `library/alpine:3.20=${imported.manifest.digest}`,
-        `library/alpine:edge=${pulledLater.manifest.digest}`,
-        `library/busybox:1.36=${pulled.manifest.digest}`,
-        `library/redis:7.2=${warmedBeside.manifest.digest}`,
+        `docker.io/library/alpine:3.20=${imported.manifest.digest}`,
+        `docker.io/library/alpine:edge=${pulledLater.manifest.digest}`,
+        `docker.io/library/busybox:1.36=${pulled.manifest.digest}`,
+        `docker.io/library/redis:7.2=${warmedBeside.manifest.digest}`,
       ]);
     } finally {
       await reopened.close();

@@ -55,10 +55,10 @@ describe('import and manifest media types', () => {
       expect(byName['docker.io/library/html:1']!.error).toContain('"text/html", which is not a manifest media type');
       expect(byName['docker.io/library/mismatch:1']!.error).toContain('names itself');
       for (const [repository, manifest] of [['library/html', html.manifest], ['library/mismatch', mismatch.manifest]] as const) {
-        expect(await tool.tags.get({ upstream: 'docker.io', repository, tag: '1' })).toBeUndefined();
-        expect(await tool.manifestStore.read(parseDigest(digestOf(manifest)))).toBeUndefined();
+        expect(await tool.metadata.tags.get(`docker.io/${repository}`, '1')).toBeUndefined();
+        expect(await tool.manifests.read(parseDigest(digestOf(manifest)))).toBeUndefined();
       }
-      expect((await tool.manifestStore.read(parseDigest(digestOf(good.manifest))))?.mediaType).toBe(OCI_MANIFEST);
+      expect((await tool.manifests.read(parseDigest(digestOf(good.manifest))))?.mediaType).toBe(OCI_MANIFEST);
     } finally {
       await tool.close();
     }

@@ -13,6 +13,7 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseDigest } from '../../src/domain/digest.js';
 import { startFakeRegistry, type FakeRegistry } from '../helpers/fake-registry.js';
 import { sha256 } from '../helpers/http.js';
 import { makeImage, makeIndex, pushImage } from '../helpers/test-images.js';
@@ -76,8 +77,8 @@ describe.skipIf(!SKOPEO)('skopeo and OCI archives', () => {
       expect(result.failures).toEqual([]);
       expect(result.images).toEqual([{ name: 'docker.io/library/alpine:3.20', digest: alpine.manifest.digest, tag: 'docker.io/library/alpine:3.20' }]);
       for (const image of alpine.images) {
-        expect((await mirror.manifestStore.read({ algorithm: 'sha256', hex: image.manifest.digest.slice(7), value: image.manifest.digest }))?.digest).toBe(image.manifest.digest);
-        for (const blob of [image.config, ...image.layers]) expect(await mirror.blobStore.size({ algorithm: 'sha256', hex: blob.digest.slice(7), value: blob.digest })).toBe(blob.size);
+        expect((await mirror.manifests.read(parseDigest(image.manifest.digest)))?.digest).toBe(image.manifest.digest);
+        for (const blob of [image.config, ...image.layers]) expect((await mirror.content.stat(parseDigest(blob.digest)))?.size).toBe(blob.size);
       }
     } finally {
       await mirror.close();

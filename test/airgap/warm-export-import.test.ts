@@ -8,6 +8,7 @@ import { existsSync } from 'node:fs';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseDigest } from '../../src/domain/digest.js';
 import { startFakeRegistry, type FakeRegistry } from '../helpers/fake-registry.js';
 import { get, head, sha256 } from '../helpers/http.js';
 import { makeImage, makeIndex, pushImage, type TestImage, type TestIndex } from '../helpers/test-images.js';
@@ -172,7 +173,7 @@ describe('export, import, offline', () => {
       expect(two.blobsStored).toBe(0);
       expect(two.blobsAlreadyPresent).toBe(one.blobsStored);
       expect(two.images.map((image) => image.tag)).toEqual(one.images.map((image) => image.tag));
-      expect((await second.tags.get({ upstream: 'docker.io', repository: 'library/alpine', tag: '3.20' }))?.digest).toBe(alpine.manifest.digest);
+      expect((await second.metadata.tags.get('docker.io/library/alpine', '3.20'))?.digest).toBe(alpine.manifest.digest);
     } finally {
       await second.close();
     }
@@ -193,13 +194,14 @@ describe('export, import, offline', () => {
     try {
       const result = await importFrom(tool, file);
       expect(result.failures).toEqual([expect.stringContaining(`blobs/sha256/${victim.slice(7)} is corrupt`)]);
-      expect(await tool.blobStore.size({ algorithm: 'sha256', hex: victim.slice(7), value: victim })).toBeUndefined();
+      expect(await tool.content.stat(parseDigest(victim))).toBeUndefined();
       expect(existsSync(path.join(cache, 'blobs', 'sha256', victim.slice(7, 9), victim.slice(7)))).toBe(false);
-      expect(await readdir(path.join(cache, 'tmp'))).toEqual([]);
+      const tempFiles = (await readdir(path.join(cache, 'tmp'), { recursive: true, withFileTypes: true })).filter((entry) => entry.isFile());
+      expect(tempFiles).toEqual([]);
       const busyboxResult = result.images.find((image) => image.name === 'docker.io/library/busybox:1.36');
       expect(busyboxResult?.error).toMatch(/missing or corrupt/);
-      expect(await tool.tags.get({ upstream: 'docker.io', repository: 'library/busybox', tag: '1.36' })).toBeUndefined();
-      expect((await tool.tags.get({ upstream: 'docker.io', repository: 'library/alpine', tag: '3.20' }))?.digest).toBe(alpine.manifest.digest);
+      expect(await tool.metadata.tags.get('docker.io/library/busybox', '1.36')).toBeUndefined();
+      expect((await tool.metadata.tags.get('docker.io/library/alpine', '3.20'))?.digest).toBe(alpine.manifest.digest);
     } finally {
       await tool.close();
     }

@@ -7,6 +7,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { request } from 'undici';
+import { parseDigest } from '../../src/domain/digest.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { get, sha256, waitFor } from '../helpers/http.js';
 import { bytesUnder, type CacheBed, contentRequests, MiB, pullImage, pushTestImage, startCacheBed } from './cache-fixture.js';
@@ -23,7 +24,7 @@ describe('cache budget', () => {
 
   it('accepts cache.maxBytes as a size string', async () => {
     bed = await startCacheBed({ cache: { maxBytes: '7MiB' } });
-    expect(bed.mirror.mirror.lru.maxBytes).toBe(BUDGET);
+    expect(bed.mirror.mirror.budget.maxBytes).toBe(BUDGET);
   });
 
   it('keeps to the budget, keeps what was used last and pulls an evicted image again', async () => {
@@ -32,17 +33,17 @@ describe('cache budget', () => {
     const images = ['a', 'b', 'c'].map((name) => ({ repo: `library/${name}`, image: pushTestImage(fake, `library/${name}`, 'v1', LAYERS, name) }));
     const [a, b, c] = images as [typeof images[0], typeof images[0], typeof images[0]];
     const blobsDir = path.join(bed.mirror.cacheDir, 'blobs');
-    const isCached = (blob: { digest: string }) => existsSync(path.join(blobsDir, 'sha256', blob.digest.slice(7, 9), blob.digest.slice(7)));
+    const isCached = async (blob: { digest: string }) => (await bed!.mirror.mirror.content.stat(parseDigest(blob.digest))) !== undefined;
 
     // a, b, a again (a hit that must bump a's recency), then c: b is the one to go.
     for (const next of [a, b, a, c]) {
       await pullImage(bed.mirror.url, next.repo, 'v1', next.image);
-      await bed.mirror.mirror.lru.idle();
+      await bed.mirror.mirror.budget.idle();
       expect(await bytesUnder(blobsDir)).toBeLessThanOrEqual(BUDGET * 1.05);
     }
-    for (const blob of [c.image.config, ...c.image.layers]) expect(isCached(blob)).toBe(true);
-    for (const blob of a.image.layers) expect(isCached(blob)).toBe(true);
-    expect(b.image.layers.some((blob) => !isCached(blob))).toBe(true);
+    for (const blob of [c.image.config, ...c.image.layers]) expect(await isCached(blob)).toBe(true);
+    for (const blob of a.image.layers) expect(await isCached(blob)).toBe(true);
+    expect((await Promise.all(b.image.layers.map(isCached))).some((cached) => !cached)).toBe(true);
 
     fake.resetCounts();
     await pullImage(bed.mirror.url, c.repo, 'v1', c.image);
@@ -50,11 +51,11 @@ describe('cache budget', () => {
 
     await pullImage(bed.mirror.url, b.repo, 'v1', b.image);
     expect(fake.count({ method: 'GET', pathIncludes: '/blobs/' })).toBeGreaterThan(0);
-    await bed.mirror.mirror.lru.idle();
+    await bed.mirror.mirror.budget.idle();
     expect(await bytesUnder(blobsDir)).toBeLessThanOrEqual(BUDGET * 1.05);
   });
 
-  it('makes room before a download writes: old blobs go when the fill starts, not after it', async () => {
+  it('makes room as a download writes: old blobs go as its bytes arrive, before the budget is exceeded', async () => {
     bed = await startCacheBed({ cache: { maxBytes: 3 * MiB } });
     const old = pushTestImage(bed.fake, 'library/old', 'v1', [MiB, MiB], 'old');
     const incoming = pushTestImage(bed.fake, 'library/new', 'v1', [1.5 * MiB], 'new');
@@ -63,11 +64,11 @@ describe('cache budget', () => {
     const layer = incoming.layers[0]!;
     const download = get(`${bed.mirror.url}/v2/library/new/blobs/${layer.digest}`);
     const tmpDir = path.join(bed.mirror.cacheDir, 'tmp');
-    await waitFor(async () => (await bytesUnder(tmpDir)) > 0, 10_000, 'the fill to start writing');
-    await bed.mirror.mirror.lru.idle();
-    // Mid-download: the oldest blob is already gone, and blobs plus the partial file fit.
-    expect(bed.mirror.mirror.lru.has(old.config.digest)).toBe(false);
-    expect((await bytesUnder(path.join(bed.mirror.cacheDir, 'blobs'))) + layer.size).toBeLessThanOrEqual(3 * MiB * 1.05);
+    await waitFor(async () => (await bytesUnder(tmpDir)) > 1.1 * MiB, 10_000, 'the fill to write more than the budget has left');
+    await bed.mirror.mirror.budget.idle();
+    // Mid-download: the least recently used blobs are already gone, and blobs plus the partial file fit.
+    expect(bed.mirror.mirror.budget.has(old.config.digest)).toBe(false);
+    expect((await bytesUnder(path.join(bed.mirror.cacheDir, 'blobs'))) + (await bytesUnder(tmpDir))).toBeLessThanOrEqual(3 * MiB * 1.05);
     const response = await download;
     expect(sha256(response.body)).toBe(layer.digest);
   });
@@ -77,7 +78,7 @@ describe('cache budget', () => {
     const image = pushTestImage(bed.fake, 'library/a', 'v1', LAYERS, 'restart');
     await pullImage(bed.mirror.url, 'library/a', 'v1', image);
     await bed.restart();
-    expect(bed.mirror.mirror.lru.count).toBe(1 + LAYERS.length);
+    expect(bed.mirror.mirror.budget.count).toBe(1 + LAYERS.length);
     bed.fake.resetCounts();
     await pullImage(bed.mirror.url, 'library/a', 'v1', image);
     expect(bed.fake.requests).toHaveLength(0);
@@ -96,8 +97,8 @@ describe('cache budget', () => {
     const reader = await request(`${bed.mirror.url}/v2/library/big/blobs/${layer.digest}`);
     expect(reader.statusCode).toBe(200);
     await pullImage(bed.mirror.url, 'library/other', 'v1', other);
-    await bed.mirror.mirror.lru.idle();
-    expect(bed.mirror.mirror.lru.has(layer.digest)).toBe(false);
+    await bed.mirror.mirror.budget.idle();
+    expect(bed.mirror.mirror.budget.has(layer.digest)).toBe(false);
     expect(existsSync(blobPath)).toBe(true);
 
     const body = Buffer.from(await reader.body.arrayBuffer());

@@ -81,6 +81,12 @@ export async function filesUnder(dir: string): Promise<string[]> {
   return readdir(dir).catch(() => []);
 }
 
+/** Temp files of writers under way, whichever process they belong to (tmp/<pid>-<start>/<id>). */
+export async function tempFiles(cacheDir: string): Promise<string[]> {
+  const entries = await readdir(path.join(cacheDir, 'tmp'), { withFileTypes: true, recursive: true }).catch(() => []);
+  return entries.filter((entry) => entry.isFile()).map((entry) => path.join(entry.parentPath, entry.name));
+}
+
 /** Upstream requests that fetched or probed content (manifests and blobs). */
 export { sha256 };
 

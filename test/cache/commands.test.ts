@@ -1,7 +1,7 @@
 /** `registry-mirror verify`, `prune` and `stats` on a cache filled by the real mirror. */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm, utimes, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -9,10 +9,11 @@ import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { pruneCache } from '../../src/cli/prune.js';
 import { collectStats } from '../../src/cli/stats.js';
-import { parseMirrorConfig } from '../../src/config/mirror-config.js';
-import { BlobStore } from '../../src/store/blob-store.js';
-import { StorePaths } from '../../src/store/store-paths.js';
-import { verifyStore } from '../../src/store/verify-store.js';
+import { openStores } from '../../src/compose.js';
+import { parseMirrorConfig, type MirrorConfig } from '../../src/config/mirror-config.js';
+import { parseDigest } from '../../src/domain/digest.js';
+import { createLogger } from '../../src/log.js';
+import { verifyContent } from '../../src/storage/verify-content.js';
 import type { TestImage } from '../helpers/test-images.js';
 import { type CacheBed, MiB, pullImage, pushTestImage, startCacheBed } from './cache-fixture.js';
 
@@ -26,8 +27,8 @@ function cli(args: string[]): Promise<{ code: number; stdout: string }> {
   );
 }
 
-const blobPath = (cacheDir: string, digest: string) => path.join(cacheDir, 'blobs', 'sha256', digest.slice(7, 9), digest.slice(7));
-const manifestPath = (cacheDir: string, digest: string) => path.join(cacheDir, 'manifests', 'sha256', digest.slice(7, 9), digest.slice(7));
+/** Where the filesystem content store keeps content (blobs and manifests alike): what `verify` guards against hands in. */
+const contentPath = (cacheDir: string, digest: string) => path.join(cacheDir, 'blobs', 'sha256', digest.slice(7, 9), digest.slice(7));
 
 describe('cache commands', () => {
   let bed: CacheBed | undefined;
@@ -40,7 +41,7 @@ describe('cache commands', () => {
   });
 
   /** Two images pulled (a twice: its second pull all hits), mirror stopped so counters are flushed. */
-  async function filledCache(): Promise<{ cacheDir: string; configFile: string }> {
+  async function filledCache(): Promise<{ cacheDir: string; configFile: string; config: MirrorConfig }> {
     bed = await startCacheBed({ cache: { maxBytes: 64 * MiB } });
     images = {
       a: pushTestImage(bed.fake, 'library/a', 'v1', [MiB, MiB], 'cmd-a'),
@@ -52,13 +53,13 @@ describe('cache commands', () => {
     await bed.stop();
     workDir = await mkdtemp(path.join(tmpdir(), 'mirror-cmd-'));
     const configFile = path.join(workDir, 'mirror.config.json');
-    await writeFile(configFile, JSON.stringify({ cache: { dir: bed.mirror.cacheDir, maxBytes: '64MiB' }, upstreams: { 'docker.io': { url: bed.fake.url } } }));
-    return { cacheDir: bed.mirror.cacheDir, configFile };
+    const raw = { cache: { dir: bed.mirror.cacheDir, maxBytes: '64MiB' }, upstreams: { 'docker.io': { url: bed.fake.url } } };
+    await writeFile(configFile, JSON.stringify(raw));
+    return { cacheDir: bed.mirror.cacheDir, configFile, config: parseMirrorConfig(raw) };
   }
 
   it('stats: sizes, counts, hit ratio and top repositories persisted by the server', async () => {
-    const { cacheDir } = await filledCache();
-    const config = parseMirrorConfig({ cache: { dir: cacheDir, maxBytes: '64MiB' }, upstreams: { 'docker.io': { url: bed!.fake.url } } });
+    const { config } = await filledCache();
     const stats = await collectStats(config);
     expect(stats.blobs.count).toBe(5);
     expect(stats.blobs.bytes).toBe(3 * MiB + images.a!.config.size + images.b!.config.size);
@@ -72,20 +73,27 @@ describe('cache commands', () => {
   });
 
   it('verify: removes blobs and manifests that do not match their digest, exit 1; then 0', async () => {
-    const { cacheDir, configFile } = await filledCache();
+    const { cacheDir, configFile, config } = await filledCache();
     const corruptLayer = images.a!.layers[0]!;
-    await writeFile(blobPath(cacheDir, corruptLayer.digest), Buffer.alloc(corruptLayer.size, 1));
-    await writeFile(manifestPath(cacheDir, images.b!.manifest.digest), '{"schemaVersion":2}');
+    await writeFile(contentPath(cacheDir, corruptLayer.digest), Buffer.alloc(corruptLayer.size, 1));
+    await writeFile(contentPath(cacheDir, images.b!.manifest.digest), '{"schemaVersion":2}');
 
-    const report = await verifyStore(new BlobStore(new StorePaths(cacheDir)));
-    expect(report.blobs.checked).toBe(5);
-    expect(report.blobs.removed).toEqual([corruptLayer.digest]);
-    expect(report.manifests.removed).toEqual([images.b!.manifest.digest]);
-    expect(existsSync(blobPath(cacheDir, corruptLayer.digest))).toBe(false);
-    expect(existsSync(`${manifestPath(cacheDir, images.b!.manifest.digest)}.type`)).toBe(false);
-    expect(existsSync(blobPath(cacheDir, images.a!.layers[1]!.digest))).toBe(true);
+    const stores = await openStores(config, createLogger('silent'));
+    try {
+      const report = await verifyContent(stores);
+      expect(report.blobs.checked).toBe(5);
+      expect(report.manifests.checked).toBe(2);
+      expect(report.blobs.removed).toEqual([corruptLayer.digest]);
+      expect(report.manifests.removed).toEqual([images.b!.manifest.digest]);
+      expect(await stores.content.stat(parseDigest(corruptLayer.digest))).toBeUndefined();
+      expect(await stores.metadata.blobs.get(corruptLayer.digest)).toBeUndefined();
+      expect(await stores.metadata.manifests.get(images.b!.manifest.digest)).toBeUndefined();
+      expect(await stores.content.stat(parseDigest(images.a!.layers[1]!.digest))).toBeDefined();
+    } finally {
+      await stores.close();
+    }
 
-    await writeFile(blobPath(cacheDir, images.a!.layers[1]!.digest), 'rot');
+    await writeFile(contentPath(cacheDir, images.a!.layers[1]!.digest), 'rot');
     const failing = await cli(['verify', '--config', configFile]);
     expect(failing.code).toBe(1);
     expect(failing.stdout).toMatch(/removed 1 corrupt blobs and 0 corrupt manifests/);
@@ -93,19 +101,21 @@ describe('cache commands', () => {
     expect(clean.code).toBe(0);
   });
 
-  it('prune: evicts least recently used blobs (by mtime) until the rest fits', async () => {
-    const { cacheDir, configFile } = await filledCache();
+  it('prune: evicts least recently used blobs (by the recency the server recorded) until the rest fits', async () => {
+    const { cacheDir, configFile, config } = await filledCache();
     const a = images.a!;
     const b = images.b!;
-    const now = Date.now() / 1000;
+    const now = Date.now();
     // b was used long ago, a recently: b's blobs go first.
-    for (const blob of [b.config, ...b.layers]) await utimes(blobPath(cacheDir, blob.digest), now - 7200, now - 7200);
-    for (const blob of [a.config, ...a.layers]) await utimes(blobPath(cacheDir, blob.digest), now - 60, now - 60);
-    const report = await pruneCache(cacheDir, 2.5 * MiB);
+    const stores = await openStores(config, createLogger('silent'));
+    for (const blob of [b.config, ...b.layers]) await stores.metadata.blobs.put(blob.digest, blob.size, { usedAt: now - 7_200_000 });
+    for (const blob of [a.config, ...a.layers]) await stores.metadata.blobs.put(blob.digest, blob.size, { usedAt: now - 60_000 });
+    await stores.close();
+    const report = await pruneCache(config, 2.5 * MiB);
     expect(report.evicted).toBe(2);
     expect(report.remainingBytes).toBeLessThanOrEqual(2.5 * MiB);
-    expect([b.config, ...b.layers].some((blob) => existsSync(blobPath(cacheDir, blob.digest)))).toBe(false);
-    expect([a.config, ...a.layers].every((blob) => existsSync(blobPath(cacheDir, blob.digest)))).toBe(true);
+    expect([b.config, ...b.layers].some((blob) => existsSync(contentPath(cacheDir, blob.digest)))).toBe(false);
+    expect([a.config, ...a.layers].every((blob) => existsSync(contentPath(cacheDir, blob.digest)))).toBe(true);
 
     const viaCli = await cli(['prune', '--max-bytes', '1MiB', '--config', configFile]);
     expect(viaCli.code).toBe(0);

@@ -15,7 +15,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { type FakeRegistry, startFakeRegistry } from '../helpers/fake-registry.js';
 import { get, sha256, waitFor } from '../helpers/http.js';
 import { type MirrorUnderTest, startMirror } from '../helpers/mirror-under-test.js';
-import { filesUnder, MiB, pushTestImage } from './cache-fixture.js';
+import { MiB, pushTestImage, tempFiles } from './cache-fixture.js';
 
 const PROJECT_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -63,23 +63,20 @@ describe('crash in the middle of a fill', () => {
     expect((await get(`${spawned.url}/v2/library/slow/manifests/v1`, { accept: image.manifest.mediaType })).status).toBe(200);
     fake.setFault('blob', { mode: 'slow', bytesPerSecond: 256 * 1024, times: 1 });
     const pending = request(`${spawned.url}/v2/library/slow/blobs/${layer.digest}`).then((response) => response.body.arrayBuffer()).catch(() => undefined);
-    const tmpDir = path.join(cacheDir, 'tmp');
     await waitFor(async () => {
-      const [name] = await filesUnder(tmpDir);
-      return name !== undefined && (await stat(path.join(tmpDir, name))).size > 0;
+      const [file] = await tempFiles(cacheDir);
+      return file !== undefined && (await stat(file)).size > 0;
     }, 10_000, 'the fill to have written part of the blob');
-    // Tag writes are debounced by 100 ms; the crash comes later than that.
-    await new Promise((resolve) => setTimeout(resolve, 300));
     const exited = new Promise((resolve) => child!.once('exit', resolve));
     child.kill('SIGKILL');
     await exited;
     child = undefined;
     await pending;
-    expect(await filesUnder(tmpDir)).toHaveLength(1);
+    expect(await tempFiles(cacheDir)).toHaveLength(1);
 
     fake.resetCounts();
     mirror = await startMirror({ upstreams: { 'docker.io': { url: fake.url } } }, { cacheDir });
-    expect(await filesUnder(tmpDir)).toEqual([]);
+    expect(await tempFiles(cacheDir)).toEqual([]);
     const tag = await get(`${mirror.url}/v2/library/slow/manifests/v1`, { accept: image.manifest.mediaType });
     expect(tag.status).toBe(200);
     expect(fake.count({ pathIncludes: '/manifests/' })).toBe(0);

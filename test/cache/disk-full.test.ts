@@ -1,17 +1,17 @@
 /**
  * Disk full (issue 5 item 5): an ENOSPC during a fill aborts that client and removes the temp
  * file; the mirror evicts least recently used blobs to make room and keeps serving what it has.
- * ENOSPC comes through the BlobIngest file seam (no root, no tiny tmpfs needed).
+ * ENOSPC comes through the content store's file seam (fs-writer.ts) (no root, no tiny tmpfs needed).
  */
 import type { FileHandle } from 'node:fs/promises';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { ingestFiles } from '../../src/store/ingest-blob.js';
+import { fsWriterFiles } from '../../src/storage/fs/fs-writer.js';
 import { get, getChunks, waitFor } from '../helpers/http.js';
-import { type CacheBed, filesUnder, MiB, pullImage, pushTestImage, sha256, startCacheBed } from './cache-fixture.js';
+import { type CacheBed, MiB, pullImage, pushTestImage, sha256, startCacheBed, tempFiles } from './cache-fixture.js';
 
 /** Opens the real file; its handle accepts `allowedWrites` writes, then fails with ENOSPC. */
 function diskFillsUpAfter(allowedWrites: number) {
-  const realOpen = ingestFiles.open;
+  const realOpen = fsWriterFiles.open;
   return async (file: string, flags: string): Promise<FileHandle> => {
     const handle = await realOpen(file, flags);
     let writes = 0;
@@ -43,17 +43,17 @@ describe('disk full', () => {
     const cached = pushTestImage(bed.fake, 'library/cached', 'v1', [MiB, MiB, MiB], 'cached');
     const incoming = pushTestImage(bed.fake, 'library/incoming', 'v1', [2 * MiB], 'incoming');
     await pullImage(bed.mirror.url, 'library/cached', 'v1', cached);
-    const lru = bed.mirror.mirror.lru;
+    const lru = bed.mirror.mirror.budget;
     expect(lru.count).toBe(4);
 
     const failingOpen = diskFillsUpAfter(1);
-    vi.spyOn(ingestFiles, 'open').mockImplementation(failingOpen);
+    vi.spyOn(fsWriterFiles, 'open').mockImplementation(failingOpen);
     const layer = incoming.layers[0]!;
     const failed = await getChunks(`${bed.mirror.url}/v2/library/incoming/blobs/${layer.digest}`);
     const received = Buffer.concat(failed.chunks);
     // The client is cut off: it never gets a complete, clean body.
     expect(failed.status !== 200 || failed.error !== undefined || received.length < layer.size).toBe(true);
-    await waitFor(async () => (await filesUnder(bed!.mirror.mirror.blobStore.paths.tmpDir)).length === 0, 5_000, 'the temp file to be removed');
+    await waitFor(async () => (await tempFiles(bed!.mirror.cacheDir)).length === 0, 5_000, 'the temp file to be removed');
     // At least the failed blob's size was evicted, oldest first: the config and first layer of `cached`.
     await lru.idle();
     expect(lru.count).toBeLessThan(4);

@@ -134,8 +134,10 @@ async function answers(url: string): Promise<boolean> {
   }
 }
 
+/** Files of writers under way, whichever process's temp directory they are in. */
 async function tempFiles(cacheDir: string): Promise<string[]> {
-  return readdir(path.join(cacheDir, 'tmp')).catch(() => []);
+  const entries = await readdir(path.join(cacheDir, 'tmp'), { recursive: true, withFileTypes: true }).catch(() => []);
+  return entries.filter((entry) => entry.isFile()).map((entry) => entry.name);
 }
 
 function blobPath(cacheDir: string, digest: string): string {

@@ -115,8 +115,9 @@ describe('accel.redirectPrefix', () => {
     await get(e2e.url(`/v2/${REPO}/blobs/${layer.digest}`));
     const answer = await rawGet(e2e.url(`/v2/${REPO}/blobs/${layer.digest}`), FROM_NGINX);
     expect(answer.headers['x-accel-redirect']).toBeDefined();
-    e2e.mirror.mirror.lru.remove(layer.digest);
-    await e2e.mirror.mirror.lru.idle();
+    await e2e.mirror.mirror.budget.evictBytes(Number.MAX_SAFE_INTEGER);
+    await e2e.mirror.mirror.budget.idle();
+    expect(e2e.mirror.mirror.budget.has(layer.digest)).toBe(false);
     expect(existsSync(cachedBlobPath(e2e.mirror, layer.digest))).toBe(true);
   });
 

@@ -31,7 +31,7 @@ async function startWithImage(layers: number[], seed: string, options: E2eOption
 }
 
 function download(setup: E2eSetup, digest: string) {
-  return setup.mirror.mirror.blobs.downloads().find((entry) => entry.digest === digest);
+  return setup.mirror.mirror.downloads.list().find((entry) => entry.digest === digest);
 }
 
 function waitForBytesWritten(setup: E2eSetup, digest: string, atLeast: number): Promise<void> {
@@ -39,7 +39,7 @@ function waitForBytesWritten(setup: E2eSetup, digest: string, atLeast: number): 
 }
 
 function waitForDownloadsToSettle(setup: E2eSetup): Promise<void> {
-  return waitFor(() => setup.mirror.mirror.blobs.downloads().length === 0, 15_000, 'downloads to settle');
+  return waitFor(() => setup.mirror.mirror.downloads.list().length === 0, 15_000, 'downloads to settle');
 }
 
 describe('one download, many clients', () => {
@@ -137,9 +137,9 @@ describe('fetch.maxConcurrent', () => {
         const stats = setup.mirror.mirror.limiter.stats('docker.io');
         maxActive = Math.max(maxActive, stats.active);
         sawQueued ||= stats.queued > 0;
-        // A slot is released only after the blob is committed (lru.add), so GETs sent minus
-        // blobs committed is the number of transfers the CDN has open.
-        const atCdn = setup.fake.count({ server: 'cdn', method: 'GET' }) - setup.mirror.mirror.lru.count;
+        // A slot is released only after the blob is committed and indexed, so GETs sent minus
+        // blobs indexed is the number of transfers the CDN has open.
+        const atCdn = setup.fake.count({ server: 'cdn', method: 'GET' }) - setup.mirror.mirror.budget.count;
         maxAtCdn = Math.max(maxAtCdn, atCdn);
         await new Promise((resolve) => setTimeout(resolve, 5));
       }

@@ -122,7 +122,7 @@ describe('bad blob bytes from the upstream', () => {
         const broken = await streamGet(url);
         expect(deliveredExactly(broken, layer.bytes)).toBe(false);
         if (broken.status === 200) expect(broken.error !== undefined || broken.body.length < layer.size).toBe(true);
-        await waitFor(() => e2e!.mirror.mirror.blobs.downloads().length === 0, 10_000, 'the failed download to settle');
+        await waitFor(() => e2e!.mirror.mirror.downloads.list().length === 0, 10_000, 'the failed download to settle');
         expect(isBlobCached(e2e.mirror, layer.digest)).toBe(false);
         expect(blobGets(e2e.fake, layer.digest)).toBe(1);
 

@@ -31,6 +31,13 @@ export interface Fault {
    * slow: bytesPerSecond in 50 ms chunks. hang: head flushed, then silence (a HEAD gets no head at all).
    */
   mode?: 'truncate' | 'corrupt' | 'reset' | 'slow' | 'hang';
+  /**
+   * GET bodies go without Content-Length (Transfer-Encoding: chunked), as some registry
+   * front-ends, proxies and CDNs answer; combines with `mode`.
+   */
+  chunked?: boolean;
+  /** A lying upstream: announce this Content-Length on GET bodies, send the true bytes, then end the connection. */
+  announceLength?: number;
   /** For mode 'slow'; default 64 KiB/s. */
   bytesPerSecond?: number;
   /** Apply this many times, then clear; default forever. */
@@ -102,7 +109,7 @@ export function sendStatusFault(exchange: Exchange, fault: Fault | undefined, he
  */
 export function sendBody(exchange: Exchange, status: number, headers: OutgoingHttpHeaders, body: Buffer, fault: Fault | undefined): void {
   const isHead = exchange.req.method === 'HEAD';
-  const fullHeaders = { ...headers, 'content-length': body.length };
+  const fullHeaders = { ...headers, ...lengthHeader(body, fault, isHead) };
   const socket = exchange.res.socket;
   if (fault?.mode === 'hang' && isHead) return; // a HEAD's head is the whole answer; withhold it
   if (fault?.mode === 'reset' && isHead) {
@@ -131,8 +138,23 @@ export function sendBody(exchange: Exchange, status: number, headers: OutgoingHt
       void sendSlowly(exchange, body, fault.bytesPerSecond ?? DEFAULT_BYTES_PER_SECOND);
       return;
     default:
-      exchange.res.end(body);
+      if (fault?.announceLength !== undefined) exchange.res.write(body, () => socket?.end());
+      else if (fault?.chunked) sendInThirds(exchange, body);
+      else exchange.res.end(body);
   }
+}
+
+/** The true Content-Length, none (chunked) or a lie, as the fault says; a HEAD always tells the truth. */
+function lengthHeader(body: Buffer, fault: Fault | undefined, isHead: boolean): OutgoingHttpHeaders {
+  if (isHead) return { 'content-length': body.length };
+  if (fault?.announceLength !== undefined) return { 'content-length': fault.announceLength };
+  return fault?.chunked ? {} : { 'content-length': body.length };
+}
+
+function sendInThirds(exchange: Exchange, body: Buffer): void {
+  const third = Math.max(1, Math.ceil(body.length / 3));
+  for (let offset = 0; offset < body.length; offset += third) exchange.res.write(body.subarray(offset, offset + third));
+  exchange.res.end();
 }
 
 function corrupted(body: Buffer): Buffer {

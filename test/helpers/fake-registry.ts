@@ -158,7 +158,7 @@ function faultTaker(faults: Map<FaultTarget, Fault>) {
     const target: FaultTarget = kind !== 'base' && faults.has(kind) ? kind : 'all';
     const fault = faults.get(target);
     if (!fault) return undefined;
-    if (fault.status === undefined && (!contentFound || (method === 'HEAD' && BODY_MODES.has(fault.mode)))) return undefined;
+    if (fault.status === undefined && (!contentFound || (method === 'HEAD' && (BODY_MODES.has(fault.mode) || fault.chunked || fault.announceLength !== undefined)))) return undefined;
     if (fault.times !== undefined) {
       fault.times -= 1;
       if (fault.times <= 0) faults.delete(target);

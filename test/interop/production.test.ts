@@ -268,7 +268,8 @@ describe('an open mirror (no htpasswd) on a cache that holds the private image',
     const priv = privateImage();
     // The copied cache holds the private image, so only the access policy stands between it and anonymous clients.
     const cached = (digest: string, dir: string) => existsSync(join(root, 'open', 'cache', dir, 'sha256', digest.slice(7, 9), digest.slice(7)));
-    expect([cached(priv.digest, 'manifests'), ...priv.blobs.map((blob) => cached(blob.digest, 'blobs'))]).toEqual([true, true, true]);
+    // Manifests and blobs alike live under blobs/ (storage/fs/fs-layout.ts).
+    expect([cached(priv.digest, 'blobs'), ...priv.blobs.map((blob) => cached(blob.digest, 'blobs'))]).toEqual([true, true, true]);
     const tokenMark = env().upstreams.token.requests.mark();
     const answers: Record<string, [number, string | undefined]> = {};
     const paths = [

@@ -4,8 +4,8 @@
  * user alice. Mirror: alice's credentials.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseDigest } from '../../src/domain/digest.js';
 import { startFakeRegistry, type FakeRegistry } from '../helpers/fake-registry.js';
+import { fillThrough } from '../helpers/fill-through.js';
 import { basicAuth, get, head, sha256 } from '../helpers/http.js';
 import { startMirror, type MirrorUnderTest, type RawConfig } from '../helpers/mirror-under-test.js';
 import { makeImage, pushImage, type TestImage } from '../helpers/test-images.js';
@@ -139,8 +139,7 @@ describe('private upstream repositories', () => {
       const shared = makeImage({ layers: [1500], seed: 'shared-layer' });
       const sharedLayer = shared.layers[0]!;
       upstream.addBlob(sharedLayer.bytes, PRIVATE);
-      const blob = await mirror.mirror.puller.blob({ upstream: 'docker.io', repository: PRIVATE }, parseDigest(sharedLayer.digest));
-      await new Promise<void>((resolve, reject) => blob.open(0, blob.size - 1).resume().on('close', resolve).on('error', reject));
+      expect(sha256(await fillThrough(mirror.mirror, PRIVATE, sharedLayer.digest))).toBe(sharedLayer.digest);
       upstream.resetCounts();
       expectNotFound(await get(`${mirror.url}/v2/${PUBLIC}/blobs/${sharedLayer.digest}`), 'BLOB_UNKNOWN');
       // Now the public repository has it too: one anonymous check, then served from the cache.

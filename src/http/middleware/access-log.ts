@@ -13,9 +13,12 @@ import { randomUUID } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import type { Context, MiddlewareHandler } from 'hono';
 import type { Logger } from 'pino';
-import { MirrorMetrics, type CacheKind } from '../../metrics/mirror-metrics.js';
+import { repositoryKey, type ProxiedTarget } from '../../domain/target.js';
+import '../app-env.js';
+import { accountAnswer } from '../../metrics/answer-accounting.js';
+import type { MirrorMetrics } from '../../metrics/mirror-metrics.js';
 import type { RepositoryUsage } from '../../metrics/repository-usage.js';
-import { parseApiPath } from '../api-path.js';
+import { parseApiPath, type ApiPath } from '../api-path.js';
 import { nodeResponseOf } from '../node-response.js';
 import { bytesSentBySendfile } from '../send-file-zero-copy.js';
 import { runInRequestScope, type RequestScope } from './request-scope.js';
@@ -23,7 +26,10 @@ import { runInRequestScope, type RequestScope } from './request-scope.js';
 export interface AccessLogOptions {
   log: Logger;
   metrics: MirrorMetrics;
+  /** Since start, for the status page. */
   usage: RepositoryUsage;
+  /** Persisted, for `registry-mirror stats` (metrics/usage-recorder.ts). */
+  recorder?: { record(repository: string, event: { pull: boolean; hit: boolean }): void };
 }
 
 interface Outcome {
@@ -34,7 +40,6 @@ interface Outcome {
 
 const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:/+=-]{1,128}$/;
 const OPERATIONS_ROUTES: Record<string, string> = { '/': 'status-page', '/healthz': 'healthz', '/readyz': 'readyz', '/metrics': 'metrics', '/api/status': 'status' };
-const CACHE_KINDS: Record<string, CacheKind> = { manifests: 'manifest', blobs: 'blob' };
 
 export function accessLog(options: AccessLogOptions): MiddlewareHandler {
   return async function accessLog(c, next) {
@@ -75,20 +80,21 @@ function declaredBodyBytes(method: string, status: number, contentLength: unknow
 
 function record(options: AccessLogOptions, c: Context, scope: RequestScope, durationMs: number, outcome: Outcome): void {
   const path = c.req.path;
-  const route = routeName(path);
-  const cacheResult = c.get('cacheResult') as string | undefined;
-  const target = c.get('target') as { upstream: string; repository: string } | undefined;
+  const api = apiPathOf(path);
+  const route = routeName(path, api);
+  const cacheResult: string | undefined = c.get('cacheResult');
+  const target: ProxiedTarget | undefined = c.get('target');
   const bytes = Number.isNaN(outcome.bytes) ? 0 : outcome.bytes;
-  const { metrics, usage } = options;
+  const { metrics, usage, recorder } = options;
   metrics.request(route, c.req.method, outcome.status);
-  const kind = CACHE_KINDS[route];
-  if (kind && cacheResult) {
-    metrics.cacheResult(kind, cacheResult);
-    metrics.served(MirrorMetrics.isHit(cacheResult) ? 'cache' : 'upstream', bytes);
-  }
-  if (target && kind) {
-    const pull = kind === 'manifest' && c.req.method === 'GET' && outcome.status === 200;
-    usage.record(`${target.upstream}/${target.repository}`, { pull, hit: cacheResult !== undefined && MirrorMetrics.isHit(cacheResult), bytes });
+  const accounted = api && accountAnswer({ endpoint: api.endpoint, method: c.req.method, status: outcome.status, reference: api.reference, origin: cacheResult });
+  if (accounted) {
+    metrics.cacheResult(accounted.kind, accounted.origin);
+    metrics.served(accounted.hit ? 'cache' : 'upstream', bytes);
+    if (target) {
+      usage.record(repositoryKey(target), { pull: accounted.pull, hit: accounted.hit, bytes });
+      recorder?.record(repositoryKey(target), accounted);
+    }
   }
   const line = {
     requestId: scope.id,
@@ -111,14 +117,17 @@ function record(options: AccessLogOptions, c: Context, scope: RequestScope, dura
 const OPERATIONS_BY_ROUTE = Object.fromEntries(Object.values(OPERATIONS_ROUTES).map((route) => [route, true]));
 
 /** A bounded label: the API endpoint or operations route, never the path itself. */
-export function routeName(path: string): string {
+export function routeName(path: string, api = apiPathOf(path)): string {
   if (path === '/v2' || path === '/v2/') return 'base';
-  if (path.startsWith('/v2/')) {
-    try {
-      return parseApiPath(path).endpoint;
-    } catch {
-      return 'unknown';
-    }
-  }
+  if (path.startsWith('/v2/')) return api?.endpoint ?? 'unknown';
   return OPERATIONS_ROUTES[path] ?? 'other';
+}
+
+function apiPathOf(path: string): ApiPath | undefined {
+  if (!path.startsWith('/v2/')) return undefined;
+  try {
+    return parseApiPath(path);
+  } catch {
+    return undefined;
+  }
 }

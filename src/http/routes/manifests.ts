@@ -1,21 +1,19 @@
 /** GET/HEAD /v2/<name>/manifests/<reference> (distribution-spec "Pulling manifests"). */
 import type { Context } from 'hono';
 import { parseManifestReference } from '../../domain/reference.js';
-import type { Puller } from '../../pull-through/puller.js';
-import type { RepositoryTarget } from '../../upstream/upstream-router.js';
+import type { ProxiedTarget } from '../../domain/target.js';
+import type { RegistryService } from '../../pull-through/registry-service.js';
 
-export function manifestsRoute(puller: Puller) {
-  return async function manifests(c: Context, target: RepositoryTarget, referenceText: string): Promise<Response> {
-    const reference = parseManifestReference(referenceText);
-    const accept = c.req.raw.headers.get('accept');
-    const manifest = await puller.manifest(target, reference, accept ? [accept] : []);
-    c.set('cacheResult', manifest.origin);
-    const headers = {
-      'Content-Type': manifest.mediaType,
-      'Content-Length': String(manifest.bytes.byteLength),
-      'Docker-Content-Digest': manifest.digest,
-      ETag: `"${manifest.digest}"`,
-    };
-    return new Response(c.req.method === 'HEAD' ? null : manifest.bytes, { status: 200, headers });
+export async function manifestsRoute(c: Context, registry: RegistryService, target: ProxiedTarget, referenceText: string): Promise<Response> {
+  const reference = parseManifestReference(referenceText);
+  const accept = c.req.raw.headers.get('accept');
+  const manifest = await registry.manifest(target, reference, accept ? [accept] : []);
+  c.set('cacheResult', manifest.origin);
+  const headers = {
+    'Content-Type': manifest.mediaType,
+    'Content-Length': String(manifest.bytes.byteLength),
+    'Docker-Content-Digest': manifest.digest,
+    ETag: `"${manifest.digest}"`,
   };
+  return new Response(c.req.method === 'HEAD' ? null : manifest.bytes, { status: 200, headers });
 }

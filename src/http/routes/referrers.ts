@@ -2,16 +2,14 @@
 import type { Context } from 'hono';
 import { parseDigest } from '../../domain/digest.js';
 import { OCI_INDEX } from '../../domain/media-types.js';
-import type { Puller } from '../../pull-through/puller.js';
-import type { RepositoryTarget } from '../../upstream/upstream-router.js';
+import type { ProxiedTarget } from '../../domain/target.js';
+import type { RegistryService } from '../../pull-through/registry-service.js';
 
-export function referrersRoute(puller: Puller) {
-  return async function referrers(c: Context, target: RepositoryTarget, digestText: string): Promise<Response> {
-    const digest = parseDigest(digestText);
-    const artifactType = c.req.query('artifactType');
-    const answer = await puller.referrers(target, digest, artifactType);
-    const headers: Record<string, string> = { 'Content-Type': OCI_INDEX, 'Content-Length': String(answer.body.byteLength) };
-    if (answer.filtered) headers['OCI-Filters-Applied'] = 'artifactType';
-    return new Response(c.req.method === 'HEAD' ? null : answer.body, { status: 200, headers });
-  };
+export async function referrersRoute(c: Context, registry: RegistryService, target: ProxiedTarget, digestText: string): Promise<Response> {
+  const digest = parseDigest(digestText);
+  const artifactType = c.req.query('artifactType');
+  const answer = await registry.referrers(target, digest, artifactType);
+  const headers: Record<string, string> = { 'Content-Type': OCI_INDEX, 'Content-Length': String(answer.body.byteLength) };
+  if (answer.filtered) headers['OCI-Filters-Applied'] = 'artifactType';
+  return new Response(c.req.method === 'HEAD' ? null : answer.body, { status: 200, headers });
 }

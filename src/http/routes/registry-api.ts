@@ -1,44 +1,34 @@
 /**
- * Everything under /v2/<name>/...: parses the path, validates the method, routes the name to an
- * upstream, and hands over to the endpoint's handler. Push and delete are not offered by a
- * mirror and answer 405 UNSUPPORTED.
+ * Everything under /v2/<name>/...: parses the path, picks the handler from the route table
+ * (405 for what no endpoint offers), routes the name to its repository, and hands over. Clients
+ * that did not authenticate get the registry service behind the access policy, when there is
+ * one (pull-through/guarded-registry.ts).
  */
 import type { IncomingMessage } from 'node:http';
 import type { Context } from 'hono';
-import { BadRequestError, UnsupportedError } from '../../domain/errors.js';
-import type { AccessPolicy } from '../../pull-through/access-policy.js';
-import type { Puller } from '../../pull-through/puller.js';
+import { BadRequestError } from '../../domain/errors.js';
+import type { RegistryService } from '../../pull-through/registry-service.js';
 import type { UpstreamRouter } from '../../upstream/upstream-router.js';
+import '../app-env.js';
 import { parseApiPath } from '../api-path.js';
-import { blobsRoute, type BlobsRouteOptions } from './blobs.js';
-import { manifestsRoute } from './manifests.js';
-import { referrersRoute } from './referrers.js';
-import { tagsRoute } from './tags.js';
+import { handlerFor, type RouteTable } from '../route-table.js';
 
-/** `access`: checks for clients that did not authenticate (pull-through/access-policy.ts). */
-export function registryApiRoute(puller: Puller, router: UpstreamRouter, access?: Pick<AccessPolicy, 'assertAnonymousMayRead'>, blobOptions: BlobsRouteOptions = {}) {
-  const manifests = manifestsRoute(puller);
-  const blobs = blobsRoute(puller, blobOptions);
-  const tags = tagsRoute(puller);
-  const referrers = referrersRoute(puller);
+export interface RegistryApiOptions {
+  registry: RegistryService;
+  /** For clients that did not authenticate; undefined when every client may read everything. */
+  guarded?: RegistryService;
+  router: UpstreamRouter;
+  routes: RouteTable;
+}
 
+export function registryApiRoute({ registry, guarded, router, routes }: RegistryApiOptions) {
   return async function registryApi(c: Context): Promise<Response> {
     const api = parseApiPath(rawPathname(c));
-    const method = c.req.method;
-    if (api.endpoint === 'uploads' || (method !== 'GET' && method !== 'HEAD')) {
-      throw new UnsupportedError(`${method} ${api.endpoint} is not supported: this is a read-only pull-through mirror`);
-    }
+    const handler = handlerFor(routes, api.endpoint, c.req.method);
     const target = router.route(api.name, namespaceParameter(c));
     c.set('target', target);
-    if (access && c.get('clientUser') === undefined) {
-      await access.assertAnonymousMayRead(target, { endpoint: api.endpoint as Exclude<typeof api.endpoint, 'uploads'>, reference: api.reference });
-    }
-    switch (api.endpoint) {
-      case 'manifests': return manifests(c, target, api.reference);
-      case 'blobs': return blobs(c, target, api.reference);
-      case 'tags': return tags(c, target);
-      case 'referrers': return referrers(c, target, api.reference);
-    }
+    const service = guarded && c.get('clientUser') === undefined ? guarded : registry;
+    return handler(c, service, target, api.reference);
   };
 }
 

@@ -1,0 +1,43 @@
+/**
+ * Single byte ranges for blob GETs (RFC 9110 section 14.1.2): `bytes=first-last`, `bytes=first-`
+ * and `bytes=-suffixLength`. Clients use them to resume layer downloads. The header is parsed
+ * where the request arrives; it is resolved against the blob's size where that is known (the
+ * blob may still be downloading). A malformed or multi-part range is refused with 416 rather
+ * than silently ignored, so the client learns what was wrong.
+ */
+import { RangeNotSatisfiableError } from './errors.js';
+
+/** Bytes `start` to `end`, both inclusive (the same shape as storage/content-store.ts ByteRange). */
+export interface ByteRange {
+  start: number;
+  end: number;
+}
+
+export type RangeRequest =
+  | { kind: 'from'; first: number; last: number | undefined }
+  | { kind: 'suffix'; length: number }
+  | { kind: 'malformed' };
+
+const RANGE_PATTERN = /^bytes=(\d*)-(\d*)$/;
+
+/** Undefined when the whole blob is wanted. */
+export function parseRangeHeader(header: string | undefined): RangeRequest | undefined {
+  if (header === undefined) return undefined;
+  const match = RANGE_PATTERN.exec(header.trim());
+  if (!match || (match[1] === '' && match[2] === '')) return { kind: 'malformed' };
+  if (match[1] === '') return { kind: 'suffix', length: Number(match[2]) };
+  return { kind: 'from', first: Number(match[1]), last: match[2] === '' ? undefined : Number(match[2]) };
+}
+
+/** The bytes a request wants of a blob of `size` bytes; undefined: all of them. Throws 416 when none. */
+export function resolveRange(request: RangeRequest | undefined, size: number): ByteRange | undefined {
+  if (request === undefined) return undefined;
+  if (request.kind === 'malformed') throw new RangeNotSatisfiableError(size);
+  if (request.kind === 'suffix') {
+    if (request.length === 0 || size === 0) throw new RangeNotSatisfiableError(size);
+    return { start: Math.max(0, size - request.length), end: size - 1 };
+  }
+  const end = request.last === undefined ? size - 1 : Math.min(request.last, size - 1);
+  if (!Number.isSafeInteger(request.first) || request.first >= size || end < request.first) throw new RangeNotSatisfiableError(size);
+  return { start: request.first, end };
+}

@@ -1,0 +1,49 @@
+/**
+ * A cache fill's claim on the budget, made as its bytes arrive (issue 12 item 7): never from the
+ * size the upstream announced, which an upstream may lie about (one announcing 180 MiB and
+ * sending 10 bytes used to evict almost the whole cache). The claim grows in steps, so eviction
+ * runs a few times per fill rather than once per chunk, and never beyond the whole budget: a
+ * blob larger than that is served once and not kept.
+ */
+export interface ReservationHost {
+  readonly maxBytes: number;
+  /** Counts `bytes` more against the budget, evicting first where the budget needs room. */
+  reserveBytes(bytes: number): Promise<void>;
+  releaseBytes(bytes: number): void;
+}
+
+const MIN_STEP_BYTES = 64 * 1024;
+const MAX_STEP_BYTES = 16 * 1024 * 1024;
+
+export class Reservation {
+  #used = 0;
+  #reserved = 0;
+  readonly #step: number;
+
+  constructor(private readonly host: ReservationHost) {
+    this.#step = Math.min(MAX_STEP_BYTES, Math.max(MIN_STEP_BYTES, Math.floor(host.maxBytes / 64)));
+  }
+
+  /** Bytes counted so far: what the fill has written (or is about to). */
+  get used(): number {
+    return this.#used;
+  }
+
+  /** Counts `bytes` about to be written; resolves once the budget has room for them. */
+  async grow(bytes: number): Promise<void> {
+    this.#used += bytes;
+    if (this.#used <= this.#reserved) return;
+    const target = Math.min(Math.ceil(this.#used / this.#step) * this.#step, this.host.maxBytes);
+    if (target <= this.#reserved) return;
+    const more = target - this.#reserved;
+    this.#reserved = target;
+    await this.host.reserveBytes(more);
+  }
+
+  /** Gives the claim back (the blob was published and counted, or the fill failed). Idempotent. */
+  release(): void {
+    if (this.#reserved === 0) return;
+    this.host.releaseBytes(this.#reserved);
+    this.#reserved = 0;
+  }
+}

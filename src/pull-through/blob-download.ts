@@ -1,0 +1,104 @@
+/**
+ * One upstream download of one blob into the content store: the handle every client that wants
+ * the blob shares while it runs (blob-downloads.ts keeps it in a flight).
+ *
+ * The download is driven by itself, not by any client: a client that disconnects only stops its
+ * own reader, and the fill goes on under its flight's deadline (`fetch.fillTimeoutSeconds`), as
+ * distribution does with a detached context for its cache writes. Clients follow the writer's
+ * file as it grows (storage/growing-file.ts), so the first byte reaches every joiner at once.
+ *
+ * The fill claims budget as bytes arrive (eviction/reservation.ts), is verified by digest (and
+ * by the announced length, when there was one), and only then links the repository it came
+ * through to the digest (issue 12 item 2: the upstream confirmed that repository serves it).
+ * Every exit destroys the upstream body with its error handled (issue 12 item 1).
+ */
+import type { Digest } from '../domain/digest.js';
+import { DigestInvalidError, MirrorError, SizeInvalidError, UpstreamBadResponseError, UpstreamUnavailableError } from '../domain/errors.js';
+import type { CacheBudget } from '../eviction/cache-budget.js';
+import type { Reservation } from '../eviction/reservation.js';
+import type { LinkStore } from '../metadata/metadata-store.js';
+import type { ContentStore, ContentWriter, GrowingFile, StoredContent } from '../storage/content-store.js';
+import { discardUpstreamBody, type UpstreamBlob } from './upstream-port.js';
+
+export interface DownloadStores {
+  content: ContentStore;
+  budget: CacheBudget;
+  links: Pick<LinkStore, 'add'>;
+}
+
+export class BlobDownload {
+  readonly kind = 'download';
+  /** Resolves once the blob is verified, published and indexed; rejects when the fill failed. */
+  readonly settled: Promise<StoredContent>;
+  /** The announced Content-Length, or the size once committed; undefined before that without one. */
+  size: number | undefined;
+  readonly growing: GrowingFile | undefined;
+  readonly #reservation: Reservation;
+
+  private constructor(readonly digest: Digest, readonly via: string, private readonly upstream: UpstreamBlob, private readonly writer: ContentWriter, private readonly stores: DownloadStores, signal: AbortSignal) {
+    this.size = upstream.size;
+    this.growing = writer.growing?.();
+    this.#reservation = stores.budget.reserve();
+    this.settled = this.#fill(signal);
+    this.settled.catch(() => {});
+  }
+
+  /** Starts filling from an upstream answer; `via` is the repository key the answer came through. */
+  static async start(digest: Digest, via: string, upstream: UpstreamBlob, stores: DownloadStores, signal: AbortSignal): Promise<BlobDownload> {
+    let writer: ContentWriter;
+    try {
+      writer = await stores.content.writer(upstream.size === undefined ? {} : { sizeHint: upstream.size });
+    } catch (error) {
+      discardUpstreamBody(upstream.body);
+      throw error;
+    }
+    return new BlobDownload(digest, via, upstream, writer, stores, signal);
+  }
+
+  /** Bytes written so far. */
+  get written(): number {
+    return this.writer.written;
+  }
+
+  async #fill(signal: AbortSignal): Promise<StoredContent> {
+    try {
+      for await (const chunk of this.upstream.body) await this.#append(chunk as Buffer);
+      const stored = await this.writer.commit(this.digest, this.upstream.size);
+      this.size = stored.size;
+      await this.stores.budget.add(this.digest.value, stored.size);
+      await this.stores.links.add(this.via, this.digest.value);
+      return stored;
+    } catch (error) {
+      discardUpstreamBody(this.upstream.body);
+      const failure = asFetchError(error, this.digest, signal);
+      await this.writer.cancel(failure);
+      throw failure;
+    } finally {
+      this.#reservation.release();
+    }
+  }
+
+  async #append(chunk: Buffer): Promise<void> {
+    const announced = this.upstream.size;
+    if (announced !== undefined && this.writer.written + chunk.byteLength > announced) {
+      throw new UpstreamBadResponseError(`upstream sent more than the ${announced} bytes announced for ${this.digest.value}`);
+    }
+    await this.#reservation.grow(chunk.byteLength);
+    await this.writer.write(chunk);
+  }
+}
+
+function asFetchError(error: unknown, digest: Digest, signal: AbortSignal): Error {
+  if (signal.aborted) {
+    return signal.reason instanceof MirrorError ? signal.reason : new UpstreamUnavailableError(`fetching ${digest.value} exceeded the fill deadline`);
+  }
+  // The upstream's bytes failed the check: its fault, a 502 (never a client's 4xx).
+  if (error instanceof DigestInvalidError || error instanceof SizeInvalidError) return new UpstreamBadResponseError(`upstream sent wrong content for ${digest.value}: ${error.message}`);
+  // Our own verdicts and local disk errors (ENOSPC) stay as they are.
+  if (error instanceof MirrorError || isFileSystemError(error)) return error as Error;
+  return new UpstreamUnavailableError(`upstream broke off while sending ${digest.value}: ${(error as Error).message}`);
+}
+
+function isFileSystemError(error: unknown): boolean {
+  return error instanceof Error && typeof (error as NodeJS.ErrnoException).syscall === 'string';
+}

@@ -1,0 +1,60 @@
+/**
+ * The registry service as clients that did not authenticate get it: the access policy
+ * (access-policy.ts) wrapped around the pull-through service, so private upstream content never
+ * reaches them. A check that could only say "unconfirmed" (the content was not held yet, so it
+ * would be fetched through the requested repository) is settled once the answer shows where the
+ * bytes come from: a fill through that very repository confirms itself; content that was cached,
+ * or a fill through another repository joined, in the meantime is checked again (issue 12 item 2:
+ * concurrent fills).
+ */
+import type { RangeRequest } from '../domain/byte-range.js';
+import type { Digest } from '../domain/digest.js';
+import { referenceText, type ManifestReference } from '../domain/reference.js';
+import { repositoryKey, type ProxiedTarget } from '../domain/target.js';
+import type { PageRequest } from '../metadata/metadata-store.js';
+import type { AccessPolicy } from './access-policy.js';
+import type { BlobAnswer, ManifestAnswer, ReferrersAnswer, RegistryService, TagList } from './registry-service.js';
+
+export class GuardedRegistry implements RegistryService {
+  constructor(private readonly inner: RegistryService, private readonly policy: AccessPolicy) {}
+
+  async manifest(target: ProxiedTarget, reference: ManifestReference, accept: string[]): Promise<ManifestAnswer> {
+    const check = await this.policy.check(target, { endpoint: 'manifests', reference: referenceText(reference) });
+    const answer = await this.inner.manifest(target, reference, accept);
+    if (check === 'unconfirmed' && reference.kind === 'digest' && answer.origin !== 'upstream') {
+      await this.policy.confirm(target, { kind: 'manifest', digest: reference.digest });
+    }
+    return answer;
+  }
+
+  async blobSize(target: ProxiedTarget, digest: Digest): Promise<number> {
+    const check = await this.policy.check(target, { endpoint: 'blobs', reference: digest.value });
+    const size = await this.inner.blobSize(target, digest);
+    // The upstream answered for this repository, unless the blob turned up here meanwhile.
+    if (check === 'unconfirmed') await this.policy.check(target, { endpoint: 'blobs', reference: digest.value });
+    return size;
+  }
+
+  async blob(target: ProxiedTarget, digest: Digest, range?: RangeRequest): Promise<BlobAnswer> {
+    const check = await this.policy.check(target, { endpoint: 'blobs', reference: digest.value });
+    const answer = await this.inner.blob(target, digest, range);
+    if (check === 'allowed' || (answer.origin !== 'cache' && answer.via === repositoryKey(target))) return answer;
+    try {
+      await this.policy.confirm(target, { kind: 'blob', digest });
+    } catch (error) {
+      answer.release();
+      throw error;
+    }
+    return answer;
+  }
+
+  async tagList(target: ProxiedTarget, page: PageRequest): Promise<TagList> {
+    await this.policy.check(target, { endpoint: 'tags', reference: 'list' });
+    return this.inner.tagList(target, page);
+  }
+
+  async referrers(target: ProxiedTarget, digest: Digest, artifactType: string | undefined): Promise<ReferrersAnswer> {
+    await this.policy.check(target, { endpoint: 'referrers', reference: digest.value });
+    return this.inner.referrers(target, digest, artifactType);
+  }
+}

@@ -1,0 +1,63 @@
+/**
+ * What the HTTP routes call (compare distribution's BlobService / ManifestService): manifests,
+ * blobs, tag lists and referrers of a repository, answered from the content and metadata stores
+ * where possible and from the upstream otherwise. Routes never learn whether bytes were local;
+ * an answer only says how its body is best sent. Implemented by proxy-registry.ts, and by
+ * guarded-registry.ts around it for clients that did not authenticate.
+ */
+import type { RangeRequest } from '../domain/byte-range.js';
+import type { Digest } from '../domain/digest.js';
+import type { ManifestReference } from '../domain/reference.js';
+import type { ProxiedTarget } from '../domain/target.js';
+import type { PageRequest } from '../metadata/metadata-store.js';
+import type { BlobBody, ByteRange, GrowingFile } from '../storage/content-store.js';
+import type { StoredManifest } from '../storage/manifest-store.js';
+
+/** cache: bytes already held; upstream: this request started the fill; joined: it joined a running one. */
+export type BlobOrigin = 'cache' | 'upstream' | 'joined';
+/** revalidated: a HEAD confirmed the cached tag; stale: served past its TTL because the upstream failed. */
+export type ManifestOrigin = 'cache' | 'upstream' | 'revalidated' | 'stale';
+
+/** How a blob's bytes are best sent: a content-store body, or a fill clients follow as it is written. */
+export type ServedBody = BlobBody | { kind: 'growing'; file: GrowingFile };
+
+export interface BlobAnswer {
+  /** The blob's size; undefined while a fill whose upstream sent no Content-Length runs. */
+  size: number | undefined;
+  /** The bytes asked for, resolved against `size`; undefined: all of them. */
+  range: ByteRange | undefined;
+  origin: BlobOrigin;
+  /** For fills: the repository (metadata key) the bytes come through from the upstream. */
+  via?: string;
+  /** A stream body is already limited to `range`; file and growing bodies are cut by the sender. */
+  body: ServedBody;
+  /** Called once the body is no longer read (with the read error, if any), or when it is not sent. */
+  release(error?: Error): void;
+}
+
+export interface ManifestAnswer extends StoredManifest {
+  origin: ManifestOrigin;
+}
+
+export interface TagList {
+  body: Buffer;
+  link: string | undefined;
+  /** True when the upstream failed and the list comes from the tags this mirror knows. */
+  fromCache: boolean;
+}
+
+export interface ReferrersAnswer {
+  body: Buffer;
+  /** Set when the artifactType filter was applied (OCI-Filters-Applied header). */
+  filtered: boolean;
+}
+
+export interface RegistryService {
+  /** `accept` holds the client's Accept headers (empty: anything). */
+  manifest(target: ProxiedTarget, reference: ManifestReference, accept: string[]): Promise<ManifestAnswer>;
+  /** The blob's size without reading or pulling its bytes (HEAD). */
+  blobSize(target: ProxiedTarget, digest: Digest): Promise<number>;
+  blob(target: ProxiedTarget, digest: Digest, range?: RangeRequest): Promise<BlobAnswer>;
+  tagList(target: ProxiedTarget, page: PageRequest): Promise<TagList>;
+  referrers(target: ProxiedTarget, digest: Digest, artifactType: string | undefined): Promise<ReferrersAnswer>;
+}

@@ -1,0 +1,70 @@
+/**
+ * The pull-through blob service over a content store whose writers cannot be followed while
+ * they grow (the in-memory store here; object storage later): clients of a fill wait for its
+ * commit and are then served the store's own bodies (streams, already cut to their range), from
+ * one upstream GET, with the repository linked only after the verified fill. The upstream is the
+ * fake registry on a real socket.
+ */
+import type { Readable } from 'node:stream';
+import { afterEach, describe, expect, it } from 'vitest';
+import { LocalFlights } from '../../src/coordination/flights.js';
+import { parseRangeHeader } from '../../src/domain/byte-range.js';
+import { parseDigest } from '../../src/domain/digest.js';
+import { proxiedTarget } from '../../src/domain/target.js';
+import { CacheBudget } from '../../src/eviction/cache-budget.js';
+import { MemoryMetadataStore } from '../../src/metadata/memory/memory-metadata-store.js';
+import { BlobDownloads } from '../../src/pull-through/blob-downloads.js';
+import { ProxyBlobs } from '../../src/pull-through/proxy-blobs.js';
+import { UpstreamLimiter } from '../../src/pull-through/upstream-limiter.js';
+import { Upstreams } from '../../src/pull-through/upstreams.js';
+import { MemoryContentStore } from '../../src/storage/memory/memory-content-store.js';
+import { UpstreamRegistry } from '../../src/upstream/upstream-registry.js';
+import { startFakeRegistry, type FakeRegistry } from '../helpers/fake-registry.js';
+import { sha256 } from '../helpers/http.js';
+import { makeImage, pushImage } from '../helpers/test-images.js';
+
+let fake: FakeRegistry | undefined;
+let upstream: UpstreamRegistry | undefined;
+afterEach(async () => {
+  await upstream?.close();
+  await fake?.close();
+  upstream = fake = undefined;
+});
+
+async function read(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+describe('blobs over a store without followers', () => {
+  it('joiners wait for the commit, then get stream bodies cut to their range, from one upstream GET', async () => {
+    fake = await startFakeRegistry();
+    const image = makeImage({ layers: [300_000], seed: 'no-followers' });
+    pushImage(fake, 'library/app', 'v1', image);
+    const layer = image.layers[0]!;
+    upstream = new UpstreamRegistry({ name: 'docker.io', config: { url: fake.url, tokenRealms: [] }, timeouts: { connectMs: 5_000, headersMs: 5_000, idleMs: 5_000 } });
+    const content = new MemoryContentStore();
+    const metadata = new MemoryMetadataStore();
+    const budget = new CacheBudget({ content, metadata, maxBytes: 10 * 1024 * 1024 });
+    const downloads = new BlobDownloads({ flights: new LocalFlights(), limiter: new UpstreamLimiter(4), content, budget, links: metadata.links, fillTimeoutMs: 10_000 });
+    const blobs = new ProxyBlobs({ content, budget, downloads, upstreams: new Upstreams(new Map([['docker.io', upstream]]), false) });
+    const target = proxiedTarget('docker.io', 'library/app');
+    const digest = parseDigest(layer.digest);
+
+    fake.setFault('blob', { mode: 'slow', bytesPerSecond: 1024 * 1024, times: 1 });
+    const answers = await Promise.all([blobs.blob(target, digest), blobs.blob(target, digest), blobs.blob(target, digest, parseRangeHeader('bytes=100-199'))]);
+    expect(answers.map((answer) => answer.origin).sort()).toEqual(['joined', 'joined', 'upstream']);
+    for (const answer of answers) expect(answer.body.kind).toBe('stream');
+    const bodies = await Promise.all(answers.map((answer) => (answer.body.kind === 'stream' ? read(answer.body.stream) : Buffer.alloc(0))));
+    expect(sha256(bodies[0]!)).toBe(layer.digest);
+    expect(sha256(bodies[1]!)).toBe(layer.digest);
+    expect(bodies[2]!.equals(layer.bytes.subarray(100, 200))).toBe(true);
+    expect(answers[2]!.range).toEqual({ start: 100, end: 199 });
+    for (const answer of answers) answer.release();
+    expect(fake.count({ method: 'GET', pathIncludes: '/blobs/' })).toBe(1);
+    expect(await metadata.links.repositories(layer.digest, 10)).toEqual(['docker.io/library/app']);
+    expect((await blobs.blob(target, digest)).origin).toBe('cache');
+    await budget.close();
+  });
+});
