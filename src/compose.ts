@@ -109,6 +109,7 @@ export async function composeMirror(config: MirrorConfig, log: Logger, options: 
     async close() {
       await Promise.all([...upstreamClients.values()].map((client) => client.close()));
       await usage.close();
+      await clientCredentials?.close();
       // disconnect() also writes what the file store still holds in memory (json-file-store.ts).
       await Promise.all([tagKeyv.disconnect(), repositoryKeyv.disconnect(), usageKeyv.disconnect(), verdictKeyv.disconnect()]);
     },

@@ -11,9 +11,14 @@
  */
 import type { MiddlewareHandler } from 'hono';
 import { AuthenticationRequiredError } from '../../domain/errors.js';
+import { clientAddress } from '../client-address.js';
 
 export interface CredentialVerifier {
-  verify(user: string, password: string): Promise<boolean>;
+  /**
+   * `client` is the address failures are limited under; past the limits this throws
+   * ClientRateLimitedError (429), and ServerBusyError (503) when checks queue up (htpasswd.ts).
+   */
+  verify(user: string, password: string, client: string): Promise<boolean>;
 }
 
 export const CLIENT_AUTH_REALM = 'registry-mirror';
@@ -26,7 +31,7 @@ export function clientAuth(verifier: CredentialVerifier): MiddlewareHandler {
     if (OPEN_PATHS.has(c.req.path)) return next();
     const credentials = parseBasicAuthorization(c.req.header('authorization'));
     if (!credentials) throw new AuthenticationRequiredError('authentication required', CHALLENGE);
-    if (!(await verifier.verify(credentials.user, credentials.password))) {
+    if (!(await verifier.verify(credentials.user, credentials.password, clientAddress(c)))) {
       // Neither the user name nor the password is echoed: both may be someone's secret typo.
       throw new AuthenticationRequiredError('invalid username or password', CHALLENGE);
     }
