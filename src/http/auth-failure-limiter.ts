@@ -35,8 +35,12 @@ interface Window {
   endsAt: number;
 }
 
-/** Gives back the places an attempt reserved; call it when the password was right. */
-export type Refund = () => void;
+export interface Reservation {
+  /** Gives back the places the attempt reserved; call it when the password was right. */
+  refund(): void;
+  /** The client address had no failures (nor attempts in progress) in its window. */
+  firstFromClient: boolean;
+}
 
 export class AuthFailureLimiter {
   readonly #limits: FailureLimits;
@@ -62,7 +66,7 @@ export class AuthFailureLimiter {
   }
 
   /** Reserves one failure for `client` and `user`, or throws ClientRateLimitedError. */
-  reserve(client: string, user: string): Refund {
+  reserve(client: string, user: string): Reservation {
     const now = Date.now();
     const userKey = createHmac('sha256', this.#userKey).update(user).digest('base64');
     const clientWindow = this.#current(this.#byClient, client, now);
@@ -72,12 +76,14 @@ export class AuthFailureLimiter {
       const endsAt = Math.max(...full.map((window) => window.endsAt));
       throw new ClientRateLimitedError('too many failed logins; retry later', Math.max(1, Math.ceil((endsAt - now) / 1000)));
     }
+    const firstFromClient = clientWindow.count === 0;
     clientWindow.count += 1;
     userWindow.count += 1;
-    return function refund() {
+    const refund = () => {
       clientWindow.count = Math.max(0, clientWindow.count - 1);
       userWindow.count = Math.max(0, userWindow.count - 1);
     };
+    return { refund, firstFromClient };
   }
 
   /** The window for `key`, started now when there is none or the last one ended. */

@@ -9,6 +9,9 @@
  * to check than it can, which is no single client's fault (per-client floods are stopped
  * earlier, by the failure limits in htpasswd.ts, with 429).
  *
+ * Where the OS allows it (Linux), the workers run at a lower scheduling priority than the event
+ * loop: on a machine short of cores, serving cached content goes before checking passwords.
+ *
  * The worker's code is a short CommonJS script evaluated in the thread (workers load no
  * TypeScript, and the same code must run from src/ under the tests and from dist/): it loads
  * bcryptjs from the path the main thread resolved and answers one message per comparison.
@@ -17,9 +20,18 @@ import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import { MirrorError, ServerBusyError } from '../domain/errors.js';
 
+export interface CompareOptions {
+  /**
+   * Checks for clients without recent failures: they go before the others, and a full queue
+   * makes room for them by refusing its newest other check. Then a flood (whose clients all
+   * have failures after their first guess) cannot make an honest login wait behind it.
+   */
+  urgent?: boolean;
+}
+
 export interface PasswordComparer {
   /** True when `password` matches the bcrypt `hash`; false for a malformed hash. */
-  compare(password: string, hash: string): Promise<boolean>;
+  compare(password: string, hash: string, options?: CompareOptions): Promise<boolean>;
 }
 
 export interface BcryptWorkerPoolOptions {
@@ -32,15 +44,32 @@ export interface BcryptWorkerPoolOptions {
 /** Seconds a client is asked to wait when the queue is full: a few comparisons' time. */
 const BUSY_RETRY_AFTER_SECONDS = 1;
 
+/** How much nicer (lower priority) than the process the comparisons' threads run (nice(1) steps). */
+const WORKER_NICENESS = 10;
+
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const bcrypt = require(workerData.bcryptPath);
+lowerThreadPriority();
 parentPort.on('message', ({ password, hash }) => {
   let ok = false;
   try { ok = bcrypt.compareSync(password, hash); } catch { ok = false; }
   parentPort.postMessage(ok === true);
 });
+// Linux: setpriority(2) given a thread id changes that thread only. ${WORKER_NICENESS} steps nicer than
+// the process, comparisons yield the CPU to the event loop when cores are short. Elsewhere: as is.
+function lowerThreadPriority() {
+  try {
+    const os = require('node:os');
+    const threadId = Number(require('node:fs').readlinkSync('/proc/thread-self').split('/').pop());
+    os.setPriority(threadId, Math.min(19, os.getPriority(threadId) + ${WORKER_NICENESS}));
+  } catch {}
+}
 `;
+
+function busy(): ServerBusyError {
+  return new ServerBusyError('too many logins are being checked; retry shortly', BUSY_RETRY_AFTER_SECONDS);
+}
 
 interface Job {
   password: string;
@@ -60,6 +89,7 @@ export class BcryptWorkerPool implements PasswordComparer {
   readonly #bcryptPath = createRequire(import.meta.url).resolve('bcryptjs');
   readonly #idle: Worker[] = [];
   readonly #busy = new Map<Worker, Job>();
+  readonly #urgent: Job[] = [];
   readonly #queue: Job[] = [];
   #started = 0;
   #closed = false;
@@ -71,21 +101,23 @@ export class BcryptWorkerPool implements PasswordComparer {
     this.#maxQueued = maxQueued;
   }
 
-  compare(password: string, hash: string): Promise<boolean> {
+  compare(password: string, hash: string, { urgent = false }: CompareOptions = {}): Promise<boolean> {
     if (this.#closed) return Promise.reject(new PasswordWorkerError('the password checker is closed'));
     const hasWorker = this.#idle.length > 0 || this.#started < this.#size;
-    if (!hasWorker && this.#queue.length >= this.#maxQueued) {
-      return Promise.reject(new ServerBusyError('too many logins are being checked; retry shortly', BUSY_RETRY_AFTER_SECONDS));
+    if (!hasWorker && this.#urgent.length + this.#queue.length >= this.#maxQueued) {
+      const displaced = urgent ? this.#queue.pop() : undefined;
+      if (!displaced) return Promise.reject(busy());
+      displaced.reject(busy());
     }
     return new Promise((resolve, reject) => {
-      this.#queue.push({ password, hash, resolve, reject });
+      (urgent ? this.#urgent : this.#queue).push({ password, hash, resolve, reject });
       this.#dispatch();
     });
   }
 
   async close(): Promise<void> {
     this.#closed = true;
-    for (const job of this.#queue.splice(0)) job.reject(new PasswordWorkerError('the password checker is closed'));
+    for (const job of [...this.#urgent.splice(0), ...this.#queue.splice(0)]) job.reject(new PasswordWorkerError('the password checker is closed'));
     const workers = [...this.#idle.splice(0), ...this.#busy.keys()];
     for (const job of this.#busy.values()) job.reject(new PasswordWorkerError('the password checker is closed'));
     this.#busy.clear();
@@ -93,10 +125,10 @@ export class BcryptWorkerPool implements PasswordComparer {
   }
 
   #dispatch(): void {
-    while (this.#queue.length > 0) {
+    while (this.#urgent.length + this.#queue.length > 0) {
       const worker = this.#idle.pop() ?? (this.#started < this.#size ? this.#spawn() : undefined);
       if (!worker) return;
-      const job = this.#queue.shift()!;
+      const job = this.#urgent.shift() ?? this.#queue.shift()!;
       this.#busy.set(worker, job);
       // Only a worker with work in hand keeps the process alive.
       worker.ref();

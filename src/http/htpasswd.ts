@@ -11,7 +11,9 @@
  *   2. an identical check already running: joined, not repeated (parallel layer downloads);
  *   3. the failure limits per client address and per user (auth-failure-limiter.ts): 429 past
  *      them, without a comparison;
- *   4. the comparison, in a worker thread (bcrypt-worker-pool.ts): 503 when its queue is full.
+ *   4. the comparison, in a worker thread (bcrypt-worker-pool.ts): 503 when its queue is full;
+ *      checks from addresses without recent failures go first, so honest logins do not wait
+ *      behind a flood's.
  * Unknown users are compared against a decoy hash of the same cost, so the answer time does
  * not tell which user names exist.
  */
@@ -84,8 +86,8 @@ export class Htpasswd {
     if (this.#remembered.has(key)) return true;
     const running = this.#checking.get(key);
     if (running) return running;
-    const refund = this.#failures.reserve(client, user);
-    const check = this.#compare(user, password).then((ok) => {
+    const { refund, firstFromClient } = this.#failures.reserve(client, user);
+    const check = this.#compare(user, password, firstFromClient).then((ok) => {
       if (ok) {
         this.#remembered.set(key, true);
         refund();
@@ -102,8 +104,8 @@ export class Htpasswd {
     await this.#comparer.close?.();
   }
 
-  #compare(user: string, password: string): Promise<boolean> {
-    return this.#comparer.compare(password, this.#hashes.get(user) ?? this.#decoy);
+  #compare(user: string, password: string, urgent: boolean): Promise<boolean> {
+    return this.#comparer.compare(password, this.#hashes.get(user) ?? this.#decoy, { urgent });
   }
 }
 

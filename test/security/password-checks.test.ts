@@ -3,6 +3,7 @@
  * comparisons a flood can cause, what is remembered, and that comparisons never run on the event
  * loop. Comparisons are counted through an injected comparer, never inferred from timing.
  */
+import { readFileSync, readdirSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import bcrypt from 'bcryptjs';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -29,8 +30,11 @@ class CountingComparer implements PasswordComparer {
     this.#gate = undefined;
   }
 
-  async compare(password: string, hash: string): Promise<boolean> {
+  readonly urgent: boolean[] = [];
+
+  async compare(password: string, hash: string, options: { urgent?: boolean } = {}): Promise<boolean> {
     this.calls += 1;
+    this.urgent.push(options.urgent === true);
     await this.#gate;
     return bcrypt.compareSync(password, hash);
   }
@@ -110,6 +114,16 @@ describe('password checks under a flood', () => {
     expect(comparer.calls).toBe(20);
   });
 
+  it('marks checks from addresses without recent failures as urgent, so a flood cannot make them wait', async () => {
+    const comparer = new CountingComparer();
+    const htpasswd = new Htpasswd(users('alice', 'bob'), { comparer, failureLimits: LIMITS });
+    expect(await htpasswd.verify('alice', 'guess-1', '192.0.2.1')).toBe(false);
+    expect(await htpasswd.verify('alice', 'guess-2', '192.0.2.1')).toBe(false);
+    expect(await htpasswd.verify('bob', 'right', '192.0.2.2')).toBe(true);
+    expect(await htpasswd.verify('alice', 'right', '192.0.2.3')).toBe(true);
+    expect(comparer.urgent).toEqual([true, false, true, true]);
+  });
+
   it('runs one comparison for identical concurrent checks, and they count as one failure', async () => {
     const comparer = new CountingComparer();
     const htpasswd = new Htpasswd(users('alice'), { comparer, failureLimits: LIMITS });
@@ -176,6 +190,34 @@ describe('the bcrypt worker pool', () => {
     expect(refused.every((error) => error.retryAfterSeconds >= 1)).toBe(true);
     // Once the queue drained, work is taken again.
     expect(await pool.compare('right', HASH)).toBe(true);
+  });
+
+  it('takes urgent checks first, and makes room for them by refusing the newest other check', async () => {
+    const pool = new BcryptWorkerPool({ workers: 1, maxQueued: 2 });
+    pools.push(pool);
+    const finished: string[] = [];
+    const check = (name: string, urgent: boolean) => pool.compare(name, HASH, { urgent }).then(
+      () => finished.push(name),
+      (error: unknown) => finished.push(`${name}: ${(error as Error).constructor.name}`),
+    );
+    const checks = [check('running', false), check('queued-1', false), check('queued-2', false), check('urgent', true)];
+    await Promise.all(checks);
+    expect(finished).toEqual(['queued-2: ServerBusyError', 'running', 'urgent', 'queued-1']);
+    // A queue full of urgent checks refuses the next urgent one.
+    const more = [check('u1', true), check('u2', true), check('u3', true), check('u4', true)];
+    await Promise.all(more);
+    expect(finished.slice(4)).toEqual(['u4: ServerBusyError', 'u1', 'u2', 'u3']);
+  });
+
+  it.runIf(process.platform === 'linux')('runs comparisons in threads of lower priority than the event loop (Linux)', async () => {
+    const niceOf = (stat: string) => Number(stat.split(') ')[1]!.split(' ')[16]);
+    const processNice = niceOf(readFileSync('/proc/self/stat', 'utf8'));
+    const nicerThreads = () => readdirSync('/proc/self/task').filter((tid) => niceOf(readFileSync(`/proc/self/task/${tid}/stat`, 'utf8')) > processNice).length;
+    const before = nicerThreads();
+    const pool = new BcryptWorkerPool({ workers: 2 });
+    pools.push(pool);
+    await Promise.all([pool.compare('right', HASH), pool.compare('right', HASH)]);
+    expect(nicerThreads() - before).toBe(processNice < 19 ? 2 : 0);
   });
 
   it('never runs a comparison on the event loop', async () => {
