@@ -12,7 +12,8 @@ export interface ByteRange {
   end: number;
 }
 
-const RANGE_PATTERN = /^bytes=(\d*)-(\d*)$/;
+/** Range unit names are case-insensitive (RFC 9110 section 14.1). */
+const RANGE_PATTERN = /^bytes=(\d*)-(\d*)$/i;
 
 /** Returns undefined when the whole blob is wanted. */
 export function parseByteRange(header: string | undefined, size: number): ByteRange | undefined {
