@@ -19,7 +19,7 @@ import type { BenchContext } from '../context.js';
 import { runLoad, type FloodOutcome } from '../load.js';
 import { get, pull } from '../registry-client.js';
 import { median } from '../rounds.js';
-import { round } from '../stats.js';
+import { percentile, round } from '../stats.js';
 
 const ATTACKERS = 20;
 const ATTACK_S = 6;
@@ -116,6 +116,9 @@ function basic(user: string, password: string): string {
 
 function emitResult(context: BenchContext, results: Array<{ idle: Phase; attack: Phase; flood: FloodOutcome; fresh: { status: number; ms: number } }>): void {
   const p50 = (values: number[]) => round(median(values), 2);
+  const p90 = (values: number[]) => round(percentile(values, 90), 2);
+  const idle = results.flatMap((entry) => entry.idle.pullMs);
+  const attack = results.flatMap((entry) => entry.attack.pullMs);
   const statuses: Record<string, number> = {};
   for (const { flood } of results) for (const [status, count] of Object.entries(flood.statuses)) statuses[status] = (statuses[status] ?? 0) + count;
   const ratios = results.map(({ idle, attack }) => (median(attack.pullMs) ?? NaN) / (median(idle.pullMs) ?? NaN));
@@ -126,8 +129,8 @@ function emitResult(context: BenchContext, results: Array<{ idle: Phase; attack:
     attack_s: ATTACK_S,
     bcrypt_cost: BCRYPT_COST,
     rounds: results.length,
-    idle_pull_ms: { p50: p50(results.flatMap((entry) => entry.idle.pullMs)), pulls: results.reduce((sum, entry) => sum + entry.idle.pullMs.length, 0) },
-    attack_pull_ms: { p50: p50(results.flatMap((entry) => entry.attack.pullMs)), pulls: results.reduce((sum, entry) => sum + entry.attack.pullMs.length, 0) },
+    idle_pull_ms: { p50: p50(idle), p90: p90(idle), pulls: idle.length },
+    attack_pull_ms: { p50: p50(attack), p90: p90(attack), pulls: attack.length },
     round_p50_ms: results.map((entry) => ({ idle: p50(entry.idle.pullMs), attack: p50(entry.attack.pullMs) })),
     attack_vs_idle: round(median(ratios), 2),
     pull_failures: results.flatMap((entry) => [...entry.idle.failures, ...entry.attack.failures]),
