@@ -103,6 +103,7 @@ export async function composeMirror(config: MirrorConfig, log: Logger, options: 
     async close() {
       await Promise.all([...pull.clients.values()].map((client) => client.close()));
       await recorder.close();
+      await clientCredentials?.close();
       await budget.close();
       await stores.close();
     },

@@ -64,9 +64,20 @@ export async function importOciArchive(input: Readable, targets: ImportTargets):
 }
 
 function indexEntries(index: Buffer): Descriptor[] {
-  const parsed = JSON.parse(index.toString('utf8')) as { manifests?: unknown };
-  if (!Array.isArray(parsed.manifests)) throw new ManifestInvalidError('index.json has no manifests list');
-  return parsed.manifests as Descriptor[];
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(index.toString('utf8'));
+  } catch {
+    throw new ManifestInvalidError('index.json is not JSON');
+  }
+  const manifests = parsed !== null && typeof parsed === 'object' ? (parsed as { manifests?: unknown }).manifests : undefined;
+  if (!Array.isArray(manifests)) throw new ManifestInvalidError('index.json has no manifests list');
+  for (const [position, entry] of manifests.entries()) {
+    if (entry === null || typeof entry !== 'object' || typeof (entry as { digest?: unknown }).digest !== 'string') {
+      throw new ManifestInvalidError(`index.json manifests[${position}] is not a descriptor with a digest`);
+    }
+  }
+  return manifests as Descriptor[];
 }
 
 async function importImage(entry: Descriptor, manifests: ArchiveManifests, targets: ImportTargets, warnings: string[]): Promise<ImportedImage> {

@@ -13,7 +13,7 @@
 import type { Readable } from 'node:stream';
 import tar from 'tar-stream';
 import { digestOf, isDigest, parseDigest, type Digest } from '../domain/digest.js';
-import { DigestInvalidError, ManifestInvalidError, MirrorError } from '../domain/errors.js';
+import { BadRequestError, DigestInvalidError, ManifestInvalidError, MirrorError } from '../domain/errors.js';
 import { MAX_MANIFEST_BYTES } from '../domain/media-types.js';
 import type { CacheBudget } from '../eviction/cache-budget.js';
 import type { ContentStore } from '../storage/content-store.js';
@@ -46,8 +46,29 @@ export interface ReadTargets {
 export async function readOciArchive(input: Readable, targets: ReadTargets): Promise<ArchiveContents> {
   const contents: ArchiveContents = { index: undefined, layoutSeen: false, small: new Map(), stored: new Set(), storedBytes: 0, present: new Set(), failures: [] };
   const extract = tar.extract();
-  input.on('error', (error) => extract.destroy(error));
+  let inputError: Error | undefined;
+  let tarError: Error | undefined;
+  input.on('error', (error) => extract.destroy((inputError = error)));
+  extract.on('error', (error: Error) => (tarError ??= error));
   input.pipe(extract);
+  try {
+    await readEntries(extract, contents, targets);
+  } catch (error) {
+    if (inputError) throw inputError;
+    if (error instanceof MirrorError || !isTarFault(error, tarError)) throw error;
+    // The entry's error may come before the extractor's, which names the cause.
+    await new Promise((resolve) => setImmediate(resolve));
+    throw new BadRequestError(`the archive is not a valid tar: ${(tarError ?? (error as Error)).message}`);
+  }
+  return contents;
+}
+
+/** tar-stream's own errors (a bad header, data cut short), and the stream errors they cause. */
+function isTarFault(error: unknown, tarError: Error | undefined): boolean {
+  return error === tarError || (error instanceof Error && error.name === 'StreamError');
+}
+
+async function readEntries(extract: tar.Extract, contents: ArchiveContents, targets: ReadTargets): Promise<void> {
   let memoryUsed = 0;
   for await (const entry of extract) {
     const name = entry.header.name.replace(/^(\.\/)+/, '');
@@ -60,7 +81,6 @@ export async function readOciArchive(input: Readable, targets: ReadTargets): Pro
     else if (blobDigest(name)) memoryUsed += await readBlob(entry, blobDigest(name)!, contents, targets, MEMORY_BUDGET_BYTES - memoryUsed);
     else entry.resume();
   }
-  return contents;
 }
 
 function blobDigest(name: string): Digest | undefined {
@@ -140,7 +160,13 @@ async function readSmall(entry: ArchiveEntry, limit: number, name: string): Prom
 }
 
 function checkLayout(bytes: Buffer): boolean {
-  const version = (JSON.parse(bytes.toString('utf8')) as { imageLayoutVersion?: unknown }).imageLayoutVersion;
+  let layout: unknown;
+  try {
+    layout = JSON.parse(bytes.toString('utf8'));
+  } catch {
+    throw new ManifestInvalidError('the archive\'s oci-layout file is not JSON');
+  }
+  const version = layout !== null && typeof layout === 'object' ? (layout as { imageLayoutVersion?: unknown }).imageLayoutVersion : undefined;
   if (version !== '1.0.0') throw new ManifestInvalidError(`unsupported OCI image layout version ${JSON.stringify(version)}`);
   return true;
 }

@@ -18,7 +18,8 @@ export type RangeRequest =
   | { kind: 'suffix'; length: number }
   | { kind: 'malformed' };
 
-const RANGE_PATTERN = /^bytes=(\d*)-(\d*)$/;
+/** Range unit names are case-insensitive (RFC 9110 section 14.1). */
+const RANGE_PATTERN = /^bytes=(\d*)-(\d*)$/i;
 
 /** Undefined when the whole blob is wanted. */
 export function parseRangeHeader(header: string | undefined): RangeRequest | undefined {

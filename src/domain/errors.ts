@@ -86,6 +86,28 @@ export class TooManyRequestsError extends MirrorError {
   }
 }
 
+/**
+ * This client (address or user name) failed to authenticate too often: answered 429 with
+ * Retry-After (RFC 6585 section 4) without checking the password. Not an upstream outage.
+ */
+export class ClientRateLimitedError extends MirrorError {
+  readonly code = 'TOOMANYREQUESTS';
+  constructor(message: string, readonly retryAfterSeconds: number) {
+    super(message);
+  }
+}
+
+/**
+ * The mirror itself is out of capacity for this kind of work (a bounded queue is full): 503 with
+ * Retry-After (RFC 9110 section 15.6.4), since no one client is at fault.
+ */
+export class ServerBusyError extends MirrorError {
+  readonly code = 'UNAVAILABLE';
+  constructor(message: string, readonly retryAfterSeconds: number) {
+    super(message);
+  }
+}
+
 /** The upstream could not be reached, timed out, or answered 5xx. */
 export class UpstreamUnavailableError extends MirrorError { readonly code = 'UNAVAILABLE'; }
 

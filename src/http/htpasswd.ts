@@ -3,23 +3,39 @@
  * (`user:$2y$05$...`). Other htpasswd formats (MD5 `$apr1$`, `{SHA}`, crypt) are weak and are
  * refused when the file is read, naming the line, rather than silently never matching.
  *
- * bcrypt is slow on purpose, and a `docker pull` sends the same credentials with every request,
- * so a successful check is remembered for a short while. The memory holds an HMAC of the
- * credentials under a key made at start-up, never the password. Failures are not remembered:
- * every guess pays the full bcrypt cost. Unknown users are checked against a decoy hash, so the
- * answer time does not tell which user names exist.
+ * bcrypt is slow on purpose, which makes it a way to burn the mirror's CPU (issue 12 item 6).
+ * A check goes through, in order:
+ *   1. successes remembered for a short while (a `docker pull` sends the same credentials with
+ *      every request), under an HMAC of user and password with a key made at start-up, never
+ *      the password itself; bounded by entries and by time;
+ *   2. an identical check already running: joined, not repeated (parallel layer downloads);
+ *   3. the failure limits per client address and per user (auth-failure-limiter.ts): 429 past
+ *      them, without a comparison;
+ *   4. the comparison, in a worker thread (bcrypt-worker-pool.ts): 503 when its queue is full;
+ *      checks from addresses without recent failures go first, so honest logins do not wait
+ *      behind a flood's.
+ * Unknown users are compared against a decoy hash of the same cost, so the answer time does
+ * not tell which user names exist.
  */
 import { createHmac, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import bcrypt from 'bcryptjs';
 import { LRUCache } from 'lru-cache';
 import { ConfigError } from '../config/mirror-config.js';
+import { AuthFailureLimiter, type FailureLimits } from './auth-failure-limiter.js';
+import { BcryptWorkerPool, type PasswordComparer } from './bcrypt-worker-pool.js';
 
 const BCRYPT_HASH = /^\$2[aby]\$(\d\d)\$[./A-Za-z0-9]{53}$/;
+const BCRYPT_ALPHABET = './ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
 
 export interface HtpasswdOptions {
   /** How long a successful check is remembered; default 60 s. */
   rememberMs?: number;
+  /** How many successful checks are remembered at most; default 10,000. */
+  rememberMax?: number;
+  /** Where bcrypt runs; default a BcryptWorkerPool of one worker. */
+  comparer?: PasswordComparer & { close?(): Promise<void> };
+  /** Failed checks allowed per client address and per user; see auth-failure-limiter.ts. */
+  failureLimits?: Partial<FailureLimits>;
 }
 
 export class Htpasswd {
@@ -27,14 +43,17 @@ export class Htpasswd {
   readonly #remembered: LRUCache<string, true>;
   readonly #checking = new Map<string, Promise<boolean>>();
   readonly #cacheKey = randomBytes(32);
-  readonly #decoyCost: number;
-  #decoy: Promise<string> | undefined;
+  readonly #decoy: string;
+  readonly #comparer: PasswordComparer & { close?(): Promise<void> };
+  readonly #failures: AuthFailureLimiter;
 
   constructor(hashes: Map<string, string>, options: HtpasswdOptions = {}) {
     this.#hashes = hashes;
-    this.#remembered = new LRUCache({ max: 10_000, ttl: options.rememberMs ?? 60_000 });
+    this.#remembered = new LRUCache({ max: options.rememberMax ?? 10_000, ttl: options.rememberMs ?? 60_000 });
+    this.#comparer = options.comparer ?? new BcryptWorkerPool();
+    this.#failures = new AuthFailureLimiter(options.failureLimits);
     const firstHash = hashes.values().next().value;
-    this.#decoyCost = firstHash ? Number(BCRYPT_HASH.exec(firstHash)![1]) : 10;
+    this.#decoy = decoyHash(firstHash ? Number(BCRYPT_HASH.exec(firstHash)?.[1] ?? 10) : 10);
   }
 
   /** Reads and checks the file; ConfigError names the file and line of anything unusable. */
@@ -52,29 +71,51 @@ export class Htpasswd {
     return this.#hashes.size;
   }
 
-  async verify(user: string, password: string): Promise<boolean> {
-    const key = createHmac('sha256', this.#cacheKey).update(user).update('\0').update(password).digest('base64');
-    if (this.#remembered.has(key)) return true;
-    // Parallel layer downloads arrive with the same credentials at once: check them once.
-    const running = this.#checking.get(key);
-    if (running) return running;
-    const check = this.#compare(user, password).then((ok) => {
-      if (ok) this.#remembered.set(key, true);
-      return ok;
-    }).finally(() => this.#checking.delete(key));
-    this.#checking.set(key, check);
-    return check;
+  /** Entries the failure limits hold (bounded; for tests). */
+  get trackedFailureKeys(): number {
+    return this.#failures.size;
   }
 
-  async #compare(user: string, password: string): Promise<boolean> {
-    const hash = this.#hashes.get(user);
-    if (hash === undefined) {
-      this.#decoy ??= bcrypt.hash(randomBytes(16).toString('hex'), this.#decoyCost);
-      await bcrypt.compare(password, await this.#decoy);
-      return false;
-    }
-    return bcrypt.compare(password, hash);
+  /**
+   * True or false; throws ClientRateLimitedError past the failure limits of `client` (an
+   * address, http/client-address.ts) or `user`, ServerBusyError when the checks queue is full.
+   */
+  async verify(user: string, password: string, client: string): Promise<boolean> {
+    // JSON keeps the boundary between user and password unambiguous (either may hold any byte).
+    const key = createHmac('sha256', this.#cacheKey).update(JSON.stringify([user, password])).digest('base64');
+    if (this.#remembered.has(key)) return true;
+    const running = this.#checking.get(key);
+    if (running) return running;
+    const { refund, firstFromClient } = this.#failures.reserve(client, user);
+    const check = this.#compare(user, password, firstFromClient).then((ok) => {
+      if (ok) {
+        this.#remembered.set(key, true);
+        refund();
+      }
+      return ok;
+    });
+    // A check that failed to run (queue full, worker lost) was no wrong password.
+    check.catch(refund);
+    this.#checking.set(key, check);
+    return check.finally(() => this.#checking.delete(key));
   }
+
+  async close(): Promise<void> {
+    await this.#comparer.close?.();
+  }
+
+  #compare(user: string, password: string, urgent: boolean): Promise<boolean> {
+    return this.#comparer.compare(password, this.#hashes.get(user) ?? this.#decoy, { urgent });
+  }
+}
+
+/**
+ * A bcrypt hash of nothing anyone knows, of the given cost: comparing against it takes as long
+ * as against a real entry, and never matches (its 31 hash characters are random, not derived).
+ */
+function decoyHash(cost: number): string {
+  const random = [...randomBytes(53)].map((byte) => BCRYPT_ALPHABET[byte % 64]).join('');
+  return `$2b$${String(cost).padStart(2, '0')}$${random}`;
 }
 
 export function parseHtpasswd(text: string, file: string): Map<string, string> {

@@ -2,7 +2,7 @@
  * The one place where errors become HTTP responses: a status per stable error code, and the OCI
  * error body `{"errors":[{"code","message","detail"}]}` (distribution-spec "Error Codes").
  */
-import { AuthenticationRequiredError, MirrorError, RangeNotSatisfiableError, TooManyRequestsError, UnsupportedError, type ErrorCode } from '../domain/errors.js';
+import { AuthenticationRequiredError, ClientRateLimitedError, MirrorError, RangeNotSatisfiableError, ServerBusyError, TooManyRequestsError, UnsupportedError, type ErrorCode } from '../domain/errors.js';
 
 const STATUS_BY_CODE: Record<ErrorCode, number> = {
   BAD_REQUEST: 400,
@@ -36,13 +36,19 @@ export function errorResponseParts(error: unknown): ErrorResponseParts {
   const message = known ? error.message : 'internal error';
   const status = known ? STATUS_BY_CODE[error.code] : 500;
   const headers: Record<string, string> = { 'Content-Type': 'application/json; charset=utf-8' };
-  if (error instanceof TooManyRequestsError && error.retryAfterSeconds !== undefined) headers['Retry-After'] = String(error.retryAfterSeconds);
+  const retryAfter = retryAfterSeconds(error);
+  if (retryAfter !== undefined) headers['Retry-After'] = String(retryAfter);
   if (error instanceof RangeNotSatisfiableError) headers['Content-Range'] = `bytes */${error.size}`;
   if (error instanceof UnsupportedError) headers.Allow = error.allow.join(', ');
   if (error instanceof AuthenticationRequiredError) headers['WWW-Authenticate'] = error.challenge;
   const entry: Record<string, unknown> = { code, message };
   if (known && error.detail !== undefined) entry.detail = error.detail;
   return { status, headers, body: JSON.stringify({ errors: [entry] }) };
+}
+
+function retryAfterSeconds(error: unknown): number | undefined {
+  if (error instanceof TooManyRequestsError || error instanceof ClientRateLimitedError || error instanceof ServerBusyError) return error.retryAfterSeconds;
+  return undefined;
 }
 
 export function errorResponse(error: unknown, method: string): Response {

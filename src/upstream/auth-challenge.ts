@@ -54,7 +54,8 @@ class ChallengeParser {
         current.params[name.toLowerCase()] ??= value; // RFC 9110: each name at most once
         continue;
       }
-      current = { scheme: name.toLowerCase(), params: {} };
+      // No prototype: a parameter named "constructor" or "__proto__" is data like any other.
+      current = { scheme: name.toLowerCase(), params: Object.create(null) as Record<string, string> };
       challenges.push(current);
       const token68 = this.#readToken68();
       if (token68) current.token68 = token68;
@@ -74,18 +75,21 @@ class ChallengeParser {
     return this.text.slice(start, this.#pos);
   }
 
-  /** `BWS "=" BWS ( token / quoted-string )`, or undefined with the position unchanged. */
+  /**
+   * `BWS "=" BWS ( token / quoted-string )`, or undefined with the position unchanged. An empty
+   * value (`service=""`, or nothing before the next comma) is still a value: the name before
+   * "=" is a parameter either way, never a new scheme.
+   */
   #readParamValue(): string | undefined {
     const start = this.#pos;
     this.#skip(/[ \t]/);
-    if (this.text[this.#pos] === '=') {
-      this.#pos++;
-      this.#skip(/[ \t]/);
-      const value = this.text[this.#pos] === '"' ? this.#readQuoted() : this.#readBareValue();
-      if (value) return value;
+    if (this.text[this.#pos] !== '=') {
+      this.#pos = start;
+      return undefined;
     }
-    this.#pos = start;
-    return undefined;
+    this.#pos++;
+    this.#skip(/[ \t]/);
+    return this.text[this.#pos] === '"' ? this.#readQuoted() : this.#readBareValue();
   }
 
   /**

@@ -4,10 +4,12 @@
  * counting proxies and the CDN live in the benchmark's main process).
  *
  *   node --import tsx test/bench/load-client.ts '<LoadJob as JSON>'   -> one JSON line on stdout
+ *
+ * Jobs: a pull, a herd of blob GETs, a flood of wrong passwords (scenarios/auth-flood.ts).
  */
-import { Agent } from 'node:http';
-import { get, getBlob, pull, type BlobResult } from './registry-client.js';
-import type { HerdOutcome, LoadJob } from './load.js';
+import { Agent, request } from 'node:http';
+import { assertLoopback, get, getBlob, pull, type BlobResult } from './registry-client.js';
+import type { FloodOutcome, HerdOutcome, LoadJob } from './load.js';
 
 async function runHerd(job: Extract<LoadJob, { kind: 'herd' }>): Promise<HerdOutcome> {
   // One connection per client, opened before the herd so the herd itself is only blob GETs.
@@ -29,6 +31,49 @@ async function runHerd(job: Extract<LoadJob, { kind: 'herd' }>): Promise<HerdOut
   return { wallMs, clientMs: ok.map((result) => result.ms), ttfbMs: ok.map((result) => result.ttfbMs), failures };
 }
 
+/**
+ * Wrong passwords as fast as the mirror answers, from `clients` connections, each from its own
+ * loopback address (firstAddress, +1, ...), so limits per address do not stop them all at once.
+ * Every other request names `job.user`, the rest users that do not exist; Retry-After is ignored.
+ */
+async function runPasswordFlood(job: Extract<LoadJob, { kind: 'password-flood' }>): Promise<FloodOutcome> {
+  const outcome: FloodOutcome = { requests: 0, statuses: {}, errors: 0 };
+  const deadline = performance.now() + job.durationMs;
+  const [a, b, c, d] = job.firstAddress.split('.').map(Number) as [number, number, number, number];
+  const attacker = async (index: number) => {
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    const localAddress = `${a}.${b}.${c}.${d + index}`;
+    for (let i = 0; performance.now() < deadline; i++) {
+      const user = i % 2 === 0 ? job.user : `nobody-${index}-${i}`;
+      const authorization = `Basic ${Buffer.from(`${user}:wrong-${index}-${i}`).toString('base64')}`;
+      outcome.requests += 1;
+      try {
+        const status = await statusOf(`${job.base}/v2/`, agent, localAddress, authorization);
+        outcome.statuses[status] = (outcome.statuses[status] ?? 0) + 1;
+      } catch {
+        outcome.errors += 1;
+      }
+    }
+    agent.destroy();
+  };
+  await Promise.all(Array.from({ length: job.clients }, (_, index) => attacker(index)));
+  return outcome;
+}
+
+function statusOf(url: string, agent: Agent, localAddress: string, authorization: string): Promise<number> {
+  assertLoopback(url);
+  return new Promise((resolve, reject) => {
+    const req = request(url, { agent, localAddress, headers: { authorization } }, (response) => {
+      response.resume();
+      response.once('end', () => resolve(response.statusCode ?? 0));
+      response.once('error', reject);
+    });
+    req.setTimeout(30_000, () => req.destroy(new Error(`timeout: GET ${url}`)));
+    req.once('error', reject);
+    req.end();
+  });
+}
+
 async function main(): Promise<void> {
   const job = JSON.parse(process.argv[2] ?? '{}') as LoadJob;
   if (job.kind === 'pull') {
@@ -38,6 +83,8 @@ async function main(): Promise<void> {
     process.stdout.write(`${JSON.stringify(result)}\n`);
   } else if (job.kind === 'herd') {
     process.stdout.write(`${JSON.stringify(await runHerd(job))}\n`);
+  } else if (job.kind === 'password-flood') {
+    process.stdout.write(`${JSON.stringify(await runPasswordFlood(job))}\n`);
   } else {
     throw new Error(`unknown load job ${JSON.stringify(job)}`);
   }

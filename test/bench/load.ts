@@ -7,7 +7,15 @@ import { fileURLToPath } from 'node:url';
 
 export type LoadJob =
   | { kind: 'pull'; base: string; repo: string; tag: string; parallel: number }
-  | { kind: 'herd'; base: string; repo: string; digest: string; size: number; clients: number; verify: boolean };
+  | { kind: 'herd'; base: string; repo: string; digest: string; size: number; clients: number; verify: boolean }
+  | { kind: 'password-flood'; base: string; clients: number; durationMs: number; user: string; firstAddress: string };
+
+/** Statuses of every request the wrong-password clients sent, e.g. { '401': 100, '429': 9000 }. */
+export interface FloodOutcome {
+  requests: number;
+  statuses: Record<string, number>;
+  errors: number;
+}
 
 export interface HerdOutcome {
   wallMs: number;

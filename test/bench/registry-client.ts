@@ -1,8 +1,8 @@
 /**
  * Just enough of a pulling client for the benchmark: manifest by tag with the Accept header
  * container clients send, blobs streamed and checked against their digest and size, redirects
- * followed (distribution-spec allows a blob GET to answer 307). The targets here need no client
- * auth. Every request has a deadline.
+ * followed (distribution-spec allows a blob GET to answer 307). `headers` go with every request
+ * (an Authorization for a mirror with auth.htpasswd). Every request has a deadline.
  */
 import { createHash } from 'node:crypto';
 import { request, type Agent, type IncomingMessage } from 'node:http';
@@ -49,9 +49,9 @@ export async function get(url: string, agent: Agent, headers: Record<string, str
 }
 
 /** Streams a blob, hashing it when `verify` is set; throws on a wrong status, size or digest. */
-export async function getBlob(base: string, repo: string, digest: string, size: number, agent: Agent, verify = true): Promise<BlobResult> {
+export async function getBlob(base: string, repo: string, digest: string, size: number, agent: Agent, verify = true, headers: Record<string, string> = {}): Promise<BlobResult> {
   const started = performance.now();
-  const response = await get(`${base}/v2/${repo}/blobs/${digest}`, agent);
+  const response = await get(`${base}/v2/${repo}/blobs/${digest}`, agent, headers);
   if (response.statusCode !== 200) {
     response.resume();
     throw new Error(`GET blob ${digest.slice(0, 19)}: status ${response.statusCode}`);
@@ -83,9 +83,9 @@ interface ManifestBody {
 }
 
 /** Tag -> manifest -> config + layers with `parallel` downloads at once, all verified. */
-export async function pull(base: string, repo: string, tag: string, agent: Agent, parallel = 3): Promise<PullResult> {
+export async function pull(base: string, repo: string, tag: string, agent: Agent, parallel = 3, headers: Record<string, string> = {}): Promise<PullResult> {
   const started = performance.now();
-  const response = await get(`${base}/v2/${repo}/manifests/${tag}`, agent, { accept: MANIFEST_ACCEPT });
+  const response = await get(`${base}/v2/${repo}/manifests/${tag}`, agent, { ...headers, accept: MANIFEST_ACCEPT });
   const body = Buffer.concat(await response.toArray());
   if (response.statusCode !== 200) throw new Error(`GET manifest ${repo}:${tag}: status ${response.statusCode}`);
   const manifestDigest = `sha256:${createHash('sha256').update(body).digest('hex')}`;
@@ -97,7 +97,7 @@ export async function pull(base: string, repo: string, tag: string, agent: Agent
   let bytes = body.length;
   const worker = async () => {
     for (let next = queue.shift(); next; next = queue.shift()) {
-      const result = await getBlob(base, repo, next.digest, next.size, agent);
+      const result = await getBlob(base, repo, next.digest, next.size, agent, true, headers);
       bytes += result.bytes;
     }
   };

@@ -23,7 +23,7 @@ export function summaryRows(results: BenchResult[]): Row[] {
     const value = key.split('.').reduce<unknown>((object, part) => (object as Record<string, unknown> | undefined)?.[part], result);
     return typeof value === 'number' ? value : null;
   };
-  const rows = [...blobRows(find, num), ...tagRows(find, num), ...coldRows(find, num), ...memoryRows(find, num), ...herdRows(results, find)];
+  const rows = [...blobRows(find, num), ...tagRows(find, num), ...coldRows(find, num), ...memoryRows(find, num), ...herdRows(results, find), ...authRows(find, num)];
   // A scenario left out with --only leaves nothing to compare: drop its rows.
   return rows.filter((row) => !/^n\/a/.test(row.mirror) || !/^n\/a|^-$/.test(row.reference));
 }
@@ -80,6 +80,13 @@ function memoryRows(find: Finder, num: Num): Row[] {
   const mb = (phase: string) => num(find('memory', 'mirror', { phase }), 'rss_max_mb');
   if (mb('cold') === null && mb('warm') === null) return [];
   return [{ what: 'RSS max, 50 clients stream a 1 GiB blob (cold / warm)', mirror: `${mb('cold') ?? 'n/a'} / ${mb('warm') ?? 'n/a'} MB`, mirrorNginx: '-', reference: '-', target: '< 150 MB' }];
+}
+
+function authRows(find: Finder, num: Num): Row[] {
+  const result = find('auth-flood', 'mirror');
+  if (!result) return [];
+  const cell = `${times(num(result, 'attack_vs_idle'))} (p50 ${ms(num(result, 'attack_pull_ms.p50'))} vs ${ms(num(result, 'idle_pull_ms.p50'))} idle)`;
+  return [{ what: `authenticated pull under ${result.attackers} wrong-password clients vs idle`, mirror: cell, mirrorNginx: '-', reference: '-', target: '<= 2x' }];
 }
 
 function herdRows(results: BenchResult[], find: Finder): Row[] {

@@ -97,12 +97,16 @@ describe('htpasswd file', () => {
     try {
       await writeHtpasswd(dir.file('htpasswd'), { alice: 's3cret' });
       const htpasswd = await Htpasswd.load(dir.file('htpasswd'));
-      expect(await htpasswd.verify('alice', 's3cret')).toBe(true);
-      expect(await htpasswd.verify('alice', 's3cret')).toBe(true);
-      expect(await htpasswd.verify('alice', 's3cret ')).toBe(false);
-      expect(await htpasswd.verify('nobody', 's3cret')).toBe(false);
-      const concurrent = await Promise.all(Array.from({ length: 10 }, () => htpasswd.verify('alice', 'wrong')));
-      expect(concurrent.every((ok) => ok === false)).toBe(true);
+      try {
+        expect(await htpasswd.verify('alice', 's3cret', '192.0.2.1')).toBe(true);
+        expect(await htpasswd.verify('alice', 's3cret', '192.0.2.1')).toBe(true);
+        expect(await htpasswd.verify('alice', 's3cret ', '192.0.2.1')).toBe(false);
+        expect(await htpasswd.verify('nobody', 's3cret', '192.0.2.1')).toBe(false);
+        const concurrent = await Promise.all(Array.from({ length: 10 }, () => htpasswd.verify('alice', 'wrong', '192.0.2.2')));
+        expect(concurrent.every((ok) => ok === false)).toBe(true);
+      } finally {
+        await htpasswd.close();
+      }
     } finally {
       await dir.remove();
     }
