@@ -44,8 +44,8 @@ describe('found by fuzzing', () => {
     expect(isRegistryHost('LOCALHOST:5000')).toBe(true);
     expect(isRegistryHost('localHost')).toBe(true);
     const router = new UpstreamRouter(['docker.io', 'localhost:5000'], 'docker.io');
-    expect(router.route('app', 'LocalHost:5000')).toEqual({ upstream: 'localhost:5000', repository: 'app' });
-    expect(router.route('LOCALHOST:5000/app', undefined)).toEqual({ upstream: 'localhost:5000', repository: 'app' });
+    expect(router.route('app', 'LocalHost:5000')).toEqual({ kind: 'proxy', upstream: 'localhost:5000', repository: 'app' });
+    expect(router.route('LOCALHOST:5000/app', undefined)).toEqual({ kind: 'proxy', upstream: 'localhost:5000', repository: 'app' });
     // The docker reference rule: a first component with upper case names a registry.
     expect(() => router.route('LOCALHOST/app', undefined)).toThrow(NameUnknownError);
   });

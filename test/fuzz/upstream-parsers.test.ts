@@ -93,8 +93,8 @@ describe('registry hosts: ?ns= and path prefixes', () => {
     fc.assert(fc.property(configured, repositoryName, (host, name) => {
       const upstream = upstreamOf(host);
       const repository = expectedRepository(upstream, name);
-      expect(router.route(name, host)).toEqual({ upstream, repository });
-      if (`${host}/${name}`.length <= 255) expect(router.route(`${host.toLowerCase()}/${name}`, undefined)).toEqual({ upstream, repository });
+      expect(router.route(name, host)).toEqual({ kind: 'proxy', upstream, repository });
+      if (`${host}/${name}`.length <= 255) expect(router.route(`${host.toLowerCase()}/${name}`, undefined)).toEqual({ kind: 'proxy', upstream, repository });
     }), FUZZ);
   });
 

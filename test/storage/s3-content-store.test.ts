@@ -7,7 +7,7 @@
 import { HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { digestOf } from '../../src/domain/digest.js';
-import { BadRequestError, BlobUnknownError, DigestInvalidError, RangeNotSatisfiableError } from '../../src/domain/errors.js';
+import { BadRequestError, BlobUnknownError, DigestInvalidError, RangeNotSatisfiableError, SizeInvalidError } from '../../src/domain/errors.js';
 import { useS3 } from '../helpers/s3-suite.js';
 import { seededBytes } from '../helpers/test-images.js';
 import { blobKey, bodyBytes, MIB, S3Fixture, writeAll } from './s3-fixture.js';
@@ -45,7 +45,7 @@ describe.skipIf(!s3.available)('S3 content store (Ceph RGW)', () => {
 
   it.each([
     ['a wrong digest', () => digestOf(Buffer.from('other')), undefined, DigestInvalidError],
-    ['a wrong size', () => bigDigest, big.length + 1, DigestInvalidError],
+    ['a wrong size', () => bigDigest, big.length + 1, SizeInvalidError],
   ])('refuses %s at commit: nothing published, upload aborted, temporary key gone, writer cancelled', async (_name, expected, size, errorClass) => {
     const store = fixture.store({}, { sizes: SMALL_PARTS });
     const writer = await writeAll(await store.writer(), big);
