@@ -101,6 +101,7 @@ export async function composeMirror(config: MirrorConfig, log: Logger, options: 
     content: stores.content, manifests: stores.manifests, metadata: stores.metadata,
     markShuttingDown: () => observability.markShuttingDown(),
     async close() {
+      await pull.downloads.finishCommits();
       await Promise.all([...pull.clients.values()].map((client) => client.close()));
       await recorder.close();
       await clientCredentials?.close();
@@ -136,10 +137,10 @@ function createPullThrough(config: MirrorConfig, { content, metadata, manifests 
   const flights = new LocalFlights();
   const clients = createUpstreams(config, observability.onUpstreamResponse, log);
   const upstreams = new Upstreams(observability.guardUpstreams(new Map(clients)), config.offline);
-  const limiter = new UpstreamLimiter(config.fetch.maxConcurrent);
+  const limiter = new UpstreamLimiter(config.fetch.maxConcurrent, config.fetch.maxQueued);
   const deadlines = flightDeadlines(config);
   const downloads = new BlobDownloads({
-    flights, limiter, content, budget, links: metadata.links, fillTimeoutMs: deadlines.fillMs,
+    flights, limiter, content, budget, links: metadata.links, fillTimeoutMs: deadlines.fillMs, stalledFillMs: config.fetch.abandonStalledSeconds * 1000,
     onDiskFull: (freedBytes) => log.warn({ freedBytes }, 'disk full (ENOSPC) during a blob fill: evicted cached blobs to make room'),
   });
   const resolver = new ManifestResolver({
@@ -177,8 +178,12 @@ function createAccessPolicy(config: MirrorConfig, pull: PullThrough, { metadata,
   if (pull.upstreams.offline) return undefined;
   const probes = new Map<string, AnonymousProbe>([...pull.clients].filter(([name]) => config.upstreams[name]?.username !== undefined));
   if (probes.size === 0) return undefined;
-  const isLocal = async (kind: 'blob' | 'manifest', digest: Digest): Promise<boolean> => kind === 'blob'
-    ? (await budget.lookup(digest.value)) !== undefined || pull.downloads.running(digest) !== undefined
+  const downloadingElsewhere = (digest: Digest, via: string) => {
+    const running = pull.downloads.running(digest);
+    return running !== undefined && running.via !== via;
+  };
+  const isLocal = async (kind: 'blob' | 'manifest', digest: Digest, via: string): Promise<boolean> => kind === 'blob'
+    ? (await budget.lookup(digest.value)) !== undefined || downloadingElsewhere(digest, via)
     : (await manifests.read(digest)) !== undefined;
   return new AccessPolicy({ probes, verdicts: metadata.verdicts, links: metadata.links, flights: pull.flights, deadlineMs: pull.requestDeadlineMs, isLocal });
 }

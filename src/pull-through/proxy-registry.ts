@@ -14,7 +14,7 @@ import { repositoryKey, type ProxiedTarget } from '../domain/target.js';
 import type { PageRequest, TagStore } from '../metadata/metadata-store.js';
 import type { ManifestResolver } from './manifest-resolver.js';
 import type { ProxyBlobs } from './proxy-blobs.js';
-import type { BlobAnswer, ManifestAnswer, ReferrersAnswer, RegistryService, TagList } from './registry-service.js';
+import type { BlobAnswer, BlobRequestOptions, ManifestAnswer, ReferrersAnswer, RegistryService, TagList } from './registry-service.js';
 import type { Upstreams } from './upstreams.js';
 
 export interface ProxyRegistryOptions {
@@ -38,8 +38,8 @@ export class ProxyRegistry implements RegistryService {
     return this.options.blobs.size(target, digest);
   }
 
-  blob(target: ProxiedTarget, digest: Digest, range?: RangeRequest): Promise<BlobAnswer> {
-    return this.options.blobs.blob(target, digest, range);
+  blob(target: ProxiedTarget, digest: Digest, range?: RangeRequest, options?: BlobRequestOptions): Promise<BlobAnswer> {
+    return this.options.blobs.blob(target, digest, range, options);
   }
 
   /** The upstream's tag list; the tags this mirror knows when the upstream fails or there is none. */

@@ -35,6 +35,14 @@ export interface BlobAnswer {
   release(error?: Error): void;
 }
 
+export interface BlobRequestOptions {
+  /**
+   * Aborts when the client has gone: it stops waiting for a fetch to start, and a queued fetch
+   * nobody waits for any more is dropped (issue 12 item 8).
+   */
+  signal?: AbortSignal;
+}
+
 export interface ManifestAnswer extends StoredManifest {
   origin: ManifestOrigin;
 }
@@ -57,7 +65,7 @@ export interface RegistryService {
   manifest(target: ProxiedTarget, reference: ManifestReference, accept: string[]): Promise<ManifestAnswer>;
   /** The blob's size without reading or pulling its bytes (HEAD). */
   blobSize(target: ProxiedTarget, digest: Digest): Promise<number>;
-  blob(target: ProxiedTarget, digest: Digest, range?: RangeRequest): Promise<BlobAnswer>;
+  blob(target: ProxiedTarget, digest: Digest, range?: RangeRequest, options?: BlobRequestOptions): Promise<BlobAnswer>;
   tagList(target: ProxiedTarget, page: PageRequest): Promise<TagList>;
   referrers(target: ProxiedTarget, digest: Digest, artifactType: string | undefined): Promise<ReferrersAnswer>;
 }

@@ -55,3 +55,17 @@ function listen(mirror: Mirror): Promise<ServerType> {
     server.once('error', reject);
   });
 }
+
+/**
+ * Resolves once no cache fill is under way and the budget is idle. A client has its last byte
+ * as soon as the digest is checked, while the fill still fsyncs, publishes and records the blob
+ * (pull-through/blob-download.ts): a test that looks at the cache after a GET waits for this.
+ */
+export async function fillsSettled(under: { mirror: Pick<Mirror, 'downloads' | 'budget'> }, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (under.mirror.downloads.list().length > 0) {
+    if (Date.now() >= deadline) throw new Error(`fillsSettled: downloads still running after ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  await under.mirror.budget.idle();
+}

@@ -9,6 +9,7 @@ import { parseDigest, type Digest } from '../../domain/digest.js';
 import type { ProxiedTarget } from '../../domain/target.js';
 import type { RegistryService } from '../../pull-through/registry-service.js';
 import { ACCEL_REQUEST_HEADER } from '../accel-redirect.js';
+import { clientGoneOptions } from '../client-gone.js';
 import type { EndpointHandler } from '../route-table.js';
 import { sendBlobAnswer } from '../send-blob-body.js';
 
@@ -28,7 +29,7 @@ export function blobRoutes({ accelRedirectPrefix, sendfile = true }: BlobsRouteO
     },
     async get(c: Context, registry: RegistryService, target: ProxiedTarget, digestText: string): Promise<Response> {
       const digest = parseDigest(digestText);
-      const answer = await registry.blob(target, digest, parseRangeHeader(c.req.header('range')));
+      const answer = await registry.blob(target, digest, parseRangeHeader(c.req.header('range')), clientGoneOptions(c));
       c.set('cacheResult', answer.origin);
       const fromNginx = accelRedirectPrefix !== undefined && c.req.header(ACCEL_REQUEST_HEADER) === accelRedirectPrefix;
       return sendBlobAnswer(c, answer, blobHeaders(digest), { sendfile, accelPrefix: fromNginx ? accelRedirectPrefix : undefined });
