@@ -32,9 +32,11 @@ export interface AppDependencies {
   accelRedirectPrefix?: string;
   /** Config `sendfile`: blob bodies go out with sendfile(2) where possible (http/send-file.ts). */
   sendfile?: boolean;
+  /** Config `listen.sendTimeoutSeconds`, in ms: clients that stop reading a blob are cut off (http/send-watchdog.ts). */
+  sendTimeoutMs?: number;
 }
 
-export function createApp({ registry, guarded, router, log, observability, clientCredentials, accelRedirectPrefix, sendfile }: AppDependencies): Hono {
+export function createApp({ registry, guarded, router, log, observability, clientCredentials, accelRedirectPrefix, sendfile, sendTimeoutMs }: AppDependencies): Hono {
   const app = new Hono();
   app.use(apiVersionHeader());
   app.use(noSniff());
@@ -52,7 +54,7 @@ export function createApp({ registry, guarded, router, log, observability, clien
   app.get('/v2', base);
   app.get('/v2/', base);
 
-  const routes = pullRoutes({ accelRedirectPrefix, sendfile });
+  const routes = pullRoutes({ accelRedirectPrefix, sendfile, sendTimeoutMs });
   app.all('/v2/*', registryApiRoute({ registry, guarded, router, routes }));
 
   app.get('/healthz', (c) => c.text('ok'));

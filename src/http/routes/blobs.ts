@@ -12,15 +12,21 @@ import { ACCEL_REQUEST_HEADER } from '../accel-redirect.js';
 import { clientGoneOptions } from '../client-gone.js';
 import type { EndpointHandler } from '../route-table.js';
 import { sendBlobAnswer } from '../send-blob-body.js';
+import { SendWatchdog } from '../send-watchdog.js';
+
+const DEFAULT_SEND_TIMEOUT_MS = 60_000;
 
 export interface BlobsRouteOptions {
   /** Cache hits go out as X-Accel-Redirect to this nginx internal location (http/accel-redirect.ts). */
   accelRedirectPrefix?: string;
   /** Files are sent with sendfile(2) when the addon is available (http/send-file.ts); default true. */
   sendfile?: boolean;
+  /** Config `listen.sendTimeoutSeconds`, in ms: clients that stop reading are cut off (http/send-watchdog.ts). */
+  sendTimeoutMs?: number;
 }
 
-export function blobRoutes({ accelRedirectPrefix, sendfile = true }: BlobsRouteOptions = {}): { get: EndpointHandler; head: EndpointHandler } {
+export function blobRoutes({ accelRedirectPrefix, sendfile = true, sendTimeoutMs = DEFAULT_SEND_TIMEOUT_MS }: BlobsRouteOptions = {}): { get: EndpointHandler; head: EndpointHandler } {
+  const watchdog = new SendWatchdog(sendTimeoutMs);
   return {
     async head(_c: Context, registry: RegistryService, target: ProxiedTarget, digestText: string): Promise<Response> {
       const digest = parseDigest(digestText);
@@ -32,7 +38,7 @@ export function blobRoutes({ accelRedirectPrefix, sendfile = true }: BlobsRouteO
       const answer = await registry.blob(target, digest, parseRangeHeader(c.req.header('range')), clientGoneOptions(c));
       c.set('cacheResult', answer.origin);
       const fromNginx = accelRedirectPrefix !== undefined && c.req.header(ACCEL_REQUEST_HEADER) === accelRedirectPrefix;
-      return sendBlobAnswer(c, answer, blobHeaders(digest), { sendfile, accelPrefix: fromNginx ? accelRedirectPrefix : undefined });
+      return sendBlobAnswer(c, answer, blobHeaders(digest), { sendfile, watchdog, accelPrefix: fromNginx ? accelRedirectPrefix : undefined });
     },
   };
 }

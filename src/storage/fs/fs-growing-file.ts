@@ -36,12 +36,11 @@ function readableBytes(writer: FsWriter, position: number, end: number): number 
 function openCurrent(writer: FsWriter): number {
   // A failed writer's file is being removed: never hand out what is left of it.
   if (writer.state === 'failed') throw writer.failure ?? new Error('the write failed');
-  const before = writer.currentPath;
   try {
-    return openSync(before, 'r');
-  } catch (error) {
-    // Renamed between reading the path and opening it: look where it went.
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || writer.state === 'failed') throw writer.failure ?? error;
     return openSync(writer.currentPath, 'r');
+  } catch (error) {
+    // Renamed in the thread pool a moment ago, before `currentPath` caught up: look where it went.
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || writer.publishingTo === undefined) throw error;
+    return openSync(writer.publishingTo, 'r');
   }
 }

@@ -58,6 +58,8 @@ export class FsWriter implements ContentWriter {
   verified = false;
   /** Where the bytes are now: the writer's own file, then the published content. */
   currentPath: string;
+  /** Where the commit is moving them (set before the rename, so readers can look there too). */
+  publishingTo: string | undefined;
   #fd: number | undefined;
   #hash = createDigester('sha256');
   /** Thread-pool writes in order; undefined while none is pending. */
@@ -193,6 +195,7 @@ export class FsWriter implements ContentWriter {
   /** fsync, rename into place, fsync the directory: the name appears only on durable bytes. */
   async #publish(digest: Digest): Promise<void> {
     const target = this.contentPath(digest);
+    this.publishingTo = target;
     try {
       await fsyncAsync(this.#fd!);
       await this.#closeFile();
