@@ -18,6 +18,7 @@ import { Observability } from './observability.js';
 import { AccessPolicy, type AnonymousProbe } from './pull-through/access-policy.js';
 import { BlobDownloads } from './pull-through/blob-downloads.js';
 import { GuardedRegistry } from './pull-through/guarded-registry.js';
+import { ManifestPrefetch } from './pull-through/manifest-prefetch.js';
 import { ManifestResolver } from './pull-through/manifest-resolver.js';
 import { ProxyBlobs } from './pull-through/proxy-blobs.js';
 import { ProxyRegistry } from './pull-through/proxy-registry.js';
@@ -54,6 +55,11 @@ export interface ComposeOptions {
    * the default), before returning, or not at all (one-shot tools beside a server).
    */
   reconcile?: ReconcileMode;
+  /**
+   * Prefetch an image's blobs when its manifest is fetched (config `fetch.prefetch`). Tools that
+   * fetch whole images on their own schedule (warm) turn it off; default: the config's.
+   */
+  prefetch?: boolean;
 }
 
 export interface Stores {
@@ -87,7 +93,7 @@ export async function composeMirror(config: MirrorConfig, log: Logger, options: 
   const stores = await openStores(config, log);
   const budget = createBudget(config, stores, observability, log);
   await budget.start(options.reconcile ?? 'background');
-  const pull = createPullThrough(config, stores, budget, observability, log);
+  const pull = createPullThrough(config, stores, budget, observability, log, options.prefetch ?? config.fetch.prefetch);
   const clientCredentials = config.auth ? await Htpasswd.load(config.auth.htpasswd) : undefined;
   // With client auth every API client is authenticated; without it, private content needs guarding.
   const policy = clientCredentials ? undefined : createAccessPolicy(config, pull, stores, budget);
@@ -133,7 +139,7 @@ interface PullThrough {
 }
 
 /** The pull-through registry service over the stores, flights and upstream clients. */
-function createPullThrough(config: MirrorConfig, { content, metadata, manifests }: Stores, budget: CacheBudget, observability: Observability, log: Logger): PullThrough {
+function createPullThrough(config: MirrorConfig, { content, metadata, manifests }: Stores, budget: CacheBudget, observability: Observability, log: Logger, prefetching: boolean): PullThrough {
   const flights = new LocalFlights();
   const clients = createUpstreams(config, observability.onUpstreamResponse, log);
   const upstreams = new Upstreams(observability.guardUpstreams(new Map(clients)), config.offline);
@@ -150,7 +156,10 @@ function createPullThrough(config: MirrorConfig, { content, metadata, manifests 
     onStale: (target, tag, error) => log.warn({ upstream: target.upstream, repository: target.repository, tag, err: error }, 'serving stale tag: upstream failed'),
   });
   const blobs = new ProxyBlobs({ content, budget, downloads, upstreams });
-  const registry = new ProxyRegistry({ manifests: resolver, blobs, tags: metadata.tags, upstreams, flights, deadlineMs: deadlines.requestMs });
+  const prefetch = prefetching
+    ? new ManifestPrefetch({ downloads, budget, upstreams, maxWaiting: config.fetch.maxConcurrent, onOutcome: (outcome) => observability.metrics.prefetch(outcome) })
+    : undefined;
+  const registry = new ProxyRegistry({ manifests: resolver, blobs, tags: metadata.tags, upstreams, flights, deadlineMs: deadlines.requestMs, prefetch });
   return { registry, downloads, limiter, flights, clients, upstreams, requestDeadlineMs: deadlines.requestMs };
 }
 

@@ -31,6 +31,9 @@ export async function startMirror(raw: RawConfig, options: { cacheDir?: string }
     log: { level: 'silent' },
     ...raw,
     cache: { maxBytes: 10 * 2 ** 30, ...(raw.cache as object | undefined), dir: cacheDir },
+    // Off unless a test turns it on: the suites count upstream requests blob by blob, and a
+    // prefetch (pull-through/manifest-prefetch.ts) fetches an image's blobs with its manifest.
+    fetch: { prefetch: false, ...(raw.fetch as object | undefined) },
   });
   const mirror = await composeMirror(config, createLogger(config.log.level));
   const server = await listen(mirror);
