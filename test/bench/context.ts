@@ -6,13 +6,13 @@ import type { UpstreamMeter } from './upstream-meter.js';
 export interface BenchOptions {
   only: Set<ScenarioName>;
   durationS: number;
-  /** Throughput: rounds per blob, each running every server once (scenarios/throughput.ts). */
+  /** Throughput, cold pulls, cold blob: rounds, each running every server once (rounds.ts). */
   rounds: number;
   clients: number[];
   jsonFile?: string;
 }
 
-export const SCENARIOS = ['cold', 'warm', 'herd', 'throughput', 'tags', 'memory', 'push', 'auth'] as const;
+export const SCENARIOS = ['cold', 'cold-blob', 'warm', 'herd', 'throughput', 'tags', 'memory', 'push', 'auth'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 /** One result line; `bench` names the scenario, `target` the server measured. */

@@ -5,7 +5,7 @@
  * all state in one temporary directory; runs the scenarios; prints one JSON line per result on
  * stdout and a summary table on stderr; stops everything by PID.
  *
- *   npm run bench -- [--only cold,warm,herd,throughput,tags,memory,push,auth] [--skip-memory]
+ *   npm run bench -- [--only cold,cold-blob,warm,herd,throughput,tags,memory,push,auth] [--skip-memory]
  *                    [--duration 10] [--rounds 3] [--clients 20,50] [--json results.jsonl]
  */
 import { appendFileSync, mkdtempSync, rmSync } from 'node:fs';
@@ -20,6 +20,7 @@ import { SCENARIOS, type BenchContext, type BenchOptions, type BenchResult, type
 import { describeMachine, versionOf } from './machine.js';
 import { formatTable, summaryRows } from './summary.js';
 import { coldPull, warmPull } from './scenarios/pulls.js';
+import { coldBlob } from './scenarios/cold-blob.js';
 import { herd } from './scenarios/herd.js';
 import { throughput } from './scenarios/throughput.js';
 import { tags } from './scenarios/tags.js';
@@ -27,7 +28,7 @@ import { memory } from './scenarios/memory.js';
 import { push } from './scenarios/push.js';
 import { authFlood } from './scenarios/auth-flood.js';
 
-const RUNNERS: Record<ScenarioName, (context: BenchContext) => Promise<void>> = { cold: coldPull, warm: warmPull, herd, throughput, tags, memory, push, auth: authFlood };
+const RUNNERS: Record<ScenarioName, (context: BenchContext) => Promise<void>> = { cold: coldPull, 'cold-blob': coldBlob, warm: warmPull, herd, throughput, tags, memory, push, auth: authFlood };
 
 function parseOptions(argv: string[]): BenchOptions {
   const positiveInt = (name: string) => (value: string) => {
@@ -39,7 +40,7 @@ function parseOptions(argv: string[]): BenchOptions {
     .option('--only <list>', `scenarios to run: ${SCENARIOS.join(',')}`, SCENARIOS.join(','))
     .option('--skip-memory', 'skip the 1 GiB memory scenario')
     .option('--duration <seconds>', 'wrk duration per measurement', positiveInt('--duration'), 10)
-    .option('--rounds <n>', 'throughput: interleaved rounds per blob (the median counts)', positiveInt('--rounds'), 3)
+    .option('--rounds <n>', 'throughput, cold, cold-blob: interleaved rounds (the median counts)', positiveInt('--rounds'), 3)
     .option('--clients <list>', 'herd sizes', '20,50')
     .option('--json <file>', 'also append every result line to this file')
     .parse(argv);
