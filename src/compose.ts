@@ -194,5 +194,6 @@ function createAccessPolicy(config: MirrorConfig, pull: PullThrough, { metadata,
   const isLocal = async (kind: 'blob' | 'manifest', digest: Digest, via: string): Promise<boolean> => kind === 'blob'
     ? (await budget.lookup(digest.value)) !== undefined || downloadingElsewhere(digest, via)
     : (await manifests.read(digest)) !== undefined;
-  return new AccessPolicy({ probes, verdicts: metadata.verdicts, links: metadata.links, flights: pull.flights, deadlineMs: pull.requestDeadlineMs, isLocal });
+  const fillingThrough = (kind: 'blob' | 'manifest', digest: Digest, via: string) => kind === 'blob' && pull.downloads.running(digest)?.via === via;
+  return new AccessPolicy({ probes, verdicts: metadata.verdicts, links: metadata.links, flights: pull.flights, deadlineMs: pull.requestDeadlineMs, isLocal, fillingThrough });
 }

@@ -59,6 +59,12 @@ export interface AccessPolicyOptions {
    * than `via` (a download through `via` itself confirms `via` once it is verified).
    */
   isLocal(kind: ContentKind, digest: Digest, via: string): Promise<boolean>;
+  /**
+   * True while a fill of this content through `via` itself is under way in this process: the
+   * upstream served it under that name, and the fill links `via` once it has published the
+   * blob. A client arriving between the publish and the link needs no probe (issue 16).
+   */
+  fillingThrough?(kind: ContentKind, digest: Digest, via: string): boolean;
   /** How long a probe's verdict on a repository holds; default 10 minutes. */
   probeTtlMs?: number;
   /** Deadline of one shared probe. */
@@ -116,6 +122,7 @@ export class AccessPolicy {
     const digest = content.digest.value;
     if (await links.has(key, digest)) return 'allowed';
     if (await this.#anyReadable(await links.repositories(digest, MAX_SOURCES_PER_DIGEST))) return 'allowed';
+    if (this.#options.fillingThrough?.(content.kind, content.digest, key)) return unheldMayFetch ? 'unconfirmed' : 'allowed';
     // Not held yet: it will be fetched through this repository, which anonymous access can read.
     if (unheldMayFetch && !(await isLocal(content.kind, content.digest, key))) return 'unconfirmed';
     const object: ProbeObject = content.kind === 'blob' ? { kind: 'blob', digest } : { kind: 'manifest', reference: digest };
