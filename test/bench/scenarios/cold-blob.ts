@@ -1,6 +1,6 @@
 /**
  * One cold blob (issue 16): the ~120 MiB layer of myorg/app:v1 fetched by one client from a
- * server restarted with an empty cache, in interleaved rounds (rounds.ts) of direct (the client
+ * server restarted with an empty cache and primed (direct.ts primeServer), in interleaved rounds (rounds.ts) of direct (the client
  * fetching it from hub and its CDN itself), mirror and reference. Reports MB/s, time to the first
  * body byte and the total time, each round's ratios against the reference and direct taken in
  * the same round (their medians count), and the CPU seconds the server used per cold GB served
@@ -10,7 +10,7 @@
 import { runLoad } from '../load.js';
 import { mirrors, type BenchContext } from '../context.js';
 import { cpuSeconds } from '../cpu.js';
-import { directHeaders, directTarget } from '../direct.js';
+import { directHeaders, directTarget, primeServer } from '../direct.js';
 import type { BlobResult } from '../registry-client.js';
 import { interleavedRounds, median, medianRatio } from '../rounds.js';
 import { MiB, round } from '../stats.js';
@@ -69,6 +69,7 @@ export async function coldBlob(context: BenchContext): Promise<void> {
 async function measure(context: BenchContext, target: Target, blob: { digest: string; size: number }): Promise<Round> {
   const { app } = context.env;
   await target.reset();
+  await primeServer(context.env, target, BLOB_DEADLINE_MS);
   const headers = target.name === 'direct' ? await directHeaders(context.env, app.repo) : {};
   await context.meter.settle(300);
   const mark = context.meter.mark();

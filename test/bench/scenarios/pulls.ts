@@ -2,7 +2,7 @@
  * Cold pulls (issue 16): myorg/app:v1 (config and 3 layers, ~158 MB: bound by bytes) and
  * library/busybox:latest (20 small layers: bound by round trips), each pulled like a container
  * client (tag -> manifest -> config + layers, 3 downloads at once, every digest verified) from a
- * server restarted with an empty cache, in interleaved rounds (rounds.ts) of direct (the client
+ * server restarted with an empty cache and primed (direct.ts primeServer), in interleaved rounds (rounds.ts) of direct (the client
  * pulling from hub itself, token in hand), mirror and reference. Reports each server's median
  * time, the medians of its per-round ratios against direct and the reference, the CPU seconds it
  * used per GB pulled, and what the upstream saw: requests by kind and bytes against the image's
@@ -13,7 +13,7 @@
 import { runLoad } from '../load.js';
 import { mirrors, type BenchContext } from '../context.js';
 import { cpuSeconds } from '../cpu.js';
-import { directHeaders, directTarget } from '../direct.js';
+import { directHeaders, directTarget, primeServer } from '../direct.js';
 import { interleavedRounds, median, medianRatio } from '../rounds.js';
 import { mbPerSecond, ratio, round } from '../stats.js';
 import type { PullResult } from '../registry-client.js';
@@ -63,6 +63,7 @@ export async function coldPull(context: BenchContext): Promise<void> {
     const rounds = await interleavedRounds(targets, context.options.rounds, async (target, index) => {
       context.log(`cold pull: ${image.repo}:${image.tag}, ${target.name}, round ${index}/${context.options.rounds}`);
       await target.reset();
+      await primeServer(context.env, target, PULL_DEADLINE_MS);
       const headers = target.name === 'direct' ? await directHeaders(context.env, image.repo) : {};
       await context.meter.settle(300);
       const before = target.pid ? cpuSeconds(target.pid) : null;
