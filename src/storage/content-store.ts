@@ -79,6 +79,12 @@ export interface ContentWriter {
   cancel(reason?: Error): Promise<void>;
   /** Readers may follow the bytes while they are written (storage/growing-file.ts). */
   growing?(): GrowingFile;
+  /**
+   * Lets go of a resumable writer in this process (its open file) without discarding what it
+   * holds: it can be resumed by id afterwards, here or in another process. Absent where a
+   * writer holds nothing open.
+   */
+  release?(): Promise<void>;
 }
 
 /**
