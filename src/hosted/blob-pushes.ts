@@ -50,10 +50,15 @@ export class BlobPushes {
     return stored;
   }
 
-  /** `POST ?digest=` with the whole blob: a session opened and closed in one request. */
+  /** `POST ?digest=` with the whole blob: a session opened and closed in one request, and gone however it ends. */
   async putBlob(target: HostedTarget, digest: Digest, body: UploadBody, by: PushRequest): Promise<{ digest: Digest; size: number }> {
     const session = await this.startUpload(target);
-    return this.finishUpload(target, session.id, digest, body, by);
+    try {
+      return await this.finishUpload(target, session.id, digest, body, by);
+    } catch (error) {
+      await this.cancelUpload(target, session.id).catch(() => undefined);
+      throw error;
+    }
   }
 
   /** Mounts the blob from `from` when allowed and held there; otherwise opens a session for an upload. */

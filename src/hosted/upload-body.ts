@@ -6,7 +6,7 @@
  * next fills, so memory stays at two pieces per upload whatever the blob's size (5 GiB layers
  * stream through), and the socket is read only as fast as the store writes (backpressure).
  */
-import { BlobUploadInvalidError } from '../domain/errors.js';
+import { MirrorError, SizeInvalidError } from '../domain/errors.js';
 import type { ContentWriter } from '../storage/content-store.js';
 
 export const DEFAULT_PIECE_BYTES = 8 * 1024 * 1024;
@@ -20,7 +20,8 @@ export interface BodyLimits {
 /**
  * Writes `body` to `writer`; resolves with the bytes written. Bytes that arrived before a
  * failure (the client hung up) are written too, so the upload's range tells the truth; the
- * failure is rethrown after. A body shorter or longer than `expected` is BLOB_UPLOAD_INVALID.
+ * failure is rethrown after, a broken body as SIZE_INVALID (distribution-spec "Error Codes":
+ * the content's length is not the one announced), as is a body shorter or longer than `expected`.
  */
 export async function writeBody(body: AsyncIterable<Uint8Array>, writer: ContentWriter, limits: BodyLimits = {}): Promise<number> {
   const pieceBytes = limits.pieceBytes ?? DEFAULT_PIECE_BYTES;
@@ -28,9 +29,9 @@ export async function writeBody(body: AsyncIterable<Uint8Array>, writer: Content
   const pieces = new PieceWriter(writer, limits.expected ? Math.min(pieceBytes, limits.expected) : pieceBytes);
   let failure: unknown;
   try {
-    for await (const chunk of body) {
+    for await (const chunk of bodyOf(body)) {
       if (limits.expected !== undefined && pieces.received + chunk.byteLength > limits.expected) {
-        throw new BlobUploadInvalidError(`the body is longer than the ${limits.expected} bytes announced`);
+        throw new SizeInvalidError(`the body is longer than the ${limits.expected} bytes announced`);
       }
       await pieces.add(chunk);
     }
@@ -40,9 +41,26 @@ export async function writeBody(body: AsyncIterable<Uint8Array>, writer: Content
   await pieces.flush();
   if (failure !== undefined) throw failure;
   if (limits.expected !== undefined && pieces.received !== limits.expected) {
-    throw new BlobUploadInvalidError(`the body has ${pieces.received} bytes, not the ${limits.expected} announced`);
+    throw new SizeInvalidError(`the body has ${pieces.received} bytes, not the ${limits.expected} announced`);
   }
   return pieces.received;
+}
+
+/** The body's chunks; the body breaking off (the client hung up, a short body) is SIZE_INVALID, a writer's failure stays its own. */
+async function* bodyOf(body: AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array> {
+  const chunks = body[Symbol.asyncIterator]();
+  let received = 0;
+  for (;;) {
+    let next: IteratorResult<Uint8Array>;
+    try {
+      next = await chunks.next();
+    } catch (error) {
+      throw error instanceof MirrorError ? error : new SizeInvalidError(`the request body broke off after ${received} bytes (${(error as Error).message})`);
+    }
+    if (next.done) return;
+    received += next.value.byteLength;
+    yield next.value;
+  }
 }
 
 /** Two buffers in turn: one being written, one filling. A writer is done with a chunk once its write resolves. */
