@@ -99,7 +99,7 @@ export async function composeMirror(config: MirrorConfig, log: Logger, options: 
   const policy = clientCredentials ? undefined : createAccessPolicy(config, pull, stores, budget);
   const guarded = policy && new GuardedRegistry(pull.registry, policy);
   const recorder = new UsageRecorder(stores.metadata.usage);
-  const router = new UpstreamRouter(Object.keys(config.upstreams), config.defaultUpstream, RepositoryPatterns.parse(config.hosted.repositories, 'hosted.repositories'));
+  const router = createRouter(config);
   const credentialedUpstreams = new Set(Object.keys(config.upstreams).filter((name) => config.upstreams[name]?.username !== undefined));
   const hosted = createHostedServices({ config, stores: { ...stores, budget }, router, credentialedUpstreams, log, ...(guarded ? { guarded } : {}) });
   if (options.housekeeping ?? options.reconcile !== 'skip') hosted.maintenance.start();
@@ -121,6 +121,11 @@ export async function composeMirror(config: MirrorConfig, log: Logger, options: 
       await stores.close();
     },
   };
+}
+
+/** Which repository a name is: hosted (hosted.repositories, defaultUpstream null) or proxied from which upstream. */
+export function createRouter(config: MirrorConfig): UpstreamRouter {
+  return new UpstreamRouter(Object.keys(config.upstreams), config.defaultUpstream, RepositoryPatterns.parse(config.hosted.repositories, 'hosted.repositories'));
 }
 
 function createBudget(config: MirrorConfig, { content, metadata }: Stores, observability: Observability, log: Logger): CacheBudget {
