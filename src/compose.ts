@@ -11,6 +11,7 @@ import { LocalFlights, type Flights } from './coordination/flights.js';
 import type { Digest } from './domain/digest.js';
 import { CacheBudget, type ReconcileMode } from './eviction/cache-budget.js';
 import { createHostedServices, type HostedServices } from './hosted/hosted-services.js';
+import { FILE_STORE_PIECES, type PieceSize } from './hosted/upload-body.js';
 import { RepositoryPatterns } from './hosted/repository-patterns.js';
 import { Htpasswd } from './http/htpasswd.js';
 import type { MetadataStore } from './metadata/metadata-store.js';
@@ -66,6 +67,8 @@ export interface Stores {
   content: ContentStore;
   metadata: MetadataStore;
   manifests: ManifestStore;
+  /** How upload bodies are best written to this content store (hosted/upload-body.ts). */
+  writePieces: PieceSize;
   close(): Promise<void>;
 }
 
@@ -85,7 +88,7 @@ export async function openStores(config: MirrorConfig, log: Logger): Promise<Sto
     await close();
     throw error;
   });
-  return { content, metadata, manifests, close };
+  return { content, metadata, manifests, writePieces: FILE_STORE_PIECES, close };
 }
 
 export async function composeMirror(config: MirrorConfig, log: Logger, options: ComposeOptions = {}): Promise<Mirror> {
@@ -101,7 +104,7 @@ export async function composeMirror(config: MirrorConfig, log: Logger, options: 
   const recorder = new UsageRecorder(stores.metadata.usage);
   const router = createRouter(config);
   const credentialedUpstreams = new Set(Object.keys(config.upstreams).filter((name) => config.upstreams[name]?.username !== undefined));
-  const hosted = createHostedServices({ config, stores: { ...stores, budget }, router, credentialedUpstreams, log, ...(guarded ? { guarded } : {}) });
+  const hosted = createHostedServices({ config, stores: { ...stores, budget }, uploadPieces: stores.writePieces, router, credentialedUpstreams, log, ...(guarded ? { guarded } : {}) });
   if (options.housekeeping ?? options.reconcile !== 'skip') hosted.maintenance.start();
   observability.watch({ budget, limiter: pull.limiter, downloads: pull.downloads, recorder });
   const app = createApp({

@@ -19,6 +19,7 @@ import { ManifestPushes } from './manifest-pushes.js';
 import { MountSources } from './mount-sources.js';
 import { parseNotificationEndpoints } from './notification-config.js';
 import { Notifier } from './notifications.js';
+import type { PieceSize } from './upload-body.js';
 import { UploadSessions } from './upload-sessions.js';
 
 export interface HostedServices {
@@ -38,6 +39,8 @@ export interface HostedServices {
 export interface HostedServicesOptions {
   config: MirrorConfig;
   stores: HostedStores;
+  /** How upload bodies are written to this content store (upload-body.ts). */
+  uploadPieces: PieceSize;
   router: UpstreamRouter;
   /** The pull-through service behind the access policy, when there is one (anonymous clients). */
   guarded?: RegistryService<ProxiedTarget>;
@@ -46,10 +49,10 @@ export interface HostedServicesOptions {
   log: Logger;
 }
 
-export function createHostedServices({ config, stores, router, guarded, credentialedUpstreams, log }: HostedServicesOptions): HostedServices {
+export function createHostedServices({ config, stores, uploadPieces, router, guarded, credentialedUpstreams, log }: HostedServicesOptions): HostedServices {
   const access = parseAccessPolicy(config);
   const hosted = new HostedContent(stores);
-  const uploads = new UploadSessions({ content: stores.content, uploads: stores.metadata.uploads, expiryMs: config.hosted.uploadExpirySeconds * 1000 });
+  const uploads = new UploadSessions({ content: stores.content, uploads: stores.metadata.uploads, expiryMs: config.hosted.uploadExpirySeconds * 1000, pieces: uploadPieces });
   const notifier = new Notifier(parseNotificationEndpoints(config.notifications?.endpoints), { source: { addr: `${config.listen.host}:${config.listen.port}` }, log });
   const mayPull = (user: string | undefined, target: RepositoryTarget) => allowed(user, target, 'pull', access);
   const mounts = new MountSources({ route: (name) => router.target(name, undefined), mayPull, hosted, ...(guarded ? { guarded } : {}) });

@@ -18,15 +18,15 @@ import type { Digest } from '../domain/digest.js';
 import { BlobUploadInvalidError, BlobUploadUnknownError, MirrorError, UploadOutOfOrderError } from '../domain/errors.js';
 import type { UploadSession, UploadStore } from '../metadata/metadata-store.js';
 import type { ContentStore, ContentWriter } from '../storage/content-store.js';
-import { writeBody } from './upload-body.js';
+import { writeBody, type PieceSize } from './upload-body.js';
 
 export interface UploadSessionsOptions {
   content: ContentStore;
   uploads: UploadStore;
   /** `hosted.uploadExpirySeconds` in ms. */
   expiryMs: number;
-  /** Bytes per writer write (upload-body.ts); default 8 MiB. */
-  pieceBytes?: number;
+  /** How bodies are written to the store (upload-body.ts); default the object-store pieces. */
+  pieces?: PieceSize;
 }
 
 /** A request body and what its headers announced about it. */
@@ -158,7 +158,7 @@ export class UploadSessions {
       throw new UploadOutOfOrderError(`chunk ${body.range.start}-${body.range.end} does not start where the upload stands (${writer.written} bytes received)`, writer.written);
     }
     try {
-      await writeBody(body.stream, writer, { expected, ...(this.options.pieceBytes ? { pieceBytes: this.options.pieceBytes } : {}) });
+      await writeBody(body.stream, writer, { ...(expected === undefined ? {} : { expected }), ...(this.options.pieces ? { pieces: this.options.pieces } : {}) });
     } finally {
       if (writer.written !== session.offset) await this.#record(session, writer.written);
     }

@@ -31,7 +31,7 @@ describe('the shipped mirror.config.schema.json', () => {
 
   it('works on its own (as editors use it): the shipped configs pass, unknown keys and bad values do not', async () => {
     const validate = new Ajv({ strict: false }).compile(JSON.parse(await readFile(path.join(ROOT, 'mirror.config.schema.json'), 'utf8')));
-    for (const file of ['mirror.config.json', 'deploy/compose/mirror.config.json', 'deploy/compose/mirror.config.redis.json']) {
+    for (const file of ['mirror.config.json', 'mirror.registry.config.json', 'deploy/compose/mirror.config.json', 'deploy/compose/mirror.config.redis.json']) {
       expect(validate(JSON.parse(await readFile(path.join(ROOT, file), 'utf8'))), file).toBe(true);
     }
     expect(validate({ upstreams: HUB, cache: { maxBytes: '50GiB' }, metadata: { store: 'file' } })).toBe(true);

@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { digestOf } from '../../src/domain/digest.js';
 import { SizeInvalidError } from '../../src/domain/errors.js';
-import { writeBody } from '../../src/hosted/upload-body.js';
+import { FILE_STORE_PIECES, OBJECT_STORE_PIECES, writeBody } from '../../src/hosted/upload-body.js';
 import type { ContentWriter } from '../../src/storage/content-store.js';
 import { MemoryContentStore } from '../../src/storage/memory/memory-content-store.js';
 import { seededBytes } from '../helpers/test-images.js';
@@ -48,12 +48,22 @@ async function* brokenAfter(bytes: Buffer, at: number): AsyncIterable<Uint8Array
 }
 
 describe('writeBody', () => {
-  it('writes 64 KiB socket chunks as 8 MiB pieces, the last one the rest, bytes intact', async () => {
+  it('writes 64 KiB socket chunks as 8 MiB pieces for object stores, the last one the rest, bytes intact', async () => {
     const bytes = seededBytes(20 * MiB + 123, 'pieces');
     const { writer, sizes, maxInFlight } = await recordingWriter();
     expect(await writeBody(socketChunks(bytes), writer)).toBe(bytes.length);
     expect(sizes).toEqual([8 * MiB, 8 * MiB, 4 * MiB + 123]);
-    expect(maxInFlight()).toBe(1);
+    expect(maxInFlight()).toBeLessThanOrEqual(OBJECT_STORE_PIECES.depth);
+    expect((await writer.commit(digestOf(bytes))).size).toBe(bytes.length);
+  });
+
+  it('writes 256 KiB pieces to the file store, a few queued at once, bytes intact', async () => {
+    const bytes = seededBytes(3 * MiB + 5, 'file-pieces');
+    const { writer, sizes, maxInFlight } = await recordingWriter();
+    await writeBody(socketChunks(bytes, 100_000), writer, { pieces: FILE_STORE_PIECES });
+    expect(sizes).toEqual([...Array<number>(12).fill(256 * 1024), 5]);
+    expect(maxInFlight()).toBeGreaterThan(1);
+    expect(maxInFlight()).toBeLessThanOrEqual(FILE_STORE_PIECES.depth);
     expect((await writer.commit(digestOf(bytes))).size).toBe(bytes.length);
   });
 
