@@ -107,8 +107,19 @@ export class UploadSessions {
     const before = now - this.options.expiryMs;
     const stale = (await this.options.uploads.olderThan(before)).filter((session) => !this.#queues.has(session.id));
     for (const session of stale) await this.#discard(session);
+    await this.#releaseOrphans();
     await this.options.content.expireWriters(before);
     return stale.length;
+  }
+
+  /** Writers open here whose session is gone (finished, cancelled or expired by another process): let go of them. */
+  async #releaseOrphans(): Promise<void> {
+    for (const [id, writer] of [...this.#open]) {
+      if (this.#queues.has(id) || (await this.options.uploads.get(id)) !== undefined) continue;
+      if (this.#open.get(id) !== writer) continue;
+      this.#open.delete(id);
+      await writer.release?.();
+    }
   }
 
   /** Lets go of the writers open in this process; their sessions can be continued by another. */

@@ -4,7 +4,7 @@
  * kill -9 in the middle of a chunk leaves nothing visible, and after a restart the upload
  * continues from the bytes actually received (the writer's, re-hashed), or starts over.
  */
-import { readdirSync, statSync } from 'node:fs';
+import { readdirSync, readlinkSync, statSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -13,6 +13,12 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import { sha256, waitFor } from '../helpers/http.js';
 import { seededBytes } from '../helpers/test-images.js';
+import { digestOf } from '../../src/domain/digest.js';
+import { BlobUploadUnknownError } from '../../src/domain/errors.js';
+import { FILE_STORE_PIECES } from '../../src/hosted/upload-body.js';
+import { UploadSessions } from '../../src/hosted/upload-sessions.js';
+import { MemoryMetadataStore } from '../../src/metadata/memory/memory-metadata-store.js';
+import { FsContentStore } from '../../src/storage/fs/fs-content-store.js';
 import { call, errorCodes, header, withDigest } from './hosted-fixture.js';
 import { serveProcess, type ServeProcess } from './serve-process.js';
 
@@ -89,5 +95,38 @@ describe('upload sessions across processes', () => {
     const again = seededBytes(2 * MiB, 'kill-9-again');
     const restarted = header(await call(`${second.url}/v2/team/app/blobs/uploads/`, { method: 'POST' }), 'location')!;
     expect((await call(withDigest(restarted, sha256(again)), { method: 'PUT', body: again })).status).toBe(201);
+  });
+});
+
+describe('UploadSessions sharing one store (two processes in one)', () => {
+  /** Descriptors this process holds open on files of this test's store (an upload file, or the blob it became). */
+  const openUploadFiles = () => readdirSync('/proc/self/fd').filter((fd) => {
+    try {
+      return readlinkSync(`/proc/self/fd/${fd}`).startsWith(path.join(workDir!, 'cache'));
+    } catch {
+      return false;
+    }
+  }).length;
+  const body = (bytes: Buffer, start: number) => ({ stream: Readable.from([bytes]), range: { start, end: start + bytes.length - 1 } });
+
+  it.runIf(process.platform === 'linux')('a session finished elsewhere is let go of here at the next expiry run; a stale writer is resumed, not trusted', async () => {
+    workDir = await mkdtemp(path.join(tmpdir(), 'mirror-sessions-'));
+    const content = await FsContentStore.open(path.join(workDir, 'cache'));
+    const metadata = new MemoryMetadataStore();
+    const options = { content, uploads: metadata.uploads, expiryMs: 3600_000, pieces: FILE_STORE_PIECES };
+    const [a, b] = [new UploadSessions(options), new UploadSessions(options)];
+    const bytes = seededBytes(300_000, 'sessions');
+    const filesBefore = openUploadFiles();
+    const session = await a.start('team/app');
+    await a.append('team/app', session.id, body(bytes.subarray(0, 100_000), 0));
+    await b.append('team/app', session.id, body(bytes.subarray(100_000, 200_000), 100_000));
+    // a's writer counts 100 000 bytes, the session 200 000: a resumes instead of writing at the wrong offset.
+    await a.append('team/app', session.id, body(bytes.subarray(200_000), 200_000));
+    expect((await b.finish('team/app', session.id, digestOf(bytes), { stream: Readable.from([]) })).size).toBe(bytes.length);
+    expect(openUploadFiles()).toBeGreaterThan(filesBefore);
+    await a.expire();
+    expect(openUploadFiles()).toBe(filesBefore);
+    await expect(a.status('team/app', session.id)).rejects.toThrow(BlobUploadUnknownError);
+    await content.close();
   });
 });
