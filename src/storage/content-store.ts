@@ -85,6 +85,13 @@ export interface ContentWriter {
    * writer holds nothing open.
    */
   release?(): Promise<void>;
+  /**
+   * Writes what was written so far through to the disk now (fdatasync, in the thread pool), so
+   * that the commit's sync has little left: a large upload then flushes while it arrives, not
+   * all at the end. Never needed for correctness (the commit syncs everything); absent where
+   * there is nothing to flush. Never rejects.
+   */
+  flushSoFar?(): Promise<void>;
 }
 
 /**

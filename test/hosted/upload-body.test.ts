@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { digestOf } from '../../src/domain/digest.js';
 import { SizeInvalidError } from '../../src/domain/errors.js';
-import { FILE_STORE_PIECES, OBJECT_STORE_PIECES, writeBody } from '../../src/hosted/upload-body.js';
+import { FILE_STORE_PIECES, FLUSH_EVERY_BYTES, OBJECT_STORE_PIECES, writeBody } from '../../src/hosted/upload-body.js';
 import type { ContentWriter } from '../../src/storage/content-store.js';
 import { MemoryContentStore } from '../../src/storage/memory/memory-content-store.js';
 import { seededBytes } from '../helpers/test-images.js';
@@ -72,6 +72,26 @@ describe('writeBody', () => {
     const { writer, sizes } = await recordingWriter();
     await writeBody(socketChunks(bytes, 100), writer, { expected: 1000 });
     expect(sizes).toEqual([1000]);
+  });
+
+  it('asks a writer that can to flush early every 64 MiB, after the writes those bytes took, and waits for it before returning', async () => {
+    const bytes = Buffer.alloc(130 * MiB, 1);
+    const { writer } = await recordingWriter();
+    const flushedAt: number[] = [];
+    let flushing = false;
+    const flushable: ContentWriter = Object.assign(Object.create(writer) as ContentWriter, {
+      async flushSoFar() {
+        flushing = true;
+        flushedAt.push(writer.written);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        flushing = false;
+      },
+    });
+    await writeBody(socketChunks(bytes, 1024 * 1024), flushable, { pieces: FILE_STORE_PIECES });
+    expect(flushedAt).toHaveLength(2);
+    expect(flushedAt[0]).toBeGreaterThanOrEqual(FLUSH_EVERY_BYTES);
+    expect(flushedAt[1]).toBeGreaterThanOrEqual(2 * FLUSH_EVERY_BYTES);
+    expect(flushing, 'the last flush finished before writeBody returned').toBe(false);
   });
 
   it('a body that breaks off: what arrived is kept, then SIZE_INVALID', async () => {

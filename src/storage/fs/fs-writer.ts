@@ -103,6 +103,11 @@ export class FsWriter extends EventEmitter implements ContentWriter {
     return fsGrowingFile(this);
   }
 
+  /** fdatasync of what the file holds so far, while more arrives: the commit's fsync then has little left (upload sessions). */
+  async flushSoFar(): Promise<void> {
+    if (this.state === 'writing') await this.handle.datasync().catch(() => {});
+  }
+
   /** Closes the file and keeps it, for a resume by id (upload sessions that moved to another process). */
   async release(): Promise<void> {
     await this.#writing;
