@@ -6,6 +6,7 @@
  * blob's size (5 GiB layers stream through), and the socket is read only as fast as the store
  * writes (backpressure).
  */
+import { finished, Readable } from 'node:stream';
 import { MirrorError, SizeInvalidError } from '../domain/errors.js';
 import type { ContentWriter } from '../storage/content-store.js';
 
@@ -50,12 +51,7 @@ export async function writeBody(body: AsyncIterable<Uint8Array>, writer: Content
   const pieces = new PieceWriter(writer, limits.expected ? Math.min(bytes, limits.expected) : bytes, depth);
   let failure: unknown;
   try {
-    for await (const chunk of bodyOf(body)) {
-      if (limits.expected !== undefined && pieces.received + chunk.byteLength > limits.expected) {
-        throw new SizeInvalidError(`the body is longer than the ${limits.expected} bytes announced`);
-      }
-      await pieces.add(chunk);
-    }
+    await (body instanceof Readable ? readStreamInto(body, pieces, limits.expected) : readInto(body, pieces, limits.expected));
   } catch (error) {
     failure = error;
   }
@@ -67,20 +63,65 @@ export async function writeBody(body: AsyncIterable<Uint8Array>, writer: Content
   return pieces.received;
 }
 
-/** The body's chunks; the body breaking off (the client hung up, a short body) is SIZE_INVALID, a writer's failure stays its own. */
-async function* bodyOf(body: AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array> {
+/**
+ * A Node stream (the request itself, under @hono/node-server) is read by its 'data' events,
+ * paused while a buffer waits for its write: no promise per chunk at all. `finished` reports
+ * the end, an error or a premature close (the client hung up) exactly once.
+ */
+function readStreamInto(stream: Readable, pieces: PieceWriter, expected: number | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let failed = false;
+    let waitingFor: Promise<void> | undefined;
+    const fail = (error: unknown) => {
+      if (failed) return;
+      failed = true;
+      stream.off('data', onData);
+      cleanup();
+      reject(error);
+    };
+    const onData = (chunk: Buffer) => {
+      if (expected !== undefined && pieces.received + chunk.byteLength > expected) return fail(new SizeInvalidError(`the body is longer than the ${expected} bytes announced`));
+      const waiting = pieces.add(chunk);
+      if (!waiting) return;
+      stream.pause();
+      waitingFor = waiting.then(() => void (failed || stream.resume()));
+      waitingFor.catch(fail);
+    };
+    const cleanup = finished(stream, (error) => {
+      if (failed) return;
+      if (!error) {
+        cleanup();
+        // The last chunk may still be waiting for a buffer.
+        return void Promise.resolve(waitingFor).then(resolve, reject);
+      }
+      fail(error instanceof MirrorError ? error : new SizeInvalidError(`the request body broke off after ${pieces.received} bytes (${error.message})`));
+    });
+    stream.on('data', onData);
+  });
+}
+
+/**
+ * Reads the body into the pieces: one promise per socket read and none more unless a buffer
+ * must wait for its write (promises are what the upload path costs per chunk, more so with
+ * async context tracking on). The body breaking off (the client hung up, a short body) is
+ * SIZE_INVALID; a writer's failure stays its own.
+ */
+async function readInto(body: AsyncIterable<Uint8Array>, pieces: PieceWriter, expected: number | undefined): Promise<void> {
   const chunks = body[Symbol.asyncIterator]();
-  let received = 0;
   for (;;) {
     let next: IteratorResult<Uint8Array>;
     try {
       next = await chunks.next();
     } catch (error) {
-      throw error instanceof MirrorError ? error : new SizeInvalidError(`the request body broke off after ${received} bytes (${(error as Error).message})`);
+      throw error instanceof MirrorError ? error : new SizeInvalidError(`the request body broke off after ${pieces.received} bytes (${(error as Error).message})`);
     }
     if (next.done) return;
-    received += next.value.byteLength;
-    yield next.value;
+    if (expected !== undefined && pieces.received + next.value.byteLength > expected) {
+      await chunks.return?.();
+      throw new SizeInvalidError(`the body is longer than the ${expected} bytes announced`);
+    }
+    const waiting = pieces.add(next.value);
+    if (waiting) await waiting;
   }
 }
 
@@ -93,6 +134,8 @@ class PieceWriter {
   received = 0;
   readonly #buffers: Buffer[] = [];
   readonly #writes: Array<Promise<void> | undefined> = [];
+  /** Whether the write of each buffer is still running. */
+  readonly #pending: boolean[] = [];
   #current = 0;
   #filled = 0;
   #sent = 0;
@@ -101,31 +144,39 @@ class PieceWriter {
 
   constructor(private readonly writer: ContentWriter, private readonly pieceBytes: number, private readonly depth: number) {}
 
-  async add(chunk: Uint8Array): Promise<void> {
-    let offset = 0;
+  /** Copies the chunk in; a promise only when a buffer had to wait for its write. */
+  add(chunk: Uint8Array, from = 0): Promise<void> | undefined {
+    let offset = from;
     while (offset < chunk.byteLength) {
-      const buffer = await this.#buffer();
+      const buffer = this.#buffer();
+      if (!buffer) return this.#writes[this.#current]!.then(() => this.add(chunk, offset));
       const copied = Math.min(chunk.byteLength - offset, this.pieceBytes - this.#filled);
       buffer.set(chunk.subarray(offset, offset + copied), this.#filled);
       this.#filled += copied;
+      this.received += copied;
       offset += copied;
       if (this.#filled === this.pieceBytes) this.#send();
     }
-    this.received += chunk.byteLength;
+    return undefined;
   }
 
-  /** Writes what is left and waits for every write (the first failure is thrown) and any early flush. */
+  /**
+   * Writes what is left and waits for every write (the first failure is thrown). An early flush
+   * still running is left to finish on its own: a chunk's answer does not wait for the disk,
+   * and the commit syncs everything anyway.
+   */
   async flush(): Promise<void> {
     if (this.#filled > 0) this.#send();
     for (const write of this.#writes) await write;
-    await this.#flushing;
   }
 
   #send(): void {
-    const write = this.writer.write(this.#buffers[this.#current]!.subarray(0, this.#filled));
+    const index = this.#current;
+    const write = this.writer.write(this.#buffers[index]!.subarray(0, this.#filled));
+    this.#pending[index] = true;
     // Awaited before its buffer is reused, or by the flush; until then its failure must not count as unhandled.
-    write.catch(() => {});
-    this.#writes[this.#current] = write;
+    write.then(() => (this.#pending[index] = false), () => {});
+    this.#writes[index] = write;
     this.#current = (this.#current + 1) % this.depth;
     this.#sent += this.#filled;
     this.#filled = 0;
@@ -136,10 +187,10 @@ class PieceWriter {
     }
   }
 
-  /** The buffer to fill, once its previous write is done. */
-  async #buffer(): Promise<Buffer> {
+  /** The buffer to fill; undefined while its previous write is still running. */
+  #buffer(): Buffer | undefined {
     const index = this.#current;
-    if (this.#filled === 0) await this.#writes[index];
+    if (this.#filled === 0 && this.#pending[index]) return undefined;
     if ((this.#buffers[index]?.byteLength ?? 0) < this.pieceBytes) this.#buffers[index] = Buffer.allocUnsafeSlow(this.pieceBytes);
     return this.#buffers[index]!;
   }
