@@ -70,6 +70,14 @@ program
   .action(lazy(() => import('./cli/prune.js').then((module) => module.pruneCommand)));
 
 program
+  .command('gc')
+  .description('delete hosted blobs and untagged manifests nothing references, and expired uploads (safe while serve runs)')
+  .option('--dry-run', 'report what would be deleted, delete nothing')
+  .option('--json', 'print the report as JSON')
+  .option('-c, --config <file>', CONFIG_HELP)
+  .action(lazy(() => import('./cli/gc.js').then((module) => module.gcCommand)));
+
+program
   .command('stats')
   .description('print cache size, blob/manifest/tag counts, hit ratio and top repositories')
   .option('--json', 'print JSON')
