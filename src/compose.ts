@@ -95,6 +95,7 @@ export async function composeMirror(config: MirrorConfig, log: Logger, options: 
   const recorder = new UsageRecorder(stores.metadata.usage);
   const router = new UpstreamRouter(Object.keys(config.upstreams), config.defaultUpstream);
   observability.watch({ budget, limiter: pull.limiter, downloads: pull.downloads, recorder });
+  observability.readiness.watchMetadata(stores.metadata, config.metadata.store);
   const app = createApp({ registry: pull.registry, guarded, router, log, observability: observability.http, clientCredentials, accelRedirectPrefix: config.accel?.redirectPrefix, sendfile: config.sendfile });
   return {
     app, registry: pull.registry, downloads: pull.downloads, budget, limiter: pull.limiter, router, observability,
