@@ -181,5 +181,5 @@ function createAccessPolicy(config: MirrorConfig, pull: PullThrough, { metadata,
   const isLocal = async (kind: 'blob' | 'manifest', digest: Digest): Promise<boolean> => kind === 'blob'
     ? (await budget.lookup(digest.value)) !== undefined || pull.downloads.running(digest) !== undefined
     : (await manifests.read(digest)) !== undefined;
-  return new AccessPolicy({ probes, verdicts: metadata.verdicts, links: metadata.links, flights: pull.flights, deadlineMs: pull.requestDeadlineMs, isLocal });
+  return new AccessPolicy({ probes, verdicts: metadata.verdicts, links: metadata.links, flights: pull.flights, deadlineMs: pull.requestDeadlineMs, isLocal, maxVerdicts: config.metadata.maxVerdicts });
 }

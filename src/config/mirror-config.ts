@@ -18,7 +18,7 @@ export type MetadataStoreKind = 'sqlite' | 'memory' | 'redis';
 export type MirrorConfig = Omit<ValidatedConfig, '$schema' | 'defaultUpstream' | 'metadata'> & {
   /** docker.io when configured, else the first upstream, when the file names none. */
   defaultUpstream: string;
-  metadata: { store: MetadataStoreKind; redisUrl?: string };
+  metadata: { store: MetadataStoreKind; redisUrl?: string; maxVerdicts: number };
 };
 
 export class ConfigError extends Error {
