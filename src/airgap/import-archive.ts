@@ -15,7 +15,6 @@
 import type { Readable } from 'node:stream';
 import { ManifestInvalidError } from '../domain/errors.js';
 import type { TagStore } from '../metadata/metadata-store.js';
-import type { StoredManifest } from '../storage/manifest-store.js';
 import type { UpstreamRouter } from '../upstream/upstream-router.js';
 import { ArchiveManifests, type ManifestTargets } from './archive-manifests.js';
 import { walkImage, type Descriptor } from './image-walk.js';
@@ -131,21 +130,23 @@ async function importImage(entry: Descriptor, images: ImageImports, tags: TagBat
  * error texts, not manifests.
  */
 class ImageImports {
-  readonly #done = new Map<string, string | undefined>();
+  readonly #done = new Map<string, ImageSummary | { error: string }>();
 
   constructor(private readonly manifests: ArchiveManifests, private readonly warn: (text: string) => void) {}
 
-  async store(entry: Descriptor): Promise<{ digest: string; mediaType: string; size: number }> {
-    const top = await this.manifests.get(entry);
-    if (!top) throw new ManifestInvalidError(`manifest ${entry.digest} is not in the archive`);
-    const summary = { digest: top.digest, mediaType: top.mediaType, size: top.bytes.byteLength };
-    if (!this.#done.has(top.digest)) this.#done.set(top.digest, await this.#storeImage(entry, top).then(() => undefined, (error: Error) => error.message));
-    const error = this.#done.get(top.digest);
-    if (error !== undefined) throw new ManifestInvalidError(error);
-    return summary;
+  async store(entry: Descriptor): Promise<ImageSummary> {
+    let done = this.#done.get(entry.digest);
+    if (done === undefined) {
+      done = await this.#storeImage(entry).catch((error: Error) => ({ error: error.message }));
+      this.#done.set(entry.digest, done);
+    }
+    if ('error' in done) throw new ManifestInvalidError(done.error);
+    return done;
   }
 
-  async #storeImage(entry: Descriptor, top: StoredManifest): Promise<void> {
+  async #storeImage(entry: Descriptor): Promise<ImageSummary> {
+    const top = await this.manifests.get(entry);
+    if (!top) throw new ManifestInvalidError(`manifest ${entry.digest} is not in the archive`);
     const name = entry.annotations?.[REF_NAME_ANNOTATION] ?? entry.digest;
     const contents = await walkImage(top, (child) => this.manifests.get(child));
     for (const child of contents.missing) this.warn(`${name}: child manifest ${child.digest} is not in the archive`);
@@ -153,5 +154,12 @@ class ImageImports {
     await this.manifests.storeSmallBlobs(contents.blobs);
     for (const manifest of contents.manifests) await this.manifests.store(manifest);
     if (absent.length > 0) throw new ManifestInvalidError(`blobs missing or corrupt: ${absent.join(', ')}; tag not restored`);
+    return { digest: top.digest, mediaType: top.mediaType, size: top.bytes.byteLength };
   }
+}
+
+interface ImageSummary {
+  digest: string;
+  mediaType: string;
+  size: number;
 }
