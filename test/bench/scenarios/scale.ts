@@ -19,16 +19,15 @@
  * temp worktree: its import has no --retag, it re-points silently), with its import cut off at
  * `--scale-import-timeout` seconds.
  */
-import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { Agent } from 'node:http';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createInterface } from 'node:readline';
 import { startHostile } from '../../helpers/hostile-upstream.js';
 import { REPO_ROOT } from '../../interop/support/mirror.js';
 import type { BenchContext, BenchResult } from '../context.js';
+import { startServer, timedCommand } from '../mirror-process.js';
 import { get, MANIFEST_ACCEPT } from '../registry-client.js';
 import { repositoryName, tagName, tagsPerRepository, writeRepointArchive, writeScaleArchive, type ScaleArchive, type ScaleShape } from '../scale-archive.js';
 import { percentile, round } from '../stats.js';
@@ -184,64 +183,6 @@ function rssMb(pid: number): { now: number | null; peak: number | null } {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? NaN);
   return { now: round(kb('VmRSS') / 1024), peak: round(kb('VmHWM') / 1024) };
-}
-
-function timedCommand(main: string, args: string[], timeoutS: number): Promise<{ ms: number; code: number | null; timedOut: boolean; output: string }> {
-  const started = performance.now();
-  const child = spawn(process.execPath, ['--max-semi-space-size=4', main, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  child.stdout.on('data', (chunk: Buffer) => void (output = (output + chunk.toString()).slice(-4000)));
-  child.stderr.on('data', (chunk: Buffer) => void (output = (output + chunk.toString()).slice(-4000)));
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    child.kill('SIGKILL');
-  }, timeoutS * 1000);
-  return new Promise((resolve) => child.once('exit', (code) => {
-    clearTimeout(timer);
-    resolve({ ms: performance.now() - started, code, timedOut, output });
-  }));
-}
-
-/** `serve` on the config; `readyMs` from spawning to the first 200 on /v2/. */
-async function startServer(main: string, config: string, extra: string[] = []): Promise<{ url: string; pid: number; readyMs: number; stop(): Promise<void> }> {
-  const started = performance.now();
-  const child = spawn(process.execPath, ['--max-semi-space-size=4', main, 'serve', '--config', config, ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
-  let output = '';
-  child.stderr.on('data', (chunk: Buffer) => void (output = (output + chunk.toString()).slice(-4000)));
-  const stop = async () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-    await exited;
-    clearTimeout(timer);
-  };
-  try {
-    const url = await new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`serve printed no "listening" line in 120 s: ${output}`)), 120_000);
-      void exited.then((code) => reject(new Error(`serve exited with ${code}: ${output}`)));
-      createInterface({ input: child.stdout }).on('line', (line) => {
-        const entry = (() => { try { return JSON.parse(line) as { msg?: string; url?: string }; } catch { return {}; } })();
-        if (entry.msg === 'listening' && entry.url) {
-          clearTimeout(timer);
-          resolve(entry.url);
-        }
-      });
-    });
-    const agent = new Agent({ keepAlive: false });
-    for (;;) {
-      const response = await get(`${url}/v2/`, agent).catch(() => undefined);
-      response?.resume();
-      if (response?.statusCode === 200) break;
-      if (performance.now() - started > 120_000) throw new Error('/v2/ not 200 within 120 s');
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-    agent.destroy();
-    return { url, pid: child.pid!, readyMs: performance.now() - started, stop };
-  } catch (error) {
-    await stop();
-    throw error;
-  }
 }
 
 function targetsMet(result: Record<string, unknown>): Record<string, boolean | null> {
