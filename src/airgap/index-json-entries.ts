@@ -19,10 +19,13 @@ const MAX_VALUE_CHARS = MAX_MANIFEST_BYTES;
 
 type Place = 'start' | 'key' | 'colon' | 'value' | 'after-value' | 'element' | 'after-element' | 'end';
 
-/** Yields each entry of `manifests`, checked to be a descriptor with a digest, in file order. */
-export async function* indexEntries(file: string): AsyncGenerator<Descriptor> {
+/**
+ * Yields each entry of `manifests`, checked to be a descriptor with a digest, in file order.
+ * `chunkBytes` is how much is read at a time (tests make it tiny, so values span chunks).
+ */
+export async function* indexEntries(file: string, chunkBytes = 256 * 1024): AsyncGenerator<Descriptor> {
   const scanner = new IndexScanner();
-  for await (const chunk of createReadStream(file, { encoding: 'utf8', highWaterMark: 256 * 1024 })) {
+  for await (const chunk of createReadStream(file, { encoding: 'utf8', highWaterMark: chunkBytes })) {
     yield* scanner.feed(chunk as string);
   }
   scanner.finish();
