@@ -107,6 +107,7 @@ export async function composeMirror(config: MirrorConfig, log: Logger, options: 
   const hosted = createHostedServices({ config, stores: { ...stores, budget }, uploadPieces: stores.writePieces, router, credentialedUpstreams, log, ...(guarded ? { guarded } : {}) });
   if (options.housekeeping ?? options.reconcile !== 'skip') hosted.maintenance.start();
   observability.watch({ budget, limiter: pull.limiter, downloads: pull.downloads, recorder });
+  observability.readiness.watchMetadata(stores.metadata, config.metadata.store);
   const app = createApp({
     registry: pull.registry, guarded, router, log, observability: observability.http, clientCredentials, accelRedirectPrefix: config.accel?.redirectPrefix, sendfile: config.sendfile,
     hosted: { services: hosted, trustForwardedHeaders: config.hosted.trustForwardedHeaders },
@@ -201,5 +202,5 @@ function createAccessPolicy(config: MirrorConfig, pull: PullThrough, { metadata,
   const isLocal = async (kind: 'blob' | 'manifest', digest: Digest): Promise<boolean> => kind === 'blob'
     ? (await budget.lookup(digest.value)) !== undefined || pull.downloads.running(digest) !== undefined
     : (await manifests.read(digest)) !== undefined;
-  return new AccessPolicy({ probes, verdicts: metadata.verdicts, links: metadata.links, flights: pull.flights, deadlineMs: pull.requestDeadlineMs, isLocal });
+  return new AccessPolicy({ probes, verdicts: metadata.verdicts, links: metadata.links, flights: pull.flights, deadlineMs: pull.requestDeadlineMs, isLocal, maxVerdicts: config.metadata.maxVerdicts });
 }

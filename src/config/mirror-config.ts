@@ -28,7 +28,7 @@ export type MirrorConfig = Omit<ValidatedConfig, '$schema' | 'defaultUpstream' |
    * without a registry prefix are hosted repositories (the registry:2 behaviour).
    */
   defaultUpstream: string | null;
-  metadata: { store: MetadataStoreKind; redisUrl?: string };
+  metadata: { store: MetadataStoreKind; redisUrl?: string; maxVerdicts: number };
 };
 
 // useDefaults: ajv writes every missing key's default into the data while it validates.

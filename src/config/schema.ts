@@ -139,6 +139,11 @@ export const MirrorConfigSchema = Type.Object(
         description: 'sqlite (default): one database file under cache.dir ("file" is the old name for it); memory: nothing kept across restarts; redis: shared by replicas',
       }),
       redisUrl: Type.Optional(Type.String({ pattern: '^rediss?://' })),
+      maxVerdicts: Type.Integer({
+        minimum: 1,
+        default: 100_000,
+        description: 'Access verdicts (is this repository anonymously readable?) kept at most; the least recently set are forgotten first, costing one anonymous upstream check each',
+      }),
     }),
     tls: OptionalSection(
       {

@@ -47,7 +47,7 @@ describe('defaults', () => {
       cache: { dir: './data', maxBytes: 50 * 2 ** 30 },
       tags: { ttlSeconds: 300, staleIfErrorSeconds: null },
       fetch: { maxConcurrent: 16, connectTimeoutSeconds: 10, headersTimeoutSeconds: 30, idleTimeoutSeconds: 60, fillTimeoutSeconds: 3600 },
-      metadata: { store: 'sqlite' },
+      metadata: { store: 'sqlite', maxVerdicts: 100_000 },
       offline: false,
       log: { level: 'info' },
       defaultUpstream: 'docker.io',
