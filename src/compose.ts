@@ -10,6 +10,9 @@ import type { MirrorConfig } from './config/mirror-config.js';
 import { LocalFlights, type Flights } from './coordination/flights.js';
 import type { Digest } from './domain/digest.js';
 import { CacheBudget, type ReconcileMode } from './eviction/cache-budget.js';
+import { createHostedServices, type HostedServices } from './hosted/hosted-services.js';
+import { FILE_STORE_PIECES, type PieceSize } from './hosted/upload-body.js';
+import { RepositoryPatterns } from './hosted/repository-patterns.js';
 import { Htpasswd } from './http/htpasswd.js';
 import type { MetadataStore } from './metadata/metadata-store.js';
 import { openMetadataStore } from './metadata/open-metadata-store.js';
@@ -42,6 +45,8 @@ export interface Mirror {
   manifests: ManifestStore;
   metadata: MetadataStore;
   router: UpstreamRouter;
+  /** Hosted repositories: pushes, deletions, garbage collection (hosted/hosted-services.ts). */
+  hosted: HostedServices;
   /** Metrics, rate limits, readiness and the status report. */
   observability: Observability;
   /** /readyz answers 503 from now on (the serve command calls it on SIGTERM). */
@@ -60,12 +65,16 @@ export interface ComposeOptions {
    * fetch whole images on their own schedule (warm) turn it off; default: the config's.
    */
   prefetch?: boolean;
+  /** Periodic garbage collection and upload expiry; default: unless `reconcile` is 'skip' (one-shot tools). */
+  housekeeping?: boolean;
 }
 
 export interface Stores {
   content: ContentStore;
   metadata: MetadataStore;
   manifests: ManifestStore;
+  /** How upload bodies are best written to this content store (hosted/upload-body.ts). */
+  writePieces: PieceSize;
   close(): Promise<void>;
 }
 
@@ -85,7 +94,7 @@ export async function openStores(config: MirrorConfig, log: Logger): Promise<Sto
     await close();
     throw error;
   });
-  return { content, metadata, manifests, close };
+  return { content, metadata, manifests, writePieces: FILE_STORE_PIECES, close };
 }
 
 export async function composeMirror(config: MirrorConfig, log: Logger, options: ComposeOptions = {}): Promise<Mirror> {
@@ -99,22 +108,36 @@ export async function composeMirror(config: MirrorConfig, log: Logger, options: 
   const policy = clientCredentials ? undefined : createAccessPolicy(config, pull, stores, budget);
   const guarded = policy && new GuardedRegistry(pull.registry, policy);
   const recorder = new UsageRecorder(stores.metadata.usage);
-  const router = new UpstreamRouter(Object.keys(config.upstreams), config.defaultUpstream);
+  const router = createRouter(config);
+  const credentialedUpstreams = new Set(Object.keys(config.upstreams).filter((name) => config.upstreams[name]?.username !== undefined));
+  const hosted = createHostedServices({ config, stores: { ...stores, budget }, uploadPieces: stores.writePieces, router, credentialedUpstreams, log, ...(guarded ? { guarded } : {}) });
+  if (options.housekeeping ?? options.reconcile !== 'skip') hosted.maintenance.start();
   observability.watch({ budget, limiter: pull.limiter, downloads: pull.downloads, recorder });
-  const app = createApp({ registry: pull.registry, guarded, router, log, observability: observability.http, clientCredentials, accelRedirectPrefix: config.accel?.redirectPrefix, sendfile: config.sendfile, sendTimeoutMs: config.listen.sendTimeoutSeconds * 1000 });
+  observability.readiness.watchMetadata(stores.metadata, config.metadata.store);
+  const app = createApp({
+    registry: pull.registry, guarded, router, log, observability: observability.http, clientCredentials, accelRedirectPrefix: config.accel?.redirectPrefix, sendfile: config.sendfile,
+    sendTimeoutMs: config.listen.sendTimeoutSeconds * 1000,
+    hosted: { services: hosted, trustForwardedHeaders: config.hosted.trustForwardedHeaders },
+  });
   return {
-    app, registry: pull.registry, downloads: pull.downloads, budget, limiter: pull.limiter, router, observability,
+    app, registry: pull.registry, downloads: pull.downloads, budget, limiter: pull.limiter, router, hosted, observability,
     content: stores.content, manifests: stores.manifests, metadata: stores.metadata,
     markShuttingDown: () => observability.markShuttingDown(),
     async close() {
       await pull.downloads.finishCommits();
       await Promise.all([...pull.clients.values()].map((client) => client.close()));
       await recorder.close();
+      await hosted.close();
       await clientCredentials?.close();
       await budget.close();
       await stores.close();
     },
   };
+}
+
+/** Which repository a name is: hosted (hosted.repositories, defaultUpstream null) or proxied from which upstream. */
+export function createRouter(config: MirrorConfig): UpstreamRouter {
+  return new UpstreamRouter(Object.keys(config.upstreams), config.defaultUpstream, RepositoryPatterns.parse(config.hosted.repositories, 'hosted.repositories'));
 }
 
 function createBudget(config: MirrorConfig, { content, metadata }: Stores, observability: Observability, log: Logger): CacheBudget {
@@ -195,5 +218,7 @@ function createAccessPolicy(config: MirrorConfig, pull: PullThrough, { metadata,
     ? (await budget.lookup(digest.value)) !== undefined || downloadingElsewhere(digest, via)
     : (await manifests.read(digest)) !== undefined;
   const fillingThrough = (kind: 'blob' | 'manifest', digest: Digest, via: string) => kind === 'blob' && pull.downloads.running(digest)?.via === via;
-  return new AccessPolicy({ probes, verdicts: metadata.verdicts, links: metadata.links, flights: pull.flights, deadlineMs: pull.requestDeadlineMs, isLocal, fillingThrough });
+  return new AccessPolicy({
+    probes, verdicts: metadata.verdicts, links: metadata.links, flights: pull.flights, deadlineMs: pull.requestDeadlineMs, isLocal, fillingThrough, maxVerdicts: config.metadata.maxVerdicts,
+  });
 }

@@ -6,11 +6,11 @@
 import type { Context } from 'hono';
 import { parseRangeHeader } from '../../domain/byte-range.js';
 import { parseDigest, type Digest } from '../../domain/digest.js';
-import type { ProxiedTarget } from '../../domain/target.js';
+import type { RepositoryTarget } from '../../domain/target.js';
 import type { RegistryService } from '../../pull-through/registry-service.js';
 import { ACCEL_REQUEST_HEADER } from '../accel-redirect.js';
 import { clientGoneOptions } from '../client-gone.js';
-import type { EndpointHandler } from '../route-table.js';
+import type { ReadHandler } from '../route-table.js';
 import { sendBlobAnswer } from '../send-blob-body.js';
 import { SendWatchdog } from '../send-watchdog.js';
 
@@ -25,15 +25,15 @@ export interface BlobsRouteOptions {
   sendTimeoutMs?: number;
 }
 
-export function blobRoutes({ accelRedirectPrefix, sendfile = true, sendTimeoutMs = DEFAULT_SEND_TIMEOUT_MS }: BlobsRouteOptions = {}): { get: EndpointHandler; head: EndpointHandler } {
+export function blobRoutes({ accelRedirectPrefix, sendfile = true, sendTimeoutMs = DEFAULT_SEND_TIMEOUT_MS }: BlobsRouteOptions = {}): { get: ReadHandler; head: ReadHandler } {
   const watchdog = new SendWatchdog(sendTimeoutMs);
   return {
-    async head(_c: Context, registry: RegistryService, target: ProxiedTarget, digestText: string): Promise<Response> {
+    async head<T extends RepositoryTarget>(_c: Context, registry: RegistryService<T>, target: T, digestText: string): Promise<Response> {
       const digest = parseDigest(digestText);
       const size = await registry.blobSize(target, digest);
       return new Response(null, { status: 200, headers: { ...blobHeaders(digest), 'Content-Length': String(size) } });
     },
-    async get(c: Context, registry: RegistryService, target: ProxiedTarget, digestText: string): Promise<Response> {
+    async get<T extends RepositoryTarget>(c: Context, registry: RegistryService<T>, target: T, digestText: string): Promise<Response> {
       const digest = parseDigest(digestText);
       const answer = await registry.blob(target, digest, parseRangeHeader(c.req.header('range')), clientGoneOptions(c));
       c.set('cacheResult', answer.origin);

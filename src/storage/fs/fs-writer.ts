@@ -20,7 +20,7 @@
  * Bytes are hashed with sha256 as they come, since the digest is known only at the commit; a
  * commit under another algorithm re-reads the file.
  */
-import { close, createReadStream, fstatSync, fsync, mkdirSync, openSync, write, writeSync } from 'node:fs';
+import { close, createReadStream, fdatasync, fstatSync, fsync, mkdirSync, openSync, write, writeSync } from 'node:fs';
 import { mkdir, open, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -33,6 +33,7 @@ export type WriterState = 'writing' | 'committed' | 'failed';
 
 const writeAsync = promisify(write);
 const fsyncAsync = promisify(fsync);
+const fdatasyncAsync = promisify(fdatasync);
 const closeAsync = promisify(close);
 
 /**
@@ -145,6 +146,22 @@ export class FsWriter implements ContentWriter {
 
   growing(): GrowingFile {
     return fsGrowingFile(this);
+  }
+
+  /** fdatasync of what the file holds so far, while more arrives: the commit's fsync then has little left (upload sessions). */
+  async flushSoFar(): Promise<void> {
+    const fd = this.#fd;
+    if (this.state === 'writing' && fd !== undefined) await fdatasyncAsync(fd).catch(() => {});
+  }
+
+  /** Closes the file and keeps it, for a resume by id (upload sessions that moved to another process). */
+  async release(): Promise<void> {
+    await this.#pending;
+    if (this.state !== 'writing') return;
+    this.state = 'failed';
+    this.failure = new Error(`writer ${this.id} was released by this process`);
+    this.#wake();
+    await this.#closeFile().catch(() => {});
   }
 
   /** Calls `listener` once, after the next burst of writes or when the writer settles. */
