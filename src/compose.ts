@@ -24,7 +24,9 @@ import { ProxyRegistry } from './pull-through/proxy-registry.js';
 import { UpstreamLimiter } from './pull-through/upstream-limiter.js';
 import { Upstreams } from './pull-through/upstreams.js';
 import type { ContentStore } from './storage/content-store.js';
-import { FsContentStore } from './storage/fs/fs-content-store.js';
+import type { S3ContentStore } from './storage/s3/s3-content-store.js';
+import type { LocalTier } from './tiering/local-tier.js';
+import { openContentStore } from './tiering/open-content-store.js';
 import { ManifestStore } from './storage/manifest-store.js';
 import { upgradeCache } from './upgrade-cache.js';
 import { UpstreamRegistry, type UpstreamResponseInfo } from './upstream/upstream-registry.js';
@@ -60,12 +62,15 @@ export interface Stores {
   content: ContentStore;
   metadata: MetadataStore;
   manifests: ManifestStore;
+  /** With storage.driver "s3": the local copy of hot blobs (bounded by cache.maxBytes) and the bucket. */
+  localTier?: LocalTier;
+  bucket?: S3ContentStore;
   close(): Promise<void>;
 }
 
 /** The content and metadata stores the config names, a cache of an earlier release upgraded. */
 export async function openStores(config: MirrorConfig, log: Logger): Promise<Stores> {
-  const content = await FsContentStore.open(config.cache.dir);
+  const { content, localTier, bucket } = await openContentStore(config, log);
   const metadata = await openMetadataStore(config).catch(async (error: unknown) => {
     await content.close();
     throw error;
@@ -79,14 +84,15 @@ export async function openStores(config: MirrorConfig, log: Logger): Promise<Sto
     await close();
     throw error;
   });
-  return { content, metadata, manifests, close };
+  return { content, metadata, manifests, localTier, bucket, close };
 }
 
 export async function composeMirror(config: MirrorConfig, log: Logger, options: ComposeOptions = {}): Promise<Mirror> {
   const observability = new Observability(config, log);
   const stores = await openStores(config, log);
   const budget = createBudget(config, stores, observability, log);
-  await budget.start(options.reconcile ?? 'background');
+  // The bucket's index is kept by the writers of every replica; listing a whole bucket at each start would not scale.
+  await budget.start(stores.bucket ? 'skip' : options.reconcile ?? 'background');
   const pull = createPullThrough(config, stores, budget, observability, log);
   const clientCredentials = config.auth ? await Htpasswd.load(config.auth.htpasswd) : undefined;
   // With client auth every API client is authenticated; without it, private content needs guarding.
@@ -94,7 +100,7 @@ export async function composeMirror(config: MirrorConfig, log: Logger, options: 
   const guarded = policy && new GuardedRegistry(pull.registry, policy);
   const recorder = new UsageRecorder(stores.metadata.usage);
   const router = new UpstreamRouter(Object.keys(config.upstreams), config.defaultUpstream);
-  observability.watch({ budget, limiter: pull.limiter, downloads: pull.downloads, recorder });
+  observability.watch({ budget: stores.localTier?.budget ?? budget, limiter: pull.limiter, downloads: pull.downloads, recorder });
   const app = createApp({ registry: pull.registry, guarded, router, log, observability: observability.http, clientCredentials, accelRedirectPrefix: config.accel?.redirectPrefix, sendfile: config.sendfile });
   return {
     app, registry: pull.registry, downloads: pull.downloads, budget, limiter: pull.limiter, router, observability,
@@ -112,13 +118,22 @@ export async function composeMirror(config: MirrorConfig, log: Logger, options: 
 
 function createBudget(config: MirrorConfig, { content, metadata }: Stores, observability: Observability, log: Logger): CacheBudget {
   return new CacheBudget({
-    content, metadata, maxBytes: config.cache.maxBytes,
+    content, metadata, maxBytes: sharedBudgetBytes(config),
     onEvict: (digest, size) => {
       observability.onEvict(digest, size);
       log.info({ digest, size }, 'evicted blob');
     },
     onError: (error) => log.warn({ err: error }, 'cache housekeeping failed'),
   });
+}
+
+/**
+ * On the local disk, cache.maxBytes bounds the blobs. With S3 it bounds the local tier
+ * (tiering/local-tier.ts), and the bucket is not evicted by the mirror: the shared index then only
+ * records what the bucket holds (`prune` still shrinks it on request).
+ */
+function sharedBudgetBytes(config: MirrorConfig): number {
+  return config.storage.driver === 's3' ? Number.MAX_SAFE_INTEGER : config.cache.maxBytes;
 }
 
 interface PullThrough {
