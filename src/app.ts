@@ -32,14 +32,17 @@ export interface AppDependencies {
   accelRedirectPrefix?: string;
   /** Config `sendfile`: blob bodies go out with sendfile(2) where possible (http/send-file.ts). */
   sendfile?: boolean;
+  /** Routes for the other replicas only (replicas/fleet-routes.ts), mounted before client auth: they carry the fleet's own signature. */
+  internalRoutes?: (app: Hono) => void;
 }
 
-export function createApp({ registry, guarded, router, log, observability, clientCredentials, accelRedirectPrefix, sendfile }: AppDependencies): Hono {
+export function createApp({ registry, guarded, router, log, observability, clientCredentials, accelRedirectPrefix, sendfile, internalRoutes }: AppDependencies): Hono {
   const app = new Hono();
   app.use(apiVersionHeader());
   app.use(noSniff());
   // First, so that every answer (errors and 404s included) is logged and counted.
   if (observability) app.use(accessLog({ log, metrics: observability.metrics, usage: observability.usage, recorder: observability.recorder }));
+  internalRoutes?.(app);
   if (clientCredentials) app.use(clientAuth(clientCredentials));
 
   app.onError((error, c) => {

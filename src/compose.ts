@@ -21,13 +21,14 @@ import { GuardedRegistry } from './pull-through/guarded-registry.js';
 import { ManifestResolver } from './pull-through/manifest-resolver.js';
 import { ProxyBlobs } from './pull-through/proxy-blobs.js';
 import { ProxyRegistry } from './pull-through/proxy-registry.js';
-import { UpstreamLimiter } from './pull-through/upstream-limiter.js';
+import type { UpstreamConcurrency } from './pull-through/upstream-limiter.js';
 import { Upstreams } from './pull-through/upstreams.js';
 import type { ContentStore } from './storage/content-store.js';
 import type { S3ContentStore } from './storage/s3/s3-content-store.js';
 import type { LocalTier } from './tiering/local-tier.js';
 import { openContentStore } from './tiering/open-content-store.js';
 import { ManifestStore } from './storage/manifest-store.js';
+import { openFleet, type Fleet } from './replicas/fleet.js';
 import { upgradeCache } from './upgrade-cache.js';
 import { UpstreamRegistry, type UpstreamResponseInfo } from './upstream/upstream-registry.js';
 import { UpstreamRouter } from './upstream/upstream-router.js';
@@ -38,7 +39,7 @@ export interface Mirror {
   registry: ProxyRegistry;
   downloads: BlobDownloads;
   budget: CacheBudget;
-  limiter: UpstreamLimiter;
+  limiter: UpstreamConcurrency;
   content: ContentStore;
   manifests: ManifestStore;
   metadata: MetadataStore;
@@ -101,13 +102,14 @@ export async function composeMirror(config: MirrorConfig, log: Logger, options: 
   const recorder = new UsageRecorder(stores.metadata.usage);
   const router = new UpstreamRouter(Object.keys(config.upstreams), config.defaultUpstream);
   observability.watch({ budget: stores.localTier?.budget ?? budget, limiter: pull.limiter, downloads: pull.downloads, recorder });
-  const app = createApp({ registry: pull.registry, guarded, router, log, observability: observability.http, clientCredentials, accelRedirectPrefix: config.accel?.redirectPrefix, sendfile: config.sendfile });
+  const app = createApp({ registry: pull.registry, guarded, router, log, observability: observability.http, clientCredentials, accelRedirectPrefix: config.accel?.redirectPrefix, sendfile: config.sendfile, internalRoutes: pull.fleet.mountRoutes });
   return {
     app, registry: pull.registry, downloads: pull.downloads, budget, limiter: pull.limiter, router, observability,
     content: stores.content, manifests: stores.manifests, metadata: stores.metadata,
     markShuttingDown: () => observability.markShuttingDown(),
     async close() {
       await Promise.all([...pull.clients.values()].map((client) => client.close()));
+      await pull.fleet.close();
       await recorder.close();
       await clientCredentials?.close();
       await budget.close();
@@ -139,7 +141,8 @@ function sharedBudgetBytes(config: MirrorConfig): number {
 interface PullThrough {
   registry: ProxyRegistry;
   downloads: BlobDownloads;
-  limiter: UpstreamLimiter;
+  limiter: UpstreamConcurrency;
+  fleet: Fleet;
   flights: Flights;
   clients: Map<string, UpstreamRegistry>;
   upstreams: Upstreams;
@@ -147,16 +150,19 @@ interface PullThrough {
 }
 
 /** The pull-through registry service over the stores, flights and upstream clients. */
-function createPullThrough(config: MirrorConfig, { content, metadata, manifests }: Stores, budget: CacheBudget, observability: Observability, log: Logger): PullThrough {
-  const flights = new LocalFlights();
+function createPullThrough(config: MirrorConfig, { content, metadata, manifests, localTier }: Stores, budget: CacheBudget, observability: Observability, log: Logger): PullThrough {
+  // Flights, the upstream bound and blob downloads: per process, across replicas or across workers.
+  const fleet = openFleet(config, log);
+  const { flights, limiter } = fleet;
   const clients = createUpstreams(config, observability.onUpstreamResponse, log);
   const upstreams = new Upstreams(observability.guardUpstreams(new Map(clients)), config.offline);
-  const limiter = new UpstreamLimiter(config.fetch.maxConcurrent);
   const deadlines = flightDeadlines(config);
-  const downloads = new BlobDownloads({
-    flights, limiter, content, budget, links: metadata.links, fillTimeoutMs: deadlines.fillMs,
+  // A download streamed from another replica lands on this one's disk only; its owner links it.
+  const peerStores = localTier ? { content: localTier.content, budget: localTier.budget, links: NO_LINKS } : { content, budget, links: NO_LINKS };
+  const downloads = fleet.downloads({
+    flights: new LocalFlights(), limiter, content, budget, links: metadata.links, fillTimeoutMs: deadlines.fillMs,
     onDiskFull: (freedBytes) => log.warn({ freedBytes }, 'disk full (ENOSPC) during a blob fill: evicted cached blobs to make room'),
-  });
+  }, peerStores);
   const resolver = new ManifestResolver({
     manifests, tags: metadata.tags, links: metadata.links, upstreams, flights, deadlineMs: deadlines.requestMs,
     ttlMs: config.tags.ttlSeconds * 1000,
@@ -165,8 +171,10 @@ function createPullThrough(config: MirrorConfig, { content, metadata, manifests 
   });
   const blobs = new ProxyBlobs({ content, budget, downloads, upstreams });
   const registry = new ProxyRegistry({ manifests: resolver, blobs, tags: metadata.tags, upstreams, flights, deadlineMs: deadlines.requestMs });
-  return { registry, downloads, limiter, flights, clients, upstreams, requestDeadlineMs: deadlines.requestMs };
+  return { registry, downloads, limiter, fleet, flights, clients, upstreams, requestDeadlineMs: deadlines.requestMs };
 }
+
+const NO_LINKS = { add: async () => {} };
 
 /** Fills get `fetch.fillTimeoutSeconds`; a shared small request (manifest, tag list, probe) its timeouts several times over. */
 function flightDeadlines(config: MirrorConfig): { fillMs: number; requestMs: number } {

@@ -1,0 +1,109 @@
+/**
+ * How this process coordinates with the others serving the same content (issue 15 items 4 and
+ * 9), picked from the config; compose.ts asks here instead of building flights, the upstream
+ * bound and blob downloads itself.
+ *
+ *   alone           LocalFlights, UpstreamLimiter, BlobDownloads: the single-process mirror.
+ *   replicas        metadata.store "redis": leases in Redis (RedisFlights for manifests, tag
+ *                   revalidation and access probes; FleetBlobDownloads for blobs), the upstream
+ *                   bound across the fleet (RedisSemaphore), and with MIRROR_CLUSTER_SECRET and
+ *                   cluster.advertiseUrl, losers stream the owner's download (fleet-routes.ts).
+ *   workers         `serve --workers N` without Redis: the same, with the leases and slots kept
+ *                   by the primary process (worker-coordination.ts).
+ *
+ * Token fetches stay per process (upstream/token-cache.ts): a token is cheap and its holder's.
+ */
+import { hostname } from 'node:os';
+import { randomUUID } from 'node:crypto';
+import type { Hono } from 'hono';
+import type { Logger } from 'pino';
+import type { MirrorConfig } from '../config/mirror-config.js';
+import { LocalFlights, type Flights } from '../coordination/flights.js';
+import { RedisCoordination } from '../coordination/redis-coordination.js';
+import { RedisFlights } from '../coordination/redis-flights.js';
+import { RedisLeases, type Leases } from '../coordination/redis-leases.js';
+import { RedisSemaphore } from '../coordination/redis-semaphore.js';
+import type { DownloadStores } from '../pull-through/blob-download.js';
+import { BlobDownloads, type BlobDownloadsOptions } from '../pull-through/blob-downloads.js';
+import { UpstreamLimiter, type UpstreamConcurrency } from '../pull-through/upstream-limiter.js';
+import { clusterSecretFrom } from './cluster-auth.js';
+import { FleetBlobDownloads } from './fleet-downloads.js';
+import { mountFleetRoutes } from './fleet-routes.js';
+import { PeerClient } from './peer-client.js';
+import { workerCoordination } from './worker-coordination.js';
+
+export interface Fleet {
+  /** `alone`, `replicas` or `workers`. */
+  readonly mode: 'alone' | 'replicas' | 'workers';
+  /** Manifests, tag revalidation, tag lists and access probes. */
+  readonly flights: Flights;
+  /** The upstream concurrency bound (`fetch.maxConcurrent`). */
+  readonly limiter: UpstreamConcurrency;
+  /** Blob downloads; `peerStores` is where a download streamed from another process lands. */
+  downloads(options: BlobDownloadsOptions, peerStores: DownloadStores): BlobDownloads;
+  /** Mounts the internal endpoint, when a secret is configured (after `downloads`). */
+  mountRoutes?(app: Hono): void;
+  close(): Promise<void>;
+}
+
+/** What a coordinated fleet is built from: leases, the bound, and who this process is. */
+export interface FleetParts {
+  mode: 'replicas' | 'workers';
+  leases: Leases;
+  limiter: UpstreamConcurrency;
+  /** Where the others reach this process, when they may stream from it. */
+  advertiseUrl?: string;
+  secret?: string;
+  close(): Promise<void>;
+}
+
+export function openFleet(config: MirrorConfig, log: Logger, env: NodeJS.ProcessEnv = process.env): Fleet {
+  const parts = config.metadata.store === 'redis' ? redisParts(config, log, env) : workerCoordination(config, env);
+  if (!parts) return aloneFleet(config);
+  return coordinatedFleet(config, parts, log);
+}
+
+function aloneFleet(config: MirrorConfig): Fleet {
+  return {
+    mode: 'alone',
+    flights: new LocalFlights(),
+    limiter: new UpstreamLimiter(config.fetch.maxConcurrent),
+    downloads: (options) => new BlobDownloads(options),
+    close: async () => {},
+  };
+}
+
+function redisParts(config: MirrorConfig, log: Logger, env: NodeJS.ProcessEnv): FleetParts {
+  const redis = new RedisCoordination({ url: config.metadata.redisUrl!, onError: () => {} });
+  const secret = clusterSecretFrom(env);
+  const advertiseUrl = config.cluster.advertiseUrl;
+  if (advertiseUrl && !secret) log.warn({}, 'cluster.advertiseUrl is set but MIRROR_CLUSTER_SECRET is not: replicas wait for each other\'s downloads instead of streaming them');
+  const limiter = new RedisSemaphore({ redis, maxConcurrent: config.fetch.maxConcurrent, log });
+  return { mode: 'replicas', leases: new RedisLeases(redis), limiter, advertiseUrl, secret, close: () => redis.close() };
+}
+
+function coordinatedFleet(config: MirrorConfig, parts: FleetParts, log: Logger): Fleet {
+  const streaming = parts.advertiseUrl !== undefined && parts.secret !== undefined;
+  // Without an address others can use, the owner string only has to be unique.
+  const owner = streaming ? parts.advertiseUrl! : `${hostname()}/${process.pid}/${randomUUID().slice(0, 8)}`;
+  const { connectTimeoutSeconds, headersTimeoutSeconds, idleTimeoutSeconds } = config.fetch;
+  const peers = streaming ? new PeerClient(parts.secret!, { connectMs: connectTimeoutSeconds * 1000, headersMs: headersTimeoutSeconds * 1000, idleMs: idleTimeoutSeconds * 1000 }) : undefined;
+  let created: FleetBlobDownloads | undefined;
+  const secret = parts.secret;
+  return {
+    mode: parts.mode,
+    flights: new RedisFlights({ leases: parts.leases, owner, log }),
+    limiter: parts.limiter,
+    downloads(options, peerStores) {
+      created = new FleetBlobDownloads({ ...options, leases: parts.leases, owner, peers, peerStores, log });
+      return created;
+    },
+    mountRoutes: secret === undefined ? undefined : (app) => {
+      if (created) mountFleetRoutes(app, { secret, downloads: created, sendfile: config.sendfile });
+    },
+    async close() {
+      await peers?.close();
+      await parts.close();
+    },
+  };
+}
