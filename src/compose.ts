@@ -29,6 +29,8 @@ import type { LocalTier } from './tiering/local-tier.js';
 import { openContentStore } from './tiering/open-content-store.js';
 import { ManifestStore } from './storage/manifest-store.js';
 import { openFleet, type Fleet } from './replicas/fleet.js';
+import { ResilientMetadataStore } from './replicas/resilient-metadata.js';
+import { openSharedRateLimits } from './replicas/shared-rate-limits.js';
 import { upgradeCache } from './upgrade-cache.js';
 import { UpstreamRegistry, type UpstreamResponseInfo } from './upstream/upstream-registry.js';
 import { UpstreamRouter } from './upstream/upstream-router.js';
@@ -72,10 +74,12 @@ export interface Stores {
 /** The content and metadata stores the config names, a cache of an earlier release upgraded. */
 export async function openStores(config: MirrorConfig, log: Logger): Promise<Stores> {
   const { content, localTier, bucket } = await openContentStore(config, log);
-  const metadata = await openMetadataStore(config).catch(async (error: unknown) => {
+  const opened = await openMetadataStore(config).catch(async (error: unknown) => {
     await content.close();
     throw error;
   });
+  // Replicas keep serving what their disk and S3 hold while Redis is away (replicas/resilient-metadata.ts).
+  const metadata = config.metadata.store === 'redis' ? new ResilientMetadataStore(opened, log) : opened;
   const manifests = new ManifestStore(content, metadata.manifests);
   const close = async () => {
     await content.close();
@@ -91,10 +95,14 @@ export async function openStores(config: MirrorConfig, log: Logger): Promise<Sto
 export async function composeMirror(config: MirrorConfig, log: Logger, options: ComposeOptions = {}): Promise<Mirror> {
   const observability = new Observability(config, log);
   const stores = await openStores(config, log);
+  watchSharedBackends(config, stores, observability);
+  // Replicas share upstream rate-limit state (a 429 one of them got) through their Redis.
+  const sharedRateLimits = config.metadata.redisUrl && config.metadata.store === 'redis' ? await openSharedRateLimits(config.metadata.redisUrl) : undefined;
+  if (sharedRateLimits) observability.rateLimits.shareWith(sharedRateLimits);
   const budget = createBudget(config, stores, observability, log);
   // The bucket's index is kept by the writers of every replica; listing a whole bucket at each start would not scale.
   await budget.start(stores.bucket ? 'skip' : options.reconcile ?? 'background');
-  const pull = createPullThrough(config, stores, budget, observability, log);
+  const pull = createPullThrough(config, stores, budget, observability, await openFleet(config, log), log);
   const clientCredentials = config.auth ? await Htpasswd.load(config.auth.htpasswd) : undefined;
   // With client auth every API client is authenticated; without it, private content needs guarding.
   const policy = clientCredentials ? undefined : createAccessPolicy(config, pull, stores, budget);
@@ -110,12 +118,21 @@ export async function composeMirror(config: MirrorConfig, log: Logger, options: 
     async close() {
       await Promise.all([...pull.clients.values()].map((client) => client.close()));
       await pull.fleet.close();
+      await sharedRateLimits?.close();
       await recorder.close();
       await clientCredentials?.close();
       await budget.close();
       await stores.close();
+      observability.readiness.close();
     },
   };
+}
+
+/** A replica's Redis and bucket, reported (not required) by /readyz: replicas keep serving while one is down. */
+function watchSharedBackends(config: MirrorConfig, stores: Stores, observability: Observability): void {
+  if (config.metadata.store === 'redis') observability.readiness.addDependency('metadataStore', () => stores.metadata.ping());
+  const bucket = stores.bucket;
+  if (bucket) observability.readiness.addDependency('objectStore', () => bucket.ping());
 }
 
 function createBudget(config: MirrorConfig, { content, metadata }: Stores, observability: Observability, log: Logger): CacheBudget {
@@ -150,9 +167,8 @@ interface PullThrough {
 }
 
 /** The pull-through registry service over the stores, flights and upstream clients. */
-function createPullThrough(config: MirrorConfig, { content, metadata, manifests, localTier }: Stores, budget: CacheBudget, observability: Observability, log: Logger): PullThrough {
-  // Flights, the upstream bound and blob downloads: per process, across replicas or across workers.
-  const fleet = openFleet(config, log);
+/** `fleet`: flights, the upstream bound and blob downloads per process, across replicas or across workers. */
+function createPullThrough(config: MirrorConfig, { content, metadata, manifests, localTier }: Stores, budget: CacheBudget, observability: Observability, fleet: Fleet, log: Logger): PullThrough {
   const { flights, limiter } = fleet;
   const clients = createUpstreams(config, observability.onUpstreamResponse, log);
   const upstreams = new Upstreams(observability.guardUpstreams(new Map(clients)), config.offline);

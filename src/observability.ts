@@ -40,7 +40,7 @@ export class Observability {
   private parts: WatchedParts | undefined;
 
   constructor(config: MirrorConfig, private readonly log: Logger) {
-    this.readiness = new Readiness(config.cache.dir);
+    this.readiness = new Readiness(config.cache.dir, log);
     const upstreamNames = Object.keys(config.upstreams);
     this.metrics = new MirrorMetrics({
       cacheBytes: () => this.parts?.budget.totalBytes ?? 0,

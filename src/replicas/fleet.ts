@@ -19,7 +19,6 @@ import type { Hono } from 'hono';
 import type { Logger } from 'pino';
 import type { MirrorConfig } from '../config/mirror-config.js';
 import { LocalFlights, type Flights } from '../coordination/flights.js';
-import { RedisCoordination } from '../coordination/redis-coordination.js';
 import { RedisFlights } from '../coordination/redis-flights.js';
 import { RedisLeases, type Leases } from '../coordination/redis-leases.js';
 import { RedisSemaphore } from '../coordination/redis-semaphore.js';
@@ -57,8 +56,8 @@ export interface FleetParts {
   close(): Promise<void>;
 }
 
-export function openFleet(config: MirrorConfig, log: Logger, env: NodeJS.ProcessEnv = process.env): Fleet {
-  const parts = config.metadata.store === 'redis' ? redisParts(config, log, env) : workerCoordination(config, env);
+export async function openFleet(config: MirrorConfig, log: Logger, env: NodeJS.ProcessEnv = process.env): Promise<Fleet> {
+  const parts = config.metadata.store === 'redis' ? await redisParts(config, log, env) : workerCoordination(config, env);
   if (!parts) return aloneFleet(config);
   return coordinatedFleet(config, parts, log);
 }
@@ -73,7 +72,9 @@ function aloneFleet(config: MirrorConfig): Fleet {
   };
 }
 
-function redisParts(config: MirrorConfig, log: Logger, env: NodeJS.ProcessEnv): FleetParts {
+/** The Redis client is loaded only here: it adds megabytes to a process that never uses it. */
+async function redisParts(config: MirrorConfig, log: Logger, env: NodeJS.ProcessEnv): Promise<FleetParts> {
+  const { RedisCoordination } = await import('../coordination/redis-coordination.js');
   const redis = new RedisCoordination({ url: config.metadata.redisUrl!, onError: () => {} });
   const secret = clusterSecretFrom(env);
   const advertiseUrl = config.cluster.advertiseUrl;

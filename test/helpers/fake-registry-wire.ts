@@ -18,6 +18,8 @@ export interface RequestRecord {
   headers: IncomingHttpHeaders;
   /** Status sent in the response head; 0 while no head was sent (hang on HEAD, reset, in progress). */
   status: number;
+  /** performance.now() when the response's last byte was handed to the OS; undefined until then (or if cut). */
+  finishedAt?: number;
 }
 
 export interface Fault {
@@ -63,6 +65,7 @@ export async function listenRecording(name: ServerName, records: RequestRecord[]
     const url = new URL(req.url ?? '/', 'http://fake.invalid');
     const record: RequestRecord = { server: name, method: req.method ?? 'GET', path: url.pathname, query: url.search.slice(1), headers: req.headers, status: 0 };
     records.push(record);
+    res.once('finish', () => (record.finishedAt = performance.now()));
     Promise.resolve(handle({ req, res, url, record })).catch((error: unknown) => {
       if (!res.headersSent) sendError({ req, res, url, record }, 500, 'UNKNOWN', String(error));
       else res.destroy();

@@ -9,7 +9,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { GetObjectCommand, type GetObjectCommandOutput } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadBucketCommand, type GetObjectCommandOutput } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import type { Digest } from '../../domain/digest.js';
 import { RangeNotSatisfiableError } from '../../domain/errors.js';
@@ -123,6 +123,11 @@ export class S3ContentStore implements ContentStore {
     const expired = await expireResumableWriters(this.#bucket, before);
     await expireAbandonedFills(this.#bucket, before, this.#live);
     return expired;
+  }
+
+  /** Resolves when the bucket answers (readiness: /readyz reports S3 down). */
+  async ping(): Promise<void> {
+    await this.#bucket.call('head bucket', () => this.#bucket.client.send(new HeadBucketCommand({ Bucket: this.#bucket.name })));
   }
 
   async close(): Promise<void> {
