@@ -42,6 +42,8 @@ export interface Fault {
   announceLength?: number;
   /** For mode 'slow'; default 64 KiB/s. */
   bytesPerSecond?: number;
+  /** Wait this long before the response head (HEAD included): a slow upstream answer. */
+  delayMs?: number;
   /** Apply this many times, then clear; default forever. */
   times?: number;
 }
@@ -111,6 +113,10 @@ export function sendStatusFault(exchange: Exchange, fault: Fault | undefined, he
  * says. Content-Length is always the true length, so a truncated body is detectable by the client.
  */
 export function sendBody(exchange: Exchange, status: number, headers: OutgoingHttpHeaders, body: Buffer, fault: Fault | undefined): void {
+  if (fault?.delayMs) {
+    setTimeout(() => sendBody(exchange, status, headers, body, { ...fault, delayMs: undefined }), fault.delayMs);
+    return;
+  }
   const isHead = exchange.req.method === 'HEAD';
   const fullHeaders = { ...headers, ...lengthHeader(body, fault, isHead) };
   const socket = exchange.res.socket;

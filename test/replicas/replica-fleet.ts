@@ -63,10 +63,10 @@ export class ReplicaFleet {
     return this.#dir;
   }
 
-  /** Starts `count` more replicas, in parallel. */
-  async start(count: number): Promise<Replica[]> {
+  /** Starts `count` more replicas, in parallel; `env` is added to their environment. */
+  async start(count: number, env: Record<string, string> = {}): Promise<Replica[]> {
     ensureMirrorBuilt();
-    const started = await Promise.all(Array.from({ length: count }, (_, offset) => this.#startOne(this.replicas.length + offset)));
+    const started = await Promise.all(Array.from({ length: count }, (_, offset) => this.#startOne(this.replicas.length + offset, env)));
     this.replicas.push(...started);
     return started;
   }
@@ -79,7 +79,7 @@ export class ReplicaFleet {
     else if (dir) await rm(dir, { recursive: true, force: true });
   }
 
-  async #startOne(index: number): Promise<Replica> {
+  async #startOne(index: number, extraEnv: Record<string, string>): Promise<Replica> {
     const dir = await this.dir();
     const port = await freeLoopbackPort();
     const url = `http://127.0.0.1:${port}`;
@@ -94,6 +94,7 @@ export class ReplicaFleet {
       AWS_SECRET_ACCESS_KEY: this.options.s3.secretAccessKey,
       MIRROR_CLUSTER_SECRET: this.secret,
       MIRROR_CLUSTER_ADVERTISE_URL: url,
+      ...extraEnv,
     };
     const args = [...NODE_FLAGS, MAIN, 'serve', '--config', configFile, '--workers', String(this.options.workers ?? 1)];
     const child = spawn(process.execPath, args, { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
