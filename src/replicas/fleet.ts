@@ -31,6 +31,8 @@ import { mountFleetRoutes } from './fleet-routes.js';
 import { PeerClient } from './peer-client.js';
 import { workerCoordination } from './worker-coordination.js';
 
+const REDIS_READY_MS = 5_000;
+
 export interface Fleet {
   /** `alone`, `replicas` or `workers`. */
   readonly mode: 'alone' | 'replicas' | 'workers';
@@ -76,6 +78,9 @@ function aloneFleet(config: MirrorConfig): Fleet {
 async function redisParts(config: MirrorConfig, log: Logger, env: NodeJS.ProcessEnv): Promise<FleetParts> {
   const { RedisCoordination } = await import('../coordination/redis-coordination.js');
   const redis = new RedisCoordination({ url: config.metadata.redisUrl!, onError: () => {} });
+  // The metadata store has just connected to the same Redis; waiting here keeps the first
+  // requests from finding coordination still connecting (they would download alone).
+  await redis.ready(REDIS_READY_MS).catch((error: unknown) => log.warn({ err: error }, 'coordination Redis not connected yet: coordinating within this process until it is'));
   const secret = clusterSecretFrom(env);
   const advertiseUrl = config.cluster.advertiseUrl;
   if (advertiseUrl && !secret) log.warn({}, 'cluster.advertiseUrl is set but MIRROR_CLUSTER_SECRET is not: replicas wait for each other\'s downloads instead of streaming them');
