@@ -29,6 +29,7 @@ import type { LocalTier } from './tiering/local-tier.js';
 import { openContentStore } from './tiering/open-content-store.js';
 import { ManifestStore } from './storage/manifest-store.js';
 import { openFleet, type Fleet } from './replicas/fleet.js';
+import type { WorkerIdentity } from './replicas/worker-coordination.js';
 import { ResilientMetadataStore } from './replicas/resilient-metadata.js';
 import { openSharedRateLimits } from './replicas/shared-rate-limits.js';
 import { upgradeCache } from './upgrade-cache.js';
@@ -59,6 +60,8 @@ export interface ComposeOptions {
    * the default), before returning, or not at all (one-shot tools beside a server).
    */
   reconcile?: ReconcileMode;
+  /** In a worker of `serve --workers N`: how the other workers reach this one (replicas/worker-coordination.ts). */
+  worker?: WorkerIdentity;
 }
 
 export interface Stores {
@@ -102,7 +105,7 @@ export async function composeMirror(config: MirrorConfig, log: Logger, options: 
   const budget = createBudget(config, stores, observability, log);
   // The bucket's index is kept by the writers of every replica; listing a whole bucket at each start would not scale.
   await budget.start(stores.bucket ? 'skip' : options.reconcile ?? 'background');
-  const pull = createPullThrough(config, stores, budget, observability, await openFleet(config, log), log);
+  const pull = createPullThrough(config, stores, budget, observability, await openFleet(config, log, { worker: options.worker }), log);
   const clientCredentials = config.auth ? await Htpasswd.load(config.auth.htpasswd) : undefined;
   // With client auth every API client is authenticated; without it, private content needs guarding.
   const policy = clientCredentials ? undefined : createAccessPolicy(config, pull, stores, budget);

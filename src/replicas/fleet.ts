@@ -29,7 +29,7 @@ import { clusterSecretFrom } from './cluster-auth.js';
 import { FleetBlobDownloads } from './fleet-downloads.js';
 import { mountFleetRoutes } from './fleet-routes.js';
 import { PeerClient } from './peer-client.js';
-import { workerCoordination } from './worker-coordination.js';
+import { workerCoordination, type WorkerIdentity } from './worker-coordination.js';
 
 const REDIS_READY_MS = 5_000;
 
@@ -58,8 +58,20 @@ export interface FleetParts {
   close(): Promise<void>;
 }
 
-export async function openFleet(config: MirrorConfig, log: Logger, env: NodeJS.ProcessEnv = process.env): Promise<Fleet> {
-  const parts = config.metadata.store === 'redis' ? await redisParts(config, log, env) : workerCoordination(config, env);
+export interface FleetOptions {
+  /** Set in a worker of `serve --workers N`. */
+  worker?: WorkerIdentity;
+  env?: NodeJS.ProcessEnv;
+}
+
+/**
+ * With Redis, every process (every worker of every replica) is a member of the one fleet; its
+ * leases name `cluster.advertiseUrl`, so the other workers of its own machine wait for its
+ * downloads rather than stream them. Without Redis, the workers of one machine coordinate
+ * through their primary.
+ */
+export async function openFleet(config: MirrorConfig, log: Logger, { worker, env = process.env }: FleetOptions = {}): Promise<Fleet> {
+  const parts = config.metadata.store === 'redis' ? await redisParts(config, log, env) : workerCoordination(worker);
   if (!parts) return aloneFleet(config);
   return coordinatedFleet(config, parts, log);
 }
