@@ -46,12 +46,12 @@ export async function servePrimary(options: ServeOptions, count: number): Promis
       return;
     }
     if (!everListened) {
-      log.fatal({ worker: worker.process.pid, code, signal }, 'a worker stopped before it listened: stopping the others');
+      log.fatal({ pid: worker.process.pid, code, signal }, 'a worker stopped before it listened: stopping the others');
       stopping = true;
       for (const other of Object.values(cluster.workers ?? {})) other?.process.kill('SIGKILL');
       process.exit(1);
     }
-    log.warn({ worker: worker.process.pid, code, signal }, 'a worker died: starting another');
+    log.warn({ pid: worker.process.pid, code, signal }, 'a worker died: starting another');
     setTimeout(() => !stopping && fork(), RESPAWN_DELAY_MS);
   };
 
