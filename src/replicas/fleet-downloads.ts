@@ -1,13 +1,18 @@
 /**
  * One upstream download per blob across the fleet (issue 15 item 4): the blob downloads of this
  * process (pull-through/blob-downloads.ts) behind a lease per digest, `blob <digest>`, whose
- * value names the owner's `cluster.advertiseUrl` (coordination/redis-leases.ts; the primary's
- * leases for `serve --workers`).
+ * value names where the owner can be reached (coordination/redis-leases.ts).
  *
- *   won      the download runs here as ever; the lease is refreshed while it runs and released
- *            when it settles, with its outcome;
+ * Leases come in levels, narrowest first: the workers of one machine (`serve --workers`, leases
+ * kept by the primary, owners named by their loopback address), then the replicas (Redis, owners
+ * named by `cluster.advertiseUrl`). Only the winner of one level contends at the next, so a
+ * machine asks the fleet once, and its other workers follow their own winner, which follows the
+ * fleet's owner when it lost there. At each level:
+ *
+ *   won      on to the next level; won at the last, the download runs here as ever, every lease
+ *            won refreshed while it runs and released with its outcome when it settles;
  *   lost     the owner is asked for its download in progress (peer-client.ts, fleet-routes.ts),
- *            and this replica fills its own disk from that stream as from an upstream: its
+ *            and this process fills its own disk from that stream as from an upstream: its
  *            clients follow the local file as it grows, the bytes are hashed here too, and a
  *            stream that ends short or wrong fails the check, so a client never gets a clean end
  *            of wrong bytes;
@@ -31,13 +36,22 @@ import { BlobDownloads, type BlobDownloadsOptions, type HeldBlob } from '../pull
 import type { UpstreamPort } from '../pull-through/upstream-port.js';
 import type { PeerClient, PeerDownload } from './peer-client.js';
 
-export interface FleetDownloadsOptions extends BlobDownloadsOptions {
+/** One level of leases (see above). */
+export interface LeaseLevel {
+  name: 'workers' | 'replicas';
   leases: Leases;
-  /** Stored in the leases this process takes: its `cluster.advertiseUrl` when others can stream from it. */
+  /** Stored in this level's leases: where the others reach this process, or a unique name when they cannot. */
   owner: string;
-  /** Streams other owners' downloads; undefined: a replica that loses the race waits instead. */
+  /** The others of the level can stream from the owner a lease names (an address and the secret). */
+  streams: boolean;
+}
+
+export interface FleetDownloadsOptions extends BlobDownloadsOptions {
+  /** Narrowest first. */
+  levels: LeaseLevel[];
+  /** Streams other owners' downloads; undefined: a process that loses the race waits instead. */
   peers?: PeerClient;
-  /** Where a download streamed from another replica lands (with S3: the local tier, not the bucket). */
+  /** Where a download streamed from another process lands (with S3: the local tier, not the bucket). */
   peerStores: DownloadStores;
   /** A killed owner's lease expires after this long; default 5,000 ms, refreshed every third of it. */
   leaseTtlMs?: number;
@@ -55,14 +69,14 @@ export class FleetBlobDownloads extends BlobDownloads {
   readonly #waitMs: number;
   readonly #deciding = new Map<string, Promise<Joined>>();
   readonly #peerFills = new Map<string, { download: BlobDownload; abort: AbortController }>();
-  readonly #outage: OutageNotice;
+  readonly #outages: OutageNotice[];
 
   constructor(options: FleetDownloadsOptions) {
     super(options);
     this.#fleet = options;
     this.#leaseTtlMs = options.leaseTtlMs ?? 5_000;
     this.#waitMs = options.waitMs ?? 60_000;
-    this.#outage = new OutageNotice('blob downloads', 'each process downloads for itself', options.log);
+    this.#outages = options.levels.map((level) => new OutageNotice(`blob downloads (${level.name})`, 'downloading without that coordination', options.log));
   }
 
   override list(): Array<{ digest: string; bytesWritten: number; size: number | undefined }> {
@@ -94,6 +108,17 @@ export class FleetBlobDownloads extends BlobDownloads {
     return this.running(digest);
   }
 
+  /**
+   * Where a request for `digest` should go instead, when another worker of this machine owns its
+   * download (a replica reaching this machine lands on any worker): that worker's address.
+   */
+  async relayFor(digest: Digest): Promise<string | undefined> {
+    const machine = this.#fleet.levels[0];
+    if (this.#fleet.levels.length < 2 || machine?.name !== 'workers') return undefined;
+    const owner = await machine.leases.ownerOf(`blob ${digest.value}`).catch(() => undefined);
+    return owner !== undefined && owner !== machine.owner ? owner : undefined;
+  }
+
   override async drain(timeoutMs: number): Promise<void> {
     const reason = new UpstreamUnavailableError('the download was abandoned: the mirror is shutting down');
     const peers = [...this.#peerFills.values()];
@@ -103,50 +128,63 @@ export class FleetBlobDownloads extends BlobDownloads {
   }
 
   async #decide(target: ProxiedTarget, upstream: UpstreamPort, digest: Digest): Promise<Joined> {
+    return this.#decideAt(0, [], target, upstream, digest);
+  }
+
+  /** Contends at `index` holding the leases won below it; they are released when what is returned settles. */
+  async #decideAt(index: number, held: Lease[], target: ProxiedTarget, upstream: UpstreamPort, digest: Digest): Promise<Joined> {
+    const level = this.#fleet.levels[index];
+    if (!level) return this.#own(held, target, upstream, digest);
     const key = `blob ${digest.value}`;
     for (;;) {
-      const claim = await this.#claim(key);
-      if (!claim) return super.join(target, upstream, digest);
-      if (claim.acquired) return this.#own(claim.lease, target, upstream, digest);
-      const followed = await this.#follow(claim.owner, digest);
-      if (followed) return { held: followed, started: false };
-      const outcome = await this.#awaitOwner(key, claim.value);
-      // Done: the store has it (super.join looks there first). Too long, or no Redis: fetch here.
-      if (outcome === 'ok' || outcome === 'timeout' || outcome === 'unavailable') return super.join(target, upstream, digest);
+      const claim = await this.#claim(index, key);
+      if (!claim) return this.#decideAt(index + 1, held, target, upstream, digest);
+      if (claim.acquired) return this.#decideAt(index + 1, [...held, claim.lease], target, upstream, digest);
+      const followed = level.streams && claim.owner !== level.owner ? await this.#follow(claim.owner, digest) : undefined;
+      if (followed) return { held: this.#releasing(held, followed), started: false };
+      const outcome = await this.#awaitOwner(index, key, claim.value);
+      // Done: the store has it (super.join looks there first). Too long, or no coordination: fetch here.
+      if (outcome === 'ok' || outcome === 'timeout' || outcome === 'unavailable') return this.#own(held, target, upstream, digest);
     }
   }
 
-  /** The lease, or undefined when coordination is unreachable. */
-  async #claim(key: string): Promise<LeaseClaim | undefined> {
-    if (!this.#outage.shouldTryRedis()) return undefined;
+  /** The lease at level `index`, or undefined when that coordination is unreachable. */
+  async #claim(index: number, key: string): Promise<LeaseClaim | undefined> {
+    const level = this.#fleet.levels[index]!;
+    const outage = this.#outages[index]!;
+    if (!outage.shouldTryRedis()) return undefined;
     try {
-      const claim = await this.#fleet.leases.acquire(key, this.#fleet.owner, this.#leaseTtlMs);
-      this.#outage.noticeUp();
+      const claim = await level.leases.acquire(key, level.owner, this.#leaseTtlMs);
+      outage.noticeUp();
       return claim;
     } catch (error) {
       if (!(error instanceof CoordinationUnavailableError)) throw error;
-      this.#outage.noticeDown(error);
+      outage.noticeDown(error);
       return undefined;
     }
   }
 
-  /** Downloads under the lease; it is released (with the outcome) when the download settles. */
-  async #own(lease: Lease, target: ProxiedTarget, upstream: UpstreamPort, digest: Digest): Promise<Joined> {
+  /** Downloads (or finds the blob stored) holding `held`; they are released, with the outcome, when it settles. */
+  async #own(held: Lease[], target: ProxiedTarget, upstream: UpstreamPort, digest: Digest): Promise<Joined> {
     let joined: Joined;
     try {
       joined = await super.join(target, upstream, digest);
     } catch (error) {
-      void lease.release('failed');
+      for (const lease of held) void lease.release('failed');
       throw error;
     }
-    joined.held.settled.then(() => lease.release('ok'), () => lease.release('failed'));
-    return joined;
+    return { ...joined, held: this.#releasing(held, joined.held) };
   }
 
-  /** Fills this replica's disk from the owner's download in progress; undefined when it cannot be had. */
+  #releasing<T extends HeldBlob>(held: Lease[], value: T): T {
+    value.settled.then(() => held.forEach((lease) => void lease.release('ok')), () => held.forEach((lease) => void lease.release('failed')));
+    return value;
+  }
+
+  /** Fills this process's disk from the owner's download in progress; undefined when it cannot be had. */
   async #follow(owner: string, digest: Digest): Promise<BlobDownload | undefined> {
     const peers = this.#fleet.peers;
-    if (!peers || owner === this.#fleet.owner) return undefined;
+    if (!peers) return undefined;
     const abort = new AbortController();
     const deadline = setTimeout(() => abort.abort(new UpstreamUnavailableError(`streaming ${digest.value} from ${owner} exceeded the fill deadline`)), this.#fleet.fillTimeoutMs);
     let download: BlobDownload;
@@ -167,12 +205,12 @@ export class FleetBlobDownloads extends BlobDownloads {
     return download;
   }
 
-  async #awaitOwner(key: string, observed: string): Promise<OwnerOutcome> {
+  async #awaitOwner(index: number, key: string, observed: string): Promise<OwnerOutcome> {
     try {
-      return await this.#fleet.leases.waitForRelease(key, { observed, timeoutMs: this.#waitMs });
+      return await this.#fleet.levels[index]!.leases.waitForRelease(key, { observed, timeoutMs: this.#waitMs });
     } catch (error) {
       if (!(error instanceof CoordinationUnavailableError)) throw error;
-      this.#outage.noticeDown(error);
+      this.#outages[index]!.noticeDown(error);
       return 'unavailable';
     }
   }

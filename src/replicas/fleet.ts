@@ -8,8 +8,8 @@
  *                   revalidation and access probes; FleetBlobDownloads for blobs), the upstream
  *                   bound across the fleet (RedisSemaphore), and with MIRROR_CLUSTER_SECRET and
  *                   cluster.advertiseUrl, losers stream the owner's download (fleet-routes.ts).
- *   workers         `serve --workers N` without Redis: the same, with the leases and slots kept
- *                   by the primary process (worker-coordination.ts).
+ *   workers         `serve --workers N`: the same, with the leases and slots kept by the primary
+ *                   process (worker-coordination.ts); with Redis too, both, the machine's first.
  *
  * Token fetches stay per process (upstream/token-cache.ts): a token is cheap and its holder's.
  */
@@ -20,13 +20,13 @@ import type { Logger } from 'pino';
 import type { MirrorConfig } from '../config/mirror-config.js';
 import { LocalFlights, type Flights } from '../coordination/flights.js';
 import { RedisFlights } from '../coordination/redis-flights.js';
-import { RedisLeases, type Leases } from '../coordination/redis-leases.js';
+import { RedisLeases } from '../coordination/redis-leases.js';
 import { RedisSemaphore } from '../coordination/redis-semaphore.js';
 import type { DownloadStores } from '../pull-through/blob-download.js';
 import { BlobDownloads, type BlobDownloadsOptions } from '../pull-through/blob-downloads.js';
 import { UpstreamLimiter, type UpstreamConcurrency } from '../pull-through/upstream-limiter.js';
 import { clusterSecretFrom } from './cluster-auth.js';
-import { FleetBlobDownloads } from './fleet-downloads.js';
+import { FleetBlobDownloads, type LeaseLevel } from './fleet-downloads.js';
 import { mountFleetRoutes } from './fleet-routes.js';
 import { PeerClient } from './peer-client.js';
 import { workerCoordination, type WorkerIdentity } from './worker-coordination.js';
@@ -47,14 +47,10 @@ export interface Fleet {
   close(): Promise<void>;
 }
 
-/** What a coordinated fleet is built from: leases, the bound, and who this process is. */
-export interface FleetParts {
-  mode: 'replicas' | 'workers';
-  leases: Leases;
+/** One level of coordination (fleet-downloads.ts LeaseLevel), with the upstream bound it brings. */
+export interface FleetLevel {
+  level: LeaseLevel;
   limiter: UpstreamConcurrency;
-  /** Where the others reach this process, when they may stream from it. */
-  advertiseUrl?: string;
-  secret?: string;
   close(): Promise<void>;
 }
 
@@ -65,15 +61,15 @@ export interface FleetOptions {
 }
 
 /**
- * With Redis, every process (every worker of every replica) is a member of the one fleet; its
- * leases name `cluster.advertiseUrl`, so the other workers of its own machine wait for its
- * downloads rather than stream them. Without Redis, the workers of one machine coordinate
- * through their primary.
+ * Levels narrowest first: the workers of this machine (through their primary), then the replicas
+ * (through Redis). Manifest flights and the upstream bound use the widest level there is; blob
+ * downloads use every level (fleet-downloads.ts).
  */
 export async function openFleet(config: MirrorConfig, log: Logger, { worker, env = process.env }: FleetOptions = {}): Promise<Fleet> {
-  const parts = config.metadata.store === 'redis' ? await redisParts(config, log, env) : workerCoordination(worker);
-  if (!parts) return aloneFleet(config);
-  return coordinatedFleet(config, parts, log);
+  const clusterSecret = clusterSecretFrom(env);
+  const levels = [workerCoordination(worker), config.metadata.store === 'redis' ? await redisLevel(config, clusterSecret, log) : undefined].filter((level) => level !== undefined);
+  if (levels.length === 0) return aloneFleet(config);
+  return coordinatedFleet(config, levels, worker?.secret ?? clusterSecret, log);
 }
 
 function aloneFleet(config: MirrorConfig): Fleet {
@@ -87,41 +83,44 @@ function aloneFleet(config: MirrorConfig): Fleet {
 }
 
 /** The Redis client is loaded only here: it adds megabytes to a process that never uses it. */
-async function redisParts(config: MirrorConfig, log: Logger, env: NodeJS.ProcessEnv): Promise<FleetParts> {
+async function redisLevel(config: MirrorConfig, secret: string | undefined, log: Logger): Promise<FleetLevel> {
   const { RedisCoordination } = await import('../coordination/redis-coordination.js');
   const redis = new RedisCoordination({ url: config.metadata.redisUrl!, onError: () => {} });
   // The metadata store has just connected to the same Redis; waiting here keeps the first
   // requests from finding coordination still connecting (they would download alone).
   await redis.ready(REDIS_READY_MS).catch((error: unknown) => log.warn({ err: error }, 'coordination Redis not connected yet: coordinating within this process until it is'));
-  const secret = clusterSecretFrom(env);
   const advertiseUrl = config.cluster.advertiseUrl;
   if (advertiseUrl && !secret) log.warn({}, 'cluster.advertiseUrl is set but MIRROR_CLUSTER_SECRET is not: replicas wait for each other\'s downloads instead of streaming them');
-  const limiter = new RedisSemaphore({ redis, maxConcurrent: config.fetch.maxConcurrent, log });
-  return { mode: 'replicas', leases: new RedisLeases(redis), limiter, advertiseUrl, secret, close: () => redis.close() };
+  const streams = advertiseUrl !== undefined && secret !== undefined;
+  // Without an address the others can use, the owner string only has to be unique.
+  const owner = streams ? advertiseUrl : `${hostname()}/${process.pid}/${randomUUID().slice(0, 8)}`;
+  return {
+    level: { name: 'replicas', leases: new RedisLeases(redis), owner, streams },
+    limiter: new RedisSemaphore({ redis, maxConcurrent: config.fetch.maxConcurrent, log }),
+    close: () => redis.close(),
+  };
 }
 
-function coordinatedFleet(config: MirrorConfig, parts: FleetParts, log: Logger): Fleet {
-  const streaming = parts.advertiseUrl !== undefined && parts.secret !== undefined;
-  // Without an address others can use, the owner string only has to be unique.
-  const owner = streaming ? parts.advertiseUrl! : `${hostname()}/${process.pid}/${randomUUID().slice(0, 8)}`;
+function coordinatedFleet(config: MirrorConfig, levels: FleetLevel[], secret: string | undefined, log: Logger): Fleet {
+  const widest = levels[levels.length - 1]!;
   const { connectTimeoutSeconds, headersTimeoutSeconds, idleTimeoutSeconds } = config.fetch;
-  const peers = streaming ? new PeerClient(parts.secret!, { connectMs: connectTimeoutSeconds * 1000, headersMs: headersTimeoutSeconds * 1000, idleMs: idleTimeoutSeconds * 1000 }) : undefined;
+  const streaming = secret !== undefined && levels.some(({ level }) => level.streams);
+  const peers = streaming ? new PeerClient(secret, { connectMs: connectTimeoutSeconds * 1000, headersMs: headersTimeoutSeconds * 1000, idleMs: idleTimeoutSeconds * 1000 }) : undefined;
   let created: FleetBlobDownloads | undefined;
-  const secret = parts.secret;
   return {
-    mode: parts.mode,
-    flights: new RedisFlights({ leases: parts.leases, owner, log }),
-    limiter: parts.limiter,
+    mode: widest.level.name,
+    flights: new RedisFlights({ leases: widest.level.leases, owner: widest.level.owner, log }),
+    limiter: widest.limiter,
     downloads(options, peerStores) {
-      created = new FleetBlobDownloads({ ...options, leases: parts.leases, owner, peers, peerStores, log });
+      created = new FleetBlobDownloads({ ...options, levels: levels.map(({ level }) => level), peers, peerStores, log });
       return created;
     },
     mountRoutes: secret === undefined ? undefined : (app) => {
-      if (created) mountFleetRoutes(app, { secret, downloads: created, sendfile: config.sendfile });
+      if (created) mountFleetRoutes(app, { secret, downloads: created, peers, sendfile: config.sendfile });
     },
     async close() {
       await peers?.close();
-      await parts.close();
+      for (const level of levels) await level.close();
     },
   };
 }

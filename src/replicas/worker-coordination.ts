@@ -8,7 +8,7 @@
 import { IpcChannel } from '../workers/ipc-channel.js';
 import { IpcLeases } from '../workers/ipc-leases.js';
 import { IpcSemaphore } from '../workers/ipc-semaphore.js';
-import type { FleetParts } from './fleet.js';
+import type { FleetLevel } from './fleet.js';
 
 /** Who this worker is to the others: set by `serve` in a worker process. */
 export interface WorkerIdentity {
@@ -18,15 +18,12 @@ export interface WorkerIdentity {
   secret: string;
 }
 
-export function workerCoordination(worker: WorkerIdentity | undefined): FleetParts | undefined {
+export function workerCoordination(worker: WorkerIdentity | undefined): FleetLevel | undefined {
   if (!worker) return undefined;
   const channel = new IpcChannel();
   return {
-    mode: 'workers',
-    leases: new IpcLeases(channel),
+    level: { name: 'workers', leases: new IpcLeases(channel), owner: worker.advertiseUrl, streams: true },
     limiter: new IpcSemaphore(channel),
-    advertiseUrl: worker.advertiseUrl,
-    secret: worker.secret,
     close: async () => channel.close(),
   };
 }

@@ -7,6 +7,7 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeRegistry, type FakeRegistry } from '../helpers/fake-registry.js';
+import { waitFor } from '../helpers/http.js';
 import { redisServerInstalled, startRedisServer, type RedisServer } from '../helpers/redis-server.js';
 import { useS3 } from '../helpers/s3-suite.js';
 import { makeImage, pushImage } from '../helpers/test-images.js';
@@ -64,5 +65,26 @@ describe.skipIf(!s3.available || !redisServerInstalled())('a herd across three r
     } finally {
       await bucket.close();
     }
+  });
+
+  it('two replicas of two workers each, 40 clients on a cold blob: 1 upstream GET, right bytes everywhere', { timeout: 120_000 }, async () => {
+    fake = await startFakeRegistry();
+    const image = makeImage({ layers: [8 * MiB], seed: 'fleet-herd-workers' });
+    pushImage(fake, REPO, 'workers', image);
+    const layer = image.layers[0]!;
+    fleet = new ReplicaFleet({ fake, redisUrl: redis.url, s3: s3.target(), prefix: s3.prefix(), workers: 2 });
+    const replicas = await fleet.start(2);
+    fake.setFault('blob', { mode: 'slow', bytesPerSecond: 4 * MiB });
+    const responses = await Promise.all(replicas.flatMap((replica) => Array.from({ length: 20 }, () => timedGet(`${replica.url}/v2/${REPO}/blobs/${layer.digest}`))));
+    for (const response of responses) expect(deliveredExactly(response, layer.bytes)).toBe(true);
+    expect(upstreamBlobGets(fake, layer.digest)).toHaveLength(1);
+    // Every worker of both machines served the herd, and the machine that lost streamed it.
+    const served = () => replicas.flatMap((replica) => replica.log().split('\n').filter((line) => line.includes('"msg":"request"') && line.includes(layer.digest)).map((line) => ({ replica: replica.index, ...(JSON.parse(line) as { worker: number; cache: string; path: string }) })));
+    // The access log lines reach the log files a moment after the responses.
+    await waitFor(() => served().filter((line) => line.path.startsWith('/v2/')).length === 40, 10_000, 'the access log lines');
+    const clients = served().filter((line) => line.path.startsWith('/v2/'));
+    expect(new Set(clients.map((line) => `${line.replica}/${line.worker}`)).size).toBe(4);
+    expect(clients.filter((line) => line.cache === 'upstream')).toHaveLength(1);
+    expect(clients.filter((line) => line.cache !== 'upstream' && line.cache !== 'joined')).toEqual([]);
   });
 });
