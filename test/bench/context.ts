@@ -12,7 +12,7 @@ export interface BenchOptions {
   jsonFile?: string;
 }
 
-export const SCENARIOS = ['cold', 'warm', 'herd', 'throughput', 'tags', 'memory', 'push', 'auth'] as const;
+export const SCENARIOS = ['cold', 'warm', 'herd', 'throughput', 'tags', 'memory', 'push', 'auth', 'replicas', 'workers'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 /** One result line; `bench` names the scenario, `target` the server measured. */
