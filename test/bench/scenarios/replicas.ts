@@ -51,6 +51,9 @@ export async function replicas(context: BenchContext): Promise<void> {
 async function measure(context: BenchContext, fleet: Fleet, redis: RedisServer): Promise<void> {
   const blob = context.env.app.layers[0]!;
   context.log(`replicas: ${fleet.name}, ${fleet.urls.length} replicas x ${CLIENTS_PER_REPLICA} clients, ${round(blob.size / MiB)} MiB blob`);
+  // A replica listens before it has opened its stores (requests wait for them): let every one
+  // finish starting, so the herds start together and measure pulls, not start-ups.
+  await Promise.all(fleet.urls.map(async (base) => (await fetch(`${base}/v2/`, { signal: AbortSignal.timeout(60_000) })).arrayBuffer()));
   const mark = context.meter.mark();
   const started = performance.now();
   const herds = fleet.urls.map((base) => runLoad<HerdOutcome>({ kind: 'herd', base, repo: context.env.app.repo, digest: blob.digest, size: blob.size, clients: CLIENTS_PER_REPLICA, verify: true }, HERD_DEADLINE_MS));
