@@ -13,7 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { createAdaptorServer, serve, type ServerType } from '@hono/node-server';
 import type { AddressInfo } from 'node:net';
 import { availableParallelism } from 'node:os';
-import { composeMirror, type Mirror } from '../compose.js';
+import type { Mirror } from '../compose.js';
 import { loadConfig } from '../config/load-config.js';
 import type { MirrorConfig } from '../config/mirror-config.js';
 import { blobBodyMethod } from '../http/send-file.js';
@@ -78,6 +78,8 @@ async function serveProcess(options: ServeOptions, isWorker: boolean): Promise<v
   await listening(server, config, log, !isWorker);
   const internal = isWorker ? await listenOnLoopback(fetch) : undefined;
   const worker: WorkerIdentity | undefined = internal && { advertiseUrl: internal.url, secret: process.env[WORKERS_SECRET_ENV] ?? workersSecret() };
+  // Loaded here, not at the top: a `--workers` primary never composes a mirror and stays small.
+  const { composeMirror } = await import('../compose.js');
   const mirror = await composeMirror(config, log, { worker }).catch((error: unknown) => {
     log.fatal({ err: error }, 'cannot open the cache');
     process.exit(1);
