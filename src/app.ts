@@ -3,7 +3,7 @@
  * only parse, call the registry service, and shape responses; errors are turned into OCI
  * responses in one place (http/oci-error-response.ts).
  */
-import { Hono } from 'hono';
+import { Hono, type Context } from 'hono';
 import type { Logger } from 'pino';
 import { MirrorError, RouteUnknownError } from './domain/errors.js';
 import { accessLog } from './http/middleware/access-log.js';
@@ -14,6 +14,10 @@ import { errorResponse } from './http/oci-error-response.js';
 import { mountOperations, type OperationsDependencies } from './http/routes/operations.js';
 import { pullRoutes } from './http/routes/pull-routes.js';
 import { registryApiRoute } from './http/routes/registry-api.js';
+import { catalogRoute } from './http/routes/catalog.js';
+import { hostedRoutes } from './http/routes/hosted-routes.js';
+import { pushRequestOf } from './http/repository-access.js';
+import type { HostedServices } from './hosted/hosted-services.js';
 import type { AccessLogOptions } from './http/middleware/access-log.js';
 import type { RegistryService } from './pull-through/registry-service.js';
 import type { UpstreamRouter } from './upstream/upstream-router.js';
@@ -32,11 +36,13 @@ export interface AppDependencies {
   accelRedirectPrefix?: string;
   /** Config `sendfile`: blob bodies go out with sendfile(2) where possible (http/send-file.ts). */
   sendfile?: boolean;
+  /** Hosted repositories (pushes, deletions, the catalog); config `listen.trustForwardedHeaders` for their Locations. */
+  hosted?: { services: HostedServices; trustForwardedHeaders: boolean };
   /** Routes for the other replicas only (replicas/fleet-routes.ts), mounted before client auth: they carry the fleet's own signature. */
   internalRoutes?: (app: Hono) => void;
 }
 
-export function createApp({ registry, guarded, router, log, observability, clientCredentials, accelRedirectPrefix, sendfile, internalRoutes }: AppDependencies): Hono {
+export function createApp({ registry, guarded, router, log, observability, clientCredentials, accelRedirectPrefix, sendfile, hosted, internalRoutes }: AppDependencies): Hono {
   const app = new Hono();
   app.use(apiVersionHeader());
   app.use(noSniff());
@@ -56,7 +62,8 @@ export function createApp({ registry, guarded, router, log, observability, clien
   app.get('/v2/', base);
 
   const routes = pullRoutes({ accelRedirectPrefix, sendfile });
-  app.all('/v2/*', registryApiRoute({ registry, guarded, router, routes }));
+  if (hosted) app.on(['GET', 'HEAD'], '/v2/_catalog', catalogRoute(hosted.services.catalog));
+  app.all('/v2/*', registryApiRoute({ registry, guarded, router, routes, ...(hosted ? hostedApi(hosted, { accelRedirectPrefix, sendfile }) : {}) }));
 
   app.get('/healthz', (c) => c.text('ok'));
   if (observability) mountOperations(app, observability);
@@ -65,4 +72,14 @@ export function createApp({ registry, guarded, router, log, observability, clien
     return errorResponse(new RouteUnknownError(`no route for ${c.req.path.slice(0, 200)}`), c.req.method);
   });
   return app;
+}
+
+function hostedApi({ services, trustForwardedHeaders }: NonNullable<AppDependencies['hosted']>, blobOptions: { accelRedirectPrefix?: string | undefined; sendfile?: boolean | undefined }) {
+  const pushRequest = (c: Context) => pushRequestOf(c, trustForwardedHeaders);
+  const routes = hostedRoutes({ blobs: services.blobs, manifests: services.manifests, pushRequest, ...withoutUndefined(blobOptions) });
+  return { hosted: { registry: services.registry, routes }, access: services.access };
+}
+
+function withoutUndefined<T extends object>(fields: T): { [K in keyof T]: Exclude<T[K], undefined> } {
+  return Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== undefined)) as { [K in keyof T]: Exclude<T[K], undefined> };
 }

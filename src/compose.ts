@@ -10,6 +10,9 @@ import type { MirrorConfig } from './config/mirror-config.js';
 import { LocalFlights, type Flights } from './coordination/flights.js';
 import type { Digest } from './domain/digest.js';
 import { CacheBudget, type ReconcileMode } from './eviction/cache-budget.js';
+import { createHostedServices, type HostedServices } from './hosted/hosted-services.js';
+import { FILE_STORE_PIECES, OBJECT_STORE_PIECES, type PieceSize } from './hosted/upload-body.js';
+import { RepositoryPatterns } from './hosted/repository-patterns.js';
 import { Htpasswd } from './http/htpasswd.js';
 import type { MetadataStore } from './metadata/metadata-store.js';
 import { openMetadataStore } from './metadata/open-metadata-store.js';
@@ -47,6 +50,8 @@ export interface Mirror {
   manifests: ManifestStore;
   metadata: MetadataStore;
   router: UpstreamRouter;
+  /** Hosted repositories: pushes, deletions, garbage collection (hosted/hosted-services.ts). */
+  hosted: HostedServices;
   /** Metrics, rate limits, readiness and the status report. */
   observability: Observability;
   /** /readyz answers 503 from now on (the serve command calls it on SIGTERM). */
@@ -62,6 +67,8 @@ export interface ComposeOptions {
   reconcile?: ReconcileMode;
   /** In a worker of `serve --workers N`: how the other workers reach this one (replicas/worker-coordination.ts). */
   worker?: WorkerIdentity;
+  /** Periodic garbage collection and upload expiry; default: unless `reconcile` is 'skip' (one-shot tools). */
+  housekeeping?: boolean;
 }
 
 export interface Stores {
@@ -71,6 +78,8 @@ export interface Stores {
   /** With storage.driver "s3": the local copy of hot blobs (bounded by cache.maxBytes) and the bucket. */
   localTier?: LocalTier;
   bucket?: S3ContentStore;
+  /** How upload bodies are best written to this content store (hosted/upload-body.ts). */
+  writePieces: PieceSize;
   close(): Promise<void>;
 }
 
@@ -92,13 +101,13 @@ export async function openStores(config: MirrorConfig, log: Logger): Promise<Sto
     await close();
     throw error;
   });
-  return { content, metadata, manifests, localTier, bucket, close };
+  return { content, metadata, manifests, localTier, bucket, writePieces: bucket ? OBJECT_STORE_PIECES : FILE_STORE_PIECES, close };
 }
 
 export async function composeMirror(config: MirrorConfig, log: Logger, options: ComposeOptions = {}): Promise<Mirror> {
   const observability = new Observability(config, log);
   const stores = await openStores(config, log);
-  watchSharedBackends(config, stores, observability);
+  watchBackends(config, stores, observability);
   // Replicas share upstream rate-limit state (a 429 one of them got) through their Redis.
   const sharedRateLimits = config.metadata.redisUrl && config.metadata.store === 'redis' ? await openSharedRateLimits(config.metadata.redisUrl) : undefined;
   if (sharedRateLimits) observability.rateLimits.shareWith(sharedRateLimits);
@@ -111,11 +120,17 @@ export async function composeMirror(config: MirrorConfig, log: Logger, options: 
   const policy = clientCredentials ? undefined : createAccessPolicy(config, pull, stores, budget);
   const guarded = policy && new GuardedRegistry(pull.registry, policy);
   const recorder = new UsageRecorder(stores.metadata.usage);
-  const router = new UpstreamRouter(Object.keys(config.upstreams), config.defaultUpstream);
+  const router = createRouter(config);
+  const credentialedUpstreams = new Set(Object.keys(config.upstreams).filter((name) => config.upstreams[name]?.username !== undefined));
+  const hosted = createHostedServices({ config, stores: { ...stores, budget }, uploadPieces: stores.writePieces, router, credentialedUpstreams, log, ...(guarded ? { guarded } : {}) });
+  if (options.housekeeping ?? options.reconcile !== 'skip') hosted.maintenance.start();
   observability.watch({ budget: stores.localTier?.budget ?? budget, limiter: pull.limiter, downloads: pull.downloads, recorder });
-  const app = createApp({ registry: pull.registry, guarded, router, log, observability: observability.http, clientCredentials, accelRedirectPrefix: config.accel?.redirectPrefix, sendfile: config.sendfile, internalRoutes: pull.fleet.mountRoutes });
+  const app = createApp({
+    registry: pull.registry, guarded, router, log, observability: observability.http, clientCredentials, accelRedirectPrefix: config.accel?.redirectPrefix, sendfile: config.sendfile,
+    hosted: { services: hosted, trustForwardedHeaders: config.hosted.trustForwardedHeaders }, internalRoutes: pull.fleet.mountRoutes,
+  });
   return {
-    app, registry: pull.registry, downloads: pull.downloads, budget, limiter: pull.limiter, router, observability,
+    app, registry: pull.registry, downloads: pull.downloads, budget, limiter: pull.limiter, router, hosted, observability,
     content: stores.content, manifests: stores.manifests, metadata: stores.metadata,
     markShuttingDown: () => observability.markShuttingDown(),
     async close() {
@@ -123,6 +138,7 @@ export async function composeMirror(config: MirrorConfig, log: Logger, options: 
       await pull.fleet.close();
       await sharedRateLimits?.close();
       await recorder.close();
+      await hosted.close();
       await clientCredentials?.close();
       await budget.close();
       await stores.close();
@@ -131,11 +147,19 @@ export async function composeMirror(config: MirrorConfig, log: Logger, options: 
   };
 }
 
-/** A replica's Redis and bucket, reported (not required) by /readyz: replicas keep serving while one is down. */
-function watchSharedBackends(config: MirrorConfig, stores: Stores, observability: Observability): void {
-  if (config.metadata.store === 'redis') observability.readiness.addDependency('metadataStore', () => stores.metadata.ping());
+/**
+ * /readyz: a local metadata store must answer; a replica's Redis and bucket are reported (not
+ * required): replicas keep serving while one is down.
+ */
+function watchBackends(config: MirrorConfig, stores: Stores, observability: Observability): void {
+  observability.readiness.watchMetadata(stores.metadata, config.metadata.store);
   const bucket = stores.bucket;
   if (bucket) observability.readiness.addDependency('objectStore', () => bucket.ping());
+}
+
+/** Which repository a name is: hosted (hosted.repositories, defaultUpstream null) or proxied from which upstream. */
+export function createRouter(config: MirrorConfig): UpstreamRouter {
+  return new UpstreamRouter(Object.keys(config.upstreams), config.defaultUpstream, RepositoryPatterns.parse(config.hosted.repositories, 'hosted.repositories'));
 }
 
 function createBudget(config: MirrorConfig, { content, metadata }: Stores, observability: Observability, log: Logger): CacheBudget {
@@ -222,5 +246,5 @@ function createAccessPolicy(config: MirrorConfig, pull: PullThrough, { metadata,
   const isLocal = async (kind: 'blob' | 'manifest', digest: Digest): Promise<boolean> => kind === 'blob'
     ? (await budget.lookup(digest.value)) !== undefined || pull.downloads.running(digest) !== undefined
     : (await manifests.read(digest)) !== undefined;
-  return new AccessPolicy({ probes, verdicts: metadata.verdicts, links: metadata.links, flights: pull.flights, deadlineMs: pull.requestDeadlineMs, isLocal });
+  return new AccessPolicy({ probes, verdicts: metadata.verdicts, links: metadata.links, flights: pull.flights, deadlineMs: pull.requestDeadlineMs, isLocal, maxVerdicts: config.metadata.maxVerdicts });
 }

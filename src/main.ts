@@ -6,7 +6,7 @@
  */
 import { Command } from 'commander';
 import { ConfigError } from './config/mirror-config.js';
-import { UsageError } from './cli/usage-error.js';
+import { CommandFailedError, UsageError } from './cli/usage-error.js';
 import { MirrorError } from './domain/errors.js';
 
 /** Defers loading a command's module (and everything it imports) until the command runs. */
@@ -53,6 +53,7 @@ program
   .command('import')
   .description('load an OCI image layout tar (from export or skopeo oci-archive:) into the cache')
   .argument('<file>', 'archive to read (- for stdin)')
+  .option('--retag', 're-point tags the cache already has to the archive\'s content (without it such tags are left as they are and reported)')
   .option('-c, --config <file>', CONFIG_HELP)
   .action(lazy(() => import('./cli/import.js').then((module) => module.importCommand)));
 
@@ -71,6 +72,14 @@ program
   .action(lazy(() => import('./cli/prune.js').then((module) => module.pruneCommand)));
 
 program
+  .command('gc')
+  .description('delete hosted blobs and untagged manifests nothing references, and expired uploads (safe while serve runs)')
+  .option('--dry-run', 'report what would be deleted, delete nothing')
+  .option('--json', 'print the report as JSON')
+  .option('-c, --config <file>', CONFIG_HELP)
+  .action(lazy(() => import('./cli/gc.js').then((module) => module.gcCommand)));
+
+program
   .command('stats')
   .description('print cache size, blob/manifest/tag counts, hit ratio and top repositories')
   .option('--json', 'print JSON')
@@ -83,7 +92,7 @@ program.parseAsync(process.argv).catch((error: unknown) => {
     process.stderr.write(`registry-mirror: ${error.message}\n`);
     process.exit(2);
   }
-  if (error instanceof MirrorError) {
+  if (error instanceof MirrorError || error instanceof CommandFailedError) {
     process.stderr.write(`registry-mirror: ${error.message}\n`);
     process.exit(1);
   }

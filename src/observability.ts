@@ -45,6 +45,7 @@ export class Observability {
     this.metrics = new MirrorMetrics({
       cacheBytes: () => this.parts?.budget.totalBytes ?? 0,
       cacheMaxBytes: () => config.cache.maxBytes,
+      hostedBytes: () => this.parts?.budget.retainedBytes ?? 0,
       blobCount: () => this.parts?.budget.count ?? 0,
       downloadsInFlight: () => this.parts?.downloads.list().length ?? 0,
       queuedByUpstream: () => upstreamNames.map((upstream) => ({ upstream, queued: this.parts?.limiter.stats(upstream).queued ?? 0 })),
@@ -55,6 +56,7 @@ export class Observability {
       offline: config.offline,
       blobBodies: blobBodyMethod(config),
       cache: () => ({ bytes: this.parts?.budget.totalBytes ?? 0, maxBytes: config.cache.maxBytes, blobs: this.parts?.budget.count ?? 0 }),
+      hostedBytes: () => this.parts?.budget.retainedBytes ?? 0,
       tally: () => this.metrics.tally,
       rateLimits: () => this.rateLimits.snapshot(),
       topRepositories: () => this.usage.top(TOP_REPOSITORIES),

@@ -1,28 +1,36 @@
 /**
  * `import`: an OCI image layout archive into the cache. Blobs are verified and stored while the
- * archive streams by (oci-archive-reader.ts); then, for every image index.json names, its
- * manifests are stored (digest checked, media type from the manifest or its descriptor) and, when
- * every blob it needs is in the cache, its tag is restored from the ref.name annotation with
- * checkedAt = now. Running it twice changes nothing: stores are content-addressed and tag writes
- * are upserts.
+ * archive streams by (oci-archive-reader.ts); then index.json is read twice, entry by entry
+ * (index-json-entries.ts): once to check all of it, so a malformed index changes no tag, and
+ * once to import. For every image it names, its manifests are stored (digest checked, media type
+ * from the manifest or its descriptor) and, when every blob it needs is in the cache, its tag is
+ * restored from the ref.name annotation with checkedAt = now, in batches of one transaction each
+ * (import-tags.ts). Memory holds one batch and one entry of the index at a time, whatever the
+ * number of tags.
+ *
+ * A tag the cache already has pointing to other content is left alone unless `retag` is given
+ * (`registry-mirror import --retag`): an archive must not silently move a tag (issue 12).
+ * Running an import twice changes nothing: stores are content-addressed and tag writes upserts.
  */
 import type { Readable } from 'node:stream';
-import { digestOf, parseDigest } from '../domain/digest.js';
-import { ManifestInvalidError, NameUnknownError } from '../domain/errors.js';
-import { manifestMediaType, MAX_MANIFEST_BYTES } from '../domain/media-types.js';
-import { repositoryKey } from '../domain/target.js';
+import { ManifestInvalidError } from '../domain/errors.js';
 import type { TagStore } from '../metadata/metadata-store.js';
-import type { ManifestStore, StoredManifest } from '../storage/manifest-store.js';
 import type { UpstreamRouter } from '../upstream/upstream-router.js';
-import { formatImage, parseImageReference, resolveImage } from './image-reference.js';
+import { ArchiveManifests, type ManifestTargets } from './archive-manifests.js';
 import { walkImage, type Descriptor } from './image-walk.js';
+import { countIndexEntries, indexEntries } from './index-json-entries.js';
+import { TagBatch } from './import-tags.js';
 import { REF_NAME_ANNOTATION } from './oci-archive-writer.js';
-import { readOciArchive, storeSmallBlob, type ArchiveContents, type ReadTargets } from './oci-archive-reader.js';
+import { readOciArchive, type ArchiveContents } from './oci-archive-reader.js';
 
-export interface ImportTargets extends ReadTargets {
-  manifests: ManifestStore;
-  metadata: { tags: Pick<TagStore, 'set'> };
+export interface ImportTargets extends ManifestTargets {
+  metadata: { tags: Pick<TagStore, 'get' | 'setMany'> };
   router: UpstreamRouter;
+}
+
+export interface ImportOptions {
+  /** Re-point tags the cache has to the archive's content (`--retag`). */
+  retag?: boolean;
 }
 
 export interface ImportedImage {
@@ -35,7 +43,12 @@ export interface ImportedImage {
 }
 
 export interface ImportResult {
+  /** The first MAX_LISTED images, and failed ones up to MAX_LISTED more: what a report can show. */
   images: ImportedImage[];
+  /** Every image index.json names, and how many of them failed. */
+  imageCount: number;
+  failedCount: number;
+  tagsRestored: number;
   blobsStored: number;
   blobsAlreadyPresent: number;
   bytesStored: number;
@@ -44,16 +57,36 @@ export interface ImportResult {
   warnings: string[];
 }
 
-export async function importOciArchive(input: Readable, targets: ImportTargets): Promise<ImportResult> {
+/** Images listed one by one in a result; beyond it they are counted. */
+export const MAX_LISTED = 1_000;
+
+export async function importOciArchive(input: Readable, targets: ImportTargets, options: ImportOptions = {}): Promise<ImportResult> {
   const archive = await readOciArchive(input, targets);
-  const result: ImportResult = { images: [], blobsStored: 0, blobsAlreadyPresent: 0, bytesStored: archive.storedBytes, failures: [...archive.failures], warnings: [] };
-  if (!archive.index) {
-    result.failures.push('the archive has no index.json: it is not an OCI image layout');
-    return result;
+  try {
+    return await importContents(archive, targets, options);
+  } finally {
+    await archive.close();
   }
+}
+
+async function importContents(archive: ArchiveContents, targets: ImportTargets, options: ImportOptions): Promise<ImportResult> {
+  const result: ImportResult = {
+    images: [], imageCount: 0, failedCount: 0, tagsRestored: 0, blobsStored: 0, blobsAlreadyPresent: 0,
+    bytesStored: archive.storedBytes, failures: [...archive.failures], warnings: [],
+  };
+  if (!archive.index) throw new ManifestInvalidError('the archive has no index.json: it is not an OCI image layout');
   if (!archive.layoutSeen) result.warnings.push('the archive has no oci-layout file; reading it as an OCI image layout anyway');
+  await countIndexEntries(archive.index);
   const manifests = new ArchiveManifests(archive, targets);
-  for (const entry of indexEntries(archive.index)) result.images.push(await importImage(entry, manifests, targets, result.warnings));
+  const warn = boundedList(result.warnings);
+  const images = new ImageImports(manifests, warn);
+  const tags = new TagBatch(targets, { retag: options.retag === true, warn });
+  for await (const entry of indexEntries(archive.index)) {
+    const image = await importImage(entry, images, tags);
+    addImage(result, image);
+  }
+  result.tagsRestored = await tags.flush();
+  warn.finish();
   await manifests.storeRemainingBlobs();
   // Manifests share the content store with blobs: the counts are of blobs only.
   const blobs = [...archive.stored].filter((digest) => !manifests.seen.has(digest));
@@ -63,131 +96,70 @@ export async function importOciArchive(input: Readable, targets: ImportTargets):
   return result;
 }
 
-function indexEntries(index: Buffer): Descriptor[] {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(index.toString('utf8'));
-  } catch {
-    throw new ManifestInvalidError('index.json is not JSON');
-  }
-  const manifests = parsed !== null && typeof parsed === 'object' ? (parsed as { manifests?: unknown }).manifests : undefined;
-  if (!Array.isArray(manifests)) throw new ManifestInvalidError('index.json has no manifests list');
-  for (const [position, entry] of manifests.entries()) {
-    if (entry === null || typeof entry !== 'object' || typeof (entry as { digest?: unknown }).digest !== 'string') {
-      throw new ManifestInvalidError(`index.json manifests[${position}] is not a descriptor with a digest`);
-    }
-  }
-  return manifests as Descriptor[];
+/** Adds lines to `list` up to MAX_LISTED, then counts them; `finish` adds the count. */
+function boundedList(list: string[]): ((text: string) => void) & { finish(): void } {
+  let dropped = 0;
+  const add = (text: string) => {
+    if (list.length < MAX_LISTED) list.push(text);
+    else dropped += 1;
+  };
+  return Object.assign(add, { finish: () => void (dropped > 0 && list.push(`... and ${dropped} more warnings`)) });
 }
 
-async function importImage(entry: Descriptor, manifests: ArchiveManifests, targets: ImportTargets, warnings: string[]): Promise<ImportedImage> {
+function addImage(result: ImportResult, image: ImportedImage): void {
+  result.imageCount += 1;
+  if (image.error) result.failedCount += 1;
+  if (result.images.length < MAX_LISTED || (image.error && result.images.length < 2 * MAX_LISTED)) result.images.push(image);
+}
+
+async function importImage(entry: Descriptor, images: ImageImports, tags: TagBatch): Promise<ImportedImage> {
   const refName = entry.annotations?.[REF_NAME_ANNOTATION];
   const image: ImportedImage = { name: refName ?? entry.digest, digest: entry.digest };
   try {
-    const top = await manifests.get(entry);
-    if (!top) throw new ManifestInvalidError(`manifest ${entry.digest} is not in the archive`);
-    const contents = await walkImage(top, (child) => manifests.get(child));
-    for (const child of contents.missing) warnings.push(`${image.name}: child manifest ${child.digest} is not in the archive`);
-    const absent = await manifests.absentBlobs(contents.blobs);
-    await manifests.storeSmallBlobs(contents.blobs);
-    for (const manifest of contents.manifests) await manifests.store(manifest);
-    if (absent.length > 0) throw new ManifestInvalidError(`blobs missing or corrupt: ${absent.join(', ')}; tag not restored`);
-    if (refName) image.tag = await restoreTag(refName, top, targets, warnings);
+    const top = await images.store(entry);
+    if (refName) image.tag = await tags.add(refName, top);
   } catch (error) {
     image.error = (error as Error).message;
   }
   return image;
 }
 
-async function restoreTag(refName: string, top: StoredManifest, targets: ImportTargets, warnings: string[]): Promise<string | undefined> {
-  // A bare tag (`latest`, as some tools write it) names no repository: nothing to key it under.
-  if (!/[/:@]/.test(refName)) {
-    warnings.push(`ref.name ${JSON.stringify(refName)} names no repository; its manifest is stored by digest only`);
-    return undefined;
-  }
-  let image;
-  try {
-    image = resolveImage(parseImageReference(refName), targets.router);
-  } catch (error) {
-    if (!(error instanceof NameUnknownError)) throw error;
-    warnings.push(`${refName}: ${error.message}; its manifests and blobs are stored, its tag is not`);
-    return undefined;
-  }
-  if (image.tag === undefined) return undefined;
-  const record = { digest: top.digest, mediaType: top.mediaType, size: top.bytes.byteLength, checkedAt: Date.now() };
-  await targets.metadata.tags.set(repositoryKey(image), image.tag, record);
-  return formatImage({ ...image, digest: undefined });
-}
+/**
+ * Stores each distinct image once: an archive of many tags names few images many times, and
+ * walking and storing one again would only repeat the same lookups. Remembers digests and
+ * error texts, not manifests.
+ */
+class ImageImports {
+  readonly #done = new Map<string, ImageSummary | { error: string }>();
 
-/** Manifests by digest: from the archive's small blobs, spilled blobs, or the cache itself. */
-class ArchiveManifests {
-  private readonly used = new Set<string>();
-  /** Every digest served as a manifest, from memory or from the content store. */
-  readonly seen = new Set<string>();
-  readonly smallStored = { count: 0, bytes: 0 };
+  constructor(private readonly manifests: ArchiveManifests, private readonly warn: (text: string) => void) {}
 
-  constructor(private readonly archive: ArchiveContents, private readonly targets: ImportTargets) {}
-
-  async get(descriptor: Descriptor): Promise<StoredManifest | undefined> {
-    const digest = parseDigest(descriptor.digest);
-    const bytes = this.archive.small.get(digest.value) ?? (await this.spilled(descriptor));
-    this.seen.add(digest.value);
-    if (!bytes) return this.targets.manifests.read(digest);
-    this.used.add(digest.value);
-    const mediaType = mediaTypeOf(bytes, descriptor);
-    if (!mediaType) throw new ManifestInvalidError(`manifest ${digest.value} is not JSON`);
-    return { digest: digest.value, mediaType, bytes };
-  }
-
-  async store(manifest: StoredManifest): Promise<void> {
-    const digest = parseDigest(manifest.digest);
-    if (await this.targets.manifests.read(digest)) return;
-    await this.targets.manifests.write(digest, manifest.bytes, manifest.mediaType);
-  }
-
-  /** Blobs of `descriptors` that are neither in the cache nor verified in memory. */
-  async absentBlobs(descriptors: Descriptor[]): Promise<string[]> {
-    const absent: string[] = [];
-    for (const descriptor of descriptors) {
-      if (this.archive.stored.has(descriptor.digest) || this.archive.small.has(descriptor.digest)) continue;
-      if ((await this.targets.content.stat(parseDigest(descriptor.digest))) === undefined) absent.push(descriptor.digest);
+  async store(entry: Descriptor): Promise<ImageSummary> {
+    let done = this.#done.get(entry.digest);
+    if (done === undefined) {
+      done = await this.#storeImage(entry).catch((error: Error) => ({ error: error.message }));
+      this.#done.set(entry.digest, done);
     }
-    return absent;
+    if ('error' in done) throw new ManifestInvalidError(done.error);
+    return done;
   }
 
-  /** The image's blobs that were kept in memory (configs) go into the blob store before its tag. */
-  async storeSmallBlobs(descriptors: Descriptor[]): Promise<void> {
-    for (const descriptor of descriptors) {
-      const bytes = this.archive.small.get(descriptor.digest);
-      if (bytes) await this.storeSmall(descriptor.digest, bytes);
-    }
-  }
-
-  /** Small blobs that no manifest named as a child manifest go into the blob store. */
-  async storeRemainingBlobs(): Promise<void> {
-    for (const [digest, bytes] of this.archive.small) {
-      if (!this.used.has(digest)) await this.storeSmall(digest, bytes);
-    }
-  }
-
-  private async storeSmall(digest: string, bytes: Buffer): Promise<void> {
-    if (!(await storeSmallBlob(parseDigest(digest), bytes, this.targets))) return;
-    this.smallStored.count += 1;
-    this.smallStored.bytes += bytes.byteLength;
-  }
-
-  /** A manifest that went to the content store because memory ran short (or was there already). */
-  private async spilled(descriptor: Descriptor): Promise<Buffer | undefined> {
-    if (!this.archive.stored.has(descriptor.digest) || descriptor.size > MAX_MANIFEST_BYTES) return undefined;
-    const digest = parseDigest(descriptor.digest);
-    const bytes = await this.targets.content.read(digest);
-    return bytes && digestOf(bytes, digest.algorithm).value === digest.value ? bytes : undefined;
+  async #storeImage(entry: Descriptor): Promise<ImageSummary> {
+    const top = await this.manifests.get(entry);
+    if (!top) throw new ManifestInvalidError(`manifest ${entry.digest} is not in the archive`);
+    const name = entry.annotations?.[REF_NAME_ANNOTATION] ?? entry.digest;
+    const contents = await walkImage(top, (child) => this.manifests.get(child));
+    for (const child of contents.missing) this.warn(`${name}: child manifest ${child.digest} is not in the archive`);
+    const absent = await this.manifests.absentBlobs(contents.blobs);
+    await this.manifests.storeSmallBlobs(contents.blobs);
+    for (const manifest of contents.manifests) await this.manifests.store(manifest);
+    if (absent.length > 0) throw new ManifestInvalidError(`blobs missing or corrupt: ${absent.join(', ')}; tag not restored`);
+    return { digest: top.digest, mediaType: top.mediaType, size: top.bytes.byteLength };
   }
 }
 
-/** The same rule as for pulls (domain/media-types.ts): a known manifest type, agreeing with its descriptor. */
-function mediaTypeOf(bytes: Buffer, descriptor: Descriptor): string | undefined {
-  const verdict = manifestMediaType(bytes, descriptor.mediaType || undefined);
-  if ('problem' in verdict) throw new ManifestInvalidError(`manifest ${descriptor.digest} ${verdict.problem}`);
-  return verdict.mediaType;
+interface ImageSummary {
+  digest: string;
+  mediaType: string;
+  size: number;
 }

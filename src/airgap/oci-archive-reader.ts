@@ -7,10 +7,18 @@
  *   - small JSON blobs (manifests and configs, at most MAX_MANIFEST_BYTES each, a bounded total)
  *     are kept in memory and hashed, because which of them are manifests is only known from
  *     index.json, which may come last;
+ *   - index.json goes to a file of its own in a temp directory (it may come before the blobs,
+ *     and it holds one entry per tag: tens of megabytes for a large archive), which
+ *     `close()` removes; import-archive.ts reads it entry by entry (index-json-entries.ts);
  *   - entries other than oci-layout, index.json and blobs/<alg>/<hex> are skipped, so no entry
  *     name ever becomes a path.
  */
+import { createWriteStream } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import { digestOf, isDigest, parseDigest, type Digest } from '../domain/digest.js';
 import { BadRequestError, DigestInvalidError, ManifestInvalidError, MirrorError } from '../domain/errors.js';
@@ -22,10 +30,12 @@ type ArchiveEntry = tar.Extract extends AsyncIterable<infer Entry> ? Entry : nev
 
 /** Memory kept for small JSON blobs across the whole archive; beyond it they go to disk too. */
 const MEMORY_BUDGET_BYTES = 256 * 1024 * 1024;
-const MAX_INDEX_BYTES = 64 * 1024 * 1024;
+/** About 4 million tags; beyond it an archive is more likely an attack on the disk. */
+const MAX_INDEX_BYTES = 1024 * 1024 * 1024;
 
 export interface ArchiveContents {
-  index: Buffer | undefined;
+  /** The archive's index.json, copied to a temp file (removed by `close`). */
+  index: string | undefined;
   layoutSeen: boolean;
   /** Verified small JSON blobs, by digest: the manifest candidates. */
   small: Map<string, Buffer>;
@@ -35,6 +45,8 @@ export interface ArchiveContents {
   /** Of `stored`, those the cache held before (manifests of an earlier import among them). */
   present: Set<string>;
   failures: string[];
+  /** Removes the temp copy of index.json. Idempotent. */
+  close(): Promise<void>;
 }
 
 export interface ReadTargets {
@@ -44,7 +56,19 @@ export interface ReadTargets {
 }
 
 export async function readOciArchive(input: Readable, targets: ReadTargets): Promise<ArchiveContents> {
-  const contents: ArchiveContents = { index: undefined, layoutSeen: false, small: new Map(), stored: new Set(), storedBytes: 0, present: new Set(), failures: [] };
+  const spool = await mkdtemp(path.join(tmpdir(), 'registry-mirror-import-'));
+  const close = () => rm(spool, { recursive: true, force: true });
+  const contents: ArchiveContents = { index: undefined, layoutSeen: false, small: new Map(), stored: new Set(), storedBytes: 0, present: new Set(), failures: [], close };
+  try {
+    await readTar(input, contents, targets, spool);
+  } catch (error) {
+    await close();
+    throw error;
+  }
+  return contents;
+}
+
+async function readTar(input: Readable, contents: ArchiveContents, targets: ReadTargets, spool: string): Promise<void> {
   const extract = tar.extract();
   let inputError: Error | undefined;
   let tarError: Error | undefined;
@@ -52,7 +76,7 @@ export async function readOciArchive(input: Readable, targets: ReadTargets): Pro
   extract.on('error', (error: Error) => (tarError ??= error));
   input.pipe(extract);
   try {
-    await readEntries(extract, contents, targets);
+    await readEntries(extract, contents, targets, spool);
   } catch (error) {
     if (inputError) throw inputError;
     if (error instanceof MirrorError || !isTarFault(error, tarError)) throw error;
@@ -60,7 +84,6 @@ export async function readOciArchive(input: Readable, targets: ReadTargets): Pro
     await new Promise((resolve) => setImmediate(resolve));
     throw new BadRequestError(`the archive is not a valid tar: ${(tarError ?? (error as Error)).message}`);
   }
-  return contents;
 }
 
 /** tar-stream's own errors (a bad header, data cut short), and the stream errors they cause. */
@@ -68,7 +91,7 @@ function isTarFault(error: unknown, tarError: Error | undefined): boolean {
   return error === tarError || (error instanceof Error && error.name === 'StreamError');
 }
 
-async function readEntries(extract: tar.Extract, contents: ArchiveContents, targets: ReadTargets): Promise<void> {
+async function readEntries(extract: tar.Extract, contents: ArchiveContents, targets: ReadTargets, spool: string): Promise<void> {
   let memoryUsed = 0;
   for await (const entry of extract) {
     const name = entry.header.name.replace(/^(\.\/)+/, '');
@@ -76,7 +99,7 @@ async function readEntries(extract: tar.Extract, contents: ArchiveContents, targ
       entry.resume();
       continue;
     }
-    if (name === 'index.json') contents.index = await readSmall(entry, MAX_INDEX_BYTES, name);
+    if (name === 'index.json') contents.index = await spoolIndex(entry, path.join(spool, 'index.json'));
     else if (name === 'oci-layout') contents.layoutSeen = checkLayout(await readSmall(entry, 4096, name));
     else if (blobDigest(name)) memoryUsed += await readBlob(entry, blobDigest(name)!, contents, targets, MEMORY_BUDGET_BYTES - memoryUsed);
     else entry.resume();
@@ -146,6 +169,13 @@ export async function storeSmallBlob(digest: Digest, bytes: Buffer, targets: Rea
   }
   await targets.budget.add(digest.value, bytes.byteLength);
   return true;
+}
+
+/** Copies index.json to `file` (a later index.json in the same archive replaces it). */
+async function spoolIndex(entry: ArchiveEntry, file: string): Promise<string> {
+  if ((entry.header.size ?? 0) > MAX_INDEX_BYTES) throw new ManifestInvalidError(`archive entry index.json is larger than ${MAX_INDEX_BYTES} bytes`);
+  await pipeline(entry, createWriteStream(file));
+  return file;
 }
 
 async function readSmall(entry: ArchiveEntry, limit: number, name: string): Promise<Buffer> {

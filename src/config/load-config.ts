@@ -29,7 +29,7 @@ export async function loadConfig(file?: string, env: NodeJS.ProcessEnv = process
   // Certificate, key and htpasswd files are named relative to the config file, like cache.dir.
   const besideConfig = (file: string) => path.resolve(path.dirname(configPath), file);
   if (config.tls) config.tls = { cert: besideConfig(config.tls.cert), key: besideConfig(config.tls.key) };
-  if (config.auth) config.auth = { htpasswd: besideConfig(config.auth.htpasswd) };
+  if (config.auth) config.auth = { ...config.auth, htpasswd: besideConfig(config.auth.htpasswd) };
   return config;
 }
 

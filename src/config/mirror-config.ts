@@ -9,7 +9,14 @@
 import { Ajv, type ErrorObject } from 'ajv';
 import type { Static } from '@sinclair/typebox';
 import { resolveS3StorageConfig, S3ConfigError } from '../storage/s3/s3-config.js';
+import { parseAccessPolicy } from '../hosted/access-rules.js';
+import { parseNotificationEndpoints } from '../hosted/notification-config.js';
+import { RepositoryPatterns } from '../hosted/repository-patterns.js';
+import { normalizeRegistryHost } from '../domain/registry-host.js';
+import { ConfigError } from './config-error.js';
 import { fileSchema, type METADATA_STORES, type UpstreamSchema, type ValidatedConfig } from './schema.js';
+
+export { ConfigError };
 
 export type UpstreamConfig = Static<typeof UpstreamSchema>;
 
@@ -17,14 +24,13 @@ export type UpstreamConfig = Static<typeof UpstreamSchema>;
 export type MetadataStoreKind = 'sqlite' | 'memory' | 'redis';
 
 export type MirrorConfig = Omit<ValidatedConfig, '$schema' | 'defaultUpstream' | 'metadata'> & {
-  /** docker.io when configured, else the first upstream, when the file names none. */
-  defaultUpstream: string;
-  metadata: { store: MetadataStoreKind; redisUrl?: string };
+  /**
+   * docker.io when configured, else the first upstream, when the file names none. null: names
+   * without a registry prefix are hosted repositories (the registry:2 behaviour).
+   */
+  defaultUpstream: string | null;
+  metadata: { store: MetadataStoreKind; redisUrl?: string; maxVerdicts: number };
 };
-
-export class ConfigError extends Error {
-  override name = 'ConfigError';
-}
 
 // useDefaults: ajv writes every missing key's default into the data while it validates.
 const validateSchema = new Ajv({ allErrors: true, strict: false, useDefaults: true }).compile<ValidatedConfig>(fileSchema());
@@ -34,10 +40,8 @@ export function parseMirrorConfig(raw: unknown): MirrorConfig {
   const input = structuredClone(raw);
   if (!validateSchema(input)) throw new ConfigError(describeSchemaErrors(raw, validateSchema.errors ?? []));
   const { $schema: _schema, defaultUpstream: named, metadata, ...rest } = input;
-  const defaultUpstream = named ?? ('docker.io' in input.upstreams ? 'docker.io' : Object.keys(input.upstreams)[0]!);
-  if (!(defaultUpstream in input.upstreams)) {
-    throw new ConfigError(`defaultUpstream: expected the name of a configured upstream (${Object.keys(input.upstreams).join(', ')}), got ${JSON.stringify(defaultUpstream)}`);
-  }
+  const defaultUpstream = resolveDefaultUpstream(named, input.upstreams);
+  checkHosted(input);
   if (metadata.store === 'redis' && !metadata.redisUrl) {
     throw new ConfigError('metadata.redisUrl: required when metadata.store is "redis"');
   }
@@ -60,6 +64,35 @@ function checkStorage(storage: ValidatedConfig['storage']): void {
     if (error instanceof S3ConfigError) throw new ConfigError(error.message);
     throw error;
   }
+}
+
+function resolveDefaultUpstream(named: string | null | undefined, upstreams: Record<string, unknown>): string | null {
+  if (named === null) return null;
+  const names = Object.keys(upstreams);
+  if (names.length === 0) throw new ConfigError('upstreams: expected at least one upstream registry, or "defaultUpstream": null for a registry that only hosts what is pushed to it');
+  const defaultUpstream = named ?? ('docker.io' in upstreams ? 'docker.io' : names[0]!);
+  if (!(defaultUpstream in upstreams)) {
+    throw new ConfigError(`defaultUpstream: expected the name of a configured upstream (${names.join(', ')}), got ${JSON.stringify(defaultUpstream)}`);
+  }
+  return defaultUpstream;
+}
+
+/**
+ * Hosted patterns, access rules and notification endpoints, beyond what the schema says. A name
+ * is hosted or proxied, never both: a pattern whose first component is a configured registry
+ * would claim names that registry's path prefix routes to it.
+ */
+function checkHosted(config: ValidatedConfig): void {
+  const patterns = RepositoryPatterns.parse(config.hosted.repositories, 'hosted.repositories');
+  const upstreams = new Set(Object.keys(config.upstreams).map(normalizeRegistryHost));
+  patterns.patterns.forEach((pattern, index) => {
+    const first = pattern.source.split('/')[0]!;
+    if (upstreams.has(normalizeRegistryHost(first))) {
+      throw new ConfigError(`hosted.repositories[${index}]: ${JSON.stringify(pattern.source)} starts with the upstream ${first}, whose names are proxied; a name is hosted or proxied, never both`);
+    }
+  });
+  parseAccessPolicy(config);
+  parseNotificationEndpoints(config.notifications?.endpoints);
 }
 
 function metadataStoreKind(store: (typeof METADATA_STORES)[number]): MetadataStoreKind {

@@ -57,6 +57,52 @@ export const UpstreamSchema = Type.Object(
   { additionalProperties: false },
 );
 
+/** `auth.access[]`: hosted/access-rules.ts reads it (glob patterns are checked there, naming the key). */
+const AccessRuleSchema = Type.Object(
+  {
+    users: Type.Array(Type.String({ minLength: 1 }), { minItems: 1, description: 'htpasswd user names; "*" means any authenticated user' }),
+    repositories: Type.Array(Type.String({ minLength: 1 }), { minItems: 1, description: 'Repository patterns: "*" one path component, "**" any depth; proxied ones as <registry>/<name>, e.g. "docker.io/**"' }),
+    actions: Type.Array(Type.Unsafe<'pull' | 'push' | 'delete'>({ enum: ['pull', 'push', 'delete'] }), { minItems: 1 }),
+  },
+  { additionalProperties: false },
+);
+
+/** `notifications.endpoints[]`: hosted/notification-config.ts reads it. */
+const NotificationEndpointSchema = Type.Object(
+  {
+    url: Type.String({ pattern: '^https?://', description: 'Where events are POSTed' }),
+    name: Type.Optional(Type.String({ minLength: 1 })),
+    headers: Type.Optional(Type.Record(Type.String(), Type.Union([Type.String(), Type.Array(Type.String())]))),
+    timeoutSeconds: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
+    backoffSeconds: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
+    maxBackoffSeconds: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
+    queueSize: Type.Optional(Type.Integer({ minimum: 1 })),
+    maxAttempts: Type.Optional(Type.Integer({ minimum: 0 })),
+  },
+  { additionalProperties: false },
+);
+
+const HostedSchema = Section(
+  {
+    repositories: Type.Array(Type.String({ minLength: 1 }), {
+      default: [],
+      description: 'Repositories this mirror hosts (accepts pushes, never proxies): glob patterns, "*" one path component, "**" any depth, e.g. ["team/**", "my-image"]',
+    }),
+    allowAnonymousPush: Type.Boolean({ default: false, description: 'Without auth.htpasswd, let anyone push to hosted repositories (a lab, as registry:2 runs by default)' }),
+    trustForwardedHeaders: Type.Boolean({
+      default: false,
+      description:
+        'Build the absolute URLs of upload Locations and events from X-Forwarded-Proto and X-Forwarded-Host when the request comes from a loopback peer (a TLS-terminating or port-mapping front on the same host or pod, e.g. deploy/nginx). Off: from the Host header and this server\'s own scheme',
+    }),
+    uploadExpirySeconds: Type.Integer({ minimum: 1, default: 86400, description: 'Unfinished uploads not written to for this long are removed' }),
+    gc: Section({
+      intervalSeconds: Type.Integer({ minimum: 0, default: 3600, description: 'Online garbage collection of hosted content every this many seconds; 0: only `registry-mirror gc`' }),
+      graceSeconds: Type.Integer({ minimum: 0, default: 3600, description: 'Unreferenced hosted blobs and untagged manifests younger than this survive a collection (pushes in progress)' }),
+    }),
+  },
+  { description: 'Hosted repositories: pushed to this mirror, beside the pull-through cache' },
+);
+
 export const METADATA_STORES = ['sqlite', 'file', 'memory', 'redis'] as const;
 export const STORAGE_DRIVERS = ['filesystem', 's3'] as const;
 
@@ -107,6 +153,11 @@ export const MirrorConfigSchema = Type.Object(
         description: 'sqlite (default): one database file under cache.dir ("file" is the old name for it); memory: nothing kept across restarts; redis: shared by replicas',
       }),
       redisUrl: Type.Optional(Type.String({ pattern: '^rediss?://' })),
+      maxVerdicts: Type.Integer({
+        minimum: 1,
+        default: 100_000,
+        description: 'Access verdicts (is this repository anonymously readable?) kept at most; the least recently set are forgotten first, costing one anonymous upstream check each',
+      }),
     }),
     storage: Section({
       driver: StringEnum(STORAGE_DRIVERS, {
@@ -129,7 +180,12 @@ export const MirrorConfigSchema = Type.Object(
       'Serve HTTPS instead of HTTP. Relative paths are relative to this file.',
     ),
     auth: OptionalSection(
-      { htpasswd: Type.String({ minLength: 1, description: 'htpasswd file with bcrypt entries (htpasswd -B); relative to this file. Read at start-up.' }) },
+      {
+        htpasswd: Type.String({ minLength: 1, description: 'htpasswd file with bcrypt entries (htpasswd -B); relative to this file. Read at start-up.' }),
+        access: Type.Optional(Type.Array(AccessRuleSchema, {
+          description: 'Who may pull, push and delete what. Absent: every authenticated user may pull anything and push and delete hosted repositories. Present: only what a rule grants',
+        })),
+      },
       'Require HTTP Basic credentials from clients for everything but /healthz and /readyz',
     ),
     accel: OptionalSection(
@@ -148,9 +204,23 @@ export const MirrorConfigSchema = Type.Object(
     offline: Type.Boolean({ default: false, description: 'Never contact an upstream; serve only what is cached' }),
     log: Section({ level: StringEnum(LOG_LEVELS, { default: 'info' }) }),
     defaultUpstream: Type.Optional(
-      Type.String({ minLength: 1, description: 'Upstream for requests that name no registry (no ?ns= and no host prefix); default docker.io when configured, else the first upstream' }),
+      Type.Unsafe<string | null>({
+        anyOf: [{ type: 'string', minLength: 1 }, { type: 'null' }],
+        description:
+          'Upstream for requests that name no registry (no ?ns= and no host prefix); default docker.io when configured, else the first upstream. null: every such name is a hosted repository (the registry:2 behaviour)',
+      }),
     ),
-    upstreams: Type.Record(Type.String(), UpstreamSchema, { minProperties: 1, propertyNames: { pattern: REGISTRY_HOST_PATTERN } }),
+    upstreams: Type.Record(Type.String(), UpstreamSchema, {
+      propertyNames: { pattern: REGISTRY_HOST_PATTERN },
+      description: 'Registries to mirror, by host name; may be empty only when defaultUpstream is null',
+    }),
+    hosted: HostedSchema,
+    notifications: OptionalSection(
+      {
+        endpoints: Type.Array(NotificationEndpointSchema, { description: 'Webhooks sent push and delete events in distribution\'s envelope format' }),
+      },
+      'Webhook notifications on push and delete (hosted repositories), retried with back-off, never blocking a push',
+    ),
   },
   { additionalProperties: false },
 );

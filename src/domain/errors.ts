@@ -20,7 +20,10 @@ export type ErrorCode =
   | 'UNAVAILABLE'
   | 'UPSTREAM_ERROR'
   | 'BAD_REQUEST'
-  | 'NOT_FOUND';
+  | 'NOT_FOUND'
+  | 'BLOB_UPLOAD_UNKNOWN'
+  | 'BLOB_UPLOAD_INVALID'
+  | 'MANIFEST_BLOB_UNKNOWN';
 
 export abstract class MirrorError extends Error {
   abstract readonly code: ErrorCode;
@@ -47,6 +50,29 @@ export class UnsupportedError extends MirrorError {
   }
 }
 export class BadRequestError extends MirrorError { readonly code = 'BAD_REQUEST'; }
+/** An upload session that does not exist, or no longer: finished, cancelled or expired (distribution-spec "Error Codes": BLOB_UPLOAD_UNKNOWN). */
+export class BlobUploadUnknownError extends MirrorError { readonly code = 'BLOB_UPLOAD_UNKNOWN'; }
+/** An upload that cannot go on as asked: a malformed Content-Range, a body cut short. */
+export class BlobUploadInvalidError extends MirrorError { readonly code = 'BLOB_UPLOAD_INVALID'; }
+/**
+ * A chunk that does not start where the upload stands (distribution-spec "Pushing a blob in
+ * chunks": 416). `received` bytes are held; the answer's Range says so, so the client can resume.
+ */
+export class UploadOutOfOrderError extends BlobUploadInvalidError {
+  constructor(message: string, readonly received: number) {
+    super(message);
+  }
+}
+/**
+ * A pushed manifest references content the repository does not have (distribution-spec
+ * "Push": one MANIFEST_BLOB_UNKNOWN error per missing digest).
+ */
+export class ManifestBlobUnknownError extends MirrorError {
+  readonly code = 'MANIFEST_BLOB_UNKNOWN';
+  constructor(readonly digests: readonly string[]) {
+    super(`manifest references ${digests.length === 1 ? 'a blob' : `${digests.length} blobs or manifests`} this repository does not have: ${digests.slice(0, 5).join(', ')}${digests.length > 5 ? ', ...' : ''}`);
+  }
+}
 /** A path under /v2/ that names no API endpoint. */
 export class RouteUnknownError extends MirrorError { readonly code = 'NOT_FOUND'; }
 

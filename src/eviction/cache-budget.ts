@@ -37,6 +37,7 @@ export class CacheBudget implements ReservationHost {
   readonly maxBytes: number;
   #bytes = 0;
   #count = 0;
+  #retainedBytes = 0;
   #reserved = 0;
   readonly #sizes = new Map<string, number>();
   readonly #pins = new Map<string, number>();
@@ -65,6 +66,16 @@ export class CacheBudget implements ReservationHost {
   /** Blobs in the index. */
   get count(): number {
     return this.#count;
+  }
+
+  /** Bytes of retained blobs (hosted content), which the budget does not count; as of the last refresh. */
+  get retainedBytes(): number {
+    return this.#retainedBytes;
+  }
+
+  /** Re-reads the totals: blobs became retained or evictable (hosted pushes, garbage collection). */
+  async refresh(): Promise<void> {
+    await this.#syncTotals();
   }
 
   async start(reconcile: ReconcileMode): Promise<void> {
@@ -251,6 +262,7 @@ export class CacheBudget implements ReservationHost {
   async #syncTotals(): Promise<void> {
     const totals = await this.options.metadata.blobs.totals();
     this.#bytes = totals.bytes - totals.retainedBytes;
+    this.#retainedBytes = totals.retainedBytes;
     this.#count = totals.count;
   }
 }

@@ -1,8 +1,10 @@
 /**
  * Whether this mirror should get traffic (`/readyz`): the configuration was loaded, the cache
- * directory is writable, and it is not shutting down. Liveness (`/healthz`) is separate and
- * stays 200 while draining, so an orchestrator stops routing to the mirror without killing it
- * before its responses in flight have finished.
+ * directory is writable, the local metadata store answers (`metadata.ping()`: the SQLite file is
+ * open), and it is not shutting down. A failed check is named in `failures`, with the backend
+ * (`metadata store "sqlite": ...`), so an operator sees which one to look at. Liveness
+ * (`/healthz`) is separate and stays 200 while draining, so an orchestrator stops routing to the
+ * mirror without killing it before its responses in flight have finished.
  *
  * Shared backends (a replica's Redis and S3) are reported too, but do not make the mirror
  * unready: a replica keeps serving what its disk and the other backend hold while one is down
@@ -15,9 +17,11 @@ import { access } from 'node:fs/promises';
 
 export interface ReadinessReport {
   ready: boolean;
-  /** A dependency (metadataStore, objectStore) is unreachable: serving what is still at hand. */
+  /** A shared dependency (metadataStore, objectStore) is unreachable: serving what is still at hand. */
   degraded: boolean;
   checks: { configLoaded: boolean; cacheWritable: boolean; shuttingDown: boolean } & Record<string, boolean>;
+  /** What made the mirror unready, one line each; absent when ready. */
+  failures?: string[];
 }
 
 /** Where dependency changes are told. */
@@ -26,22 +30,37 @@ export interface ReadinessLog {
   info(fields: object, message: string): void;
 }
 
+/** What readiness asks of a backend. */
+export interface Pingable {
+  ping(): Promise<void>;
+}
+
 interface Dependency {
   check(): Promise<void>;
   up: boolean;
 }
 
-/** A dependency that does not answer within this long counts as unreachable (a hung Redis). */
+/** A backend that does not answer within this long counts as unreachable (a hung Redis must not hang /readyz too). */
 const CHECK_TIMEOUT_MS = 1_500;
 const CHECK_INTERVAL_MS = 5_000;
 
 export class Readiness {
   private shuttingDown = false;
+  private metadata: { store: Pingable; backend: string } | undefined;
   readonly #dependencies = new Map<string, Dependency>();
   #timer: NodeJS.Timeout | undefined;
 
   /** `cacheDir` comes from a loaded, validated config: holding one means the config loaded. */
   constructor(private readonly cacheDir: string, private readonly log?: ReadinessLog) {}
+
+  /**
+   * The metadata store and its `metadata.store` name. A local one (SQLite, memory) that fails
+   * makes the mirror unready; a shared one (Redis) is a dependency: degraded, still serving.
+   */
+  watchMetadata(store: Pingable, backend: string): void {
+    if (backend === 'redis') this.addDependency('metadataStore', () => store.ping());
+    else this.metadata = { store, backend };
+  }
 
   markShuttingDown(): void {
     this.shuttingDown = true;
@@ -52,7 +71,7 @@ export class Readiness {
     return this.shuttingDown;
   }
 
-  /** Reports `name` (e.g. metadataStore) in /readyz: up while `check` resolves in time. */
+  /** Reports `name` (e.g. objectStore) in /readyz: up while `check` resolves in time. */
   addDependency(name: string, check: () => Promise<void>): void {
     this.#dependencies.set(name, { check, up: true });
     if (!this.#timer) {
@@ -62,16 +81,32 @@ export class Readiness {
   }
 
   async check(): Promise<ReadinessReport> {
-    const [cacheWritable, dependencies] = await Promise.all([
-      access(this.cacheDir, constants.W_OK).then(() => true, () => false),
+    const failures: string[] = [];
+    const [cacheWritable, metadataReachable, dependencies] = await Promise.all([
+      access(this.cacheDir, constants.W_OK).then(() => true, (error: Error) => {
+        failures.push(`cache.dir ${this.cacheDir} is not writable: ${error.message}`);
+        return false;
+      }),
+      this.#pingMetadata().then(() => true, (error: Error) => {
+        failures.push(`metadata store "${this.metadata?.backend}" does not answer: ${error.message}`);
+        return false;
+      }),
       this.#checkDependencies(),
     ]);
-    const checks = { configLoaded: true, cacheWritable, shuttingDown: this.shuttingDown, ...dependencies };
-    return { ready: cacheWritable && !this.shuttingDown, degraded: Object.values(dependencies).includes(false), checks };
+    if (this.shuttingDown) failures.push('shutting down');
+    const checks = {
+      configLoaded: true, cacheWritable, ...(this.metadata ? { metadataReachable } : {}), shuttingDown: this.shuttingDown, ...dependencies,
+    };
+    const degraded = Object.values(dependencies).includes(false);
+    return failures.length === 0 ? { ready: true, degraded, checks } : { ready: false, degraded, checks, failures };
   }
 
   close(): void {
     clearInterval(this.#timer);
+  }
+
+  async #pingMetadata(): Promise<void> {
+    if (this.metadata) await withDeadline(this.metadata.store.ping());
   }
 
   async #checkDependencies(): Promise<Record<string, boolean>> {
@@ -80,20 +115,26 @@ export class Readiness {
   }
 
   async #probe(name: string, dependency: Dependency): Promise<boolean> {
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`no answer within ${CHECK_TIMEOUT_MS} ms`)), CHECK_TIMEOUT_MS);
-    });
     try {
-      await Promise.race([dependency.check(), late]);
+      await withDeadline(dependency.check());
       if (!dependency.up) this.log?.info({ dependency: name }, `${name} is reachable again`);
       dependency.up = true;
     } catch (error) {
       if (dependency.up) this.log?.warn({ dependency: name, err: error }, `${name} is unreachable: serving what is still at hand (/readyz says degraded)`);
       dependency.up = false;
-    } finally {
-      clearTimeout(timer);
     }
     return dependency.up;
+  }
+}
+
+async function withDeadline(answer: Promise<void>): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${CHECK_TIMEOUT_MS} ms`)), CHECK_TIMEOUT_MS);
+  });
+  try {
+    await Promise.race([answer, late]);
+  } finally {
+    clearTimeout(timer);
   }
 }

@@ -16,7 +16,7 @@
  * Each action is granted on its own: a client that pushes also reads (blob HEAD before upload,
  * `from` of a mount), so pushers normally need `["pull", "push"]`.
  */
-import { ConfigError } from '../config/mirror-config.js';
+import { ConfigError } from '../config/config-error.js';
 import { repositoryKey, type RepositoryTarget } from '../domain/target.js';
 import { RepositoryPatterns } from './repository-patterns.js';
 

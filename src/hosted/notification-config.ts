@@ -8,7 +8,7 @@
  *
  * Only `url` is required. Errors name the key and the value received.
  */
-import { ConfigError } from '../config/mirror-config.js';
+import { ConfigError } from '../config/config-error.js';
 
 export interface NotificationEndpoint {
   /** For logs and metrics; defaults to the URL's host. */

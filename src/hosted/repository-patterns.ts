@@ -12,7 +12,7 @@
  * Matching is a table over (pattern component, name component): linear in their product, never
  * exponential however many `**` a pattern has.
  */
-import { ConfigError } from '../config/mirror-config.js';
+import { ConfigError } from '../config/config-error.js';
 
 const COMPONENT = /^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*$/;
 /** distribution's limit on a whole name (domain/reference.ts); a longer literal pattern matches nothing. */

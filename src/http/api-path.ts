@@ -5,7 +5,8 @@
  */
 import { RouteUnknownError } from '../domain/errors.js';
 
-export type Endpoint = 'manifests' | 'blobs' | 'tags' | 'referrers' | 'uploads';
+/** `uploads`: /blobs/uploads/ (POST starts a session); `upload`: /blobs/uploads/<session id>. */
+export type Endpoint = 'manifests' | 'blobs' | 'tags' | 'referrers' | 'uploads' | 'upload';
 
 export interface ApiPath {
   name: string;
@@ -15,11 +16,14 @@ export interface ApiPath {
 
 const ENDPOINT_PATTERN = /^\/v2\/(.+)\/(manifests|blobs|referrers)\/([^/]+)$/;
 const TAGS_PATTERN = /^\/v2\/(.+)\/tags\/list$/;
-const UPLOADS_PATTERN = /^\/v2\/(.+)\/blobs\/uploads(?:\/[^/]*)?$/;
+const UPLOADS_PATTERN = /^\/v2\/(.+)\/blobs\/uploads\/?$/;
+const UPLOAD_PATTERN = /^\/v2\/(.+)\/blobs\/uploads\/([^/]+)$/;
 
 export function parseApiPath(pathname: string): ApiPath {
   const upload = UPLOADS_PATTERN.exec(pathname);
   if (upload) return { name: upload[1]!, endpoint: 'uploads', reference: '' };
+  const session = UPLOAD_PATTERN.exec(pathname);
+  if (session) return { name: session[1]!, endpoint: 'upload', reference: session[2]! };
   const tags = TAGS_PATTERN.exec(pathname);
   if (tags) return { name: tags[1]!, endpoint: 'tags', reference: 'list' };
   const match = ENDPOINT_PATTERN.exec(pathname);

@@ -21,6 +21,12 @@ export function clientAddress(c: Context): string {
   return addressKey(forwarded ?? peer);
 }
 
+/** The peer is on this host or pod (a front such as deploy/nginx): only then are X-Forwarded-* headers believed at all. */
+export function fromLoopbackPeer(c: Context): boolean {
+  const peer = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming?.socket?.remoteAddress;
+  return peer !== undefined && isLoopback(peer);
+}
+
 function lastForwardedFor(header: string | undefined): string | undefined {
   const last = header?.split(',').at(-1)?.trim();
   return last !== undefined && isIP(last) !== 0 ? last : undefined;

@@ -8,7 +8,9 @@
  *   1. successes remembered for a short while (a `docker pull` sends the same credentials with
  *      every request), under an HMAC of user and password with a key made at start-up, never
  *      the password itself; bounded by entries and by time;
- *   2. an identical check already running: joined, not repeated (parallel layer downloads);
+ *   2. an identical check already running: joined, not repeated (parallel layer downloads),
+ *      through the same Flights as every other shared piece of work (coordination/flights.ts),
+ *      keyed by that HMAC;
  *   3. the failure limits per client address and per user (auth-failure-limiter.ts): 429 past
  *      them, without a comparison;
  *   4. the comparison, in a worker thread (bcrypt-worker-pool.ts): 503 when its queue is full;
@@ -21,6 +23,7 @@ import { createHmac, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { LRUCache } from 'lru-cache';
 import { ConfigError } from '../config/mirror-config.js';
+import { LocalFlights, type Flights } from '../coordination/flights.js';
 import { AuthFailureLimiter, type FailureLimits } from './auth-failure-limiter.js';
 import { BcryptWorkerPool, type PasswordComparer } from './bcrypt-worker-pool.js';
 
@@ -36,12 +39,20 @@ export interface HtpasswdOptions {
   comparer?: PasswordComparer & { close?(): Promise<void> };
   /** Failed checks allowed per client address and per user; see auth-failure-limiter.ts. */
   failureLimits?: Partial<FailureLimits>;
+  /** Where identical concurrent checks are joined; default in-process flights of its own. */
+  flights?: Flights;
 }
+
+/**
+ * A check that takes longer than this has failed (the comparison waits in the workers' queue
+ * behind at most their bound of others, each a fraction of a second).
+ */
+const CHECK_DEADLINE_MS = 30_000;
 
 export class Htpasswd {
   readonly #hashes: Map<string, string>;
   readonly #remembered: LRUCache<string, true>;
-  readonly #checking = new Map<string, Promise<boolean>>();
+  readonly #flights: Flights;
   readonly #cacheKey = randomBytes(32);
   readonly #decoy: string;
   readonly #comparer: PasswordComparer & { close?(): Promise<void> };
@@ -52,6 +63,7 @@ export class Htpasswd {
     this.#remembered = new LRUCache({ max: options.rememberMax ?? 10_000, ttl: options.rememberMs ?? 60_000 });
     this.#comparer = options.comparer ?? new BcryptWorkerPool();
     this.#failures = new AuthFailureLimiter(options.failureLimits);
+    this.#flights = options.flights ?? new LocalFlights();
     const firstHash = hashes.values().next().value;
     this.#decoy = decoyHash(firstHash ? Number(BCRYPT_HASH.exec(firstHash)?.[1] ?? 10) : 10);
   }
@@ -84,24 +96,29 @@ export class Htpasswd {
     // JSON keeps the boundary between user and password unambiguous (either may hold any byte).
     const key = createHmac('sha256', this.#cacheKey).update(JSON.stringify([user, password])).digest('base64');
     if (this.#remembered.has(key)) return true;
-    const running = this.#checking.get(key);
-    if (running) return running;
-    const { refund, firstFromClient } = this.#failures.reserve(client, user);
-    const check = this.#compare(user, password, firstFromClient).then((ok) => {
-      if (ok) {
-        this.#remembered.set(key, true);
-        refund();
-      }
-      return ok;
-    });
-    // A check that failed to run (queue full, worker lost) was no wrong password.
-    check.catch(refund);
-    this.#checking.set(key, check);
-    return check.finally(() => this.#checking.delete(key));
+    return this.#flights.run(`password ${key}`, () => this.#check(key, user, password, client), { deadlineMs: CHECK_DEADLINE_MS });
   }
 
   async close(): Promise<void> {
     await this.#comparer.close?.();
+  }
+
+  /** One check: counted against the failure limits, compared, remembered when right. */
+  async #check(key: string, user: string, password: string, client: string): Promise<boolean> {
+    const { refund, firstFromClient } = this.#failures.reserve(client, user);
+    let ok: boolean;
+    try {
+      ok = await this.#compare(user, password, firstFromClient);
+    } catch (error) {
+      // A check that failed to run (queue full, worker lost) was no wrong password.
+      refund();
+      throw error;
+    }
+    if (ok) {
+      this.#remembered.set(key, true);
+      refund();
+    }
+    return ok;
   }
 
   #compare(user: string, password: string, urgent: boolean): Promise<boolean> {

@@ -2,7 +2,8 @@
  * The one place where errors become HTTP responses: a status per stable error code, and the OCI
  * error body `{"errors":[{"code","message","detail"}]}` (distribution-spec "Error Codes").
  */
-import { AuthenticationRequiredError, ClientRateLimitedError, MirrorError, RangeNotSatisfiableError, ServerBusyError, TooManyRequestsError, UnsupportedError, type ErrorCode } from '../domain/errors.js';
+import { AuthenticationRequiredError, ClientRateLimitedError, ManifestBlobUnknownError, MirrorError, RangeNotSatisfiableError, ServerBusyError, TooManyRequestsError, UnsupportedError, UploadOutOfOrderError, type ErrorCode } from '../domain/errors.js';
+import { ManifestTooLargeError } from '../domain/manifest.js';
 
 const STATUS_BY_CODE: Record<ErrorCode, number> = {
   BAD_REQUEST: 400,
@@ -17,6 +18,9 @@ const STATUS_BY_CODE: Record<ErrorCode, number> = {
   MANIFEST_UNKNOWN: 404,
   BLOB_UNKNOWN: 404,
   NOT_FOUND: 404,
+  BLOB_UPLOAD_UNKNOWN: 404,
+  BLOB_UPLOAD_INVALID: 400,
+  MANIFEST_BLOB_UNKNOWN: 400,
   UNSUPPORTED: 405,
   RANGE_INVALID: 416,
   TOOMANYREQUESTS: 429,
@@ -34,16 +38,31 @@ export function errorResponseParts(error: unknown): ErrorResponseParts {
   const known = error instanceof MirrorError;
   const code = known ? error.code : 'UNKNOWN';
   const message = known ? error.message : 'internal error';
-  const status = known ? STATUS_BY_CODE[error.code] : 500;
+  const status = known ? statusOf(error) : 500;
   const headers: Record<string, string> = { 'Content-Type': 'application/json; charset=utf-8' };
   const retryAfter = retryAfterSeconds(error);
   if (retryAfter !== undefined) headers['Retry-After'] = String(retryAfter);
   if (error instanceof RangeNotSatisfiableError) headers['Content-Range'] = `bytes */${error.size}`;
   if (error instanceof UnsupportedError) headers.Allow = error.allow.join(', ');
   if (error instanceof AuthenticationRequiredError) headers['WWW-Authenticate'] = error.challenge;
+  // distribution-spec "Pushing a blob in chunks": a 416 says where the upload stands.
+  if (error instanceof UploadOutOfOrderError && error.received > 0) headers.Range = `0-${error.received - 1}`;
   const entry: Record<string, unknown> = { code, message };
   if (known && error.detail !== undefined) entry.detail = error.detail;
-  return { status, headers, body: JSON.stringify({ errors: [entry] }) };
+  return { status, headers, body: JSON.stringify({ errors: entries(error, entry) }) };
+}
+
+/** Statuses a class takes apart from its code's: the spec's 413 and 416 carry codes of their own. */
+function statusOf(error: MirrorError): number {
+  if (error instanceof ManifestTooLargeError) return 413;
+  if (error instanceof UploadOutOfOrderError) return 416;
+  return STATUS_BY_CODE[error.code];
+}
+
+/** One entry, or one per missing digest for MANIFEST_BLOB_UNKNOWN (distribution-spec "Push"). */
+function entries(error: unknown, entry: Record<string, unknown>): Array<Record<string, unknown>> {
+  if (!(error instanceof ManifestBlobUnknownError)) return [entry];
+  return error.digests.map((digest) => ({ code: error.code, message: `blob unknown to registry: ${digest}`, detail: { digest } }));
 }
 
 function retryAfterSeconds(error: unknown): number | undefined {

@@ -42,7 +42,7 @@ export const STATUS_PAGE_HTML = `<!doctype html>
     <h2>Cache</h2>
     <div class="big" id="cache-used">–</div>
     <div class="bar"><div id="cache-bar"></div></div>
-    <div class="muted"><span id="cache-blobs">–</span> blobs · <span id="cache-evictions">–</span> evictions</div>
+    <div class="muted"><span id="cache-blobs">–</span> blobs · <span id="cache-evictions">–</span> evictions · <span id="hosted-bytes">–</span> hosted (not evicted, outside the budget)</div>
   </section>
   <section>
     <h2>Hits</h2>
@@ -98,6 +98,7 @@ export const STATUS_PAGE_HTML = `<!doctype html>
     $('cache-bar').style.width = Math.min(100, s.cache.usedRatio * 100) + '%';
     $('cache-blobs').textContent = s.cache.blobs;
     $('cache-evictions').textContent = s.cache.evictions;
+    $('hosted-bytes').textContent = bytes(s.hosted ? s.hosted.bytes : 0);
     $('hit-ratio').textContent = s.requests.hitRatio === null ? '–' : percent(s.requests.hitRatio);
     $('hits').textContent = s.requests.hits;
     $('misses').textContent = s.requests.misses;

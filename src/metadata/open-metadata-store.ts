@@ -11,7 +11,7 @@ import { MetadataOptionError, MetadataUnavailableError } from './metadata-errors
 import type { MetadataStore } from './metadata-store.js';
 
 export interface MetadataStoreConfig {
-  metadata: { store: 'sqlite' | 'file' | 'redis' | 'memory'; redisUrl?: string; redisKeyPrefix?: string };
+  metadata: { store: 'sqlite' | 'file' | 'redis' | 'memory'; redisUrl?: string; redisKeyPrefix?: string; maxVerdicts?: number };
   cache: { dir: string };
 }
 
@@ -36,17 +36,18 @@ export async function openMetadataStore(config: MetadataStoreConfig): Promise<Me
       return openRedis(config.metadata);
     case 'sqlite':
     case 'file':
-      return openSqlite(config.cache?.dir);
+      return openSqlite(config.cache?.dir, config.metadata.maxVerdicts);
   }
 }
 
-async function openSqlite(cacheDir: unknown): Promise<MetadataStore> {
+async function openSqlite(cacheDir: unknown, maxVerdicts: number | undefined): Promise<MetadataStore> {
   if (typeof cacheDir !== 'string' || cacheDir === '') throw new MetadataOptionError('cache.dir', 'a directory path', cacheDir);
   const filename = metadataDatabasePath(cacheDir);
   const { SqliteMetadataStore } = await import('./sqlite/sqlite-metadata-store.js');
   try {
-    return new SqliteMetadataStore({ filename });
+    return new SqliteMetadataStore({ filename, maxVerdicts });
   } catch (error) {
+    if (error instanceof MetadataOptionError && error.option === 'maxVerdicts') throw error.renamed('metadata.maxVerdicts');
     if (error instanceof MetadataOptionError || (error as { code?: string }).code === 'METADATA_SCHEMA_TOO_NEW') throw error;
     throw new Error(`cannot open the metadata database ${filename} (check cache.dir): ${(error as Error).message}`, { cause: error });
   }

@@ -16,6 +16,8 @@ export type ServedFrom = 'cache' | 'upstream';
 export interface MetricSources {
   cacheBytes(): number;
   cacheMaxBytes(): number;
+  /** Retained (hosted) bytes, outside the cache budget. */
+  hostedBytes?(): number;
   blobCount(): number;
   downloadsInFlight(): number;
   /** Queued blob downloads per upstream (UpstreamLimiter.stats). */
@@ -129,6 +131,7 @@ function registerGauges(registers: Registry[], sources: MetricSources): void {
   simple('cache_bytes', 'Bytes of blobs in the cache.', () => sources.cacheBytes());
   simple('cache_max_bytes', 'The cache budget (cache.maxBytes).', () => sources.cacheMaxBytes());
   simple('cache_blobs', 'Blobs in the cache.', () => sources.blobCount());
+  simple('hosted_bytes', 'Bytes of hosted content (pushed, and cached blobs hosted manifests reference): never evicted, outside cache.maxBytes.', () => sources.hostedBytes?.() ?? 0);
   simple('fetches_in_flight', 'Blob downloads from upstreams under way.', () => sources.downloadsInFlight());
   new Gauge({
     name: `${PREFIX}fetches_queued`,

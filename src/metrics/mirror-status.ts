@@ -11,6 +11,8 @@ export interface StatusSources {
   startedAtMs: number;
   offline: boolean;
   cache(): { bytes: number; maxBytes: number; blobs: number };
+  /** Retained bytes: hosted content and the cached blobs hosted manifests reference, outside the budget. */
+  hostedBytes?(): number;
   tally(): CacheTally;
   rateLimits(): Array<RateLimitState & { upstream: string }>;
   topRepositories(): RepositoryUsageEntry[];
@@ -26,6 +28,8 @@ export interface MirrorStatus {
   offline: boolean;
   blobBodies: { method: 'sendfile' | 'copy'; reason: string | null };
   cache: { bytes: number; maxBytes: number; usedRatio: number; blobs: number; evictions: number };
+  /** Hosted repositories' bytes (never evicted, not counted in cache.bytes). */
+  hosted: { bytes: number };
   requests: { hits: number; misses: number; joined: number; hitRatio: number | null };
   bytes: { fromCache: number; fromUpstream: number; saved: number };
   rateLimits: Array<{ upstream: string; limit: number | null; remaining: number | null; windowSeconds: number | null; source: string | null; observedAt: string | null; blockedForSeconds: number }>;
@@ -45,6 +49,7 @@ export function statusReporter(sources: StatusSources, now: () => number = Date.
       offline: sources.offline,
       blobBodies: sources.blobBodies,
       cache: { ...cache, usedRatio: cache.maxBytes > 0 ? cache.bytes / cache.maxBytes : 0, evictions: tally.evictions },
+      hosted: { bytes: sources.hostedBytes?.() ?? 0 },
       requests: { hits: tally.hits, misses: tally.misses, joined: tally.joined, hitRatio: answered === 0 ? null : tally.hits / answered },
       bytes: { fromCache: tally.bytesFromCache, fromUpstream: tally.bytesFromUpstream, saved: tally.bytesFromCache },
       rateLimits: sources.rateLimits().map((state) => ({

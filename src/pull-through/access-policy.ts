@@ -60,9 +60,12 @@ export interface AccessPolicyOptions {
   probeTtlMs?: number;
   /** Deadline of one shared probe. */
   deadlineMs: number;
+  /** Verdicts remembered in memory at most (`metadata.maxVerdicts`); default 100,000. */
+  maxVerdicts?: number;
 }
 
 const DEFAULT_PROBE_TTL_MS = 10 * 60 * 1000;
+const DEFAULT_MAX_VERDICTS = 100_000;
 /** A verdict is kept this long in the metadata store: past its TTL it still answers while the upstream is down. */
 const VERDICT_KEEP_MS = 7 * 24 * 60 * 60 * 1000;
 /** Repositories looked at per digest for a readable one. */
@@ -71,10 +74,11 @@ const MAX_SOURCES_PER_DIGEST = 32;
 export class AccessPolicy {
   readonly #options: AccessPolicyOptions;
   readonly #ttlMs: number;
-  readonly #verdicts = new LRUCache<string, Verdict>({ max: 100_000 });
+  readonly #verdicts: LRUCache<string, Verdict>;
 
   constructor(options: AccessPolicyOptions) {
     this.#options = options;
+    this.#verdicts = new LRUCache({ max: options.maxVerdicts ?? DEFAULT_MAX_VERDICTS });
     this.#ttlMs = options.probeTtlMs ?? DEFAULT_PROBE_TTL_MS;
   }
 

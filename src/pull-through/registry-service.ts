@@ -8,7 +8,7 @@
 import type { RangeRequest } from '../domain/byte-range.js';
 import type { Digest } from '../domain/digest.js';
 import type { ManifestReference } from '../domain/reference.js';
-import type { ProxiedTarget } from '../domain/target.js';
+import type { ProxiedTarget, RepositoryTarget } from '../domain/target.js';
 import type { PageRequest } from '../metadata/metadata-store.js';
 import type { BlobBody, ByteRange, GrowingFile } from '../storage/content-store.js';
 import type { StoredManifest } from '../storage/manifest-store.js';
@@ -50,14 +50,21 @@ export interface ReferrersAnswer {
   body: Buffer;
   /** Set when the artifactType filter was applied (OCI-Filters-Applied header). */
   filtered: boolean;
+  /** More entries follow this page, from after this digest (a Link header; hosted repositories). */
+  nextLast?: string;
 }
 
-export interface RegistryService {
+/**
+ * The read side of a registry over repositories of kind `T`: proxied ones here, hosted ones in
+ * hosted/hosted-registry.ts, both behind http/routed-registry.ts for the routes.
+ */
+export interface RegistryService<T extends RepositoryTarget = ProxiedTarget> {
   /** `accept` holds the client's Accept headers (empty: anything). */
-  manifest(target: ProxiedTarget, reference: ManifestReference, accept: string[]): Promise<ManifestAnswer>;
+  manifest(target: T, reference: ManifestReference, accept: string[]): Promise<ManifestAnswer>;
   /** The blob's size without reading or pulling its bytes (HEAD). */
-  blobSize(target: ProxiedTarget, digest: Digest): Promise<number>;
-  blob(target: ProxiedTarget, digest: Digest, range?: RangeRequest): Promise<BlobAnswer>;
-  tagList(target: ProxiedTarget, page: PageRequest): Promise<TagList>;
-  referrers(target: ProxiedTarget, digest: Digest, artifactType: string | undefined): Promise<ReferrersAnswer>;
+  blobSize(target: T, digest: Digest): Promise<number>;
+  blob(target: T, digest: Digest, range?: RangeRequest): Promise<BlobAnswer>;
+  tagList(target: T, page: PageRequest): Promise<TagList>;
+  /** `page`: `n` and `last` (a digest) of a page, where the repository pages its referrers. */
+  referrers(target: T, digest: Digest, artifactType: string | undefined, page?: PageRequest): Promise<ReferrersAnswer>;
 }

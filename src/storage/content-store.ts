@@ -79,6 +79,19 @@ export interface ContentWriter {
   cancel(reason?: Error): Promise<void>;
   /** Readers may follow the bytes while they are written (storage/growing-file.ts). */
   growing?(): GrowingFile;
+  /**
+   * Lets go of a resumable writer in this process (its open file) without discarding what it
+   * holds: it can be resumed by id afterwards, here or in another process. Absent where a
+   * writer holds nothing open.
+   */
+  release?(): Promise<void>;
+  /**
+   * Writes what was written so far through to the disk now (fdatasync, in the thread pool), so
+   * that the commit's sync has little left: a large upload then flushes while it arrives, not
+   * all at the end. Never needed for correctness (the commit syncs everything); absent where
+   * there is nothing to flush. Never rejects.
+   */
+  flushSoFar?(): Promise<void>;
 }
 
 /**

@@ -7,7 +7,7 @@
  */
 import { LRUCache } from 'lru-cache';
 import type { Digest } from '../domain/digest.js';
-import type { ManifestIndex } from '../metadata/metadata-store.js';
+import type { ManifestIndex, ManifestRecord } from '../metadata/metadata-store.js';
 import type { ContentStore } from './content-store.js';
 import { describeManifest } from './manifest-record.js';
 
@@ -37,8 +37,11 @@ export class ManifestStore {
     return manifest;
   }
 
-  /** Publishes the bytes (the content store checks them against `digest`), then records the manifest. */
-  async write(digest: Digest, bytes: Buffer, mediaType: string): Promise<StoredManifest> {
+  /**
+   * Publishes the bytes (the content store checks them against `digest`), then records the
+   * manifest: `record` when the caller parsed it already (a validated push), else read from the bytes.
+   */
+  async write(digest: Digest, bytes: Buffer, mediaType: string, record?: ManifestRecord): Promise<StoredManifest> {
     if (!(await this.content.stat(digest))) {
       const writer = await this.content.writer({ sizeHint: bytes.byteLength });
       try {
@@ -48,7 +51,7 @@ export class ManifestStore {
         await writer.cancel();
       }
     }
-    await this.index.put(describeManifest(digest.value, mediaType, bytes));
+    await this.index.put(record ?? describeManifest(digest.value, mediaType, bytes));
     const manifest = { digest: digest.value, mediaType, bytes };
     this.#memory.set(digest.value, manifest);
     return manifest;

@@ -13,6 +13,7 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { serviceMissing } from '../helpers/required-services.js';
 import { parseDigest } from '../../src/domain/digest.js';
 import { startFakeRegistry, type FakeRegistry } from '../helpers/fake-registry.js';
 import { sha256 } from '../helpers/http.js';
@@ -28,7 +29,7 @@ const alpine = makeIndex([
 ]);
 const app = makeImage({ layers: [12_000, 500], seed: 'sk-app' });
 
-describe.skipIf(!SKOPEO)('skopeo and OCI archives', () => {
+describe.skipIf(serviceMissing(!SKOPEO, 'skopeo is not installed (apt-get install skopeo)'))('skopeo and OCI archives', () => {
   let hub: FakeRegistry;
   let work: { dir: string; remove: () => Promise<void> };
   let archive: string;

@@ -10,9 +10,16 @@ export interface BenchOptions {
   rounds: number;
   clients: number[];
   jsonFile?: string;
+  /** Scale scenario: tags and repositories to import; another build to measure the same way; its import's cut-off. */
+  scaleTags: number;
+  scaleRepositories: number;
+  scaleOldMain?: string;
+  scaleImportTimeoutS: number;
 }
 
-export const SCENARIOS = ['cold', 'warm', 'herd', 'throughput', 'tags', 'memory', 'push', 'auth', 'replicas', 'workers'] as const;
+export const SCENARIOS = ['cold', 'warm', 'herd', 'throughput', 'tags', 'memory', 'push', 'auth', 'replicas', 'workers', 'scale'] as const;
+/** Scenarios that start what they measure themselves and need none of the shared upstreams and targets. */
+export const STANDALONE_SCENARIOS: readonly ScenarioName[] = ['scale'];
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 /** One result line; `bench` names the scenario, `target` the server measured. */

@@ -9,6 +9,7 @@ import { Agent } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { serviceMissing } from '../helpers/required-services.js';
 import { buildImage, writeRandomBlob } from './bench-images.js';
 import { assertStored, pushChunked, pushImage, pushMonolithic } from './push-client.js';
 import { PUSH_TARGETS, REGISTRY2, type PushTarget } from './push-targets.js';
@@ -29,7 +30,7 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-describe.skipIf(!registry2.available())('bench push client against registry:2', () => {
+describe.skipIf(serviceMissing(!registry2.available(), 'docker-registry is not installed (apt-get install docker-registry)'))('bench push client against registry:2', () => {
   it('monolithic upload: the blob is stored with its size', async () => {
     const blob = await writeRandomBlob(join(dir, 'seed'), 'mono', 300_001);
     await pushMonolithic(target!.url, 'bench/mono', blob, agent);

@@ -5,8 +5,12 @@
  * all state in one temporary directory; runs the scenarios; prints one JSON line per result on
  * stdout and a summary table on stderr; stops everything by PID.
  *
- *   npm run bench -- [--only cold,warm,herd,throughput,tags,memory,push,auth,replicas,workers] [--skip-memory]
+ *   npm run bench -- [--only cold,warm,herd,throughput,tags,memory,push,auth,replicas,workers,scale] [--skip-memory]
  *                    [--duration 10] [--rounds 3] [--clients 20,50] [--json results.jsonl]
+ *                    [--scale-tags 200000] [--scale-repositories 2000] [--scale-old-main FILE] [--scale-import-timeout 300]
+ *
+ * `scale` starts its own mirror on a generated cache; run alone (`--only scale`) it starts none of
+ * the shared upstreams.
  */
 import { appendFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,7 +20,7 @@ import { ensureMirrorBuilt } from '../interop/support/mirror.js';
 import { startBenchUpstreams, type BenchUpstreams } from './bench-upstreams.js';
 import { UpstreamMeter } from './upstream-meter.js';
 import { startMirrorNginxTarget, startMirrorTarget, startNginxTarget, startReferenceTarget, type Target, type TargetName } from './targets.js';
-import { SCENARIOS, type BenchContext, type BenchOptions, type BenchResult, type ScenarioName } from './context.js';
+import { SCENARIOS, STANDALONE_SCENARIOS, type BenchContext, type BenchOptions, type BenchResult, type ScenarioName } from './context.js';
 import { describeMachine, versionOf } from './machine.js';
 import { formatTable, summaryRows } from './summary.js';
 import { coldPull, warmPull } from './scenarios/pulls.js';
@@ -28,8 +32,9 @@ import { push } from './scenarios/push.js';
 import { authFlood } from './scenarios/auth-flood.js';
 import { replicas } from './scenarios/replicas.js';
 import { workers } from './scenarios/workers.js';
+import { scale } from './scenarios/scale.js';
 
-const RUNNERS: Record<ScenarioName, (context: BenchContext) => Promise<void>> = { cold: coldPull, warm: warmPull, herd, throughput, tags, memory, push, auth: authFlood, replicas, workers };
+const RUNNERS: Record<ScenarioName, (context: BenchContext) => Promise<void>> = { cold: coldPull, warm: warmPull, herd, throughput, tags, memory, push, auth: authFlood, replicas, workers, scale };
 
 function parseOptions(argv: string[]): BenchOptions {
   const positiveInt = (name: string) => (value: string) => {
@@ -44,13 +49,20 @@ function parseOptions(argv: string[]): BenchOptions {
     .option('--rounds <n>', 'throughput: interleaved rounds per blob (the median counts)', positiveInt('--rounds'), 3)
     .option('--clients <list>', 'herd sizes', '20,50')
     .option('--json <file>', 'also append every result line to this file')
+    .option('--scale-tags <n>', 'scale: tags in the generated archive', positiveInt('--scale-tags'), 200_000)
+    .option('--scale-repositories <n>', 'scale: repositories they are spread over', positiveInt('--scale-repositories'), 2_000)
+    .option('--scale-old-main <file>', 'scale: also measure this build (dist/main.js of an earlier release)')
+    .option('--scale-import-timeout <seconds>', 'scale: cut an import off after this long', positiveInt('--scale-import-timeout'), 300)
     .parse(argv);
-  const raw = program.opts<{ only: string; skipMemory?: boolean; duration: number; rounds: number; clients: string; json?: string }>();
+  const raw = program.opts<{ only: string; skipMemory?: boolean; duration: number; rounds: number; clients: string; json?: string; scaleTags: number; scaleRepositories: number; scaleOldMain?: string; scaleImportTimeout: number }>();
   const only = new Set(raw.only.split(',').map((name) => name.trim()).filter(Boolean));
   for (const name of only) if (!(SCENARIOS as readonly string[]).includes(name)) program.error(`--only: unknown scenario ${JSON.stringify(name)} (expected ${SCENARIOS.join(',')})`);
   if (raw.skipMemory) only.delete('memory');
   const clients = raw.clients.split(',').map(positiveInt('--clients'));
-  return { only: only as Set<ScenarioName>, durationS: raw.duration, rounds: raw.rounds, clients, ...(raw.json ? { jsonFile: raw.json } : {}) };
+  return {
+    only: only as Set<ScenarioName>, durationS: raw.duration, rounds: raw.rounds, clients, ...(raw.json ? { jsonFile: raw.json } : {}),
+    scaleTags: raw.scaleTags, scaleRepositories: raw.scaleRepositories, scaleImportTimeoutS: raw.scaleImportTimeout, ...(raw.scaleOldMain ? { scaleOldMain: raw.scaleOldMain } : {}),
+  };
 }
 
 /** Starts the servers to measure; each one's stop goes into `stops` as soon as it runs. */
@@ -96,6 +108,10 @@ async function main(): Promise<void> {
   process.once('SIGTERM', interrupted);
   try {
     ensureMirrorBuilt();
+    if ([...options.only].every((name) => STANDALONE_SCENARIOS.includes(name))) {
+      for (const name of STANDALONE_SCENARIOS) if (options.only.has(name)) await scale({ options, emit, log });
+      return;
+    }
     log(`state in ${root}; starting upstreams`);
     const env = await startBenchUpstreams(root, options.only.has('memory'), log);
     stops.push(() => env.stop());

@@ -13,9 +13,13 @@ export interface WrkResult {
   latencyUs: { p50: number; p90: number; p99: number; max: number };
 }
 
-export function runWrk(url: string, connections: number, durationS: number, headers: Record<string, string> = {}): Promise<WrkResult> {
+/** The reporter's `done` hook, to append to a script of one's own (`runWrk`'s `script`). */
+export const WRK_REPORTER = REPORTER;
+
+/** `script`: a Lua file that ends with WRK_REPORTER's text (default: that file alone). */
+export function runWrk(url: string, connections: number, durationS: number, headers: Record<string, string> = {}, script = REPORTER): Promise<WrkResult> {
   assertLoopback(url);
-  const args = ['-t', String(Math.min(2, connections)), '-c', String(connections), '-d', `${durationS}s`, '--timeout', '30s', '-s', REPORTER];
+  const args = ['-t', String(Math.min(2, connections)), '-c', String(connections), '-d', `${durationS}s`, '--timeout', '30s', '-s', script];
   for (const [name, value] of Object.entries(headers)) args.push('-H', `${name}: ${value}`);
   args.push(url);
   return new Promise((resolve, reject) => {

@@ -31,7 +31,7 @@ describe('the shipped mirror.config.schema.json', () => {
 
   it('works on its own (as editors use it): the shipped configs pass, unknown keys and bad values do not', async () => {
     const validate = new Ajv({ strict: false }).compile(JSON.parse(await readFile(path.join(ROOT, 'mirror.config.schema.json'), 'utf8')));
-    for (const file of ['mirror.config.json', 'deploy/compose/mirror.config.json', 'deploy/compose/mirror.config.redis.json']) {
+    for (const file of ['mirror.config.json', 'mirror.registry.config.json', 'deploy/compose/mirror.config.json', 'deploy/compose/mirror.config.redis.json']) {
       expect(validate(JSON.parse(await readFile(path.join(ROOT, file), 'utf8'))), file).toBe(true);
     }
     expect(validate({ upstreams: HUB, cache: { maxBytes: '50GiB' }, metadata: { store: 'file' } })).toBe(true);
@@ -47,7 +47,7 @@ describe('defaults', () => {
       cache: { dir: './data', maxBytes: 50 * 2 ** 30 },
       tags: { ttlSeconds: 300, staleIfErrorSeconds: null },
       fetch: { maxConcurrent: 16, connectTimeoutSeconds: 10, headersTimeoutSeconds: 30, idleTimeoutSeconds: 60, fillTimeoutSeconds: 3600 },
-      metadata: { store: 'sqlite' },
+      metadata: { store: 'sqlite', maxVerdicts: 100_000 },
       offline: false,
       log: { level: 'info' },
       defaultUpstream: 'docker.io',
@@ -58,6 +58,7 @@ describe('defaults', () => {
       sendfile: true,
       storage: { driver: 'filesystem' },
       cluster: {},
+      hosted: { repositories: [], allowAnonymousPush: false, trustForwardedHeaders: false, uploadExpirySeconds: 86400, gc: { intervalSeconds: 3600, graceSeconds: 3600 } },
     });
   });
 
@@ -108,8 +109,20 @@ describe('validation names the key and the value', () => {
     [{ tls: { cert: 'a.pem' }, upstreams: HUB }, 'invalid configuration: tls.key: is required, got {"cert":"a.pem"}'],
     [{ surprise: true, upstreams: HUB }, 'invalid configuration: surprise: is not a known key, got {"surprise":true,"upstreams":{"docker.io":{"url":"https://registry-1.docker.io"}}}'],
     [null, 'invalid configuration: (root): must be object, got null'],
+    [{ upstreams: {} }, 'upstreams: expected at least one upstream registry, or "defaultUpstream": null for a registry that only hosts what is pushed to it'],
+    [{ hosted: { repositories: ['team-*'] }, upstreams: HUB }, 'hosted.repositories[0]: "team-*": "team-*": "*" and "**" must be whole components ("team/*", "team/**"); wildcards inside a name are not supported'],
+    [{ hosted: { repositories: ['team/**', 'docker.io/**'] }, upstreams: HUB }, 'hosted.repositories[1]: "docker.io/**" starts with the upstream docker.io, whose names are proxied; a name is hosted or proxied, never both'],
+    [{ hosted: { uploadExpirySeconds: 0 }, upstreams: HUB }, 'invalid configuration: hosted.uploadExpirySeconds: must be >= 1, got 0'],
+    [{ auth: { htpasswd: 'h', access: [{ users: ['*'], repositories: ['team/**'], actions: ['push', 'fly'] }] }, upstreams: HUB }, 'invalid configuration: auth.access.0.actions.1: must be one of "pull", "push", "delete", got "fly"'],
+    [{ notifications: { endpoints: [{ url: 'ftp://hooks' }] }, upstreams: HUB }, 'invalid configuration: notifications.endpoints.0.url: must match ^https?://, got "ftp://hooks"'],
   ])('%j', (raw, message) => {
     expect(invalid(raw)).toBe(message);
+  });
+
+  it('"defaultUpstream": null needs no upstream: every name is hosted (the registry:2 behaviour)', () => {
+    const config = parseMirrorConfig({ defaultUpstream: null, upstreams: {} });
+    expect(config.defaultUpstream).toBeNull();
+    expect(parseMirrorConfig({ defaultUpstream: null, upstreams: HUB }).defaultUpstream).toBeNull();
   });
 
   it('names a bad upstream key as a registry host name', () => {

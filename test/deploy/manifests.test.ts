@@ -142,7 +142,7 @@ describe('deploy/compose.yaml', () => {
       expect(config.listen.port, file).toBe(5000);
     }
     const redis = parseMirrorConfig(JSON.parse(readFileSync(path.join(DEPLOY, 'compose', 'mirror.config.redis.json'), 'utf8')));
-    expect(redis.metadata).toEqual({ store: 'redis', redisUrl: 'redis://redis:6379' });
+    expect(redis.metadata).toEqual({ store: 'redis', redisUrl: 'redis://redis:6379', maxVerdicts: 100_000 });
   });
 });
 

@@ -7,10 +7,13 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { sendfileAddon } from '../../src/http/sendfile-addon.js';
 import { get, sha256, waitFor } from '../helpers/http.js';
+import { serviceMissing } from '../helpers/required-services.js';
 import { makeImage, pushImage } from '../helpers/test-images.js';
 import { blobGets, deliveredExactly, type E2eSetup, startE2e, streamGet, upstreamTotal } from './e2e-fixture.js';
 
 const REPO = 'library/busybox';
+// Without the addon the cases below test the copy path twice; in CI the addon must be there.
+serviceMissing(process.platform === 'linux' && !sendfileAddon, 'the sendfile addon is not loaded: npm run build:native');
 
 let e2e: E2eSetup | undefined;
 afterEach(async () => {

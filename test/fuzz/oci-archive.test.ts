@@ -164,6 +164,7 @@ describe('OCI archives given to import', () => {
     await fc.assert(fc.asyncProperty(archive, mutation, fc.constantFrom(1, 7, 512, 4096, 65536), async (entries, change, chunkSize) => {
       const data = mutate(await packTar(entries), change);
       const outcome = await settle(readOciArchive(streamOf(data, chunkSize), mirror), 'readOciArchive');
+      await outcome.value?.close();
       if (outcome.error !== undefined) expect(outcome.error, String(outcome.error)).toBeInstanceOf(MirrorError);
       await expectCacheIntact();
     }), FUZZ_IO);

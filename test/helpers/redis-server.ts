@@ -11,6 +11,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
+import { serviceMissing } from './required-services.js';
 
 export interface RedisServer {
   readonly url: string;
@@ -32,10 +33,14 @@ let installed: boolean | undefined;
 
 export const REDIS_SKIP_MESSAGE = `redis-server is not installed (looked for "${BINARY}"; set REDIS_SERVER to its path): the Redis tests are skipped`;
 
-/** True when redis-server can be run here; says once per test file when it cannot. */
+/**
+ * True when redis-server can be run here; says once per test file when it cannot. With
+ * MIRROR_TEST_REQUIRE_SERVICES=1 (CI) a missing redis-server throws instead (required-services.ts).
+ */
 export function redisServerInstalled(): boolean {
   if (installed === undefined) {
     installed = spawnSync(BINARY, ['--version'], { stdio: 'ignore' }).status === 0;
+    serviceMissing(!installed, `redis-server is not installed (looked for "${BINARY}")`);
     if (!installed) console.warn(REDIS_SKIP_MESSAGE);
   }
   return installed;

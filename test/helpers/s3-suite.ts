@@ -2,7 +2,8 @@
  * The S3 a test file runs against, or the reason it cannot: MIRROR_TEST_S3_* when set (CI, or
  * test/helpers/ceph-s3-global-setup.ts), else a Ceph RADOS Gateway this file starts for itself
  * (about 15 s), else — Ceph not installed — the suite is skipped with a message saying how to
- * run it. Each test takes its own key prefix, so suites and tests sharing a bucket never see each
+ * run it (with MIRROR_TEST_REQUIRE_SERVICES=1, as in CI, that fails the file instead:
+ * required-services.ts). Each test takes its own key prefix, so suites and tests sharing a bucket never see each
  * other's objects.
  *
  *   const s3 = useS3();
@@ -10,6 +11,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll } from 'vitest';
+import { serviceMissing } from './required-services.js';
 import { type CephS3, missingCephBinaries, type S3Target, S3_ENV, s3TargetFromEnv, startCephS3 } from './ceph-s3.js';
 
 export interface S3ForSuite {
@@ -31,6 +33,7 @@ export function useS3(): S3ForSuite {
   const skipReason = missing.length > 0
     ? `S3 suites skipped: Ceph is not installed (missing ${missing.join(', ')}; apt-get install ceph-mon ceph-osd radosgw ceph-common) and ${S3_ENV.endpoint} is not set`
     : undefined;
+  serviceMissing(skipReason !== undefined, skipReason ?? '');
   if (skipReason) console.warn(skipReason);
   let started: CephS3 | undefined;
   let target = fromEnv;

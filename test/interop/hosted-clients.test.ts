@@ -12,8 +12,13 @@
  * Each client talks to the registry through a RecordingProxy; the requests are summarised per
  * client (INTEROP_PUSH_REPORT=<file> writes the summaries as markdown).
  *
- * `startTarget` is the registry under test: Docker's registry:2 today; the mirror's hosted
- * repositories by changing that one line.
+ * The registry under test is the mirror's hosted repositories (in front of the interop
+ * upstreams: the open one registry-only, "defaultUpstream": null; the secured one with
+ * `team/**` and `my-image` hosted beside the docker.io cache); INTEROP_PUSH_TARGET=registry2 runs
+ * the same tests against Docker's registry:2, as they were recorded first. Against the mirror,
+ * also: hosted and cached content side by side (a pull through while pushing, a push to a
+ * proxied name that never reaches the upstream) and podman pulling through the shipped
+ * deploy/clients/podman registries.conf.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -22,20 +27,25 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Containerd } from './support/containerd.js';
 import { Dockerd, DockerdUnavailableError } from './support/dockerd.js';
 import { Podman } from './support/podman.js';
-import { Skopeo } from './support/skopeo.js';
+import { Skopeo, readOciIndex, verifiedLayoutBlobs } from './support/skopeo.js';
+import { findImage } from './support/catalog.js';
+import { podmanRegistriesConf } from './support/client-configs.js';
 import { Tripwire } from './support/tripwire.js';
 import { blobsOf, MEDIA } from './support/images.js';
 import { OciClient } from './support/oci-client.js';
 import { containerdPushPull, dockerPushPull, listReferrers, podmanPushPull, pushArtifactWithSubject, skopeoCopyAllRoundTrip } from './support/push-clients.js';
 import { multiPlatformIndex, pushLayer, singleImage } from './support/push-images.js';
 import { endpointOf, pushSummaryMarkdown, summarizePush, type PushSummary } from './support/push-request-summary.js';
-import { TEST_CREDENTIALS, startRegistry2Target, type PushTarget, type PushTargetStarter } from './support/push-targets.js';
+import { TEST_CREDENTIALS, mirrorPushTarget, startRegistry2Target, type PushTarget } from './support/push-targets.js';
 import type { RecordedRequest } from './support/recording-proxy.js';
+import { startUpstreams, type Upstreams } from './support/upstreams.js';
 
-const startTarget: PushTargetStarter = startRegistry2Target;
+const AGAINST_REGISTRY2 = process.env.INTEROP_PUSH_TARGET === 'registry2';
 
 let root: string;
 let tripwire: Tripwire | undefined;
+/** The mirror's upstreams (docker.io = the hub); not started against registry:2. */
+let upstreams: Upstreams | undefined;
 /** Anonymous pushes (registry:2's default, the seed workflow). */
 let open: PushTarget | undefined;
 /** htpasswd: every client logs in. */
@@ -45,6 +55,8 @@ const summaries: PushSummary[] = [];
 beforeAll(async () => {
   root = mkdtempSync(join(tmpdir(), 'registry-mirror-hosted-clients-'));
   tripwire = await Tripwire.start();
+  if (!AGAINST_REGISTRY2) upstreams = await startUpstreams(join(root, 'upstreams'));
+  const startTarget = upstreams ? mirrorPushTarget(upstreams) : startRegistry2Target;
   open = await startTarget(join(root, 'open'));
   secured = await startTarget(join(root, 'secured'), { credentials: TEST_CREDENTIALS });
 });
@@ -52,6 +64,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await open?.stop();
   await secured?.stop();
+  await upstreams?.stop();
   await tripwire?.close();
   if (process.env.INTEROP_PUSH_REPORT) writeFileSync(process.env.INTEROP_PUSH_REPORT, summaries.map(pushSummaryMarkdown).join('\n'));
   if (root && !process.env.INTEROP_KEEP) rmSync(root, { recursive: true, force: true });
@@ -199,5 +212,58 @@ describe('OCI artifacts with a subject', () => {
     expect(all.manifests).toHaveLength(2);
     expect(filtered.manifests.map((entry) => entry.digest)).toEqual([artifacts[0]!.digest]);
     if (target.referrersApi) expect(filtered.filtersApplied).toBe('artifactType');
+  });
+});
+
+describe.skipIf(AGAINST_REGISTRY2)('hosted next to cached content (the mirror only)', () => {
+  it('library/alpine:3.20 pulls through byte-exact while dockerd pushes and pulls team/app; a push to library/alpine never reaches the upstream', async ({ skip }) => {
+    const { secured: target, tripwire: wire } = env();
+    const hub = upstreams!.hub.proxy.requests;
+    const alpine = findImage(upstreams!.catalog, 'library/alpine', '3.20');
+    const dockerd = await startDockerd(join(root, 'dockerd-coexist'), skip);
+    const skopeo = await Skopeo.create(join(root, 'skopeo-coexist'), { deadProxyPort: wire.port });
+    try {
+      const image = singleImage('docker', 'coexist-team-app');
+      const creds = ['--src-creds', `${target.credentials!.username}:${target.credentials!.password}`];
+      const layout = join(root, 'skopeo-coexist', 'alpine');
+      const hubMark = hub.mark();
+      const [pushed] = await Promise.all([
+        dockerPushPull(dockerd, target, { repository: 'team/app', tag: 'coexist', dir: join(root, 'dockerd-coexist', 'work') }, image),
+        skopeo.run(['copy', '--all', '--preserve-digests', '--src-tls-verify=false', ...creds, `docker://${target.host}/library/alpine:3.20`, `oci:${layout}:3.20`]),
+      ]);
+      expect(pushed.pulledDigest).toBe(pushed.pushedDigest);
+      expect(readOciIndex(layout).find((entry) => entry.annotations?.['org.opencontainers.image.ref.name'] === '3.20')?.digest).toBe(alpine.image.digest);
+      const pulled = verifiedLayoutBlobs(layout);
+      expect(blobsOf(alpine.image).map((blob) => blob.digest).filter((digest) => !pulled.has(digest)), 'alpine blobs missing or wrong').toEqual([]);
+      expect(hub.since(hubMark).filter((entry) => entry.path.includes('team/app')), 'team/app never asked of the upstream').toEqual([]);
+
+      await dockerd.docker(['tag', `${target.host}/team/app:coexist`, `${target.host}/library/alpine:pushed`]);
+      const writesMark = hub.mark();
+      await expect(dockerd.docker(['push', `${target.host}/library/alpine:pushed`])).rejects.toThrow();
+      expect(hub.since(writesMark).filter((entry) => !['GET', 'HEAD'].includes(entry.method)), 'writes that reached the upstream').toEqual([]);
+      const refused = target.proxy.requests.filter((request) => request.url.startsWith('/v2/library/alpine/') && request.method !== 'GET' && request.method !== 'HEAD');
+      expect(refused.length).toBeGreaterThan(0);
+      expect(refused.every((request) => request.status === 405)).toBe(true);
+    } finally {
+      await dockerd.stop();
+    }
+  });
+
+  it('podman pulls a cached image through the shipped deploy/clients/podman registries.conf', async () => {
+    const { tripwire: wire } = env();
+    const proxied = await mirrorPushTarget(upstreams!)(join(root, 'podman-proxy'), { registryOnly: false });
+    const podman = Podman.create(join(root, 'podman-conf'), wire, { registriesConf: podmanRegistriesConf(proxied.host, wire.host) });
+    try {
+      const alpine = findImage(upstreams!.catalog, 'library/alpine', '3.20');
+      const wireMark = wire.connections;
+      await podman.run(['pull', 'docker.io/library/alpine:3.20']);
+      const inspected = JSON.parse(await podman.run(['image', 'inspect', 'docker.io/library/alpine:3.20'])) as Array<{ Digest: string }>;
+      expect(inspected[0]?.Digest).toBe(alpine.image.digest);
+      expect(proxied.proxy.requests.map((request) => `${request.method} ${request.url}`)).toContain('GET /v2/library/alpine/manifests/3.20');
+      expect(wire.connections - wireMark, 'podman fell back past the mirror').toBe(0);
+    } finally {
+      podman.remove();
+      await proxied.stop();
+    }
   });
 });

@@ -15,7 +15,7 @@ describe('/healthz and /readyz', () => {
     expect((await get(`${setup.url}/healthz`)).status).toBe(200);
     const ready = await get(`${setup.url}/readyz`);
     expect(ready.status).toBe(200);
-    expect(JSON.parse(ready.body.toString())).toEqual({ ready: true, degraded: false, checks: { configLoaded: true, cacheWritable: true, shuttingDown: false } });
+    expect(JSON.parse(ready.body.toString())).toEqual({ ready: true, degraded: false, checks: { configLoaded: true, cacheWritable: true, metadataReachable: true, shuttingDown: false } });
 
     setup.mirror.markShuttingDown();
     const draining = await get(`${setup.url}/readyz`);
@@ -30,5 +30,16 @@ describe('/healthz and /readyz', () => {
     const response = await get(`${setup.url}/readyz`);
     expect(response.status).toBe(503);
     expect(JSON.parse(response.body.toString()).checks.cacheWritable).toBe(false);
+  });
+
+  it('answers 503 on /readyz when the metadata store does not answer, naming the backend (issue 13 item 5)', async () => {
+    setup = await startObserved({ config: { metadata: { store: 'sqlite' } } });
+    expect((await get(`${setup.url}/readyz`)).status).toBe(200);
+    await setup.mirror.metadata.close();
+    const response = await get(`${setup.url}/readyz`);
+    expect(response.status).toBe(503);
+    const report = JSON.parse(response.body.toString());
+    expect(report.checks).toMatchObject({ metadataReachable: false, cacheWritable: true });
+    expect(report.failures).toEqual([expect.stringMatching(/^metadata store "sqlite" does not answer: .*not open/)]);
   });
 });

@@ -10,6 +10,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ClientRateLimitedError, ServerBusyError } from '../../src/domain/errors.js';
 import { BcryptWorkerPool, type PasswordComparer } from '../../src/http/bcrypt-worker-pool.js';
 import { Htpasswd } from '../../src/http/htpasswd.js';
+import { LocalFlights } from '../../src/coordination/flights.js';
 
 const LIMITS = { perClient: 5, perUser: 20, windowMs: 60_000 };
 /** Cost 4: the checks below count comparisons, they do not need slow ones. */
@@ -134,6 +135,29 @@ describe('password checks under a flood', () => {
     expect(comparer.calls).toBe(1);
     for (let i = 0; i < 4; i++) expect(await htpasswd.verify('alice', `other-${i}`, '192.0.2.1')).toBe(false);
     expect(comparer.calls).toBe(5);
+  });
+
+  it('joins identical checks through the Flights it is given (issue 13 item 5), keyed without the password', async () => {
+    const comparer = new CountingComparer();
+    const flights = new LocalFlights();
+    const keys: string[] = [];
+    const run = flights.run.bind(flights);
+    flights.run = (key, work, options) => {
+      keys.push(key);
+      return run(key, work, options);
+    };
+    const htpasswd = new Htpasswd(users('alice'), { comparer, failureLimits: LIMITS, flights });
+    comparer.hold();
+    const checks = Array.from({ length: 5 }, () => outcome(htpasswd.verify('alice', 'secret-guess', '192.0.2.1')));
+    expect(flights.size).toBe(1);
+    comparer.release();
+    expect(await Promise.all(checks)).toEqual(Array(5).fill(false));
+    expect(comparer.calls).toBe(1);
+    expect(keys).toHaveLength(5);
+    expect(new Set(keys).size).toBe(1);
+    expect(keys[0]).not.toContain('secret-guess');
+    expect(keys[0]).not.toContain('alice');
+    expect(flights.size).toBe(0);
   });
 
   it('remembers successes by a keyed hash: a user/password split elsewhere is a different key', async () => {

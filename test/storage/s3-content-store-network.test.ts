@@ -5,6 +5,7 @@
  * end a body cleanly short. The fault servers need no Ceph; the rest runs on the real gateway.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { serviceMissing } from '../helpers/required-services.js';
 import { digestOf } from '../../src/domain/digest.js';
 import { UpstreamUnavailableError } from '../../src/domain/errors.js';
 import type { Readable } from 'node:stream';
@@ -162,7 +163,8 @@ describe.skipIf(!s3.available)('S3 content store on the real gateway: redirects,
   it('a gateway stopped mid-read and mid-write: streams break, every operation rejects promptly', async (context) => {
     // A second gateway on the same cluster, so stopping it takes S3 from no other suite.
     const cephConf = s3.cephConf();
-    if (!cephConf) return context.skip(`no ceph.conf to start a second gateway: set ${S3_ENV.cephConf}`);
+    const noConf = `no ceph.conf to start a second gateway: set ${S3_ENV.cephConf}`;
+    if (serviceMissing(!cephConf, noConf) || !cephConf) return context.skip(noConf);
     const gateway = await startExtraGateway(cephConf, `${cephConf.replace(/ceph\.conf$/, '')}log`);
     try {
       const store = fixture.store({ endpoint: gateway.endpoint }, { ...FAST_FAILURE, sizes: { part: 5 * MIB } });

@@ -13,7 +13,7 @@ import { randomUUID } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import type { Context, MiddlewareHandler } from 'hono';
 import type { Logger } from 'pino';
-import { repositoryKey, type ProxiedTarget } from '../../domain/target.js';
+import { repositoryKey, type RepositoryTarget } from '../../domain/target.js';
 import '../app-env.js';
 import { accountAnswer } from '../../metrics/answer-accounting.js';
 import type { MirrorMetrics } from '../../metrics/mirror-metrics.js';
@@ -83,7 +83,7 @@ function record(options: AccessLogOptions, c: Context, scope: RequestScope, dura
   const api = apiPathOf(path);
   const route = routeName(path, api);
   const cacheResult: string | undefined = c.get('cacheResult');
-  const target: ProxiedTarget | undefined = c.get('target');
+  const target: RepositoryTarget | undefined = c.get('target');
   const bytes = Number.isNaN(outcome.bytes) ? 0 : outcome.bytes;
   const { metrics, usage, recorder } = options;
   metrics.request(route, c.req.method, outcome.status);
@@ -104,7 +104,7 @@ function record(options: AccessLogOptions, c: Context, scope: RequestScope, dura
     status: outcome.status,
     bytes,
     cache: cacheResult,
-    upstream: target?.upstream,
+    upstream: target?.kind === 'proxy' ? target.upstream : undefined,
     upstreamMs: Math.round(scope.upstreamMs),
     durationMs: Math.round(durationMs),
     aborted: outcome.aborted || undefined,

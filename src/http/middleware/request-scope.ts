@@ -22,3 +22,8 @@ export function addUpstreamTime(durationMs: number): void {
   const scope = storage.getStore();
   if (scope) scope.upstreamMs += durationMs;
 }
+
+/** The id of the request being handled (access-log.ts), for events that name it. */
+export function currentRequestId(): string | undefined {
+  return storage.getStore()?.id;
+}

@@ -6,10 +6,10 @@
 import type { Context } from 'hono';
 import { parseRangeHeader } from '../../domain/byte-range.js';
 import { parseDigest, type Digest } from '../../domain/digest.js';
-import type { ProxiedTarget } from '../../domain/target.js';
+import type { RepositoryTarget } from '../../domain/target.js';
 import type { RegistryService } from '../../pull-through/registry-service.js';
 import { ACCEL_REQUEST_HEADER } from '../accel-redirect.js';
-import type { EndpointHandler } from '../route-table.js';
+import type { ReadHandler } from '../route-table.js';
 import { sendBlobAnswer } from '../send-blob-body.js';
 
 export interface BlobsRouteOptions {
@@ -19,14 +19,14 @@ export interface BlobsRouteOptions {
   sendfile?: boolean;
 }
 
-export function blobRoutes({ accelRedirectPrefix, sendfile = true }: BlobsRouteOptions = {}): { get: EndpointHandler; head: EndpointHandler } {
+export function blobRoutes({ accelRedirectPrefix, sendfile = true }: BlobsRouteOptions = {}): { get: ReadHandler; head: ReadHandler } {
   return {
-    async head(_c: Context, registry: RegistryService, target: ProxiedTarget, digestText: string): Promise<Response> {
+    async head<T extends RepositoryTarget>(_c: Context, registry: RegistryService<T>, target: T, digestText: string): Promise<Response> {
       const digest = parseDigest(digestText);
       const size = await registry.blobSize(target, digest);
       return new Response(null, { status: 200, headers: { ...blobHeaders(digest), 'Content-Length': String(size) } });
     },
-    async get(c: Context, registry: RegistryService, target: ProxiedTarget, digestText: string): Promise<Response> {
+    async get<T extends RepositoryTarget>(c: Context, registry: RegistryService<T>, target: T, digestText: string): Promise<Response> {
       const digest = parseDigest(digestText);
       const answer = await registry.blob(target, digest, parseRangeHeader(c.req.header('range')));
       c.set('cacheResult', answer.origin);

@@ -1,10 +1,10 @@
 /** GET/HEAD /v2/<name>/manifests/<reference> (distribution-spec "Pulling manifests"). */
 import type { Context } from 'hono';
 import { parseManifestReference } from '../../domain/reference.js';
-import type { ProxiedTarget } from '../../domain/target.js';
+import type { RepositoryTarget } from '../../domain/target.js';
 import type { RegistryService } from '../../pull-through/registry-service.js';
 
-export async function manifestsRoute(c: Context, registry: RegistryService, target: ProxiedTarget, referenceText: string): Promise<Response> {
+export async function manifestsRoute<T extends RepositoryTarget>(c: Context, registry: RegistryService<T>, target: T, referenceText: string): Promise<Response> {
   const reference = parseManifestReference(referenceText);
   const accept = c.req.raw.headers.get('accept');
   const manifest = await registry.manifest(target, reference, accept ? [accept] : []);

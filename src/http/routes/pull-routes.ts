@@ -13,5 +13,6 @@ export function pullRoutes(blobOptions: BlobsRouteOptions = {}): RouteTable {
     tags: { GET: tagsRoute, HEAD: tagsRoute },
     referrers: { GET: referrersRoute, HEAD: referrersRoute },
     uploads: {},
+    upload: {},
   };
 }

@@ -1,16 +1,21 @@
 /**
- * Everything under /v2/<name>/...: parses the path, picks the handler from the route table
- * (405 for what no endpoint offers), routes the name to its repository, and hands over. Clients
- * that did not authenticate get the registry service behind the access policy, when there is
- * one (pull-through/guarded-registry.ts).
+ * Everything under /v2/<name>/...: parses the path, routes the name to its repository (hosted or
+ * proxied), picks the handler from that kind's route table (405 for what it does not offer: a
+ * write to a proxied name is refused there, naming the hosted patterns, and never reaches an
+ * upstream), checks the client may take the action (repository-access.ts), and hands over.
+ * Clients that did not authenticate get the pull-through service behind the access policy,
+ * when there is one (pull-through/guarded-registry.ts).
  */
 import type { IncomingMessage } from 'node:http';
 import type { Context } from 'hono';
-import { BadRequestError } from '../../domain/errors.js';
+import { BadRequestError, NameUnknownError } from '../../domain/errors.js';
+import type { HostedTarget, ProxiedTarget } from '../../domain/target.js';
+import type { AccessPolicy } from '../../hosted/access-rules.js';
 import type { RegistryService } from '../../pull-through/registry-service.js';
 import type { UpstreamRouter } from '../../upstream/upstream-router.js';
 import '../app-env.js';
-import { parseApiPath } from '../api-path.js';
+import { parseApiPath, type ApiPath } from '../api-path.js';
+import { actionOf, requireAccess } from '../repository-access.js';
 import { handlerFor, type RouteTable } from '../route-table.js';
 
 export interface RegistryApiOptions {
@@ -19,17 +24,35 @@ export interface RegistryApiOptions {
   guarded?: RegistryService;
   router: UpstreamRouter;
   routes: RouteTable;
+  /** Hosted repositories: their read service and route table. */
+  hosted?: { registry: RegistryService<HostedTarget>; routes: RouteTable<HostedTarget> };
+  /** Who may pull, push and delete what; undefined: anyone may pull, nobody writes. */
+  access?: AccessPolicy;
 }
 
-export function registryApiRoute({ registry, guarded, router, routes }: RegistryApiOptions) {
+export function registryApiRoute(options: RegistryApiOptions) {
+  const { registry, guarded, router, routes, hosted, access } = options;
   return async function registryApi(c: Context): Promise<Response> {
     const api = parseApiPath(rawPathname(c));
-    const handler = handlerFor(routes, api.endpoint, c.req.method);
-    const target = router.route(api.name, namespaceParameter(c));
+    const target = router.target(api.name, namespaceParameter(c));
     c.set('target', target);
-    const service = guarded && c.get('clientUser') === undefined ? guarded : registry;
+    const user = c.get('clientUser');
+    if (target.kind === 'hosted') {
+      if (!hosted) throw new NameUnknownError(`repository ${target.repository} is not known to this registry`);
+      const handler = handlerFor(hosted.routes, api.endpoint, c.req.method, 'hosted repositories do not offer it');
+      if (access) requireAccess(access, user, target, actionOf(api.endpoint, c.req.method));
+      return handler(c, hosted.registry, target, api.reference);
+    }
+    const handler = handlerFor(routes, api.endpoint, c.req.method, proxiedRefusal(api, target, router));
+    if (access) requireAccess(access, user, target, 'pull');
+    const service = guarded && user === undefined ? guarded : registry;
     return handler(c, service, target, api.reference);
   };
+}
+
+/** Why a proxied name takes no writes, and which names do (issue 14: a write to a proxied name names the hosted patterns). */
+function proxiedRefusal(api: ApiPath, target: ProxiedTarget, router: UpstreamRouter): string {
+  return `${api.name} is proxied from ${target.upstream} and is read-only here; hosted repositories (which take pushes): ${router.hosted.describe()}`;
 }
 
 /** containerd's hosts.toml mirrors add `?ns=<registry>`; more than one is not meaningful. */

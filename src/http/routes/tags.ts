@@ -1,12 +1,12 @@
 /** GET /v2/<name>/tags/list (distribution-spec "Listing Tags"), `n` and `last` passed through. */
 import type { Context } from 'hono';
 import { BadRequestError } from '../../domain/errors.js';
-import type { ProxiedTarget } from '../../domain/target.js';
+import type { RepositoryTarget } from '../../domain/target.js';
 import type { PageRequest } from '../../metadata/metadata-store.js';
 import type { RegistryService } from '../../pull-through/registry-service.js';
 import { tagsLinkHeader } from '../link-header.js';
 
-export async function tagsRoute(c: Context, registry: RegistryService, target: ProxiedTarget): Promise<Response> {
+export async function tagsRoute<T extends RepositoryTarget>(c: Context, registry: RegistryService<T>, target: T): Promise<Response> {
   const list = await registry.tagList(target, pageRequest(c));
   const headers: Record<string, string> = { 'Content-Type': 'application/json', 'Content-Length': String(list.body.byteLength) };
   // The upstream's Link points at the upstream: rebuilt for the client's route (link-header.ts).
@@ -14,7 +14,8 @@ export async function tagsRoute(c: Context, registry: RegistryService, target: P
   return new Response(c.req.method === 'HEAD' ? null : list.body, { status: 200, headers });
 }
 
-function pageRequest(c: Context): PageRequest {
+/** `n` and `last` of a paged list (tags, referrers, catalog); a malformed `n` is a 400. */
+export function pageRequest(c: Context): PageRequest {
   const page: PageRequest = {};
   const n = c.req.query('n');
   const last = c.req.query('last');

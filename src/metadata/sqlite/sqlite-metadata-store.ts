@@ -99,11 +99,17 @@ export class SqliteMetadataStore implements MetadataStore {
     this.#ping.get();
   }
 
-  /** Idempotent. `PRAGMA optimize` lets SQLite refresh the statistics its planner uses. */
+  /**
+   * Idempotent. `PRAGMA optimize` lets SQLite refresh the statistics its planner uses; it may
+   * write, so with another process holding the write lock it fails with SQLITE_BUSY, and is
+   * then left for the next close (a close must not fail over statistics).
+   */
   async close(): Promise<void> {
     if (!this.#db.open) return;
     try {
       this.#db.pragma('optimize');
+    } catch (error) {
+      if (!String((error as { code?: unknown }).code).startsWith('SQLITE_BUSY')) throw error;
     } finally {
       this.#db.close();
     }

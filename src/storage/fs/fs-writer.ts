@@ -103,6 +103,21 @@ export class FsWriter extends EventEmitter implements ContentWriter {
     return fsGrowingFile(this);
   }
 
+  /** fdatasync of what the file holds so far, while more arrives: the commit's fsync then has little left (upload sessions). */
+  async flushSoFar(): Promise<void> {
+    if (this.state === 'writing') await this.handle.datasync().catch(() => {});
+  }
+
+  /** Closes the file and keeps it, for a resume by id (upload sessions that moved to another process). */
+  async release(): Promise<void> {
+    await this.#writing;
+    if (this.state !== 'writing') return;
+    this.state = 'failed';
+    this.failure = new Error(`writer ${this.id} was released by this process`);
+    this.emit('settled');
+    await this.handle.close().catch(() => {});
+  }
+
   async #digest(expected: Digest): Promise<string> {
     if (expected.algorithm === 'sha256') return `sha256:${this.#hash.copy().digest('hex')}`;
     const hash = createDigester(expected.algorithm);

@@ -20,10 +20,10 @@ export class Podman {
   /** podman refuses a runroot longer than 50 characters, so it cannot live under `dir`. */
   readonly #runroot = mkdtempSync(join(tmpdir(), 'podman-run-'));
 
-  private constructor(readonly dir: string, tripwire: Tripwire) {
+  private constructor(readonly dir: string, tripwire: Tripwire, registriesConfText = 'unqualified-search-registries = []\n') {
     for (const sub of ['root', 'tmp']) mkdirSync(join(dir, sub), { recursive: true });
     const registriesConf = join(dir, 'registries.conf');
-    writeFileSync(registriesConf, 'unqualified-search-registries = []\n');
+    writeFileSync(registriesConf, registriesConfText);
     writeFileSync(join(dir, 'auth.json'), '{"auths":{}}');
     this.#globalArgs = [
       '--root', join(dir, 'root'), '--runroot', this.#runroot, '--tmpdir', join(dir, 'tmp'),
@@ -32,8 +32,9 @@ export class Podman {
     this.#env = offlineEnv(tripwire, { HOME: dir, TMPDIR: join(dir, 'tmp'), REGISTRY_AUTH_FILE: join(dir, 'auth.json'), CONTAINERS_REGISTRIES_CONF: registriesConf });
   }
 
-  static create(dir: string, tripwire: Tripwire): Podman {
-    return new Podman(dir, tripwire);
+  /** `registriesConf`: the registries.conf text (default: none but an empty search list). */
+  static create(dir: string, tripwire: Tripwire, options: { registriesConf?: string } = {}): Podman {
+    return new Podman(dir, tripwire, options.registriesConf);
   }
 
   async run(args: string[]): Promise<string> {

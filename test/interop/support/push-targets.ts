@@ -1,14 +1,18 @@
 /**
  * Registries that accept pushes, each behind a RecordingProxy so a test can say exactly what a
- * client sent. Today: Docker's `registry:2` (Debian's docker-registry, distribution 2.8 in
- * registry mode), with htpasswd Basic auth when credentials are given, as its docs set it up.
- * The mirror's hosted repositories join as a second implementation of `PushTargetStarter`.
+ * client sent: Docker's `registry:2` (Debian's docker-registry, distribution 2.8 in registry
+ * mode), with htpasswd Basic auth when credentials are given, as its docs set it up; and the
+ * mirror's hosted repositories (`node dist/main.js serve`), in front of the interop upstreams:
+ * registry-only ("defaultUpstream": null, anonymous pushes, mirror.registry.config.json) without
+ * credentials, `team/**` and `my-image` hosted beside the docker.io cache with them.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import bcrypt from 'bcryptjs';
+import { startMirror } from './mirror.js';
 import { ProcessGroup, freeLoopbackPort, waitForHttp } from './processes.js';
 import { RecordingProxy } from './recording-proxy.js';
+import type { Upstreams } from './upstreams.js';
 
 export interface Credentials {
   username: string;
@@ -33,6 +37,8 @@ export interface PushTarget {
 export interface PushTargetOptions {
   /** Require Basic authentication with these credentials. */
   credentials?: Credentials;
+  /** The mirror: every unprefixed name hosted ("defaultUpstream": null); default: without credentials. */
+  registryOnly?: boolean;
 }
 
 export type PushTargetStarter = (dir: string, options?: PushTargetOptions) => Promise<PushTarget>;
@@ -82,4 +88,34 @@ function registryConfig(dir: string, port: number, credentials?: Credentials): s
     config.auth = { htpasswd: { realm: 'registry-realm', path: file } };
   }
   return JSON.stringify(config, null, 2);
+}
+
+/** The mirror's hosted repositories over the interop upstreams (docker.io = the hub, gcr.io). */
+export function mirrorPushTarget(upstreams: Upstreams): PushTargetStarter {
+  return async (dir, options = {}) => {
+    mkdirSync(dir, { recursive: true });
+    const registryOnly = options.registryOnly ?? !options.credentials;
+    const overrides: Record<string, unknown> = {
+      ...(registryOnly ? { defaultUpstream: null } : {}),
+      hosted: { repositories: registryOnly ? [] : ['team/**', 'my-image'], allowAnonymousPush: !options.credentials },
+    };
+    if (options.credentials) {
+      const file = join(dir, 'htpasswd');
+      writeFileSync(file, `${options.credentials.username}:${bcrypt.hashSync(options.credentials.password, 5)}\n`);
+      overrides.auth = { htpasswd: file };
+    }
+    const mirror = await startMirror(dir, upstreams, overrides);
+    try {
+      const proxy = await RecordingProxy.start(mirror.url);
+      const host = `127.0.0.1:${proxy.port}`;
+      const stop = async () => {
+        await proxy.close();
+        await mirror.stop();
+      };
+      return { name: 'registry-mirror', host, url: `http://${host}`, ...(options.credentials ? { credentials: options.credentials } : {}), referrersApi: true, proxy, stop };
+    } catch (error) {
+      await mirror.stop();
+      throw error;
+    }
+  };
 }

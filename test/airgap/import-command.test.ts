@@ -1,0 +1,98 @@
+/**
+ * Issue 12 item 9 through the command line (`registry-mirror import`, run as a child process):
+ * a malformed archive or a bad file ends in one line on stderr and exit status 1, never a stack
+ * trace; a tag the cache has is re-pointed only with `--retag`, which `import --help` documents.
+ */
+import { execFile } from 'node:child_process';
+import { writeFile, mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makeImage } from '../helpers/test-images.js';
+import { tempDir } from './airgap-fixture.js';
+import { blobsOf, indexJsonOf, writeLayoutArchive } from './crafted-archives.js';
+
+const MAIN = fileURLToPath(new URL('../../src/main.ts', import.meta.url));
+const image = makeImage({ layers: [1_500], seed: 'cli-a' });
+const other = makeImage({ layers: [1_200], seed: 'cli-b' });
+
+let work: { dir: string; remove: () => Promise<void> };
+let config: string;
+beforeAll(async () => {
+  work = await tempDir('mirror-import-cli-');
+  config = path.join(work.dir, 'mirror.config.json');
+  await writeFile(config, JSON.stringify({ log: { level: 'warn' }, cache: { dir: path.join(work.dir, 'cache'), maxBytes: 2 ** 30 }, upstreams: { 'docker.io': { url: 'http://127.0.0.1:9' } } }));
+});
+afterAll(async () => {
+  await work?.remove();
+});
+
+interface Outcome {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function cli(args: string[]): Promise<Outcome> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, ['--import', 'tsx', MAIN, ...args], { timeout: 60_000 }, (error, stdout, stderr) => {
+      resolve({ code: error ? ((error as { code?: number }).code ?? -1) : 0, stdout, stderr });
+    });
+  });
+}
+
+const file = (name: string) => path.join(work.dir, name);
+
+async function craft(): Promise<Record<string, string>> {
+  const good = indexJsonOf([{ image, refName: 'docker.io/library/app:1' }]);
+  await writeLayoutArchive(file('good.tar'), good, blobsOf([image]));
+  const tarBytes = readFileSync(file('good.tar'));
+  await writeFile(file('random.tar'), Buffer.from(Array.from({ length: 5_000 }, (_, i) => (i * 7919) % 251)));
+  await writeFile(file('cut.tar'), tarBytes.subarray(0, 1_300));
+  await writeFile(file('gzipped.tar.gz'), gzipSync(tarBytes));
+  await writeLayoutArchive(file('index-not-json.tar'), Buffer.from('{"manifests": [ {"digest": "sha256:'), blobsOf([image]));
+  await writeLayoutArchive(file('index-bad-entry.tar'), Buffer.from('{"manifests":[{"digest":"sha256:abc","size":"x"},7]}'), []);
+  await writeLayoutArchive(file('no-index.tar'), undefined, blobsOf([image]));
+  await mkdir(file('a-directory'), { recursive: true });
+  return {
+    'not a tar at all': file('random.tar'),
+    'a tar cut short': file('cut.tar'),
+    'a gzipped tar': file('gzipped.tar.gz'),
+    'an index.json that is not JSON': file('index-not-json.tar'),
+    'an index.json whose entry is not a descriptor': file('index-bad-entry.tar'),
+    'no index.json': file('no-index.tar'),
+    'a file that does not exist': file('nothing-here.tar'),
+    'a directory': file('a-directory'),
+  };
+}
+
+describe('registry-mirror import', () => {
+  it('answers every malformed archive and bad file with one line on stderr and exit status 1', async () => {
+    const cases = await craft();
+    for (const [what, archive] of Object.entries(cases)) {
+      const outcome = await cli(['import', '--config', config, archive]);
+      expect(outcome.code, `${what}: ${outcome.stderr}`).toBe(1);
+      expect(outcome.stderr, what).not.toMatch(/\n\s+at /);
+      const lines = outcome.stderr.trim().split('\n');
+      expect(lines, `${what}: ${outcome.stderr}`).toHaveLength(1);
+      expect(lines[0], what).toMatch(/^(registry-mirror: import: |error: )\S/);
+    }
+  }, 180_000);
+
+  it('re-points a tag the cache has only with --retag, and says so in its help', async () => {
+    await writeLayoutArchive(file('first.tar'), indexJsonOf([{ image, refName: 'docker.io/library/tagged:1' }]), blobsOf([image]));
+    await writeLayoutArchive(file('second.tar'), indexJsonOf([{ image: other, refName: 'docker.io/library/tagged:1' }]), blobsOf([other]));
+    const first = await cli(['import', '--config', config, file('first.tar')]);
+    expect(first.code, `${first.stdout}\n${first.stderr}`).toBe(0);
+    const refused = await cli(['import', '--config', config, file('second.tar')]);
+    expect(refused.code).toBe(1);
+    expect(refused.stdout).toMatch(/docker\.io\/library\/tagged:1\s+FAILED\s+.*points to .* --retag/);
+    const retagged = await cli(['import', '--retag', '--config', config, file('second.tar')]);
+    expect(retagged.code, `${retagged.stdout}\n${retagged.stderr}`).toBe(0);
+    expect(retagged.stdout).toMatch(/docker\.io\/library\/tagged:1\s+ok/);
+    const help = await cli(['import', '--help']);
+    expect(help.stdout).toMatch(/--retag\s+re-point tags the cache already has/);
+  }, 120_000);
+});

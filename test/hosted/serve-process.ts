@@ -1,0 +1,48 @@
+/**
+ * `registry-mirror serve` as a real child process (from the sources through tsx, no build), for
+ * tests that need a second process on the same cache or a kill -9: started with a config file,
+ * found by its "listening" log line, stopped by its PID only.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+const PROJECT_ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+export interface ServeProcess {
+  url: string;
+  child: ChildProcess;
+  /** SIGKILL, and resolves once it is gone. */
+  kill(): Promise<void>;
+}
+
+/** Writes `config` (listen on loopback, port 0, quiet logs added) beside the cache and starts a server on it. */
+export async function serveProcess(workDir: string, name: string, config: Record<string, unknown>): Promise<ServeProcess> {
+  const configFile = path.join(workDir, `${name}.config.json`);
+  await writeFile(configFile, JSON.stringify({ listen: { host: '127.0.0.1', port: 0 }, log: { level: 'warn' }, ...config }));
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', 'serve', '--config', configFile], { cwd: PROJECT_ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${name} did not start within 30 s`)), 30_000);
+    void exited.then(() => reject(new Error(`${name} exited before listening`)));
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      const entry = JSON.parse(line) as { msg?: string; url?: string };
+      if (entry.msg === 'listening' && entry.url) {
+        clearTimeout(timer);
+        resolve(entry.url);
+      }
+    });
+  }).catch((error: unknown) => {
+    child.kill('SIGKILL');
+    throw error;
+  });
+  return {
+    url, child,
+    async kill() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await exited;
+    },
+  };
+}

@@ -1,0 +1,134 @@
+/**
+ * Upload sessions live in the metadata store and their bytes in a resumable writer (issue 14
+ * "Upload sessions"): any process sharing the cache continues a session, a process killed with
+ * kill -9 in the middle of a chunk leaves nothing visible, and after a restart the upload
+ * continues from the bytes actually received (the writer's, re-hashed), or starts over.
+ */
+import { readdirSync, readlinkSync, statSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { afterEach, describe, expect, it } from 'vitest';
+import { request } from 'undici';
+import { sha256, waitFor } from '../helpers/http.js';
+import { seededBytes } from '../helpers/test-images.js';
+import { digestOf } from '../../src/domain/digest.js';
+import { BlobUploadUnknownError } from '../../src/domain/errors.js';
+import { FILE_STORE_PIECES } from '../../src/hosted/upload-body.js';
+import { UploadSessions } from '../../src/hosted/upload-sessions.js';
+import { MemoryMetadataStore } from '../../src/metadata/memory/memory-metadata-store.js';
+import { FsContentStore } from '../../src/storage/fs/fs-content-store.js';
+import { call, errorCodes, header, withDigest } from './hosted-fixture.js';
+import { serveProcess, type ServeProcess } from './serve-process.js';
+
+const MiB = 1024 * 1024;
+let workDir: string | undefined;
+const servers: ServeProcess[] = [];
+afterEach(async () => {
+  await Promise.all(servers.splice(0).map((server) => server.kill()));
+  if (workDir) await rm(workDir, { recursive: true, force: true });
+  workDir = undefined;
+});
+
+async function start(name: string): Promise<ServeProcess> {
+  const server = await serveProcess(workDir!, name, {
+    cache: { dir: path.join(workDir!, 'cache'), maxBytes: '1GiB' },
+    defaultUpstream: null,
+    upstreams: {},
+    hosted: { allowAnonymousPush: true },
+  });
+  servers.push(server);
+  return server;
+}
+
+const patch = (location: string, body: Buffer, start: number) =>
+  call(location, { method: 'PATCH', headers: { 'content-type': 'application/octet-stream', 'content-range': `${start}-${start + body.length - 1}` }, body });
+const on = (server: ServeProcess, location: string) => `${server.url}${new URL(location).pathname}`;
+
+function uploadFiles(): Array<{ name: string; size: number }> {
+  const dir = path.join(workDir!, 'cache', 'uploads');
+  return readdirSync(dir).map((name) => ({ name, size: statSync(path.join(dir, name)).size }));
+}
+
+describe('upload sessions across processes', () => {
+  it('two servers on one cache take turns on one chunked upload', async () => {
+    workDir = await mkdtemp(path.join(tmpdir(), 'mirror-uploads-'));
+    const [a, b] = [await start('a'), await start('b')];
+    const bytes = seededBytes(3 * MiB + 17, 'turns');
+    const location = header(await call(`${a.url}/v2/team/app/blobs/uploads/`, { method: 'POST' }), 'location')!;
+    const chunks = [[a, 0, MiB], [b, MiB, 2 * MiB], [a, 2 * MiB, 2 * MiB + 5], [b, 2 * MiB + 5, bytes.length]] as const;
+    for (const [server, from, to] of chunks) {
+      const response = await patch(on(server, location), bytes.subarray(from, to), from);
+      expect([response.status, header(response, 'range')], `${from}-${to}`).toEqual([202, `0-${to - 1}`]);
+    }
+    expect(header(await call(on(a, location)), 'range')).toBe(`0-${bytes.length - 1}`);
+    expect((await call(withDigest(on(a, location), sha256(bytes)), { method: 'PUT' })).status).toBe(201);
+    expect((await call(`${b.url}/v2/team/app/blobs/${sha256(bytes)}`)).body.equals(bytes)).toBe(true);
+  });
+
+  it('kill -9 in the middle of a chunk: nothing visible; after a restart the upload continues from what was received, or starts over', async () => {
+    workDir = await mkdtemp(path.join(tmpdir(), 'mirror-uploads-'));
+    const first = await start('first');
+    const bytes = seededBytes(20 * MiB, 'kill-9');
+    const location = header(await call(`${first.url}/v2/team/app/blobs/uploads/`, { method: 'POST' }), 'location')!;
+    expect((await patch(location, bytes.subarray(0, MiB), 0)).status).toBe(202);
+    // A chunk without Content-Range whose body stops after 9 MiB more: pieces reach the writer, then the process dies.
+    const stalled = new Readable({ read() {} });
+    stalled.push(bytes.subarray(MiB, 10 * MiB));
+    const inFlight = request(location, { method: 'PATCH', body: stalled, headersTimeout: 60_000 }).catch((error: unknown) => error);
+    await waitFor(() => uploadFiles().some((file) => file.size >= 9 * MiB), 20_000, 'a piece of the second chunk on disk');
+    await first.kill();
+    expect(await inFlight).toBeInstanceOf(Error);
+
+    const second = await start('second');
+    expect((await call(`${second.url}/v2/team/app/blobs/${sha256(bytes)}`, { method: 'HEAD' })).status).toBe(404);
+    expect(errorCodes(await call(`${second.url}/v2/team/app/tags/list`))).toEqual(['NAME_UNKNOWN']);
+    const status = await call(on(second, location));
+    expect(status.status).toBe(204);
+    const received = Number(/^0-(\d+)$/.exec(header(status, 'range')!)![1]) + 1;
+    // What reached the disk before the kill (at least what the wait saw), never more than was sent.
+    expect(received).toBeGreaterThanOrEqual(9 * MiB);
+    expect(received).toBeLessThanOrEqual(10 * MiB);
+    expect((await patch(on(second, location), bytes.subarray(received), received)).status).toBe(202);
+    expect((await call(withDigest(on(second, location), sha256(bytes)), { method: 'PUT' })).status).toBe(201);
+    expect((await call(`${second.url}/v2/team/app/blobs/${sha256(bytes)}`)).body.equals(bytes)).toBe(true);
+    // Or a client that starts over: a new upload of the whole blob.
+    const again = seededBytes(2 * MiB, 'kill-9-again');
+    const restarted = header(await call(`${second.url}/v2/team/app/blobs/uploads/`, { method: 'POST' }), 'location')!;
+    expect((await call(withDigest(restarted, sha256(again)), { method: 'PUT', body: again })).status).toBe(201);
+  });
+});
+
+describe('UploadSessions sharing one store (two processes in one)', () => {
+  /** Descriptors this process holds open on files of this test's store (an upload file, or the blob it became). */
+  const openUploadFiles = () => readdirSync('/proc/self/fd').filter((fd) => {
+    try {
+      return readlinkSync(`/proc/self/fd/${fd}`).startsWith(path.join(workDir!, 'cache'));
+    } catch {
+      return false;
+    }
+  }).length;
+  const body = (bytes: Buffer, start: number) => ({ stream: Readable.from([bytes]), range: { start, end: start + bytes.length - 1 } });
+
+  it.runIf(process.platform === 'linux')('a session finished elsewhere is let go of here at the next expiry run; a stale writer is resumed, not trusted', async () => {
+    workDir = await mkdtemp(path.join(tmpdir(), 'mirror-sessions-'));
+    const content = await FsContentStore.open(path.join(workDir, 'cache'));
+    const metadata = new MemoryMetadataStore();
+    const options = { content, uploads: metadata.uploads, expiryMs: 3600_000, pieces: FILE_STORE_PIECES };
+    const [a, b] = [new UploadSessions(options), new UploadSessions(options)];
+    const bytes = seededBytes(300_000, 'sessions');
+    const filesBefore = openUploadFiles();
+    const session = await a.start('team/app');
+    await a.append('team/app', session.id, body(bytes.subarray(0, 100_000), 0));
+    await b.append('team/app', session.id, body(bytes.subarray(100_000, 200_000), 100_000));
+    // a's writer counts 100 000 bytes, the session 200 000: a resumes instead of writing at the wrong offset.
+    await a.append('team/app', session.id, body(bytes.subarray(200_000), 200_000));
+    expect((await b.finish('team/app', session.id, digestOf(bytes), { stream: Readable.from([]) })).size).toBe(bytes.length);
+    expect(openUploadFiles()).toBeGreaterThan(filesBefore);
+    await a.expire();
+    expect(openUploadFiles()).toBe(filesBefore);
+    await expect(a.status('team/app', session.id)).rejects.toThrow(BlobUploadUnknownError);
+    await content.close();
+  });
+});
