@@ -215,7 +215,7 @@ describe('deploy/replicas/compose.yaml', () => {
     expect(compose.services.lb.ports).toEqual(['5000:8080']);
     const nginx = readFileSync(path.join(DEPLOY, 'replicas', 'nginx.conf'), 'utf8');
     expect(nginx).toContain(`server mirror:${config.listen.port};`);
-    expect(config.metadata).toEqual({ store: 'redis', redisUrl: 'redis://redis:6379' });
+    expect(config.metadata).toEqual({ store: 'redis', maxVerdicts: 100000, redisUrl: 'redis://redis:6379' });
     expect(new URL(config.storage.s3!.endpoint!).hostname).toBe('minio');
     expect(compose.services['minio-bucket'].entrypoint.join(' ')).toContain(`local/${config.storage.s3!.bucket}`);
   });

@@ -77,7 +77,10 @@ describe('serve --workers 2', () => {
     for (const response of responses) expect(deliveredExactly(response, layer.bytes)).toBe(true);
     expect(upstreamBlobGets(fake, layer.digest)).toHaveLength(1);
 
-    const requests = served.lines.filter((line) => line.msg === 'request' && String(line.path).endsWith(layer.digest));
+    const requestLines = () => served.lines.filter((line) => line.msg === 'request' && String(line.path).endsWith(layer.digest));
+    // Each worker writes its request line after the response ends: on a busy machine, a moment after the client has its bytes.
+    await waitFor(() => requestLines().filter((line) => String(line.path).startsWith('/v2/')).length >= 50, 20_000, 'the 50 request log lines');
+    const requests = requestLines();
     const byWorker = new Map<unknown, Array<Record<string, unknown>>>();
     for (const line of requests) byWorker.set(line.worker, [...(byWorker.get(line.worker) ?? []), line]);
     const clientRequests = requests.filter((line) => String(line.path).startsWith('/v2/'));
