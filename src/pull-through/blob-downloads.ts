@@ -10,7 +10,7 @@ import type { Digest } from '../domain/digest.js';
 import { UpstreamUnavailableError } from '../domain/errors.js';
 import { repositoryKey, type ProxiedTarget } from '../domain/target.js';
 import { BlobDownload, type DownloadStores } from './blob-download.js';
-import type { UpstreamLimiter } from './upstream-limiter.js';
+import type { UpstreamConcurrency } from './upstream-limiter.js';
 import type { UpstreamPort } from './upstream-port.js';
 
 /** The content turned up in the store before a download was needed (another process, or a flight that just ended). */
@@ -23,7 +23,7 @@ export type HeldBlob = BlobDownload | AlreadyStored;
 
 export interface BlobDownloadsOptions extends DownloadStores {
   flights: Flights;
-  limiter: UpstreamLimiter;
+  limiter: UpstreamConcurrency;
   fillTimeoutMs: number;
   /** Called after a fill failed with ENOSPC and `freedBytes` of cached blobs were evicted. */
   onDiskFull?: (freedBytes: number) => void;

@@ -9,7 +9,17 @@ export interface LimiterStats {
   queued: number;
 }
 
-export class UpstreamLimiter {
+/**
+ * The bound as the download code sees it: this class within one process, RedisSemaphore
+ * (coordination/redis-semaphore.ts) across replicas, the primary's slots across the workers of
+ * one machine (coordination/worker-semaphore.ts).
+ */
+export interface UpstreamConcurrency {
+  run<T>(upstream: string, work: () => Promise<T>): Promise<T>;
+  stats(upstream: string): LimiterStats;
+}
+
+export class UpstreamLimiter implements UpstreamConcurrency {
   private readonly limits = new Map<string, LimitFunction>();
 
   constructor(private readonly maxConcurrent: number) {}
