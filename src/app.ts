@@ -40,14 +40,17 @@ export interface AppDependencies {
   sendTimeoutMs?: number;
   /** Hosted repositories (pushes, deletions, the catalog); config `listen.trustForwardedHeaders` for their Locations. */
   hosted?: { services: HostedServices; trustForwardedHeaders: boolean };
+  /** Routes for the other replicas only (replicas/fleet-routes.ts), mounted before client auth: they carry the fleet's own signature. */
+  internalRoutes?: (app: Hono) => void;
 }
 
-export function createApp({ registry, guarded, router, log, observability, clientCredentials, accelRedirectPrefix, sendfile, sendTimeoutMs, hosted }: AppDependencies): Hono {
+export function createApp({ registry, guarded, router, log, observability, clientCredentials, accelRedirectPrefix, sendfile, sendTimeoutMs, hosted, internalRoutes }: AppDependencies): Hono {
   const app = new Hono();
   app.use(apiVersionHeader());
   app.use(noSniff());
   // First, so that every answer (errors and 404s included) is logged and counted.
   if (observability) app.use(accessLog({ log, metrics: observability.metrics, usage: observability.usage, recorder: observability.recorder }));
+  internalRoutes?.(app);
   if (clientCredentials) app.use(clientAuth(clientCredentials));
 
   app.onError((error, c) => {

@@ -11,7 +11,7 @@ import { LocalFlights, type Flights } from './coordination/flights.js';
 import type { Digest } from './domain/digest.js';
 import { CacheBudget, type ReconcileMode } from './eviction/cache-budget.js';
 import { createHostedServices, type HostedServices } from './hosted/hosted-services.js';
-import { FILE_STORE_PIECES, type PieceSize } from './hosted/upload-body.js';
+import { FILE_STORE_PIECES, OBJECT_STORE_PIECES, type PieceSize } from './hosted/upload-body.js';
 import { RepositoryPatterns } from './hosted/repository-patterns.js';
 import { Htpasswd } from './http/htpasswd.js';
 import type { MetadataStore } from './metadata/metadata-store.js';
@@ -25,11 +25,17 @@ import { ManifestPrefetch } from './pull-through/manifest-prefetch.js';
 import { ManifestResolver } from './pull-through/manifest-resolver.js';
 import { ProxyBlobs } from './pull-through/proxy-blobs.js';
 import { ProxyRegistry } from './pull-through/proxy-registry.js';
-import { UpstreamLimiter } from './pull-through/upstream-limiter.js';
+import type { UpstreamConcurrency } from './pull-through/upstream-limiter.js';
 import { Upstreams } from './pull-through/upstreams.js';
 import type { ContentStore } from './storage/content-store.js';
-import { FsContentStore } from './storage/fs/fs-content-store.js';
+import type { S3ContentStore } from './storage/s3/s3-content-store.js';
+import type { LocalTier } from './tiering/local-tier.js';
+import { openContentStore } from './tiering/open-content-store.js';
 import { ManifestStore } from './storage/manifest-store.js';
+import { openFleet, type Fleet } from './replicas/fleet.js';
+import type { WorkerIdentity } from './replicas/worker-coordination.js';
+import { ResilientMetadataStore } from './replicas/resilient-metadata.js';
+import { openSharedRateLimits } from './replicas/shared-rate-limits.js';
 import { upgradeCache } from './upgrade-cache.js';
 import { UpstreamRegistry, type UpstreamResponseInfo } from './upstream/upstream-registry.js';
 import { UpstreamRouter } from './upstream/upstream-router.js';
@@ -40,7 +46,7 @@ export interface Mirror {
   registry: ProxyRegistry;
   downloads: BlobDownloads;
   budget: CacheBudget;
-  limiter: UpstreamLimiter;
+  limiter: UpstreamConcurrency;
   content: ContentStore;
   manifests: ManifestStore;
   metadata: MetadataStore;
@@ -65,6 +71,8 @@ export interface ComposeOptions {
    * fetch whole images on their own schedule (warm) turn it off; default: the config's.
    */
   prefetch?: boolean;
+  /** In a worker of `serve --workers N`: how the other workers reach this one (replicas/worker-coordination.ts). */
+  worker?: WorkerIdentity;
   /** Periodic garbage collection and upload expiry; default: unless `reconcile` is 'skip' (one-shot tools). */
   housekeeping?: boolean;
 }
@@ -73,6 +81,9 @@ export interface Stores {
   content: ContentStore;
   metadata: MetadataStore;
   manifests: ManifestStore;
+  /** With storage.driver "s3": the local copy of hot blobs (bounded by cache.maxBytes) and the bucket. */
+  localTier?: LocalTier;
+  bucket?: S3ContentStore;
   /** How upload bodies are best written to this content store (hosted/upload-body.ts). */
   writePieces: PieceSize;
   close(): Promise<void>;
@@ -80,11 +91,13 @@ export interface Stores {
 
 /** The content and metadata stores the config names, a cache of an earlier release upgraded. */
 export async function openStores(config: MirrorConfig, log: Logger): Promise<Stores> {
-  const content = await FsContentStore.open(config.cache.dir);
-  const metadata = await openMetadataStore(config).catch(async (error: unknown) => {
+  const { content, localTier, bucket } = await openContentStore(config, log);
+  const opened = await openMetadataStore(config).catch(async (error: unknown) => {
     await content.close();
     throw error;
   });
+  // Replicas keep serving what their disk and S3 hold while Redis is away (replicas/resilient-metadata.ts).
+  const metadata = config.metadata.store === 'redis' ? new ResilientMetadataStore(opened, log) : opened;
   const manifests = new ManifestStore(content, metadata.manifests);
   const close = async () => {
     await content.close();
@@ -94,15 +107,21 @@ export async function openStores(config: MirrorConfig, log: Logger): Promise<Sto
     await close();
     throw error;
   });
-  return { content, metadata, manifests, writePieces: FILE_STORE_PIECES, close };
+  return { content, metadata, manifests, localTier, bucket, writePieces: bucket ? OBJECT_STORE_PIECES : FILE_STORE_PIECES, close };
 }
 
 export async function composeMirror(config: MirrorConfig, log: Logger, options: ComposeOptions = {}): Promise<Mirror> {
   const observability = new Observability(config, log);
   const stores = await openStores(config, log);
+  watchBackends(config, stores, observability);
+  // Replicas share upstream rate-limit state (a 429 one of them got) through their Redis.
+  const sharedRateLimits = config.metadata.redisUrl && config.metadata.store === 'redis' ? await openSharedRateLimits(config.metadata.redisUrl) : undefined;
+  if (sharedRateLimits) observability.rateLimits.shareWith(sharedRateLimits);
   const budget = createBudget(config, stores, observability, log);
-  await budget.start(options.reconcile ?? 'background');
-  const pull = createPullThrough(config, stores, budget, observability, log, options.prefetch ?? config.fetch.prefetch);
+  // The bucket's index is kept by the writers of every replica; listing a whole bucket at each start would not scale.
+  await budget.start(stores.bucket ? 'skip' : options.reconcile ?? 'background');
+  const fleet = await openFleet(config, log, { worker: options.worker });
+  const pull = createPullThrough(config, stores, budget, observability, fleet, log, options.prefetch ?? config.fetch.prefetch);
   const clientCredentials = config.auth ? await Htpasswd.load(config.auth.htpasswd) : undefined;
   // With client auth every API client is authenticated; without it, private content needs guarding.
   const policy = clientCredentials ? undefined : createAccessPolicy(config, pull, stores, budget);
@@ -112,12 +131,11 @@ export async function composeMirror(config: MirrorConfig, log: Logger, options: 
   const credentialedUpstreams = new Set(Object.keys(config.upstreams).filter((name) => config.upstreams[name]?.username !== undefined));
   const hosted = createHostedServices({ config, stores: { ...stores, budget }, uploadPieces: stores.writePieces, router, credentialedUpstreams, log, ...(guarded ? { guarded } : {}) });
   if (options.housekeeping ?? options.reconcile !== 'skip') hosted.maintenance.start();
-  observability.watch({ budget, limiter: pull.limiter, downloads: pull.downloads, recorder });
-  observability.readiness.watchMetadata(stores.metadata, config.metadata.store);
+  observability.watch({ budget: stores.localTier?.budget ?? budget, limiter: pull.limiter, downloads: pull.downloads, recorder });
   const app = createApp({
     registry: pull.registry, guarded, router, log, observability: observability.http, clientCredentials, accelRedirectPrefix: config.accel?.redirectPrefix, sendfile: config.sendfile,
     sendTimeoutMs: config.listen.sendTimeoutSeconds * 1000,
-    hosted: { services: hosted, trustForwardedHeaders: config.hosted.trustForwardedHeaders },
+    hosted: { services: hosted, trustForwardedHeaders: config.hosted.trustForwardedHeaders }, internalRoutes: pull.fleet.mountRoutes,
   });
   return {
     app, registry: pull.registry, downloads: pull.downloads, budget, limiter: pull.limiter, router, hosted, observability,
@@ -126,13 +144,26 @@ export async function composeMirror(config: MirrorConfig, log: Logger, options: 
     async close() {
       await pull.downloads.finishCommits();
       await Promise.all([...pull.clients.values()].map((client) => client.close()));
+      await pull.fleet.close();
+      await sharedRateLimits?.close();
       await recorder.close();
       await hosted.close();
       await clientCredentials?.close();
       await budget.close();
       await stores.close();
+      observability.readiness.close();
     },
   };
+}
+
+/**
+ * /readyz: a local metadata store must answer; a replica's Redis and bucket are reported (not
+ * required): replicas keep serving while one is down.
+ */
+function watchBackends(config: MirrorConfig, stores: Stores, observability: Observability): void {
+  observability.readiness.watchMetadata(stores.metadata, config.metadata.store);
+  const bucket = stores.bucket;
+  if (bucket) observability.readiness.addDependency('objectStore', () => bucket.ping());
 }
 
 /** Which repository a name is: hosted (hosted.repositories, defaultUpstream null) or proxied from which upstream. */
@@ -142,7 +173,7 @@ export function createRouter(config: MirrorConfig): UpstreamRouter {
 
 function createBudget(config: MirrorConfig, { content, metadata }: Stores, observability: Observability, log: Logger): CacheBudget {
   return new CacheBudget({
-    content, metadata, maxBytes: config.cache.maxBytes,
+    content, metadata, maxBytes: sharedBudgetBytes(config),
     onEvict: (digest, size) => {
       observability.onEvict(digest, size);
       log.info({ digest, size }, 'evicted blob');
@@ -151,10 +182,20 @@ function createBudget(config: MirrorConfig, { content, metadata }: Stores, obser
   });
 }
 
+/**
+ * On the local disk, cache.maxBytes bounds the blobs. With S3 it bounds the local tier
+ * (tiering/local-tier.ts), and the bucket is not evicted by the mirror: the shared index then only
+ * records what the bucket holds (`prune` still shrinks it on request).
+ */
+function sharedBudgetBytes(config: MirrorConfig): number {
+  return config.storage.driver === 's3' ? Number.MAX_SAFE_INTEGER : config.cache.maxBytes;
+}
+
 interface PullThrough {
   registry: ProxyRegistry;
   downloads: BlobDownloads;
-  limiter: UpstreamLimiter;
+  limiter: UpstreamConcurrency;
+  fleet: Fleet;
   flights: Flights;
   clients: Map<string, UpstreamRegistry>;
   upstreams: Upstreams;
@@ -162,16 +203,23 @@ interface PullThrough {
 }
 
 /** The pull-through registry service over the stores, flights and upstream clients. */
-function createPullThrough(config: MirrorConfig, { content, metadata, manifests }: Stores, budget: CacheBudget, observability: Observability, log: Logger, prefetching: boolean): PullThrough {
-  const flights = new LocalFlights();
+/**
+ * `fleet`: flights, the upstream bound and blob downloads per process, across replicas or across
+ * workers. `prefetching`: config `fetch.prefetch` unless the caller (a tool) decided otherwise.
+ */
+function createPullThrough(
+  config: MirrorConfig, { content, metadata, manifests, localTier }: Stores, budget: CacheBudget, observability: Observability, fleet: Fleet, log: Logger, prefetching: boolean,
+): PullThrough {
+  const { flights, limiter } = fleet;
   const clients = createUpstreams(config, observability.onUpstreamResponse, log);
   const upstreams = new Upstreams(observability.guardUpstreams(new Map(clients)), config.offline);
-  const limiter = new UpstreamLimiter(config.fetch.maxConcurrent, config.fetch.maxQueued);
   const deadlines = flightDeadlines(config);
-  const downloads = new BlobDownloads({
-    flights, limiter, content, budget, links: metadata.links, fillTimeoutMs: deadlines.fillMs, stalledFillMs: config.fetch.abandonStalledSeconds * 1000,
+  // A download streamed from another replica lands on this one's disk only; its owner links it.
+  const peerStores = localTier ? { content: localTier.content, budget: localTier.budget, links: NO_LINKS } : { content, budget, links: NO_LINKS };
+  const downloads = fleet.downloads({
+    flights: new LocalFlights(), limiter, content, budget, links: metadata.links, fillTimeoutMs: deadlines.fillMs, stalledFillMs: config.fetch.abandonStalledSeconds * 1000,
     onDiskFull: (freedBytes) => log.warn({ freedBytes }, 'disk full (ENOSPC) during a blob fill: evicted cached blobs to make room'),
-  });
+  }, peerStores);
   const resolver = new ManifestResolver({
     manifests, tags: metadata.tags, links: metadata.links, upstreams, flights, deadlineMs: deadlines.requestMs,
     ttlMs: config.tags.ttlSeconds * 1000,
@@ -183,8 +231,10 @@ function createPullThrough(config: MirrorConfig, { content, metadata, manifests 
     ? new ManifestPrefetch({ downloads, budget, upstreams, maxWaiting: config.fetch.maxConcurrent, onOutcome: (outcome) => observability.metrics.prefetch(outcome) })
     : undefined;
   const registry = new ProxyRegistry({ manifests: resolver, blobs, tags: metadata.tags, upstreams, flights, deadlineMs: deadlines.requestMs, prefetch });
-  return { registry, downloads, limiter, flights, clients, upstreams, requestDeadlineMs: deadlines.requestMs };
+  return { registry, downloads, limiter, fleet, flights, clients, upstreams, requestDeadlineMs: deadlines.requestMs };
 }
+
+const NO_LINKS = { add: async () => {} };
 
 /** Fills get `fetch.fillTimeoutSeconds`; a shared small request (manifest, tag list, probe) its timeouts several times over. */
 function flightDeadlines(config: MirrorConfig): { fillMs: number; requestMs: number } {

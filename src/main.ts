@@ -28,6 +28,7 @@ program
   .description('serve the OCI distribution API from the cache, pulling through from upstreams')
   .option('-c, --config <file>', 'configuration file (default: $MIRROR_CONFIG or ./mirror.config.json)')
   .option('--offline', 'never contact an upstream; serve only what is cached')
+  .option('--workers <n>', 'processes sharing the port, coordinating downloads among themselves (default: the number of CPU cores)')
   .action(lazy(() => import('./cli/serve.js').then((module) => module.serveCommand)));
 
 program

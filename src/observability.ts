@@ -16,14 +16,14 @@ import { RepositoryUsage } from './metrics/repository-usage.js';
 import type { UsageRecorder } from './metrics/usage-recorder.js';
 import type { BlobDownloads } from './pull-through/blob-downloads.js';
 import { rateLimitedUpstream } from './pull-through/rate-limited-upstream.js';
-import type { UpstreamLimiter } from './pull-through/upstream-limiter.js';
+import type { UpstreamConcurrency } from './pull-through/upstream-limiter.js';
 import type { UpstreamPort } from './pull-through/upstream-port.js';
 import { UpstreamRateLimits } from './upstream/rate-limits.js';
 import type { UpstreamResponseInfo } from './upstream/upstream-registry.js';
 
 export interface WatchedParts {
   budget: CacheBudget;
-  limiter: UpstreamLimiter;
+  limiter: UpstreamConcurrency;
   downloads: BlobDownloads;
   /** Persisted usage for `registry-mirror stats`. */
   recorder: UsageRecorder;
@@ -40,7 +40,7 @@ export class Observability {
   private parts: WatchedParts | undefined;
 
   constructor(config: MirrorConfig, private readonly log: Logger) {
-    this.readiness = new Readiness(config.cache.dir);
+    this.readiness = new Readiness(config.cache.dir, log);
     const upstreamNames = Object.keys(config.upstreams);
     this.metrics = new MirrorMetrics({
       cacheBytes: () => this.parts?.budget.totalBytes ?? 0,

@@ -3,20 +3,35 @@
  * cache is touched (issue 12 item 5): a second server started by mistake on the same port fails
  * with EADDRINUSE at once, having changed nothing. Requests that arrive while the cache opens
  * wait for it.
+ *
+ * `--workers N` (default: the number of cores) runs N such processes on the one port through
+ * Node's cluster module (serve-primary.ts); each worker also listens on a loopback port of its
+ * own, where the others stream its blob downloads in progress (replicas/worker-coordination.ts).
  */
-import { serve, type ServerType } from '@hono/node-server';
+import cluster from 'node:cluster';
+import { randomBytes } from 'node:crypto';
+import { createAdaptorServer, serve, type ServerType } from '@hono/node-server';
 import type { AddressInfo } from 'node:net';
-import { composeMirror, type Mirror } from '../compose.js';
+import { availableParallelism } from 'node:os';
+import type { Mirror } from '../compose.js';
 import { loadConfig } from '../config/load-config.js';
 import type { MirrorConfig } from '../config/mirror-config.js';
 import { blobBodyMethod } from '../http/send-file.js';
 import { tlsServeOptions } from '../http/tls.js';
 import { createLogger } from '../log.js';
+import { CLUSTER_SECRET_ENV } from '../replicas/cluster-auth.js';
+import type { WorkerIdentity } from '../replicas/worker-coordination.js';
+import { UsageError } from './usage-error.js';
 
 export interface ServeOptions {
   config?: string;
   offline?: boolean;
+  /** `--workers`: processes sharing the port; default the number of cores. */
+  workers?: string;
 }
+
+/** The primary hands its workers the machine's secret for their internal endpoint in this variable. */
+export const WORKERS_SECRET_ENV = 'MIRROR_WORKERS_SECRET';
 
 type Logger = ReturnType<typeof createLogger>;
 type FetchHandler = (request: Request, env: unknown) => Response | Promise<Response>;
@@ -29,39 +44,84 @@ const FILL_DRAIN_MS = 5_000;
 const IDLE_SWEEP_MS = 100;
 
 export async function serveCommand(options: ServeOptions): Promise<void> {
+  const workers = workerCount(options.workers);
+  if (workers > 1 && cluster.isPrimary) {
+    const { servePrimary } = await import('./serve-primary.js');
+    return servePrimary(options, workers);
+  }
+  return serveProcess(options, workers > 1);
+}
+
+function workerCount(value: string | undefined): number {
+  if (value === undefined) return availableParallelism();
+  if (!/^[0-9]+$/.test(value) || Number(value) < 1 || Number(value) > 1024) throw new UsageError(`--workers: expected a whole number from 1 to 1024, got ${JSON.stringify(value)}`);
+  return Number(value);
+}
+
+/** The secret for the workers' internal endpoint: the fleet's, or one the primary made up for this machine. */
+export function workersSecret(env: NodeJS.ProcessEnv = process.env): string {
+  return env[CLUSTER_SECRET_ENV] || randomBytes(32).toString('hex');
+}
+
+async function serveProcess(options: ServeOptions, isWorker: boolean): Promise<void> {
   const config = await loadConfig(options.config);
   if (options.offline) config.offline = true;
-  const log = createLogger(config.log.level);
+  // Workers share stdout: each line says which one wrote it.
+  const log = isWorker ? createLogger(config.log.level).child({ worker: cluster.worker?.id }) : createLogger(config.log.level);
   let resolveMirror!: (mirror: Mirror) => void;
   const ready = new Promise<Mirror>((resolve) => (resolveMirror = resolve));
   // Until the cache is open, requests wait for it; then they go straight to the app.
   let handle: FetchHandler = (request, env) => ready.then((mirror) => mirror.app.fetch(request, env));
-  const server = serve({ fetch: (request, env) => handle(request, env), hostname: config.listen.host, port: config.listen.port, ...(await tlsServeOptions(config.tls)) });
-  await listening(server, config, log);
-  const mirror = await composeMirror(config, log).catch((error: unknown) => {
+  const fetch: FetchHandler = (request, env) => handle(request, env);
+  const server = serve({ fetch, hostname: config.listen.host, port: config.listen.port, ...(await tlsServeOptions(config.tls)) });
+  // A worker's port is the primary's; the primary says where it listens, once every worker does.
+  await listening(server, config, log, !isWorker);
+  const internal = isWorker ? await listenOnLoopback(fetch) : undefined;
+  const worker: WorkerIdentity | undefined = internal && { advertiseUrl: internal.url, secret: process.env[WORKERS_SECRET_ENV] ?? workersSecret() };
+  // Loaded here, not at the top: a `--workers` primary never composes a mirror and stays small.
+  const { composeMirror } = await import('../compose.js');
+  const mirror = await composeMirror(config, log, { worker }).catch((error: unknown) => {
     log.fatal({ err: error }, 'cannot open the cache');
     process.exit(1);
   });
   handle = mirror.app.fetch;
   resolveMirror(mirror);
+  let stopping = false;
   const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
     // /readyz fails first, so load balancers stop sending while responses in flight finish.
     mirror.markShuttingDown();
+    internal?.server.close();
     void shutdown(server, () => mirror.downloads.drain(FILL_DRAIN_MS).then(() => mirror.close()), log, signal);
   };
-  process.once('SIGTERM', stop);
-  process.once('SIGINT', stop);
+  // A worker may get a signal twice (from the terminal's process group and from its primary).
+  const on = isWorker ? process.on.bind(process) : process.once.bind(process);
+  on('SIGTERM', stop);
+  on('SIGINT', stop);
 }
 
-/** Resolves once the port is bound, and logs the address; a failure to bind ends the process. */
-function listening(server: ServerType, config: MirrorConfig, log: Logger): Promise<void> {
+/**
+ * A worker's own listener on 127.0.0.1, beside the shared port: the other workers reach it
+ * there. `exclusive` keeps the cluster module from sharing it (every worker asking for port 0
+ * would otherwise be handed the same one).
+ */
+function listenOnLoopback(fetch: FetchHandler): Promise<{ server: ServerType; url: string }> {
+  const server = createAdaptorServer({ fetch });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ host: '127.0.0.1', port: 0, exclusive: true }, () => {
+      resolve({ server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` });
+    });
+  });
+}
+
+/** Resolves once the port is bound, and logs the address (`announce`); a failure to bind ends the process. */
+function listening(server: ServerType, config: MirrorConfig, log: Logger, announce: boolean): Promise<void> {
   return new Promise((resolve) => {
     server.once('listening', () => {
       const address = server.address() as AddressInfo;
-      const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-      // Tooling waits for this line to learn the address (port 0), so it is written at any level but silent.
-      const startup = config.log.level === 'silent' ? log : log.child({}, { level: 'info' });
-      startup.info({ url: `${config.tls ? 'https' : 'http'}://${host}:${address.port}`, cacheDir: config.cache.dir, offline: config.offline, blobBodies: blobBodyMethod(config), upstreams: Object.keys(config.upstreams) }, 'listening');
+      if (announce) announceListening(log, config, address);
       resolve();
     });
     server.on('error', (error) => {
@@ -69,6 +129,13 @@ function listening(server: ServerType, config: MirrorConfig, log: Logger): Promi
       process.exit(1);
     });
   });
+}
+
+/** The `listening` line: tooling waits for it to learn the address (port 0), so it is written at any level but silent. */
+export function announceListening(log: Logger, config: MirrorConfig, address: { address: string; port: number; family?: string }, fields: Record<string, unknown> = {}): void {
+  const host = address.family === 'IPv6' || address.address.includes(':') ? `[${address.address}]` : address.address;
+  const startup = config.log.level === 'silent' ? log : log.child({}, { level: 'info' });
+  startup.info({ url: `${config.tls ? 'https' : 'http'}://${host}:${address.port}`, cacheDir: config.cache.dir, offline: config.offline, blobBodies: blobBodyMethod(config), upstreams: Object.keys(config.upstreams), ...fields }, 'listening');
 }
 
 async function shutdown(server: ServerType, closeMirror: () => Promise<void>, log: Logger, signal: string): Promise<void> {

@@ -7,6 +7,7 @@
  *   MIRROR_CACHE_DIR                      cache.dir
  *   MIRROR_LOG_LEVEL                      log.level
  *   MIRROR_ACCEL_REDIRECT_PREFIX          accel.redirectPrefix (nginx in front only; empty: leave as is)
+ *   MIRROR_CLUSTER_ADVERTISE_URL          cluster.advertiseUrl (each replica's own address; empty: leave as is)
  *   MIRROR_UPSTREAM_<NAME>_USERNAME       upstreams[<name>].username
  *   MIRROR_UPSTREAM_<NAME>_PASSWORD       upstreams[<name>].password
  *     <NAME> is the upstream's key upper-cased with every other character than A-Z and 0-9
@@ -56,6 +57,8 @@ export function applyEnvironment(raw: unknown, env: NodeJS.ProcessEnv): unknown 
   if (env.MIRROR_LOG_LEVEL !== undefined) config.log = { ...config.log, level: env.MIRROR_LOG_LEVEL };
   // Empty counts as unset, so Compose can pass `${MIRROR_ACCEL_REDIRECT_PREFIX:-}` through.
   if (env.MIRROR_ACCEL_REDIRECT_PREFIX) config.accel = { ...config.accel, redirectPrefix: env.MIRROR_ACCEL_REDIRECT_PREFIX };
+  // Replicas share one config file; each learns its own address from its environment (a pod IP).
+  if (env.MIRROR_CLUSTER_ADVERTISE_URL) config.cluster = { ...config.cluster, advertiseUrl: env.MIRROR_CLUSTER_ADVERTISE_URL };
   if (config.upstreams && typeof config.upstreams === 'object') {
     for (const [name, upstream] of Object.entries<Record<string, unknown>>(config.upstreams)) {
       if (!upstream || typeof upstream !== 'object') continue;

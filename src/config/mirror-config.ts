@@ -8,6 +8,7 @@
  */
 import { Ajv, type ErrorObject } from 'ajv';
 import type { Static } from '@sinclair/typebox';
+import { resolveS3StorageConfig, S3ConfigError } from '../storage/s3/s3-config.js';
 import { parseAccessPolicy } from '../hosted/access-rules.js';
 import { parseNotificationEndpoints } from '../hosted/notification-config.js';
 import { RepositoryPatterns } from '../hosted/repository-patterns.js';
@@ -44,12 +45,25 @@ export function parseMirrorConfig(raw: unknown): MirrorConfig {
   if (metadata.store === 'redis' && !metadata.redisUrl) {
     throw new ConfigError('metadata.redisUrl: required when metadata.store is "redis"');
   }
+  checkStorage(rest.storage);
   return {
     ...rest,
     cache: { ...rest.cache, maxBytes: parseByteSize('cache.maxBytes', rest.cache.maxBytes as number | string) },
     metadata: { ...metadata, store: metadataStoreKind(metadata.store) },
     defaultUpstream,
   };
+}
+
+/** storage.s3 is required with the s3 driver, and must hold a bucket name and endpoint S3 accepts. */
+function checkStorage(storage: ValidatedConfig['storage']): void {
+  if (storage.driver !== 's3') return;
+  if (!storage.s3) throw new ConfigError('storage.s3: required when storage.driver is "s3" (at least { "bucket": "..." })');
+  try {
+    resolveS3StorageConfig(storage.s3);
+  } catch (error) {
+    if (error instanceof S3ConfigError) throw new ConfigError(error.message);
+    throw error;
+  }
 }
 
 function resolveDefaultUpstream(named: string | null | undefined, upstreams: Record<string, unknown>): string | null {

@@ -104,6 +104,20 @@ const HostedSchema = Section(
 );
 
 export const METADATA_STORES = ['sqlite', 'file', 'memory', 'redis'] as const;
+export const STORAGE_DRIVERS = ['filesystem', 's3'] as const;
+
+/** `storage.s3` (issue 15): credentials are not here, they come from the AWS environment and credential chain. */
+export const S3StorageSchema = Type.Object(
+  {
+    endpoint: Type.Optional(Type.String({ pattern: '^https?://[^?#]+$', description: 'An S3-compatible endpoint (MinIO, Ceph RGW, R2...); absent: AWS S3 in `region`' })),
+    bucket: Type.String({ minLength: 3, maxLength: 63, description: 'The bucket every replica shares (it must exist)' }),
+    region: Type.Optional(Type.String({ minLength: 1, description: 'Default us-east-1' })),
+    forcePathStyle: Type.Boolean({ default: false, description: 'Bucket in the path (endpoint/bucket/key), as most S3-compatible servers need' }),
+    prefix: Type.String({ default: '', description: 'Key prefix for everything the mirror stores, e.g. "mirror/"' }),
+    redirect: Type.Boolean({ default: false, description: 'Warm blob GETs answer 307 to a presigned S3 URL (5 minutes) instead of sending the bytes; HEAD is still answered by the mirror' }),
+  },
+  { additionalProperties: false },
+);
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 export const MirrorConfigSchema = Type.Object(
@@ -148,6 +162,19 @@ export const MirrorConfigSchema = Type.Object(
         default: 100_000,
         description: 'Access verdicts (is this repository anonymously readable?) kept at most; the least recently set are forgotten first, costing one anonymous upstream check each',
       }),
+    }),
+    storage: Section({
+      driver: StringEnum(STORAGE_DRIVERS, {
+        default: 'filesystem',
+        description: 'filesystem (default): blobs under cache.dir; s3: blobs in storage.s3, shared by replicas, with a local copy of hot blobs under cache.dir bounded by cache.maxBytes',
+      }),
+      s3: Type.Optional(S3StorageSchema),
+    }),
+    cluster: Section({
+      advertiseUrl: Type.Optional(Type.String({
+        pattern: '^https?://[^/?#@]+/?$',
+        description: 'Where the other replicas reach this one (e.g. http://10.0.0.7:5000): they stream a blob download in progress from its owner. Needs MIRROR_CLUSTER_SECRET in the environment; env MIRROR_CLUSTER_ADVERTISE_URL overrides it',
+      })),
     }),
     tls: OptionalSection(
       {

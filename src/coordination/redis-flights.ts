@@ -17,10 +17,11 @@
 import { CoordinationUnavailableError, assertIntegerOption, assertTextOption } from './coordination-errors.js';
 import { LocalFlights, type FlightOptions, type FlightWork, type Flights, type Landing } from './flights.js';
 import { OutageNotice, type CoordinationLog } from './outage-notice.js';
-import type { HeldLease, LeaseClaim, LeaseWaitResult, RedisLeases } from './redis-leases.js';
+import type { Lease, LeaseClaim, LeaseWaitResult, Leases } from './redis-leases.js';
 
 export interface RedisFlightsOptions {
-  leases: RedisLeases;
+  /** RedisLeases across replicas; any Leases will do (the workers of one machine use the primary's). */
+  leases: Leases;
   /** Where this process can be reached, stored in its leases: `cluster.advertiseUrl`. */
   owner: string;
   /** A killed owner's flight is taken over after at most this long; default 5,000 ms. Refreshed every third of it. */
@@ -32,7 +33,7 @@ type HeldUntil<T> = ((value: T) => unknown) | undefined;
 
 export class RedisFlights implements Flights {
   readonly #local = new LocalFlights();
-  readonly #leases: RedisLeases;
+  readonly #leases: Leases;
   readonly #owner: string;
   readonly #leaseTtlMs: number;
   readonly #outage: OutageNotice;
@@ -100,7 +101,7 @@ export class RedisFlights implements Flights {
    * work that ignores its signal does not keep the key owned. Releases are not awaited: the
    * outcome never waits on Redis, and the release is written before the next acquire.
    */
-  async #own<T>(lease: HeldLease, work: FlightWork<T>, signal: AbortSignal, heldUntil: HeldUntil<T>): Promise<T> {
+  async #own<T>(lease: Lease, work: FlightWork<T>, signal: AbortSignal, heldUntil: HeldUntil<T>): Promise<T> {
     const onDeadline = () => void lease.release('failed');
     signal.addEventListener('abort', onDeadline, { once: true });
     const release = (outcome: 'ok' | 'failed') => {

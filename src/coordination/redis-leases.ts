@@ -24,8 +24,18 @@ export type LeaseOutcome = 'ok' | 'failed';
 /** How a wait ended: the owner's announced outcome, the lease gone without one (expired, or the message lost), or the timeout. */
 export type LeaseWaitResult = LeaseOutcome | 'gone' | 'timeout';
 
+/** A lease this process holds, whatever keeps it (Redis here; the primary process for `serve --workers`). */
+export interface Lease {
+  /** The owner string stored with it. */
+  readonly owner: string;
+  /** True once the lease was found taken by another holder (a stall past its TTL). */
+  readonly lost: boolean;
+  /** Ends it and tells the waiters the outcome; idempotent, never rejects. */
+  release(outcome: LeaseOutcome): Promise<boolean>;
+}
+
 export type LeaseClaim =
-  | { readonly acquired: true; readonly lease: HeldLease }
+  | { readonly acquired: true; readonly lease: Lease }
   /** `value` is what to wait on (waitForRelease); `owner` is the holder's owner string. */
   | { readonly acquired: false; readonly owner: string; readonly value: string };
 
@@ -37,12 +47,25 @@ export interface LeaseWaitOptions {
   signal?: AbortSignal;
 }
 
+/**
+ * What flights need from leases (redis-flights.ts, replicas/fleet-downloads.ts): RedisLeases across
+ * replicas, IpcLeases across the workers of one machine (coordination/worker-leases.ts).
+ */
+export interface Leases {
+  /** Takes the lease for `key` if nobody holds it; otherwise says who does. */
+  acquire(key: string, owner: string, ttlMs: number): Promise<LeaseClaim>;
+  /** The owner string of whoever holds the lease now, or undefined. */
+  ownerOf(key: string): Promise<string | undefined>;
+  /** Waits until the holder seen in `options.observed` no longer holds the lease. */
+  waitForRelease(key: string, options: LeaseWaitOptions): Promise<LeaseWaitResult>;
+}
+
 export interface RedisLeasesOptions {
   /** How often a waiter looks at the lease in case the release message was lost; default 500 ms. */
   pollIntervalMs?: number;
 }
 
-export class RedisLeases {
+export class RedisLeases implements Leases {
   readonly #redis: RedisCoordination;
   readonly #pollIntervalMs: number;
   /** Waiters in this process, by lease key (unprefixed); one subscription serves them all. */
@@ -119,7 +142,7 @@ export class RedisLeases {
 }
 
 /** A lease this process holds: refreshed every ttl/3 until released, or until found lost. */
-export class HeldLease {
+export class HeldLease implements Lease {
   readonly owner: string;
   readonly #redis: RedisCoordination;
   readonly #redisKey: string;

@@ -19,7 +19,7 @@ import { repositoryKey, type ProxiedTarget } from '../domain/target.js';
 import { BlobDownload, type DownloadStores } from './blob-download.js';
 import { DownloadDemand, type DemandKind } from './download-demand.js';
 import { StallWatchdog } from './stall-watchdog.js';
-import type { UpstreamLimiter } from './upstream-limiter.js';
+import type { UpstreamConcurrency } from './upstream-limiter.js';
 import type { UpstreamPort } from './upstream-port.js';
 
 /** The content turned up in the store before a download was needed (another process, or a flight that just ended). */
@@ -32,7 +32,7 @@ export type HeldBlob = BlobDownload | AlreadyStored;
 
 export interface BlobDownloadsOptions extends DownloadStores {
   flights: Flights;
-  limiter: Pick<UpstreamLimiter, 'run'>;
+  limiter: Pick<UpstreamConcurrency, 'run'>;
   fillTimeoutMs: number;
   /** A fill no client follows is abandoned after this long with almost no progress (`fetch.abandonStalledSeconds`). */
   stalledFillMs?: number;
@@ -99,6 +99,14 @@ export class BlobDownloads {
       leave();
       throw error;
     }
+  }
+
+  /**
+   * Counts one more joiner of `digest` until the function returned is called: for subclasses
+   * that hand out downloads this class did not start (replicas/fleet-downloads.ts).
+   */
+  protected wantedBy(digest: Digest, kind: DemandKind): () => void {
+    return this.#demand.enter(digest.value, kind);
   }
 
   /**
@@ -184,7 +192,7 @@ export class BlobDownloads {
 }
 
 /** `holding`, unless the client leaves first: then ClientGoneError, and the flight goes on for the others. */
-function untilGone<T>(holding: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+export function untilGone<T>(holding: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
   if (!signal) return holding;
   if (signal.aborted) return Promise.reject(new ClientGoneError('the client left before its blob download started'));
   return new Promise<T>((resolve, reject) => {

@@ -51,12 +51,25 @@ export class ManifestResolver {
     const upstream = this.options.upstreams.for(target);
     if (record && stored && acceptsMediaType(accept, stored.mediaType)) {
       if (!upstream || Date.now() - record.checkedAt < this.options.ttlMs) return { ...stored, origin: 'cache' };
-      return this.#shared(`revalidate ${tagId(key)}`, (signal) => this.#revalidate(upstream, key, record, stored, signal));
+      return this.#shared(`revalidate ${tagId(key)}`, async (signal) => (await this.#freshShared(key, accept)) ?? this.#revalidate(upstream, key, record, stored, signal));
     }
     const online = this.#upstream(target, `${target.repository}:${reference.tag}`);
     // Cached, but as a type this client does not take: ask the upstream the client's way.
     if (stored) return this.#shared(`tag ${tagId(key)} ${accept.join(',')}`, (signal) => this.#fetch(online, target, reference.tag, accept.join(', '), signal));
-    return this.#shared(`tag ${tagId(key)}`, (signal) => this.#fetchTag(online, key, accept, signal));
+    return this.#shared(`tag ${tagId(key)}`, async (signal) => (await this.#freshShared(key, accept)) ?? this.#fetchTag(online, key, accept, signal));
+  }
+
+  /**
+   * A flight shared across replicas runs its work again in every replica once the owner's flight
+   * ends (coordination/flights.ts): by then the owner may have revalidated or fetched the tag, so
+   * the work looks at the shared record first. That keeps it to one upstream request per tag per
+   * TTL across the fleet (issue 15 item 4).
+   */
+  async #freshShared(key: TagKey, accept: string[]): Promise<ManifestAnswer | undefined> {
+    const record = await this.options.tags.get(repositoryKey(key.target), key.tag);
+    if (!record || Date.now() - record.checkedAt >= this.options.ttlMs) return undefined;
+    const stored = await this.options.manifests.read(parseDigest(record.digest));
+    return stored && acceptsMediaType(accept, stored.mediaType) ? { ...stored, origin: 'cache' } : undefined;
   }
 
   async #byDigest(target: ProxiedTarget, digest: Digest, accept: string[]): Promise<ManifestAnswer> {
@@ -65,7 +78,11 @@ export class ManifestResolver {
     if (stored) return { ...stored, origin: 'cache' };
     const upstream = this.#upstream(target, `${target.repository}@${digest.value}`);
     const acceptList = [UPSTREAM_MANIFEST_ACCEPT, ...accept].join(', ');
-    return this.#shared(`digest ${repositoryKey(target)}@${digest.value}`, (signal) => this.#fetch(upstream, target, digest.value, acceptList, signal, digest));
+    return this.#shared(`digest ${repositoryKey(target)}@${digest.value}`, async (signal) => {
+      // Another replica's flight for it may just have stored it.
+      const late = await this.options.manifests.read(digest);
+      return late ? { ...late, origin: 'cache' } : this.#fetch(upstream, target, digest.value, acceptList, signal, digest);
+    });
   }
 
   async #fetchTag(upstream: UpstreamPort, key: TagKey, accept: string[], signal: AbortSignal): Promise<ManifestAnswer> {

@@ -10,13 +10,11 @@ import type { UpstreamPort } from './upstream-port.js';
 export function rateLimitedUpstream(upstream: UpstreamPort, limits: UpstreamRateLimits): UpstreamPort {
   return {
     name: upstream.name,
-    fetchManifest(repo, reference, options) {
+    async fetchManifest(repo, reference, options) {
       if (options.method === 'GET') {
-        try {
-          limits.assertManifestGetAllowed(upstream.name, `GET manifest ${repo}:${reference}`);
-        } catch (error) {
-          return Promise.reject(error);
-        }
+        // Replicas: a 429 another replica got counts here too (UpstreamRateLimits.refresh).
+        await limits.refresh(upstream.name);
+        limits.assertManifestGetAllowed(upstream.name, `GET manifest ${repo}:${reference}`);
       }
       return upstream.fetchManifest(repo, reference, options);
     },

@@ -35,7 +35,18 @@ interface Lane {
 /** Seconds a client refused for a full queue is told to wait (Retry-After). */
 const QUEUE_FULL_RETRY_AFTER_SECONDS = 5;
 
-export class UpstreamLimiter {
+/**
+ * The bound as the download code sees it: this class within one process, RedisSemaphore
+ * (coordination/redis-semaphore.ts) across replicas, the primary's slots across the workers of
+ * one machine (coordination/worker-semaphore.ts). Those cannot drop queued work: `options` is
+ * this class's, and blob-downloads.ts drops unwanted work itself when its turn comes.
+ */
+export interface UpstreamConcurrency {
+  run<T>(upstream: string, work: () => Promise<T>, options?: RunOptions): Promise<T>;
+  stats(upstream: string): LimiterStats;
+}
+
+export class UpstreamLimiter implements UpstreamConcurrency {
   readonly #lanes = new Map<string, Lane>();
 
   constructor(private readonly maxConcurrent: number, private readonly maxQueued = 1_000) {

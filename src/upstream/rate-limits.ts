@@ -29,6 +29,17 @@ export interface RateLimitState {
   blockedUntilMs: number | undefined;
 }
 
+/** The fleet's records, one per upstream, kept `ttlMs` (replicas/shared-rate-limits.ts). */
+export interface SharedRateLimitRecords {
+  get(upstream: string): Promise<RateLimitState | undefined>;
+  set(upstream: string, state: RateLimitState, ttlMs: number): Promise<void>;
+}
+
+/** A shared record outlives the block it carries by this much, and lives at least this long. */
+const SHARED_RECORD_SLACK_MS = 60_000;
+/** Headers without a block are kept an hour: enough for the status page, short enough to go stale out. */
+const SHARED_OBSERVATION_MS = 60 * 60_000;
+
 export interface RateLimitOptions {
   defaultRetryAfterSeconds?: number;
   now?: () => number;
@@ -38,6 +49,7 @@ export class UpstreamRateLimits {
   private readonly states = new Map<string, RateLimitState>();
   private readonly defaultRetryAfterSeconds: number;
   private readonly now: () => number;
+  private shared: SharedRateLimitRecords | undefined;
 
   constructor(options: RateLimitOptions = {}) {
     const fallback = options.defaultRetryAfterSeconds ?? DEFAULT_RETRY_AFTER_SECONDS;
@@ -53,11 +65,28 @@ export class UpstreamRateLimits {
    */
   observe(info: UpstreamResponseInfo): void {
     if (info.kind === 'token' || info.crossOrigin) return;
-    if (info.kind === 'manifest') this.recordHeaders(info);
+    const recorded = info.kind === 'manifest' && this.recordHeaders(info);
     if (info.status === 429) {
       const retryAfter = parseRetryAfter(headerValue(info.headers, 'retry-after'), this.now()) ?? this.defaultRetryAfterSeconds;
       const state = this.state(info.upstream);
       state.blockedUntilMs = Math.max(state.blockedUntilMs ?? 0, this.now() + retryAfter * 1000);
+    }
+    if (recorded || info.status === 429) this.publish(info.upstream);
+  }
+
+  /** Shares what this process learns with the fleet, and reads what the fleet learnt (see above). */
+  shareWith(records: SharedRateLimitRecords): void {
+    this.shared = records;
+  }
+
+  /** Takes in the fleet's record for `upstream` (a block another replica got); never rejects. */
+  async refresh(upstream: string): Promise<void> {
+    const remote = await this.shared?.get(upstream).catch(() => undefined);
+    if (!remote) return;
+    const state = this.state(upstream);
+    if (remote.blockedUntilMs !== undefined) state.blockedUntilMs = Math.max(state.blockedUntilMs ?? 0, remote.blockedUntilMs);
+    if ((remote.observedAtMs ?? 0) > (state.observedAtMs ?? 0)) {
+      Object.assign(state, { limit: remote.limit, remaining: remote.remaining, windowSeconds: remote.windowSeconds, source: remote.source, observedAtMs: remote.observedAtMs });
     }
   }
 
@@ -79,16 +108,26 @@ export class UpstreamRateLimits {
     return [...this.states].map(([upstream, state]) => ({ upstream, ...state }));
   }
 
-  private recordHeaders(info: UpstreamResponseInfo): void {
+  private publish(upstream: string): void {
+    if (!this.shared) return;
+    const state = this.state(upstream);
+    const blockedFor = (state.blockedUntilMs ?? 0) - this.now();
+    const ttlMs = blockedFor > 0 ? blockedFor + SHARED_RECORD_SLACK_MS : SHARED_OBSERVATION_MS;
+    this.shared.set(upstream, { ...state }, ttlMs).catch(() => {});
+  }
+
+  /** True when the response carried rate-limit headers. */
+  private recordHeaders(info: UpstreamResponseInfo): boolean {
     const limit = parseQuota(headerValue(info.headers, 'ratelimit-limit'));
     const remaining = parseQuota(headerValue(info.headers, 'ratelimit-remaining'));
-    if (!limit && !remaining) return;
+    if (!limit && !remaining) return false;
     const state = this.state(info.upstream);
     state.limit = limit?.value ?? state.limit;
     state.remaining = remaining?.value ?? state.remaining;
     state.windowSeconds = limit?.windowSeconds ?? remaining?.windowSeconds ?? state.windowSeconds;
     state.source = headerValue(info.headers, 'docker-ratelimit-source') ?? state.source;
     state.observedAtMs = this.now();
+    return true;
   }
 
   private state(upstream: string): RateLimitState {

@@ -17,7 +17,7 @@ export interface BenchOptions {
   scaleImportTimeoutS: number;
 }
 
-export const SCENARIOS = ['cold', 'cold-blob', 'warm', 'herd', 'throughput', 'tags', 'memory', 'push', 'auth', 'scale'] as const;
+export const SCENARIOS = ['cold', 'cold-blob', 'warm', 'herd', 'throughput', 'tags', 'memory', 'push', 'auth', 'replicas', 'workers', 'scale'] as const;
 /** Scenarios that start what they measure themselves and need none of the shared upstreams and targets. */
 export const STANDALONE_SCENARIOS: readonly ScenarioName[] = ['scale'];
 export type ScenarioName = (typeof SCENARIOS)[number];

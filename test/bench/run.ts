@@ -5,7 +5,7 @@
  * all state in one temporary directory; runs the scenarios; prints one JSON line per result on
  * stdout and a summary table on stderr; stops everything by PID.
  *
- *   npm run bench -- [--only cold,cold-blob,warm,herd,throughput,tags,memory,push,auth,scale] [--skip-memory]
+ *   npm run bench -- [--only cold,cold-blob,warm,herd,throughput,tags,memory,push,auth,replicas,workers,scale] [--skip-memory]
  *                    [--duration 10] [--rounds 3] [--clients 20,50] [--json results.jsonl]
  *                    [--scale-tags 200000] [--scale-repositories 2000] [--scale-old-main FILE] [--scale-import-timeout 300]
  *
@@ -31,9 +31,11 @@ import { tags } from './scenarios/tags.js';
 import { memory } from './scenarios/memory.js';
 import { push } from './scenarios/push.js';
 import { authFlood } from './scenarios/auth-flood.js';
+import { replicas } from './scenarios/replicas.js';
+import { workers } from './scenarios/workers.js';
 import { scale } from './scenarios/scale.js';
 
-const RUNNERS: Record<ScenarioName, (context: BenchContext) => Promise<void>> = { cold: coldPull, 'cold-blob': coldBlob, warm: warmPull, herd, throughput, tags, memory, push, auth: authFlood, scale };
+const RUNNERS: Record<ScenarioName, (context: BenchContext) => Promise<void>> = { cold: coldPull, 'cold-blob': coldBlob, warm: warmPull, herd, throughput, tags, memory, push, auth: authFlood, replicas, workers, scale };
 
 function parseOptions(argv: string[]): BenchOptions {
   const positiveInt = (name: string) => (value: string) => {

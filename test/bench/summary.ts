@@ -23,7 +23,7 @@ export function summaryRows(results: BenchResult[]): Row[] {
     const value = key.split('.').reduce<unknown>((object, part) => (object as Record<string, unknown> | undefined)?.[part], result);
     return typeof value === 'number' ? value : null;
   };
-  const rows = [...blobRows(find, num), ...tagRows(find, num), ...coldRows(find, num), ...memoryRows(find, num), ...herdRows(results, find), ...authRows(find, num)];
+  const rows = [...blobRows(find, num), ...tagRows(find, num), ...coldRows(find, num), ...memoryRows(find, num), ...herdRows(results, find), ...authRows(find, num), ...replicaRows(find, num), ...workerRows(find, num)];
   // A scenario left out with --only leaves nothing to compare: drop its rows.
   return rows.filter((row) => !/^n\/a/.test(row.mirror) || !/^n\/a|^-$/.test(row.reference));
 }
@@ -125,6 +125,35 @@ function herdRows(results: BenchResult[], find: Finder): Row[] {
     };
     return { what: `herd: ${clients} clients, cold ~120 MiB blob, upstream GETs`, mirror: cell('mirror'), mirrorNginx: '-', reference: cell('reference'), target: '1 CDN GET' };
   });
+}
+
+/** Issue 15: three replicas on one bucket and one Redis, 60 clients on a cold ~120 MiB blob. */
+function replicaRows(find: Finder, num: Num): Row[] {
+  const ours = find('replicas', 'mirror');
+  const reference = find('replicas', 'reference');
+  if (!ours && !reference) return [];
+  const gets = (result: BenchResult | undefined) => {
+    const counted = result?.upstream_blob_gets as { hub: number; cdn: number } | undefined;
+    const failed = (result?.failures as string[] | undefined)?.length ?? 0;
+    return counted ? `${counted.cdn} CDN / ${counted.hub} hub GETs${failed ? `, ${failed} failed` : ''}` : 'n/a';
+  };
+  return [
+    { what: 'replicas: 3 x 20 clients, cold ~120 MiB blob, upstream GETs (fleet)', mirror: gets(ours), mirrorNginx: '-', reference: gets(reference), target: '1 CDN GET' },
+    { what: 'replicas: first byte on replicas not owning the download (p50 / max)', mirror: `${ms(num(ours, 'non_owner_ttfb_ms.p50'))} / ${ms(num(ours, 'non_owner_ttfb_ms.max'))}`, mirrorNginx: '-', reference: `${ms(num(reference, 'ttfb_ms.p50'))} / ${ms(num(reference, 'ttfb_ms.max'))} (all)`, target: '< 2000 ms' },
+  ];
+}
+
+/** Issue 15 item 9: `serve --workers 2` against `--workers 1`, and its herd. */
+function workerRows(find: Finder, num: Num): Row[] {
+  const warm = find('workers-throughput', 'mirror');
+  const herd = find('workers-herd', 'mirror');
+  const rows: Row[] = [];
+  if (warm) rows.push({ what: `warm 3 MiB blob req/s, --workers 2 vs --workers 1 (${num(warm, 'workers_2_req_per_s')} vs ${num(warm, 'workers_1_req_per_s')})`, mirror: times(num(warm, 'ratio')), mirrorNginx: '-', reference: '-', target: '>= 1.3x' });
+  if (herd) {
+    const gets = herd.upstream_blob_gets as { hub: number; cdn: number };
+    rows.push({ what: '--workers 2: 50-client herd, cold ~120 MiB blob, upstream GETs', mirror: `${gets.cdn} CDN / ${gets.hub} hub GETs, p50 ${ms(num(herd, 'ttfb_ms.p50'))} TTFB`, mirrorNginx: '-', reference: '-', target: '1 CDN GET' });
+  }
+  return rows;
 }
 
 export function formatTable(rows: Row[]): string {

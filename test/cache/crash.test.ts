@@ -19,9 +19,13 @@ import { MiB, pushTestImage, tempFiles } from './cache-fixture.js';
 
 const PROJECT_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
-/** Starts `registry-mirror serve` and resolves with its URL once it logs "listening". */
+/**
+ * Starts `registry-mirror serve` and resolves with its URL once it logs "listening". It leads a
+ * process group of its own: with `--workers` (by default one per core) the server is several
+ * processes, and a crash of the server is all of them dying (`killServer`).
+ */
 async function spawnMirror(configFile: string): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', 'serve', '--config', configFile], { cwd: PROJECT_ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', 'serve', '--config', configFile], { cwd: PROJECT_ROOT, stdio: ['ignore', 'pipe', 'inherit'], detached: true });
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('mirror did not start within 20 s')), 20_000);
     child.once('exit', (code) => reject(new Error(`mirror exited with ${code} before listening`)));
@@ -36,13 +40,22 @@ async function spawnMirror(configFile: string): Promise<{ child: ChildProcess; u
   return { child, url };
 }
 
+/** SIGKILL to every process of the server (its process group), as a crash or the OOM killer of its cgroup. */
+function killServer(child: ChildProcess): void {
+  try {
+    process.kill(-child.pid!, 'SIGKILL');
+  } catch {
+    // Already gone.
+  }
+}
+
 describe('crash in the middle of a fill', () => {
   let fake: FakeRegistry | undefined;
   let child: ChildProcess | undefined;
   let mirror: MirrorUnderTest | undefined;
   let workDir: string | undefined;
   afterEach(async () => {
-    child?.kill('SIGKILL');
+    if (child) killServer(child);
     await mirror?.close();
     await fake?.close();
     if (workDir) await rm(workDir, { recursive: true, force: true });
@@ -68,7 +81,7 @@ describe('crash in the middle of a fill', () => {
       return file !== undefined && (await stat(file)).size > 0;
     }, 10_000, 'the fill to have written part of the blob');
     const exited = new Promise((resolve) => child!.once('exit', resolve));
-    child.kill('SIGKILL');
+    killServer(child);
     await exited;
     child = undefined;
     await pending;

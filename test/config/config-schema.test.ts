@@ -59,8 +59,20 @@ describe('defaults', () => {
         'docker.io': { url: 'https://registry-1.docker.io', tokenRealms: [], redirectHosts: [] },
       },
       sendfile: true,
+      storage: { driver: 'filesystem' },
+      cluster: {},
       hosted: { repositories: [], allowAnonymousPush: false, trustForwardedHeaders: false, uploadExpirySeconds: 86400, gc: { intervalSeconds: 3600, graceSeconds: 3600 } },
     });
+  });
+
+  it('storage.driver "s3" needs storage.s3 with a bucket S3 accepts; its defaults are filled in', () => {
+    const upstreams = HUB;
+    expect(() => parseMirrorConfig({ upstreams, storage: { driver: 's3' } })).toThrow(/^storage\.s3: required when storage\.driver is "s3"/);
+    expect(() => parseMirrorConfig({ upstreams, storage: { driver: 's3', s3: { bucket: 'Bad_Bucket' } } })).toThrow(/storage\.s3\.bucket: expected an S3 bucket name/);
+    expect(() => parseMirrorConfig({ upstreams, storage: { driver: 'nfs' } })).toThrow(/storage\.driver: must be one of "filesystem", "s3"/);
+    expect(() => parseMirrorConfig({ upstreams, cluster: { advertiseUrl: 'http://10.0.0.7:5000/path' } })).toThrow(/cluster\.advertiseUrl: must match/);
+    const config = parseMirrorConfig({ upstreams, storage: { driver: 's3', s3: { endpoint: 'http://127.0.0.1:7000', bucket: 'mirror-blobs' } } });
+    expect(config.storage).toEqual({ driver: 's3', s3: { endpoint: 'http://127.0.0.1:7000', bucket: 'mirror-blobs', forcePathStyle: false, prefix: '', redirect: false } });
   });
 
   it('keeps what the file gives, turns sizes into bytes and reads metadata.store "file" as "sqlite"', () => {
@@ -140,7 +152,9 @@ describe('MIRROR_* environment overrides', () => {
       MIRROR_UPSTREAM_DOCKER_IO_USERNAME: 'alice',
       MIRROR_UPSTREAM_DOCKER_IO_PASSWORD: 'secret',
       MIRROR_UPSTREAM_LOCALHOST_5000_USERNAME: 'bob',
+      MIRROR_CLUSTER_ADVERTISE_URL: 'http://10.0.0.7:5000',
     });
+    expect(config.cluster.advertiseUrl).toBe('http://10.0.0.7:5000');
     expect(config.listen).toEqual({ host: '127.0.0.1', port: 6001, sendTimeoutSeconds: 60 });
     expect(config.log.level).toBe('warn');
     expect(config.accel).toEqual({ redirectPrefix: '/_blobs/' });

@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments, parse as parseYaml } from 'yaml';
 import { parseMirrorConfig } from '../../src/config/mirror-config.js';
+import { NODE_FLAGS } from '../interop/support/mirror.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const DEPLOY = path.join(ROOT, 'deploy');
@@ -142,6 +143,90 @@ describe('deploy/compose.yaml', () => {
     }
     const redis = parseMirrorConfig(JSON.parse(readFileSync(path.join(DEPLOY, 'compose', 'mirror.config.redis.json'), 'utf8')));
     expect(redis.metadata).toEqual({ store: 'redis', redisUrl: 'redis://redis:6379', maxVerdicts: 100_000 });
+  });
+});
+
+describe('deploy/kubernetes-replicas (issue 15: N replicas, Redis, an S3 endpoint)', () => {
+  const objects = filesUnder(path.join(DEPLOY, 'kubernetes-replicas'), /\.ya?ml$/).flatMap(documents).filter((object) => object.kind !== 'Kustomization');
+  const named = (kind: string, name: string) => objects.find((object) => object.kind === kind && object.metadata.name === name)!;
+  const mirror = named('Deployment', 'registry-mirror-replicas');
+  const pod = mirror.spec.template.spec;
+  const container = pod.containers[0];
+  const env = new Map<string, Doc>(container.env.map((entry: Doc) => [entry.name, entry]));
+  const configMap = named('ConfigMap', 'registry-mirror-replicas-config');
+  const config = parseMirrorConfig(JSON.parse(configMap.data['mirror.config.json']));
+
+  it('lists every file in the kustomization', () => {
+    const kustomization = parseYaml(readFileSync(path.join(DEPLOY, 'kubernetes-replicas', 'kustomization.yaml'), 'utf8')) as Doc;
+    const files = readdirSync(path.join(DEPLOY, 'kubernetes-replicas')).filter((name) => name !== 'kustomization.yaml').sort();
+    expect([...kustomization.resources].sort()).toEqual(files);
+  });
+
+  it('runs several replicas as a plain Deployment, with the local tier on an emptyDir larger than cache.maxBytes', () => {
+    expect(objects.some((object) => object.kind === 'StatefulSet')).toBe(false);
+    expect(mirror.spec.replicas).toBeGreaterThanOrEqual(2);
+    const mount = container.volumeMounts.find((entry: Doc) => entry.mountPath === config.cache.dir);
+    const volume = pod.volumes.find((entry: Doc) => entry.name === mount.name);
+    expect(volume.emptyDir).toBeDefined();
+    expect(config.cache.maxBytes).toBeLessThan(parseQuantity(volume.emptyDir.sizeLimit));
+    expect(container.args.slice(0, 2)).toEqual(['serve', '--workers']);
+    expect(Number(container.args[2])).toBeLessThanOrEqual(Number(container.resources.requests.cpu));
+  });
+
+  it('shares one Redis and one bucket, both reachable by the names of Services in the set', () => {
+    expect(config.metadata.store).toBe('redis');
+    expect(config.storage.driver).toBe('s3');
+    const redis = new URL(config.metadata.redisUrl!);
+    expect(named('Service', redis.hostname).spec.ports[0].port).toBe(Number(redis.port));
+    const s3 = new URL(config.storage.s3!.endpoint!);
+    expect(named('Service', s3.hostname).spec.ports[0].port).toBe(Number(s3.port));
+    const bucketJob = objects.find((object) => object.kind === 'Job')!;
+    expect(bucketJob.spec.template.spec.containers[0].command.join(' ')).toContain(`local/${config.storage.s3!.bucket}`);
+  });
+
+  it('gives each replica its pod IP as cluster.advertiseUrl and the cluster secret from a Secret; S3 credentials from a Secret too', () => {
+    expect(env.get('POD_IP')?.valueFrom.fieldRef.fieldPath).toBe('status.podIP');
+    expect(env.get('MIRROR_CLUSTER_ADVERTISE_URL')?.value).toBe(`http://$(POD_IP):${config.listen.port}`);
+    expect(env.get('MIRROR_CLUSTER_SECRET')?.valueFrom.secretKeyRef).toMatchObject({ name: 'registry-mirror-cluster', key: 'secret' });
+    expect(env.get('MIRROR_CLUSTER_SECRET')?.valueFrom.secretKeyRef.optional).toBeUndefined();
+    for (const name of ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY']) expect(env.get(name)?.valueFrom.secretKeyRef.name).toBe('registry-mirror-s3');
+    expect(JSON.stringify(configMap)).not.toMatch(/secret|password/i);
+  });
+
+  it('probes /readyz for readiness and /healthz for liveness; the Service selects the replicas', () => {
+    expect(container.readinessProbe.httpGet.path).toBe('/readyz');
+    expect(container.livenessProbe.httpGet.path).toBe('/healthz');
+    expect(container.ports[0].containerPort).toBe(config.listen.port);
+    const service = named('Service', 'registry-mirror-replicas');
+    expect(service.spec.selector).toEqual(mirror.spec.selector.matchLabels);
+    expect(pod.securityContext.runAsNonRoot).toBe(true);
+    expect(container.securityContext.readOnlyRootFilesystem).toBe(true);
+  });
+});
+
+describe('deploy/replicas/compose.yaml', () => {
+  const compose = parseYaml(readFileSync(path.join(DEPLOY, 'replicas', 'compose.yaml'), 'utf8')) as Doc;
+  const mirror = compose.services.mirror;
+  const config = parseMirrorConfig(JSON.parse(readFileSync(path.join(DEPLOY, 'replicas', 'mirror.config.json'), 'utf8')));
+
+  it('runs several replicas of the mirror behind nginx, with Redis and an S3 endpoint', () => {
+    expect(mirror.deploy.replicas).toBeGreaterThanOrEqual(2);
+    expect(Object.keys(compose.services).sort()).toEqual(['lb', 'minio', 'minio-bucket', 'mirror', 'redis']);
+    expect(compose.services.lb.ports).toEqual(['5000:8080']);
+    const nginx = readFileSync(path.join(DEPLOY, 'replicas', 'nginx.conf'), 'utf8');
+    expect(nginx).toContain(`server mirror:${config.listen.port};`);
+    expect(config.metadata).toEqual({ store: 'redis', maxVerdicts: 100000, redisUrl: 'redis://redis:6379' });
+    expect(new URL(config.storage.s3!.endpoint!).hostname).toBe('minio');
+    expect(compose.services['minio-bucket'].entrypoint.join(' ')).toContain(`local/${config.storage.s3!.bucket}`);
+  });
+
+  it('requires MIRROR_CLUSTER_SECRET and gives each replica its own address, with the V8 flags of every entry point', () => {
+    expect(mirror.environment.MIRROR_CLUSTER_SECRET).toMatch(/^\$\{MIRROR_CLUSTER_SECRET:\?/);
+    const script = mirror.entrypoint[2] as string;
+    expect(script).toContain(`MIRROR_CLUSTER_ADVERTISE_URL="http://$$(hostname -i | cut -d ' ' -f 1):${config.listen.port}"`);
+    const command = script.slice(script.indexOf('exec ') + 5).split(' ');
+    expect(command.slice(1, command.findIndex((token) => token.endsWith('dist/main.js')))).toEqual(NODE_FLAGS);
+    expect(mirror.command.slice(0, 2)).toEqual(['serve', '--workers']);
   });
 });
 

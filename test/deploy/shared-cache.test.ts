@@ -60,7 +60,7 @@ describe('two servers on one cache', () => {
     if (workDir) await rm(workDir, { recursive: true, force: true });
   });
 
-  it('a second serve, on the same port or beside, leaves the first one\'s download alone', async () => {
+  it('a second serve, on the same port or beside, leaves the first one\'s download alone', { timeout: 120_000 }, async () => {
     fake = await startFakeRegistry();
     const image = makeImage({ layers: [1024 * 1024], seed: 'shared-cache' });
     pushImage(fake, 'library/shared', 'v1', image);

@@ -18,6 +18,8 @@ export interface RequestRecord {
   headers: IncomingHttpHeaders;
   /** Status sent in the response head; 0 while no head was sent (hang on HEAD, reset, in progress). */
   status: number;
+  /** performance.now() when the response's last byte was handed to the OS; undefined until then (or if cut). */
+  finishedAt?: number;
 }
 
 export interface Fault {
@@ -40,6 +42,8 @@ export interface Fault {
   announceLength?: number;
   /** For mode 'slow'; default 64 KiB/s. */
   bytesPerSecond?: number;
+  /** Wait this long before the response head (HEAD included): a slow upstream answer. */
+  delayMs?: number;
   /** Apply this many times, then clear; default forever. */
   times?: number;
 }
@@ -63,6 +67,7 @@ export async function listenRecording(name: ServerName, records: RequestRecord[]
     const url = new URL(req.url ?? '/', 'http://fake.invalid');
     const record: RequestRecord = { server: name, method: req.method ?? 'GET', path: url.pathname, query: url.search.slice(1), headers: req.headers, status: 0 };
     records.push(record);
+    res.once('finish', () => (record.finishedAt = performance.now()));
     Promise.resolve(handle({ req, res, url, record })).catch((error: unknown) => {
       if (!res.headersSent) sendError({ req, res, url, record }, 500, 'UNKNOWN', String(error));
       else res.destroy();
@@ -108,6 +113,10 @@ export function sendStatusFault(exchange: Exchange, fault: Fault | undefined, he
  * says. Content-Length is always the true length, so a truncated body is detectable by the client.
  */
 export function sendBody(exchange: Exchange, status: number, headers: OutgoingHttpHeaders, body: Buffer, fault: Fault | undefined): void {
+  if (fault?.delayMs) {
+    setTimeout(() => sendBody(exchange, status, headers, body, { ...fault, delayMs: undefined }), fault.delayMs);
+    return;
+  }
   const isHead = exchange.req.method === 'HEAD';
   const fullHeaders = { ...headers, ...lengthHeader(body, fault, isHead) };
   const socket = exchange.res.socket;

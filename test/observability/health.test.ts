@@ -15,7 +15,7 @@ describe('/healthz and /readyz', () => {
     expect((await get(`${setup.url}/healthz`)).status).toBe(200);
     const ready = await get(`${setup.url}/readyz`);
     expect(ready.status).toBe(200);
-    expect(JSON.parse(ready.body.toString())).toEqual({ ready: true, checks: { configLoaded: true, cacheWritable: true, metadataReachable: true, shuttingDown: false } });
+    expect(JSON.parse(ready.body.toString())).toEqual({ ready: true, degraded: false, checks: { configLoaded: true, cacheWritable: true, metadataReachable: true, shuttingDown: false } });
 
     setup.mirror.markShuttingDown();
     const draining = await get(`${setup.url}/readyz`);

@@ -4,15 +4,17 @@
  * to their process (issue 12 item 5): a store opening the same root removes only temp files of
  * processes that are gone, never those of a live one, whatever its pid history.
  */
-import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { digestOf } from '../../src/domain/digest.js';
 import { FsContentStore } from '../../src/storage/fs/fs-content-store.js';
-import { currentProcess, ownerName } from '../../src/storage/fs/process-owner.js';
+import { currentProcess, ownerName, parseOwnerName } from '../../src/storage/fs/process-owner.js';
+import { waitFor } from '../helpers/http.js';
 
 let root: string;
 beforeEach(async () => {
@@ -77,6 +79,22 @@ describe('temp files belong to their process', () => {
     expect(existsSync(dead)).toBe(false);
     expect(existsSync(reused)).toBe(false);
     expect(existsSync(live)).toBe(true);
+    await store.close();
+  });
+
+  it('removes the temp directory of a zombie (a worker killed with its primary, not reaped yet)', async () => {
+    // sh starts a background sleep and becomes another; killing the group leaves the orphaned
+    // background sleep a zombie until init reaps it.
+    const shell = spawn('sh', ['-c', 'sleep 60 & echo $!; exec sleep 60'], { detached: true, stdio: ['ignore', 'pipe', 'ignore'] });
+    const orphan = Number((await once(shell.stdout!, 'data'))[0].toString().trim());
+    const owner = parseOwnerName(ownerName({ pid: orphan, startTime: readFileSync(`/proc/${orphan}/stat`, 'utf8').split(') ')[1]!.split(' ')[19] }))!;
+    process.kill(-shell.pid!, 'SIGKILL');
+    await waitFor(() => /^[^)]*\) [ZX]/.test(readFileSync(`/proc/${orphan}/stat`, 'utf8')), 5_000, 'the orphan to be a zombie');
+    const dir = path.join(tmp(), ownerName(owner));
+    await mkdir(dir, { recursive: true });
+    await writeFile(path.join(dir, 'part'), 'leftover');
+    const store = await FsContentStore.open(root);
+    expect(existsSync(dir)).toBe(false);
     await store.close();
   });
 

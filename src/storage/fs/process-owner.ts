@@ -5,7 +5,9 @@
  * `tmp/` at start and kill the first one's downloads).
  *
  * The start time is field 22 of /proc/<pid>/stat (clock ticks since boot, proc(5)). Without
- * /proc (not Linux), liveness falls back to signal 0 and the start time is not compared.
+ * /proc (not Linux), liveness falls back to signal 0 and the start time is not compared. A zombie
+ * (state Z or X: it has exited, its parent has not reaped it yet) owns nothing: the workers of a
+ * `serve --workers` killed together stay zombies until init reaps them, which may take a while.
  */
 import { readFileSync } from 'node:fs';
 
@@ -33,18 +35,24 @@ export function currentProcess(): ProcessOwner {
 /** True while the process that made `owner` runs; a reused pid with another start time does not count. */
 export function isAlive(owner: ProcessOwner): boolean {
   if (owner.pid === process.pid) return owner.startTime === startTimeOf(process.pid);
-  const startTime = startTimeOf(owner.pid);
-  if (startTime !== undefined) return owner.startTime === undefined || startTime === owner.startTime;
+  const stat = statOf(owner.pid);
+  if (stat !== undefined) return !EXITED.has(stat.state) && (owner.startTime === undefined || stat.startTime === owner.startTime);
   if (procAvailable()) return false;
   return signalZero(owner.pid);
 }
 
+const EXITED = new Set(['Z', 'X', 'x']);
+
 function startTimeOf(pid: number): string | undefined {
+  return statOf(pid)?.startTime;
+}
+
+function statOf(pid: number): { state: string; startTime: string | undefined } | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // The command name (field 2) may hold spaces and parentheses: fields are counted after its last ')'.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return fields[19];
+    return { state: fields[0] ?? '', startTime: fields[19] };
   } catch {
     return undefined;
   }

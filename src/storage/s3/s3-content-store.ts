@@ -9,7 +9,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { GetObjectCommand, type GetObjectCommandOutput } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadBucketCommand, type GetObjectCommandOutput } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import type { Digest } from '../../domain/digest.js';
 import { RangeNotSatisfiableError } from '../../domain/errors.js';
@@ -53,7 +53,7 @@ export class S3ContentStore implements ContentStore {
   }
 
   async open(digest: Digest, options: OpenOptions = {}): Promise<BlobBody | undefined> {
-    if (options.allowRedirect && this.config.redirect) return this.#redirect(digest);
+    if (options.allowRedirect && this.config.redirect) return this.#redirect(digest, options.knownSize);
     const range = options.range;
     let object: GetObjectCommandOutput;
     try {
@@ -71,9 +71,12 @@ export class S3ContentStore implements ContentStore {
     return { kind: 'stream', size: totalSize(object), stream: object.Body as Readable };
   }
 
-  /** A presigned GET (Signature Version 4 in the query string) the client follows itself; it never carries the client's credentials. */
-  async #redirect(digest: Digest): Promise<BlobBody | undefined> {
-    const found = await this.stat(digest);
+  /**
+   * A presigned GET (Signature Version 4 in the query string) the client follows itself; it never
+   * carries the client's credentials. With `knownSize` (the blob index) no request is made at all.
+   */
+  async #redirect(digest: Digest, knownSize: number | undefined): Promise<BlobBody | undefined> {
+    const found = knownSize === undefined ? await this.stat(digest) : { size: knownSize };
     if (!found) return undefined;
     const command = new GetObjectCommand({ Bucket: this.#bucket.name, Key: this.#bucket.keys.blob(digest) });
     const url = await this.#bucket.call(`presign ${digest.value}`, () => getSignedUrl(this.#bucket.client, command, { expiresIn: this.#redirectExpiresSeconds }));
@@ -120,6 +123,11 @@ export class S3ContentStore implements ContentStore {
     const expired = await expireResumableWriters(this.#bucket, before);
     await expireAbandonedFills(this.#bucket, before, this.#live);
     return expired;
+  }
+
+  /** Resolves when the bucket answers (readiness: /readyz reports S3 down). */
+  async ping(): Promise<void> {
+    await this.#bucket.call('head bucket', () => this.#bucket.client.send(new HeadBucketCommand({ Bucket: this.#bucket.name })));
   }
 
   async close(): Promise<void> {

@@ -25,7 +25,7 @@ export async function verifyDigest(held: HeldBytes, expected: Digest, size?: num
   }
   const actual = expected.algorithm === STREAMING_ALGORITHM ? held.streamingHex : await rehash(held, expected.algorithm);
   if (actual !== expected.hex) {
-    throw new DigestInvalidError(`digest mismatch: expected ${expected.value}, got ${expected.algorithm}:${actual}`);
+    throw new DigestInvalidError(`the bytes written for ${expected.value} hash to ${expected.algorithm}:${actual}`);
   }
 }
 

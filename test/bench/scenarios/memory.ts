@@ -47,11 +47,24 @@ export async function memory(context: BenchContext): Promise<void> {
   }
 }
 
+/** The server's RSS: its process and, with `serve --workers` (one per core by default), its workers. */
 function rssBytes(target: Target): number {
+  return [target.pid, ...childrenOf(target.pid)].reduce((sum, pid) => sum + processRss(pid), 0);
+}
+
+function processRss(pid: number): number {
   try {
-    const match = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${target.pid}/status`, 'utf8'));
+    const match = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
     return match?.[1] ? Number(match[1]) * 1024 : 0;
   } catch {
     return 0;
+  }
+}
+
+function childrenOf(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
   }
 }

@@ -80,13 +80,20 @@ export function writeMirrorConfig(dir: string, upstreams: Upstreams, overrides: 
   return file;
 }
 
-export async function startMirror(dir: string, upstreams: Upstreams, overrides: MirrorConfigOverrides = {}): Promise<RunningMirror> {
+/** Extra arguments after `serve --config <file>` (e.g. `--workers 1`) and environment variables. */
+export interface MirrorProcessOptions {
+  args?: string[];
+  env?: NodeJS.ProcessEnv;
+}
+
+export async function startMirror(dir: string, upstreams: Upstreams, overrides: MirrorConfigOverrides = {}, options: MirrorProcessOptions = {}): Promise<RunningMirror> {
   ensureMirrorBuilt();
   mkdirSync(dir, { recursive: true });
   const configFile = writeMirrorConfig(dir, upstreams, overrides);
   const logFile = join(dir, 'mirror.log');
   const log = createWriteStream(logFile, { flags: 'a' });
-  const child = spawn(process.execPath, [...NODE_FLAGS, MAIN, 'serve', '--config', configFile], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  const args = [...NODE_FLAGS, MAIN, 'serve', '--config', configFile, ...(options.args ?? [])];
+  const child = spawn(process.execPath, args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...options.env } });
   if (child.pid === undefined) throw new Error('could not start the mirror');
   child.stderr.pipe(log);
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));

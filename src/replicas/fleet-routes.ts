@@ -1,0 +1,52 @@
+/**
+ * The internal endpoint replicas stream a download in progress through (fleet-downloads.ts):
+ *
+ *   GET /_mirror/fleet/blobs/<digest>   X-Mirror-Cluster-Auth: <signature> (cluster-auth.ts)
+ *     200: the bytes of this replica's download of <digest> as they land, Content-Length when the
+ *          upstream announced one, the last byte only after the digest check here; the response
+ *          is cut if the download fails. X-Mirror-Fill-Via names the repository it comes through.
+ *     401: no valid signature. 404: no download of <digest> runs here (any more).
+ *
+ * With `serve --workers` a replica's address reaches any of its workers; one that does not run
+ * the download relays the request to the worker of its machine that does (its lease names it).
+ *
+ * Mounted only when MIRROR_CLUSTER_SECRET is set, and before client authentication: replicas
+ * hold the fleet's secret, not a client's password. It is outside /v2/, so no client of the
+ * registry API ever reaches it by a registry path.
+ */
+import type { Hono } from 'hono';
+import { parseDigest } from '../domain/digest.js';
+import { BlobUnknownError } from '../domain/errors.js';
+import { sendBlobAnswer } from '../http/send-blob-body.js';
+import { sendStream } from '../http/send-stream.js';
+import { CLUSTER_AUTH_HEADER, verifyClusterRequest } from './cluster-auth.js';
+import type { FleetBlobDownloads } from './fleet-downloads.js';
+import { FILL_VIA_HEADER, FLEET_BLOB_PATH, type PeerClient } from './peer-client.js';
+
+export interface FleetRoutesOptions {
+  secret: string;
+  downloads: FleetBlobDownloads;
+  /** For relaying to another worker of this machine. */
+  peers?: PeerClient;
+  /** Config `sendfile`. */
+  sendfile: boolean;
+}
+
+export function mountFleetRoutes(app: Hono, { secret, downloads, peers, sendfile }: FleetRoutesOptions): void {
+  app.get(`${FLEET_BLOB_PATH}:digest`, async function fleetBlob(c) {
+    verifyClusterRequest(secret, c.req.header(CLUSTER_AUTH_HEADER), 'GET', new URL(c.req.url).pathname);
+    const digest = parseDigest(c.req.param('digest'));
+    const download = await downloads.inProgress(digest);
+    const relay = !download?.growing && peers ? await downloads.relayFor(digest) : undefined;
+    if (relay) {
+      const relayed = await peers!.download(relay, digest, c.req.raw.signal);
+      const headers: Record<string, string> = { 'Content-Type': 'application/octet-stream', 'Docker-Content-Digest': digest.value, [FILL_VIA_HEADER]: relayed.via };
+      if (relayed.size !== undefined) headers['Content-Length'] = String(relayed.size);
+      return sendStream(c, 200, headers, relayed.body);
+    }
+    if (!download?.growing) throw new BlobUnknownError(`no download of ${digest.value} is in progress on this replica`);
+    const headers = { 'Content-Type': 'application/octet-stream', 'Docker-Content-Digest': digest.value, [FILL_VIA_HEADER]: download.via };
+    const answer = { size: download.size, range: undefined, origin: 'joined' as const, via: download.via, body: { kind: 'growing' as const, file: download.growing }, release: () => {} };
+    return sendBlobAnswer(c, answer, headers, { sendfile });
+  });
+}

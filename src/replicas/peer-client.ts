@@ -1,0 +1,69 @@
+/**
+ * Fetches a blob download in progress from the replica that owns it (its lease names the owner's
+ * `cluster.advertiseUrl`), through the internal endpoint (fleet-routes.ts), signed with the
+ * fleet's secret (cluster-auth.ts). The answer has the shape of an upstream blob answer, so the
+ * receiving replica fills its own disk from it exactly as from an upstream: hashing the bytes
+ * and checking them against the digest before anything is published (blob-download.ts).
+ *
+ * Only http(s) URLs are dialled, and nothing of any client's request goes with it.
+ */
+import { Agent, request } from 'undici';
+import type { Digest } from '../domain/digest.js';
+import { UpstreamUnavailableError } from '../domain/errors.js';
+import { discardUpstreamBody, type UpstreamBlob } from '../pull-through/upstream-port.js';
+import { CLUSTER_AUTH_HEADER, signClusterRequest } from './cluster-auth.js';
+
+export const FLEET_BLOB_PATH = '/_mirror/fleet/blobs/';
+/** The repository the owner's download comes through (the access policy's `via`). */
+export const FILL_VIA_HEADER = 'x-mirror-fill-via';
+
+export interface PeerTimeouts {
+  connectMs: number;
+  /** The owner answers once its own download has started: up to its upstream's headers timeout. */
+  headersMs: number;
+  /** Longest pause between two chunks (the owner's upstream may pause as long). */
+  idleMs: number;
+}
+
+export interface PeerDownload extends UpstreamBlob {
+  via: string;
+}
+
+export class PeerClient {
+  readonly #dispatcher: Agent;
+
+  constructor(private readonly secret: string, private readonly timeouts: PeerTimeouts) {
+    this.#dispatcher = new Agent({ connect: { timeout: timeouts.connectMs }, keepAliveTimeout: 10_000 });
+  }
+
+  /** The owner's download of `digest`; rejects when the owner cannot stream it (gone, finished, not started). */
+  async download(ownerUrl: string, digest: Digest, signal: AbortSignal): Promise<PeerDownload> {
+    const url = blobUrl(ownerUrl, digest);
+    const response = await request(url, {
+      dispatcher: this.#dispatcher,
+      headers: { [CLUSTER_AUTH_HEADER]: signClusterRequest(this.secret, 'GET', url.pathname) },
+      signal,
+      headersTimeout: this.timeouts.headersMs,
+      bodyTimeout: this.timeouts.idleMs,
+    }).catch((error: unknown) => {
+      throw new UpstreamUnavailableError(`replica ${url.origin} did not answer for ${digest.value}: ${(error as Error).message}`);
+    });
+    const length = response.headers['content-length'];
+    const via = response.headers[FILL_VIA_HEADER];
+    if (response.statusCode !== 200 || typeof via !== 'string') {
+      discardUpstreamBody(response.body);
+      throw new UpstreamUnavailableError(`replica ${url.origin} has no download of ${digest.value} to share (HTTP ${response.statusCode})`);
+    }
+    return { size: typeof length === 'string' ? Number(length) : undefined, body: response.body, via };
+  }
+
+  async close(): Promise<void> {
+    await this.#dispatcher.close();
+  }
+}
+
+function blobUrl(ownerUrl: string, digest: Digest): URL {
+  const base = new URL(ownerUrl);
+  if (base.protocol !== 'http:' && base.protocol !== 'https:') throw new UpstreamUnavailableError(`a lease names ${JSON.stringify(ownerUrl.slice(0, 100))}, not an http(s) URL`);
+  return new URL(`${FLEET_BLOB_PATH}${digest.value}`, base.origin);
+}

@@ -1,0 +1,150 @@
+/**
+ * Issue 15 item 9 and the last done-when: `serve --workers 2` on one machine, without Redis (the
+ * default SQLite metadata and filesystem storage): a herd of 50 clients on a cold blob makes one
+ * upstream GET; both workers serve clients; the worker that lost the race streams the owner's
+ * download in progress (its clients are "joined", the owner's log shows the internal GET) rather
+ * than waiting for it to end; a worker killed with SIGKILL is replaced and its lease ends at once.
+ * Real processes: `node dist/main.js serve --workers 2`.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { afterEach, describe, expect, it } from 'vitest';
+import { startFakeRegistry, type FakeRegistry } from '../helpers/fake-registry.js';
+import { waitFor } from '../helpers/http.js';
+import { makeImage, pushImage } from '../helpers/test-images.js';
+import { ensureMirrorBuilt, NODE_FLAGS, REPO_ROOT } from '../interop/support/mirror.js';
+import { deliveredExactly, timedGet, upstreamBlobGets } from '../replicas/fleet-support.js';
+
+const MiB = 2 ** 20;
+const REPO = 'library/workers';
+
+interface Served {
+  child: ChildProcess;
+  url: string;
+  lines: Array<Record<string, unknown>>;
+  exited: Promise<number | null>;
+}
+
+async function serveWorkers(configFile: string, workers: number): Promise<Served> {
+  ensureMirrorBuilt();
+  const child = spawn(process.execPath, [...NODE_FLAGS, path.join(REPO_ROOT, 'dist', 'main.js'), 'serve', '--config', configFile, '--workers', String(workers)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const lines: Array<Record<string, unknown>> = [];
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('no listening line within 30 s')), 30_000);
+    void exited.then((code) => reject(new Error(`serve exited with ${code}`)));
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      const entry = JSON.parse(line) as Record<string, unknown>;
+      lines.push(entry);
+      if (entry.msg === 'listening') {
+        clearTimeout(timer);
+        resolve(String(entry.url));
+      }
+    });
+  });
+  return { child, url, lines, exited };
+}
+
+describe('serve --workers 2', () => {
+  let fake: FakeRegistry | undefined;
+  let served: Served | undefined;
+  let dir: string | undefined;
+  afterEach(async () => {
+    if (served && served.child.exitCode === null) served.child.kill('SIGKILL');
+    await served?.exited;
+    await fake?.close();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  async function start(layers: number[], seed: string) {
+    fake = await startFakeRegistry();
+    const image = makeImage({ layers, seed });
+    pushImage(fake, REPO, 'latest', image);
+    dir = await mkdtemp(path.join(tmpdir(), 'mirror-workers-'));
+    const configFile = path.join(dir, 'mirror.config.json');
+    await writeFile(configFile, JSON.stringify({ listen: { host: '127.0.0.1', port: 0 }, cache: { dir: path.join(dir, 'cache'), maxBytes: '1GiB' }, log: { level: 'info' }, upstreams: { 'docker.io': { url: fake.url } } }));
+    served = await serveWorkers(configFile, 2);
+    return { fake, served, layer: image.layers[0]! };
+  }
+
+  it('a 50-client herd on a cold blob: 1 upstream GET, right bytes, both workers serve, the second streams the first one\'s download', { timeout: 120_000 }, async () => {
+    const { fake, served, layer } = await start([8 * MiB], 'workers-herd');
+    fake.setFault('blob', { mode: 'slow', bytesPerSecond: 4 * MiB });
+    const responses = await Promise.all(Array.from({ length: 50 }, () => timedGet(`${served.url}/v2/${REPO}/blobs/${layer.digest}`)));
+    for (const response of responses) expect(deliveredExactly(response, layer.bytes)).toBe(true);
+    expect(upstreamBlobGets(fake, layer.digest)).toHaveLength(1);
+
+    const requestLines = () => served.lines.filter((line) => line.msg === 'request' && String(line.path).endsWith(layer.digest));
+    // Each worker writes its request line after the response ends: on a busy machine, a moment after the client has its bytes.
+    await waitFor(() => requestLines().filter((line) => String(line.path).startsWith('/v2/')).length >= 50, 20_000, 'the 50 request log lines');
+    const requests = requestLines();
+    const byWorker = new Map<unknown, Array<Record<string, unknown>>>();
+    for (const line of requests) byWorker.set(line.worker, [...(byWorker.get(line.worker) ?? []), line]);
+    const clientRequests = requests.filter((line) => String(line.path).startsWith('/v2/'));
+    expect(clientRequests).toHaveLength(50);
+    expect(new Set(clientRequests.map((line) => line.worker)).size).toBe(2);
+    const owner = clientRequests.find((line) => line.cache === 'upstream')!.worker;
+    const other = clientRequests.filter((line) => line.worker !== owner);
+    expect(other.length).toBeGreaterThan(0);
+    for (const line of other) expect(line.cache).toBe('joined');
+    const internal = requests.filter((line) => String(line.path).startsWith('/_mirror/fleet/blobs/'));
+    expect(internal.map((line) => [line.worker, line.status])).toEqual([[owner, 200]]);
+  });
+
+  it('the worker downloading a blob killed with SIGKILL: its client is cut, another worker takes over at once, a new worker is started', { timeout: 120_000 }, async () => {
+    const { fake, served, layer } = await start([4 * MiB], 'workers-kill');
+    fake.setFault('blob', { mode: 'slow', bytesPerSecond: MiB });
+    const first = timedGet(`${served.url}/v2/${REPO}/blobs/${layer.digest}`);
+    await waitFor(() => upstreamBlobGets(fake, layer.digest).length > 0, 30_000, 'the upstream GET');
+    const workers = await workerPids(served);
+    expect(workers).toHaveLength(2);
+    const owner = await connectedTo(workers, Number(new URL(fake.url).port));
+    process.kill(owner, 'SIGKILL');
+    const cut = await first;
+    expect(cut.error ?? cut.status === 0).toBeTruthy();
+    expect(cut.body.length).toBeLessThan(layer.size);
+
+    // The survivor takes over without waiting for the dead worker's lease to expire.
+    fake.setFault('blob', null);
+    const started = Date.now();
+    const again = await timedGet(`${served.url}/v2/${REPO}/blobs/${layer.digest}`);
+    expect(deliveredExactly(again, layer.bytes)).toBe(true);
+    expect(Date.now() - started).toBeLessThan(4_000);
+    expect(upstreamBlobGets(fake, layer.digest)).toHaveLength(2);
+    await waitFor(async () => (await workerPids(served)).length === 2, 30_000, 'a new worker');
+    expect(served.lines.filter((line) => line.msg === 'a worker died: starting another')).toHaveLength(1);
+  });
+});
+
+/** The pid among `pids` with a TCP connection to 127.0.0.1:`port` (/proc/net/tcp and each process's descriptors). */
+async function connectedTo(pids: number[], port: number): Promise<number> {
+  const { readFile, readdir, readlink } = await import('node:fs/promises');
+  const inodes = new Set<string>();
+  for (const row of (await readFile('/proc/net/tcp', 'utf8')).split('\n').slice(1)) {
+    const fields = row.trim().split(/\s+/);
+    if (fields.length > 9 && Number.parseInt(fields[2]!.split(':')[1]!, 16) === port) inodes.add(fields[9]!);
+  }
+  for (const pid of pids) {
+    for (const fd of await readdir(`/proc/${pid}/fd`).catch(() => [])) {
+      const target = await readlink(`/proc/${pid}/fd/${fd}`).catch(() => '');
+      if (inodes.has(/^socket:\[(\d+)\]$/.exec(target)?.[1] ?? '')) return pid;
+    }
+  }
+  throw new Error(`no worker is connected to port ${port}`);
+}
+
+/** The worker processes of a `serve --workers` primary (children of its pid). */
+async function workerPids(served: Served): Promise<number[]> {
+  const { readFile, readdir } = await import('node:fs/promises');
+  const pids: number[] = [];
+  for (const entry of await readdir('/proc')) {
+    if (!/^[0-9]+$/.test(entry)) continue;
+    const stat = await readFile(`/proc/${entry}/stat`, 'utf8').catch(() => '');
+    const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    if (parent === served.child.pid) pids.push(Number(entry));
+  }
+  return pids;
+}
