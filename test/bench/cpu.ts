@@ -1,10 +1,11 @@
 /**
- * CPU time a server process has used, from /proc/<pid>/stat (proc(5): utime and stime, fields 14
- * and 15, in clock ticks, summed over all the process's threads: libuv's pool and Go's threads
- * included). Read before and after a measurement; the difference is what that work cost.
+ * CPU time a server has used, from /proc/<pid>/stat (proc(5): utime and stime, fields 14 and 15,
+ * in clock ticks, summed over all the process's threads: libuv's pool and Go's threads included),
+ * added up over the process and its descendants (`serve` runs a worker per core by default).
+ * Read before and after a measurement; the difference is what that work cost.
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 let ticksPerSecond: number | undefined;
 
@@ -13,8 +14,23 @@ function clockTicks(): number {
   return ticksPerSecond;
 }
 
-/** User plus system CPU seconds of `pid` so far; null where /proc is not there (not Linux). */
+/** User plus system CPU seconds of `pid` and its descendants so far; null where /proc is not there (not Linux). */
 export function cpuSeconds(pid: number): number | null {
+  const own = processCpuSeconds(pid);
+  if (own === null) return null;
+  return childrenOf(pid).reduce((total, child) => total + (cpuSeconds(child) ?? 0), own);
+}
+
+/** Children of every thread of `pid` (proc(5): /proc/<pid>/task/<tid>/children). */
+function childrenOf(pid: number): number[] {
+  try {
+    return readdirSync(`/proc/${pid}/task`).flatMap((tid) => readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').split(' ').filter(Boolean).map(Number));
+  } catch {
+    return [];
+  }
+}
+
+function processCpuSeconds(pid: number): number | null {
   let stat: string;
   try {
     stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
