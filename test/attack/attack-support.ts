@@ -8,6 +8,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { get, type TestResponse } from '../helpers/http.js';
 import { REPO_ROOT } from '../interop/support/mirror.js';
+import { treeRss } from '../bench/process-tree.js';
 
 export const MAIN = path.join(REPO_ROOT, 'dist', 'main.js');
 
@@ -91,9 +92,9 @@ export function fileCount(cacheDir: string): number {
   return readdirSync(cacheDir, { recursive: true, withFileTypes: true }).filter((entry) => entry.isFile() && !entry.name.startsWith('metadata.db')).length;
 }
 
+/** RSS of the server with its workers (`serve` runs one per core by default). */
 export function rssMb(pid: number): number {
-  const kb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN);
-  return Math.round(kb / 102.4) / 10;
+  return Math.round(treeRss(pid).now / 1024 / 102.4) / 10;
 }
 
 export const sha256Of = async (bytes: Buffer) => `sha256:${(await import('node:crypto')).createHash('sha256').update(bytes).digest('hex')}`;

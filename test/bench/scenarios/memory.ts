@@ -4,9 +4,9 @@
  * then warm (from the cache). Clients check the byte count but skip hashing: 50 GiB of sha256 on
  * a 2-core machine would measure the client, and correctness is already covered by the herd.
  */
-import { readFileSync } from 'node:fs';
 import { runLoad, type HerdOutcome } from '../load.js';
 import type { BenchContext } from '../context.js';
+import { treeRss } from '../process-tree.js';
 import { round, spread, MiB } from '../stats.js';
 import type { Target } from '../targets.js';
 
@@ -49,22 +49,5 @@ export async function memory(context: BenchContext): Promise<void> {
 
 /** The server's RSS: its process and, with `serve --workers` (one per core by default), its workers. */
 function rssBytes(target: Target): number {
-  return [target.pid, ...childrenOf(target.pid)].reduce((sum, pid) => sum + processRss(pid), 0);
-}
-
-function processRss(pid: number): number {
-  try {
-    const match = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return match?.[1] ? Number(match[1]) * 1024 : 0;
-  } catch {
-    return 0;
-  }
-}
-
-function childrenOf(pid: number): number[] {
-  try {
-    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
-  } catch {
-    return [];
-  }
+  return treeRss(target.pid).now;
 }

@@ -28,6 +28,7 @@ import { startHostile } from '../../helpers/hostile-upstream.js';
 import { REPO_ROOT } from '../../interop/support/mirror.js';
 import type { BenchContext, BenchResult } from '../context.js';
 import { startServer, timedCommand } from '../mirror-process.js';
+import { treeRss } from '../process-tree.js';
 import { get, MANIFEST_ACCEPT } from '../registry-client.js';
 import { repositoryName, tagName, tagsPerRepository, writeRepointArchive, writeScaleArchive, type ScaleArchive, type ScaleShape } from '../scale-archive.js';
 import { percentile, round } from '../stats.js';
@@ -179,10 +180,10 @@ async function checkSample(base: string, sample: ScaleArchive['sample']): Promis
   }
 }
 
+/** The server's RSS with its workers (`serve` runs one per core by default). */
 function rssMb(pid: number): { now: number | null; peak: number | null } {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? NaN);
-  return { now: round(kb('VmRSS') / 1024), peak: round(kb('VmHWM') / 1024) };
+  const { now, peak } = treeRss(pid);
+  return { now: round(now / 1024 / 1024), peak: round(peak / 1024 / 1024) };
 }
 
 function targetsMet(result: Record<string, unknown>): Record<string, boolean | null> {
