@@ -5,7 +5,8 @@
  * Read before and after a measurement; the difference is what that work cost.
  */
 import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { processTree } from './process-tree.js';
 
 let ticksPerSecond: number | undefined;
 
@@ -16,18 +17,8 @@ function clockTicks(): number {
 
 /** User plus system CPU seconds of `pid` and its descendants so far; null where /proc is not there (not Linux). */
 export function cpuSeconds(pid: number): number | null {
-  const own = processCpuSeconds(pid);
-  if (own === null) return null;
-  return childrenOf(pid).reduce((total, child) => total + (cpuSeconds(child) ?? 0), own);
-}
-
-/** Children of every thread of `pid` (proc(5): /proc/<pid>/task/<tid>/children). */
-function childrenOf(pid: number): number[] {
-  try {
-    return readdirSync(`/proc/${pid}/task`).flatMap((tid) => readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').split(' ').filter(Boolean).map(Number));
-  } catch {
-    return [];
-  }
+  if (processCpuSeconds(pid) === null) return null;
+  return processTree(pid).reduce((total, member) => total + (processCpuSeconds(member) ?? 0), 0);
 }
 
 function processCpuSeconds(pid: number): number | null {
