@@ -36,13 +36,15 @@ export interface AppDependencies {
   accelRedirectPrefix?: string;
   /** Config `sendfile`: blob bodies go out with sendfile(2) where possible (http/send-file.ts). */
   sendfile?: boolean;
+  /** Config `listen.sendTimeoutSeconds`, in ms: clients that stop reading a blob are cut off (http/send-watchdog.ts). */
+  sendTimeoutMs?: number;
   /** Hosted repositories (pushes, deletions, the catalog); config `listen.trustForwardedHeaders` for their Locations. */
   hosted?: { services: HostedServices; trustForwardedHeaders: boolean };
   /** Routes for the other replicas only (replicas/fleet-routes.ts), mounted before client auth: they carry the fleet's own signature. */
   internalRoutes?: (app: Hono) => void;
 }
 
-export function createApp({ registry, guarded, router, log, observability, clientCredentials, accelRedirectPrefix, sendfile, hosted, internalRoutes }: AppDependencies): Hono {
+export function createApp({ registry, guarded, router, log, observability, clientCredentials, accelRedirectPrefix, sendfile, sendTimeoutMs, hosted, internalRoutes }: AppDependencies): Hono {
   const app = new Hono();
   app.use(apiVersionHeader());
   app.use(noSniff());
@@ -61,9 +63,9 @@ export function createApp({ registry, guarded, router, log, observability, clien
   app.get('/v2', base);
   app.get('/v2/', base);
 
-  const routes = pullRoutes({ accelRedirectPrefix, sendfile });
+  const routes = pullRoutes({ accelRedirectPrefix, sendfile, sendTimeoutMs });
   if (hosted) app.on(['GET', 'HEAD'], '/v2/_catalog', catalogRoute(hosted.services.catalog));
-  app.all('/v2/*', registryApiRoute({ registry, guarded, router, routes, ...(hosted ? hostedApi(hosted, { accelRedirectPrefix, sendfile }) : {}) }));
+  app.all('/v2/*', registryApiRoute({ registry, guarded, router, routes, ...(hosted ? hostedApi(hosted, { accelRedirectPrefix, sendfile, sendTimeoutMs }) : {}) }));
 
   app.get('/healthz', (c) => c.text('ok'));
   if (observability) mountOperations(app, observability);
@@ -74,7 +76,7 @@ export function createApp({ registry, guarded, router, log, observability, clien
   return app;
 }
 
-function hostedApi({ services, trustForwardedHeaders }: NonNullable<AppDependencies['hosted']>, blobOptions: { accelRedirectPrefix?: string | undefined; sendfile?: boolean | undefined }) {
+function hostedApi({ services, trustForwardedHeaders }: NonNullable<AppDependencies['hosted']>, blobOptions: { accelRedirectPrefix?: string | undefined; sendfile?: boolean | undefined; sendTimeoutMs?: number | undefined }) {
   const pushRequest = (c: Context) => pushRequestOf(c, trustForwardedHeaders);
   const routes = hostedRoutes({ blobs: services.blobs, manifests: services.manifests, pushRequest, ...withoutUndefined(blobOptions) });
   return { hosted: { registry: services.registry, routes }, access: services.access };

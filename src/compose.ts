@@ -21,6 +21,7 @@ import { Observability } from './observability.js';
 import { AccessPolicy, type AnonymousProbe } from './pull-through/access-policy.js';
 import { BlobDownloads } from './pull-through/blob-downloads.js';
 import { GuardedRegistry } from './pull-through/guarded-registry.js';
+import { ManifestPrefetch } from './pull-through/manifest-prefetch.js';
 import { ManifestResolver } from './pull-through/manifest-resolver.js';
 import { ProxyBlobs } from './pull-through/proxy-blobs.js';
 import { ProxyRegistry } from './pull-through/proxy-registry.js';
@@ -65,6 +66,11 @@ export interface ComposeOptions {
    * the default), before returning, or not at all (one-shot tools beside a server).
    */
   reconcile?: ReconcileMode;
+  /**
+   * Prefetch an image's blobs when its manifest is fetched (config `fetch.prefetch`). Tools that
+   * fetch whole images on their own schedule (warm) turn it off; default: the config's.
+   */
+  prefetch?: boolean;
   /** In a worker of `serve --workers N`: how the other workers reach this one (replicas/worker-coordination.ts). */
   worker?: WorkerIdentity;
   /** Periodic garbage collection and upload expiry; default: unless `reconcile` is 'skip' (one-shot tools). */
@@ -114,7 +120,8 @@ export async function composeMirror(config: MirrorConfig, log: Logger, options: 
   const budget = createBudget(config, stores, observability, log);
   // The bucket's index is kept by the writers of every replica; listing a whole bucket at each start would not scale.
   await budget.start(stores.bucket ? 'skip' : options.reconcile ?? 'background');
-  const pull = createPullThrough(config, stores, budget, observability, await openFleet(config, log, { worker: options.worker }), log);
+  const fleet = await openFleet(config, log, { worker: options.worker });
+  const pull = createPullThrough(config, stores, budget, observability, fleet, log, options.prefetch ?? config.fetch.prefetch);
   const clientCredentials = config.auth ? await Htpasswd.load(config.auth.htpasswd) : undefined;
   // With client auth every API client is authenticated; without it, private content needs guarding.
   const policy = clientCredentials ? undefined : createAccessPolicy(config, pull, stores, budget);
@@ -127,6 +134,7 @@ export async function composeMirror(config: MirrorConfig, log: Logger, options: 
   observability.watch({ budget: stores.localTier?.budget ?? budget, limiter: pull.limiter, downloads: pull.downloads, recorder });
   const app = createApp({
     registry: pull.registry, guarded, router, log, observability: observability.http, clientCredentials, accelRedirectPrefix: config.accel?.redirectPrefix, sendfile: config.sendfile,
+    sendTimeoutMs: config.listen.sendTimeoutSeconds * 1000,
     hosted: { services: hosted, trustForwardedHeaders: config.hosted.trustForwardedHeaders }, internalRoutes: pull.fleet.mountRoutes,
   });
   return {
@@ -134,6 +142,7 @@ export async function composeMirror(config: MirrorConfig, log: Logger, options: 
     content: stores.content, manifests: stores.manifests, metadata: stores.metadata,
     markShuttingDown: () => observability.markShuttingDown(),
     async close() {
+      await pull.downloads.finishCommits();
       await Promise.all([...pull.clients.values()].map((client) => client.close()));
       await pull.fleet.close();
       await sharedRateLimits?.close();
@@ -194,8 +203,13 @@ interface PullThrough {
 }
 
 /** The pull-through registry service over the stores, flights and upstream clients. */
-/** `fleet`: flights, the upstream bound and blob downloads per process, across replicas or across workers. */
-function createPullThrough(config: MirrorConfig, { content, metadata, manifests, localTier }: Stores, budget: CacheBudget, observability: Observability, fleet: Fleet, log: Logger): PullThrough {
+/**
+ * `fleet`: flights, the upstream bound and blob downloads per process, across replicas or across
+ * workers. `prefetching`: config `fetch.prefetch` unless the caller (a tool) decided otherwise.
+ */
+function createPullThrough(
+  config: MirrorConfig, { content, metadata, manifests, localTier }: Stores, budget: CacheBudget, observability: Observability, fleet: Fleet, log: Logger, prefetching: boolean,
+): PullThrough {
   const { flights, limiter } = fleet;
   const clients = createUpstreams(config, observability.onUpstreamResponse, log);
   const upstreams = new Upstreams(observability.guardUpstreams(new Map(clients)), config.offline);
@@ -203,7 +217,7 @@ function createPullThrough(config: MirrorConfig, { content, metadata, manifests,
   // A download streamed from another replica lands on this one's disk only; its owner links it.
   const peerStores = localTier ? { content: localTier.content, budget: localTier.budget, links: NO_LINKS } : { content, budget, links: NO_LINKS };
   const downloads = fleet.downloads({
-    flights: new LocalFlights(), limiter, content, budget, links: metadata.links, fillTimeoutMs: deadlines.fillMs,
+    flights: new LocalFlights(), limiter, content, budget, links: metadata.links, fillTimeoutMs: deadlines.fillMs, stalledFillMs: config.fetch.abandonStalledSeconds * 1000,
     onDiskFull: (freedBytes) => log.warn({ freedBytes }, 'disk full (ENOSPC) during a blob fill: evicted cached blobs to make room'),
   }, peerStores);
   const resolver = new ManifestResolver({
@@ -213,7 +227,10 @@ function createPullThrough(config: MirrorConfig, { content, metadata, manifests,
     onStale: (target, tag, error) => log.warn({ upstream: target.upstream, repository: target.repository, tag, err: error }, 'serving stale tag: upstream failed'),
   });
   const blobs = new ProxyBlobs({ content, budget, downloads, upstreams });
-  const registry = new ProxyRegistry({ manifests: resolver, blobs, tags: metadata.tags, upstreams, flights, deadlineMs: deadlines.requestMs });
+  const prefetch = prefetching
+    ? new ManifestPrefetch({ downloads, budget, upstreams, maxWaiting: config.fetch.maxConcurrent, onOutcome: (outcome) => observability.metrics.prefetch(outcome) })
+    : undefined;
+  const registry = new ProxyRegistry({ manifests: resolver, blobs, tags: metadata.tags, upstreams, flights, deadlineMs: deadlines.requestMs, prefetch });
   return { registry, downloads, limiter, fleet, flights, clients, upstreams, requestDeadlineMs: deadlines.requestMs };
 }
 
@@ -243,8 +260,15 @@ function createAccessPolicy(config: MirrorConfig, pull: PullThrough, { metadata,
   if (pull.upstreams.offline) return undefined;
   const probes = new Map<string, AnonymousProbe>([...pull.clients].filter(([name]) => config.upstreams[name]?.username !== undefined));
   if (probes.size === 0) return undefined;
-  const isLocal = async (kind: 'blob' | 'manifest', digest: Digest): Promise<boolean> => kind === 'blob'
-    ? (await budget.lookup(digest.value)) !== undefined || pull.downloads.running(digest) !== undefined
+  const downloadingElsewhere = (digest: Digest, via: string) => {
+    const running = pull.downloads.running(digest);
+    return running !== undefined && running.via !== via;
+  };
+  const isLocal = async (kind: 'blob' | 'manifest', digest: Digest, via: string): Promise<boolean> => kind === 'blob'
+    ? (await budget.lookup(digest.value)) !== undefined || downloadingElsewhere(digest, via)
     : (await manifests.read(digest)) !== undefined;
-  return new AccessPolicy({ probes, verdicts: metadata.verdicts, links: metadata.links, flights: pull.flights, deadlineMs: pull.requestDeadlineMs, isLocal, maxVerdicts: config.metadata.maxVerdicts });
+  const fillingThrough = (kind: 'blob' | 'manifest', digest: Digest, via: string) => kind === 'blob' && pull.downloads.running(digest)?.via === via;
+  return new AccessPolicy({
+    probes, verdicts: metadata.verdicts, links: metadata.links, flights: pull.flights, deadlineMs: pull.requestDeadlineMs, isLocal, fillingThrough, maxVerdicts: config.metadata.maxVerdicts,
+  });
 }

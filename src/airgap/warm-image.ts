@@ -1,15 +1,16 @@
 /**
  * Pulls one image into the cache through the same service the HTTP routes use (the registry
  * service): the same routing, auth, shared downloads, digest checks, tag records and links as a
- * client pull. A blob being filled is followed to its end, which comes only once the fill is
- * verified and published (pull-through/blob-download.ts); a blob already cached is not read at
- * all, so warming a warm image costs manifest lookups only.
+ * client pull. A blob being filled is followed to its end, which comes once the fill is verified;
+ * warm returns once those fills are published too (pull-through/blob-download.ts). A blob already
+ * cached is not read at all, so warming a warm image costs manifest lookups only.
  */
 import type { Readable } from 'node:stream';
 import pLimit from 'p-limit';
 import { parseDigest } from '../domain/digest.js';
 import type { ManifestReference } from '../domain/reference.js';
 import type { CacheBudget } from '../eviction/cache-budget.js';
+import type { BlobDownloads } from '../pull-through/blob-downloads.js';
 import type { BlobAnswer, RegistryService } from '../pull-through/registry-service.js';
 import { followGrowingFile } from '../storage/growing-file.js';
 import type { UpstreamRouter } from '../upstream/upstream-router.js';
@@ -20,6 +21,8 @@ export interface WarmDependencies {
   registry: RegistryService;
   budget: Pick<CacheBudget, 'lookup'>;
   router: UpstreamRouter;
+  /** Fills whose bytes were all read are waited for until they are published. */
+  downloads: Pick<BlobDownloads, 'finishCommits'>;
 }
 
 /** What warm reports to its progress display. */
@@ -59,6 +62,7 @@ export async function warmImage(deps: WarmDependencies, text: string, filter: Pl
     progress.addTotal(pending.reduce((sum, blob) => sum + blob.size, 0));
     const limit = pLimit(BLOBS_AT_ONCE);
     await Promise.all(pending.map((blob) => limit(() => pullBlob(deps.registry, image, blob, progress, result))));
+    await deps.downloads.finishCommits();
   } catch (error) {
     result.error = (error as Error).message;
   }

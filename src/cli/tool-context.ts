@@ -21,7 +21,7 @@ export async function openTool(configFile: string | undefined, overrides: Partia
   // The tools report through their progress display; only warnings and errors go to the log.
   const level = ['trace', 'debug'].includes(config.log.level) ? config.log.level : 'warn';
   const log = createLogger(level, process.stderr);
-  const mirror = await composeMirror(config, log, { reconcile: 'skip' });
+  const mirror = await composeMirror(config, log, { reconcile: 'skip', prefetch: false });
   return { config, log, mirror };
 }
 

@@ -126,6 +126,7 @@ export const MirrorConfigSchema = Type.Object(
     listen: Section({
       host: Type.String({ minLength: 1, default: '0.0.0.0', description: 'Address to bind, e.g. 0.0.0.0, 127.0.0.1 or ::1' }),
       port: Type.Integer({ minimum: 0, maximum: 65535, default: 5000 }),
+      sendTimeoutSeconds: Seconds(60, 'A client that takes no byte of a blob body for this long while the mirror has bytes for it is cut off, freeing its connection and files (like nginx send_timeout)'),
     }),
     cache: Section({
       dir: Type.String({ minLength: 1, default: './data', description: 'Directory holding blobs, manifests and (by default) tag metadata' }),
@@ -146,6 +147,9 @@ export const MirrorConfigSchema = Type.Object(
       headersTimeoutSeconds: Seconds(30),
       idleTimeoutSeconds: Seconds(60, 'Longest pause between two chunks of an upstream body'),
       fillTimeoutSeconds: Seconds(3600, 'Deadline for filling one blob into the cache, whether or not clients are still reading'),
+      maxQueued: Type.Integer({ minimum: 0, maximum: 1_000_000, default: 1000, description: 'Upstream blob fetches that may wait for a slot, per upstream; beyond that requests are answered 503 with Retry-After. Fetches whose clients all left are dropped before they start' }),
+      abandonStalledSeconds: Seconds(30, 'A cache fill no client follows is abandoned when it received less than 64 KiB in this many seconds, freeing its upstream slot'),
+      prefetch: Type.Boolean({ default: true, description: 'When an image manifest is fetched for a client, start fetching its config and layers that are not cached, so the client\'s blob requests join downloads already running' }),
     }),
     metadata: Section({
       store: StringEnum(METADATA_STORES, {

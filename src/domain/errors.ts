@@ -134,6 +134,19 @@ export class ServerBusyError extends MirrorError {
   }
 }
 
+/**
+ * The client closed its connection while its answer was being prepared (a blob fetch queued or
+ * starting): it stops waiting, and nothing is sent. Shows as a 400 in the metrics, the client's
+ * doing; no client ever reads it.
+ */
+export class ClientGoneError extends MirrorError { readonly code = 'BAD_REQUEST'; }
+
+/**
+ * A queued upstream fetch was dropped before it started, because every client that wanted it had
+ * left (issue 12 item 8). Only a client arriving in that very instant can see it: 503, try again.
+ */
+export class FetchDroppedError extends MirrorError { readonly code = 'UNAVAILABLE'; }
+
 /** The upstream could not be reached, timed out, or answered 5xx. */
 export class UpstreamUnavailableError extends MirrorError { readonly code = 'UNAVAILABLE'; }
 

@@ -120,8 +120,11 @@ export class CacheBudget implements ReservationHost {
     };
   }
 
-  /** A blob was just published: index it, then evict what no longer fits. */
-  async add(digest: string, size: number): Promise<void> {
+  /**
+   * A blob was just published: index it, then evict what no longer fits. `usedAt`: when its
+   * client had it, if earlier than now (a fill hands its last byte over before its fsync).
+   */
+  async add(digest: string, size: number, usedAt = Date.now()): Promise<void> {
     this.#doomed.delete(digest);
     if (size > this.maxBytes) {
       // Larger than the whole budget: it can be served once but not kept.
@@ -129,7 +132,7 @@ export class CacheBudget implements ReservationHost {
       return;
     }
     const existed = (await this.options.metadata.blobs.get(digest)) !== undefined;
-    await this.options.metadata.blobs.put(digest, size, { usedAt: Date.now() });
+    await this.options.metadata.blobs.put(digest, size, { usedAt });
     this.#remember(digest, size);
     if (!existed) {
       this.#bytes += size;

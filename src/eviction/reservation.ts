@@ -29,15 +29,19 @@ export class Reservation {
     return this.#used;
   }
 
-  /** Counts `bytes` about to be written; resolves once the budget has room for them. */
-  async grow(bytes: number): Promise<void> {
+  /**
+   * Counts `bytes` about to be written. Undefined when the claim already covers them (nearly
+   * every chunk: no promise on a fill's hot path); else a promise that resolves once the budget
+   * has room for the next step.
+   */
+  grow(bytes: number): Promise<void> | undefined {
     this.#used += bytes;
-    if (this.#used <= this.#reserved) return;
+    if (this.#used <= this.#reserved) return undefined;
     const target = Math.min(Math.ceil(this.#used / this.#step) * this.#step, this.host.maxBytes);
-    if (target <= this.#reserved) return;
+    if (target <= this.#reserved) return undefined;
     const more = target - this.#reserved;
     this.#reserved = target;
-    await this.host.reserveBytes(more);
+    return this.host.reserveBytes(more);
   }
 
   /** Gives the claim back (the blob was published and counted, or the fill failed). Idempotent. */

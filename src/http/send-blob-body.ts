@@ -19,12 +19,15 @@ import { accelRedirect } from './accel-redirect.js';
 import { nodeResponseOf } from './node-response.js';
 import { sendFileRange, sendGrowingFileRange, zeroCopySocket } from './send-file.js';
 import { sendStream } from './send-stream.js';
+import type { SendWatchdog } from './send-watchdog.js';
 
 export interface BlobSendOptions {
   /** Config `sendfile`. */
   sendfile: boolean;
   /** Set when nginx in front asked for X-Accel-Redirect with the configured prefix. */
   accelPrefix?: string;
+  /** Cuts off clients that stop reading (`listen.sendTimeoutSeconds`). */
+  watchdog?: SendWatchdog;
 }
 
 interface Framing {
@@ -50,6 +53,8 @@ export function sendBlobAnswer(c: Context, answer: BlobAnswer, headers: Record<s
     answer.release();
     return new Response(null, { status: 200, headers: framing.headers });
   }
+  const outgoing = nodeResponseOf(c);
+  if (outgoing && options.watchdog) options.watchdog.watch(outgoing);
   switch (body.kind) {
     case 'file':
       return sendFile(c, framing, body.path, answer.release, options.sendfile);

@@ -26,6 +26,13 @@ export function bytesSentBySendfile(outgoing: ServerResponse): number {
   return bodyBytesSent.get(outgoing) ?? 0;
 }
 
+/** Responses whose sendfile loop waits for a full socket: the client is not taking bytes (send-watchdog.ts). */
+const waitingForSocket = new WeakSet<ServerResponse>();
+
+export function isWaitingForSocket(outgoing: ServerResponse): boolean {
+  return waitingForSocket.has(outgoing);
+}
+
 /**
  * The descriptor of a plain TCP socket while Node holds it open; none for TLS, whose bytes must
  * pass through OpenSSL. Node drops `_handle` in the same tick as it closes the descriptor, so a
@@ -88,6 +95,7 @@ export function sendFileRangeZeroCopy(addon: SendfileAddon, outgoing: ServerResp
   const finish = (error?: Error) => {
     if (finished) return;
     finished = true;
+    waitingForSocket.delete(outgoing);
     outgoing.off('close', onClientGone);
     cancelChangeWait?.();
     if (transfer) addon.close(transfer);
@@ -107,13 +115,16 @@ export function sendFileRangeZeroCopy(addon: SendfileAddon, outgoing: ServerResp
   };
 
   const onWritable = (errno: number) => {
+    waitingForSocket.delete(outgoing);
     if (finished) return;
     if (errno !== 0) return finish(sendfileError(errno, name));
     sendWindow();
   };
   const afterSend = (count: number, sent: number) => {
-    if (sent < count) addon.waitWritable(transfer!, onWritable);
-    else if (position > end) sendWindow();
+    if (sent < count) {
+      waitingForSocket.add(outgoing);
+      addon.waitWritable(transfer!, onWritable);
+    } else if (position > end) sendWindow();
     else setImmediate(sendWindow);
   };
   const sendFromDisk = (count: number) => {

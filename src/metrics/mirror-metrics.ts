@@ -57,6 +57,7 @@ export class MirrorMetrics {
   private readonly upstreamSeconds;
   private readonly evictions;
   private readonly evictedBytes;
+  private readonly prefetches;
 
   constructor(sources: MetricSources) {
     const registers = [this.registry];
@@ -75,6 +76,12 @@ export class MirrorMetrics {
     });
     this.evictions = new Counter({ name: `${PREFIX}cache_evictions_total`, help: 'Blobs evicted to keep the cache within its budget.', registers });
     this.evictedBytes = new Counter({ name: `${PREFIX}cache_evicted_bytes_total`, help: 'Bytes of blobs evicted.', registers });
+    this.prefetches = new Counter({
+      name: `${PREFIX}prefetch_blobs_total`,
+      help: 'Blobs of image manifests fetched for clients, by what the prefetch did: started a download, found one running, found it cached, skipped it (backlog full) or failed.',
+      labelNames: ['outcome'],
+      registers,
+    });
     registerGauges(registers, sources);
   }
 
@@ -116,6 +123,11 @@ export class MirrorMetrics {
   upstreamResponse(sample: UpstreamResponseSample): void {
     this.upstreamRequests.inc({ upstream: sample.upstream, method: sample.method, kind: sample.kind, status: String(sample.status) });
     this.upstreamSeconds.observe({ upstream: sample.upstream, method: sample.method, kind: sample.kind }, sample.durationMs / 1000);
+  }
+
+  /** One blob a manifest named, handled by the prefetch (pull-through/manifest-prefetch.ts). */
+  prefetch(outcome: string): void {
+    this.prefetches.inc({ outcome });
   }
 
   evicted(size: number): void {

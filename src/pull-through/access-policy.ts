@@ -54,8 +54,17 @@ export interface AccessPolicyOptions {
   verdicts: VerdictStore;
   links: Pick<LinkStore, 'add' | 'has' | 'repositories'>;
   flights: Flights;
-  /** True when the mirror holds this content or is downloading it. */
-  isLocal(kind: ContentKind, digest: Digest): Promise<boolean>;
+  /**
+   * True when the mirror holds this content, or is downloading it through another repository
+   * than `via` (a download through `via` itself confirms `via` once it is verified).
+   */
+  isLocal(kind: ContentKind, digest: Digest, via: string): Promise<boolean>;
+  /**
+   * True while a fill of this content through `via` itself is under way in this process: the
+   * upstream served it under that name, and the fill links `via` once it has published the
+   * blob. A client arriving between the publish and the link needs no probe (issue 16).
+   */
+  fillingThrough?(kind: ContentKind, digest: Digest, via: string): boolean;
   /** How long a probe's verdict on a repository holds; default 10 minutes. */
   probeTtlMs?: number;
   /** Deadline of one shared probe. */
@@ -95,6 +104,16 @@ export class AccessPolicy {
     return this.#seen(probe, target, content, true);
   }
 
+  /**
+   * True when checking `target` needs no upstream request about the repository itself: its
+   * verdict is fresh, or the upstream needs no guarding. Content checks may still probe.
+   */
+  async knowsRepository(target: ProxiedTarget): Promise<boolean> {
+    if (!this.#options.probes.has(target.upstream)) return true;
+    const known = await this.#verdictOf(repositoryKey(target));
+    return known !== undefined && Date.now() - known.checkedAt < this.#ttlMs;
+  }
+
   /** The content came from elsewhere than an upstream fetch through `target`: throws unless `target` serves it. */
   async confirm(target: ProxiedTarget, content: { kind: ContentKind; digest: Digest }): Promise<void> {
     const probe = this.#options.probes.get(target.upstream);
@@ -107,8 +126,9 @@ export class AccessPolicy {
     const digest = content.digest.value;
     if (await links.has(key, digest)) return 'allowed';
     if (await this.#anyReadable(await links.repositories(digest, MAX_SOURCES_PER_DIGEST))) return 'allowed';
+    if (this.#options.fillingThrough?.(content.kind, content.digest, key)) return unheldMayFetch ? 'unconfirmed' : 'allowed';
     // Not held yet: it will be fetched through this repository, which anonymous access can read.
-    if (unheldMayFetch && !(await isLocal(content.kind, content.digest))) return 'unconfirmed';
+    if (unheldMayFetch && !(await isLocal(content.kind, content.digest, key))) return 'unconfirmed';
     const object: ProbeObject = content.kind === 'blob' ? { kind: 'blob', digest } : { kind: 'manifest', reference: digest };
     const endpoint = content.kind === 'blob' ? 'blobs' : 'manifests';
     if ((await this.#probe(probe, target, object)) !== 'readable') throw notFound(target, endpoint, digest);

@@ -18,6 +18,7 @@ import type { CacheBudget } from '../eviction/cache-budget.js';
 import type { Reservation } from '../eviction/reservation.js';
 import type { LinkStore } from '../metadata/metadata-store.js';
 import type { ContentStore, ContentWriter, GrowingFile, StoredContent } from '../storage/content-store.js';
+import { pumpBody } from './body-pump.js';
 import { discardUpstreamBody, type UpstreamBlob } from './upstream-port.js';
 
 export interface DownloadStores {
@@ -34,6 +35,10 @@ export class BlobDownload {
   size: number | undefined;
   readonly growing: GrowingFile | undefined;
   readonly #reservation: Reservation;
+  /** Bytes taken from the upstream, some possibly still on their way to the writer. */
+  #received = 0;
+  /** Every byte is in: the fill is checking, publishing and recording the blob. */
+  committing = false;
 
   private constructor(readonly digest: Digest, readonly via: string, private readonly upstream: UpstreamBlob, private readonly writer: ContentWriter, private readonly stores: DownloadStores, signal: AbortSignal) {
     this.size = upstream.size;
@@ -62,29 +67,50 @@ export class BlobDownload {
 
   async #fill(signal: AbortSignal): Promise<StoredContent> {
     try {
-      for await (const chunk of this.upstream.body) await this.#append(chunk as Buffer);
+      await pumpBody(this.upstream.body, (chunk) => this.#append(chunk));
+      this.committing = true;
+      // Clients have the blob once the commit has checked it, before its fsync: that is its use.
+      const usedAt = Date.now();
       const stored = await this.writer.commit(this.digest, this.upstream.size);
       this.size = stored.size;
-      await this.stores.budget.add(this.digest.value, stored.size);
+      await this.stores.budget.add(this.digest.value, stored.size, usedAt);
       await this.stores.links.add(this.via, this.digest.value);
       return stored;
     } catch (error) {
       discardUpstreamBody(this.upstream.body);
       const failure = asFetchError(error, this.digest, signal);
-      await this.writer.cancel(failure);
+      // Over for everyone at once: the flight ends now, so the next client starts afresh, while
+      // the writer's file is removed in the background.
+      void this.writer.cancel(failure).catch(() => {});
       throw failure;
     } finally {
       this.#reservation.release();
     }
   }
 
-  async #append(chunk: Buffer): Promise<void> {
+  /** Bytes received so far: once they have all been written, the bytes written. */
+  get received(): number {
+    return this.#received;
+  }
+
+  /**
+   * Stops the download: the upstream body is destroyed with `reason`, which the fill then fails
+   * with (clients following it are cut off, the writer is cancelled).
+   */
+  abandon(reason: Error): void {
+    this.upstream.body.on('error', () => {}).destroy(reason);
+  }
+
+  /** Takes one chunk: at once, on the hot path; a promise only when the budget or the writer makes it wait. */
+  #append(chunk: Buffer): Promise<void> | undefined {
     const announced = this.upstream.size;
-    if (announced !== undefined && this.writer.written + chunk.byteLength > announced) {
+    this.#received += chunk.byteLength;
+    if (announced !== undefined && this.#received > announced) {
       throw new UpstreamBadResponseError(`upstream sent more than the ${announced} bytes announced for ${this.digest.value}`);
     }
-    await this.#reservation.grow(chunk.byteLength);
-    await this.writer.write(chunk);
+    const room = this.#reservation.grow(chunk.byteLength);
+    if (room === undefined && this.writer.writeNow?.(chunk)) return undefined;
+    return room === undefined ? this.writer.write(chunk) : room.then(() => this.writer.write(chunk));
   }
 }
 

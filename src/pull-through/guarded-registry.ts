@@ -12,8 +12,8 @@ import type { Digest } from '../domain/digest.js';
 import { referenceText, type ManifestReference } from '../domain/reference.js';
 import { repositoryKey, type ProxiedTarget } from '../domain/target.js';
 import type { PageRequest } from '../metadata/metadata-store.js';
-import type { AccessPolicy } from './access-policy.js';
-import type { BlobAnswer, ManifestAnswer, ReferrersAnswer, RegistryService, TagList } from './registry-service.js';
+import type { AccessCheck, AccessPolicy } from './access-policy.js';
+import type { BlobAnswer, BlobRequestOptions, ManifestAnswer, ReferrersAnswer, RegistryService, TagList } from './registry-service.js';
 
 export class GuardedRegistry implements RegistryService {
   constructor(private readonly inner: RegistryService, private readonly policy: AccessPolicy) {}
@@ -35,9 +35,36 @@ export class GuardedRegistry implements RegistryService {
     return size;
   }
 
-  async blob(target: ProxiedTarget, digest: Digest, range?: RangeRequest): Promise<BlobAnswer> {
-    const check = await this.policy.check(target, { endpoint: 'blobs', reference: digest.value });
-    const answer = await this.inner.blob(target, digest, range);
+  /**
+   * While the repository's verdict is fresh, the check costs no upstream request and runs first.
+   * Otherwise its anonymous probe runs beside the fetch, which is what a miss waits for anyway:
+   * the first byte comes after the slower of the two rather than after both (issue 16). No byte
+   * is handed over before the check allowed it; a refused client stops waiting at once, so a
+   * fetch still queued for it alone is dropped.
+   */
+  async blob(target: ProxiedTarget, digest: Digest, range?: RangeRequest, options: BlobRequestOptions = {}): Promise<BlobAnswer> {
+    const request = { endpoint: 'blobs', reference: digest.value } as const;
+    if (await this.policy.knowsRepository(target)) {
+      const check = await this.policy.check(target, request);
+      return this.#confirmed(target, digest, check, await this.inner.blob(target, digest, range, options));
+    }
+    const refused = new AbortController();
+    const signal = options.signal ? AbortSignal.any([options.signal, refused.signal]) : refused.signal;
+    const answering = this.inner.blob(target, digest, range, { signal });
+    answering.catch(() => {});
+    let check: AccessCheck;
+    try {
+      check = await this.policy.check(target, request);
+    } catch (error) {
+      refused.abort(error);
+      void answering.then((answer) => answer.release(), () => {});
+      throw error;
+    }
+    return this.#confirmed(target, digest, check, await answering);
+  }
+
+  /** Settles an 'unconfirmed' check by where the answer's bytes come from (see the file's header). */
+  async #confirmed(target: ProxiedTarget, digest: Digest, check: AccessCheck, answer: BlobAnswer): Promise<BlobAnswer> {
     if (check === 'allowed' || (answer.origin !== 'cache' && answer.via === repositoryKey(target))) return answer;
     try {
       await this.policy.confirm(target, { kind: 'blob', digest });

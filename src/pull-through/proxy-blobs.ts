@@ -15,7 +15,7 @@ import type { CacheBudget } from '../eviction/cache-budget.js';
 import type { ContentStore } from '../storage/content-store.js';
 import type { BlobDownload } from './blob-download.js';
 import type { BlobDownloads } from './blob-downloads.js';
-import type { BlobAnswer, BlobOrigin } from './registry-service.js';
+import type { BlobAnswer, BlobOrigin, BlobRequestOptions } from './registry-service.js';
 import type { Upstreams } from './upstreams.js';
 
 export interface ProxyBlobsOptions {
@@ -35,12 +35,12 @@ const FROM_CACHE: Source = { origin: 'cache' };
 export class ProxyBlobs {
   constructor(private readonly options: ProxyBlobsOptions) {}
 
-  async blob(target: ProxiedTarget, digest: Digest, range?: RangeRequest): Promise<BlobAnswer> {
+  async blob(target: ProxiedTarget, digest: Digest, range?: RangeRequest, options: BlobRequestOptions = {}): Promise<BlobAnswer> {
     const known = this.options.budget.sizeOf(digest.value);
-    if (known !== undefined) return this.#fromStore(target, digest, known, range, FROM_CACHE);
+    if (known !== undefined) return this.#fromStore(target, digest, known, range, FROM_CACHE, options);
     const size = await this.options.budget.lookup(digest.value);
-    if (size !== undefined) return this.#fromStore(target, digest, size, range, FROM_CACHE);
-    return this.#fromUpstream(target, digest, range);
+    if (size !== undefined) return this.#fromStore(target, digest, size, range, FROM_CACHE, options);
+    return this.#fromUpstream(target, digest, range, options);
   }
 
   /** The size without reading or pulling the blob (HEAD): held, downloading, or as the upstream says. */
@@ -55,7 +55,7 @@ export class ProxyBlobs {
     return size;
   }
 
-  async #fromStore(target: ProxiedTarget, digest: Digest, size: number, request: RangeRequest | undefined, source: Source): Promise<BlobAnswer> {
+  async #fromStore(target: ProxiedTarget, digest: Digest, size: number, request: RangeRequest | undefined, source: Source, options: BlobRequestOptions): Promise<BlobAnswer> {
     const { budget, content } = this.options;
     const range = resolveRange(request, size);
     const unpin = budget.use(digest.value, size);
@@ -64,7 +64,7 @@ export class ProxyBlobs {
       // Removed behind the index's back (another process's verify, an operator).
       unpin();
       budget.forget(digest.value);
-      return this.#fromUpstream(target, digest, request);
+      return this.#fromUpstream(target, digest, request, options);
     }
     const release = (error?: Error) => {
       unpin();
@@ -73,28 +73,41 @@ export class ProxyBlobs {
     return { size, range, ...source, body, release };
   }
 
-  async #fromUpstream(target: ProxiedTarget, digest: Digest, request: RangeRequest | undefined): Promise<BlobAnswer> {
+  async #fromUpstream(target: ProxiedTarget, digest: Digest, request: RangeRequest | undefined, options: BlobRequestOptions): Promise<BlobAnswer> {
     const upstream = this.#upstream(target, digest);
-    const { held, started } = await this.options.downloads.join(target, upstream, digest);
-    if (held.kind === 'stored') return this.#afterFill(target, digest, request, FROM_CACHE);
+    const { held, started, leave } = await this.options.downloads.join(target, upstream, digest, { signal: options.signal });
+    if (held.kind === 'stored') {
+      leave();
+      return this.#afterFill(target, digest, request, FROM_CACHE, options);
+    }
     const source: Source = { origin: started ? 'upstream' : 'joined', via: held.via };
     // Followed as it grows where the store allows it; a range needs the size first.
     if (!held.growing || (request && held.size === undefined)) {
-      await held.settled;
-      return this.#afterFill(target, digest, request, source);
+      try {
+        await held.settled;
+      } finally {
+        leave();
+      }
+      return this.#afterFill(target, digest, request, source, options);
     }
-    return this.#following(held, request, source);
+    return this.#following(held, request, source, leave);
   }
 
-  #following(download: BlobDownload, request: RangeRequest | undefined, source: Source): BlobAnswer {
-    const range = download.size === undefined ? undefined : resolveRange(request, download.size);
-    return { size: download.size, range, ...source, body: { kind: 'growing', file: download.growing! }, release: () => {} };
+  /** The client follows the download as it is written, and counts as following it until it is done. */
+  #following(download: BlobDownload, request: RangeRequest | undefined, source: Source, leave: () => void): BlobAnswer {
+    try {
+      const range = download.size === undefined ? undefined : resolveRange(request, download.size);
+      return { size: download.size, range, ...source, body: { kind: 'growing', file: download.growing! }, release: leave };
+    } catch (error) {
+      leave();
+      throw error;
+    }
   }
 
-  async #afterFill(target: ProxiedTarget, digest: Digest, request: RangeRequest | undefined, source: Source): Promise<BlobAnswer> {
+  async #afterFill(target: ProxiedTarget, digest: Digest, request: RangeRequest | undefined, source: Source, options: BlobRequestOptions): Promise<BlobAnswer> {
     const size = await this.options.budget.lookup(digest.value);
     if (size === undefined) throw new BlobUnknownError(`blob ${digest.value} left the cache as soon as it was filled`);
-    return this.#fromStore(target, digest, size, request, source);
+    return this.#fromStore(target, digest, size, request, source, options);
   }
 
   #upstream(target: ProxiedTarget, digest: Digest) {

@@ -12,9 +12,10 @@ import { OCI_INDEX } from '../domain/media-types.js';
 import type { ManifestReference } from '../domain/reference.js';
 import { repositoryKey, type ProxiedTarget } from '../domain/target.js';
 import type { PageRequest, TagStore } from '../metadata/metadata-store.js';
+import type { ManifestPrefetch } from './manifest-prefetch.js';
 import type { ManifestResolver } from './manifest-resolver.js';
 import type { ProxyBlobs } from './proxy-blobs.js';
-import type { BlobAnswer, ManifestAnswer, ReferrersAnswer, RegistryService, TagList } from './registry-service.js';
+import type { BlobAnswer, BlobRequestOptions, ManifestAnswer, ReferrersAnswer, RegistryService, TagList } from './registry-service.js';
 import type { Upstreams } from './upstreams.js';
 
 export interface ProxyRegistryOptions {
@@ -25,21 +26,26 @@ export interface ProxyRegistryOptions {
   flights: Flights;
   /** Deadline of one shared tag-list or referrers request. */
   deadlineMs: number;
+  /** Config `fetch.prefetch`: an image manifest fetched for a client starts fetching its blobs. */
+  prefetch?: ManifestPrefetch;
 }
 
 export class ProxyRegistry implements RegistryService {
   constructor(private readonly options: ProxyRegistryOptions) {}
 
-  manifest(target: ProxiedTarget, reference: ManifestReference, accept: string[]): Promise<ManifestAnswer> {
-    return this.options.manifests.resolve(target, reference, accept);
+  async manifest(target: ProxiedTarget, reference: ManifestReference, accept: string[]): Promise<ManifestAnswer> {
+    const answer = await this.options.manifests.resolve(target, reference, accept);
+    // Through the repository this client reads (a guarded client got here only once allowed).
+    this.options.prefetch?.afterManifest(target, answer);
+    return answer;
   }
 
   blobSize(target: ProxiedTarget, digest: Digest): Promise<number> {
     return this.options.blobs.size(target, digest);
   }
 
-  blob(target: ProxiedTarget, digest: Digest, range?: RangeRequest): Promise<BlobAnswer> {
-    return this.options.blobs.blob(target, digest, range);
+  blob(target: ProxiedTarget, digest: Digest, range?: RangeRequest, options?: BlobRequestOptions): Promise<BlobAnswer> {
+    return this.options.blobs.blob(target, digest, range, options);
   }
 
   /** The upstream's tag list; the tags this mirror knows when the upstream fails or there is none. */

@@ -35,6 +35,14 @@ export interface BlobAnswer {
   release(error?: Error): void;
 }
 
+export interface BlobRequestOptions {
+  /**
+   * Aborts when the client has gone: it stops waiting for a fetch to start, and a queued fetch
+   * nobody waits for any more is dropped (issue 12 item 8).
+   */
+  signal?: AbortSignal;
+}
+
 export interface ManifestAnswer extends StoredManifest {
   origin: ManifestOrigin;
 }
@@ -63,7 +71,7 @@ export interface RegistryService<T extends RepositoryTarget = ProxiedTarget> {
   manifest(target: T, reference: ManifestReference, accept: string[]): Promise<ManifestAnswer>;
   /** The blob's size without reading or pulling its bytes (HEAD). */
   blobSize(target: T, digest: Digest): Promise<number>;
-  blob(target: T, digest: Digest, range?: RangeRequest): Promise<BlobAnswer>;
+  blob(target: T, digest: Digest, range?: RangeRequest, options?: BlobRequestOptions): Promise<BlobAnswer>;
   tagList(target: T, page: PageRequest): Promise<TagList>;
   /** `page`: `n` and `last` (a digest) of a page, where the repository pages its referrers. */
   referrers(target: T, digest: Digest, artifactType: string | undefined, page?: PageRequest): Promise<ReferrersAnswer>;

@@ -32,7 +32,7 @@ import { CoordinationUnavailableError } from '../coordination/coordination-error
 import { OutageNotice, type CoordinationLog } from '../coordination/outage-notice.js';
 import type { Lease, LeaseClaim, LeaseWaitResult, Leases } from '../coordination/redis-leases.js';
 import { BlobDownload, type DownloadStores } from '../pull-through/blob-download.js';
-import { BlobDownloads, type BlobDownloadsOptions, type HeldBlob } from '../pull-through/blob-downloads.js';
+import { BlobDownloads, untilGone, type BlobDownloadsOptions, type HeldBlob, type Joined, type JoinOptions } from '../pull-through/blob-downloads.js';
 import type { UpstreamPort } from '../pull-through/upstream-port.js';
 import type { PeerClient, PeerDownload } from './peer-client.js';
 
@@ -60,14 +60,15 @@ export interface FleetDownloadsOptions extends BlobDownloadsOptions {
   log?: CoordinationLog;
 }
 
-type Joined = { held: HeldBlob; started: boolean };
+/** A decision shared by every joiner of the digest in this process; each counts as wanting it on its own. */
+type Decided = { held: HeldBlob; started: boolean };
 type OwnerOutcome = LeaseWaitResult | 'unavailable';
 
 export class FleetBlobDownloads extends BlobDownloads {
   readonly #fleet: FleetDownloadsOptions;
   readonly #leaseTtlMs: number;
   readonly #waitMs: number;
-  readonly #deciding = new Map<string, Promise<Joined>>();
+  readonly #deciding = new Map<string, Promise<Decided>>();
   readonly #peerFills = new Map<string, { download: BlobDownload; abort: AbortController }>();
   readonly #outages: OutageNotice[];
 
@@ -88,18 +89,33 @@ export class FleetBlobDownloads extends BlobDownloads {
     return super.running(digest) ?? this.#peerFills.get(digest.value)?.download;
   }
 
-  override async join(target: ProxiedTarget, upstream: UpstreamPort, digest: Digest): Promise<Joined> {
-    const running = this.running(digest);
-    if (running) return { held: running, started: false };
-    const pending = this.#deciding.get(digest.value);
-    if (pending) return { held: (await pending).held, started: false };
+  /**
+   * As BlobDownloads.join: the joiner counts as wanting the download until it calls `leave`, and
+   * stops waiting when its signal aborts; the decision (lease, stream, download) goes on for the
+   * others.
+   */
+  override async join(target: ProxiedTarget, upstream: UpstreamPort, digest: Digest, options: JoinOptions = {}): Promise<Joined> {
+    const leave = this.wantedBy(digest, options.kind ?? 'client');
+    try {
+      const running = this.running(digest);
+      if (running) return { held: running, started: false, leave };
+      const pending = this.#deciding.get(digest.value);
+      if (pending) return { held: (await untilGone(pending, options.signal)).held, started: false, leave };
+      return { ...(await untilGone(this.#decideShared(target, upstream, digest), options.signal)), leave };
+    } catch (error) {
+      leave();
+      throw error;
+    }
+  }
+
+  #decideShared(target: ProxiedTarget, upstream: UpstreamPort, digest: Digest): Promise<Decided> {
     const decision = this.#decide(target, upstream, digest);
     this.#deciding.set(digest.value, decision);
-    try {
-      return await decision;
-    } finally {
+    const forget = () => {
       if (this.#deciding.get(digest.value) === decision) this.#deciding.delete(digest.value);
-    }
+    };
+    decision.then(forget, forget);
+    return decision;
   }
 
   /** The download of `digest` this process runs or is about to run (the internal endpoint serves it), if any. */
@@ -127,12 +143,12 @@ export class FleetBlobDownloads extends BlobDownloads {
     clearTimeout(abandon);
   }
 
-  async #decide(target: ProxiedTarget, upstream: UpstreamPort, digest: Digest): Promise<Joined> {
+  async #decide(target: ProxiedTarget, upstream: UpstreamPort, digest: Digest): Promise<Decided> {
     return this.#decideAt(0, [], target, upstream, digest);
   }
 
   /** Contends at `index` holding the leases won below it; they are released when what is returned settles. */
-  async #decideAt(index: number, held: Lease[], target: ProxiedTarget, upstream: UpstreamPort, digest: Digest): Promise<Joined> {
+  async #decideAt(index: number, held: Lease[], target: ProxiedTarget, upstream: UpstreamPort, digest: Digest): Promise<Decided> {
     const level = this.#fleet.levels[index];
     if (!level) return this.#own(held, target, upstream, digest);
     const key = `blob ${digest.value}`;
@@ -165,15 +181,17 @@ export class FleetBlobDownloads extends BlobDownloads {
   }
 
   /** Downloads (or finds the blob stored) holding `held`; they are released, with the outcome, when it settles. */
-  async #own(held: Lease[], target: ProxiedTarget, upstream: UpstreamPort, digest: Digest): Promise<Joined> {
+  async #own(held: Lease[], target: ProxiedTarget, upstream: UpstreamPort, digest: Digest): Promise<Decided> {
     let joined: Joined;
     try {
+      // Without the signal: the decision is shared; each joiner counts itself (join above).
       joined = await super.join(target, upstream, digest);
     } catch (error) {
       for (const lease of held) void lease.release('failed');
       throw error;
     }
-    return { ...joined, held: this.#releasing(held, joined.held) };
+    joined.leave();
+    return { held: this.#releasing(held, joined.held), started: joined.started };
   }
 
   #releasing<T extends HeldBlob>(held: Lease[], value: T): T {

@@ -76,7 +76,7 @@ function aloneFleet(config: MirrorConfig): Fleet {
   return {
     mode: 'alone',
     flights: new LocalFlights(),
-    limiter: new UpstreamLimiter(config.fetch.maxConcurrent),
+    limiter: new UpstreamLimiter(config.fetch.maxConcurrent, config.fetch.maxQueued),
     downloads: (options) => new BlobDownloads(options),
     close: async () => {},
   };

@@ -66,6 +66,12 @@ export interface ContentWriter {
   /** Appends bytes. */
   write(chunk: Uint8Array): Promise<void>;
   /**
+   * Appends bytes at once, without a promise, where the store can do that cheaply (the local
+   * disk's page cache); false when they must go through `write` instead, in order. Optional: a
+   * cache fill uses it to keep up with the wire (pull-through/blob-download.ts).
+   */
+  writeNow?(chunk: Uint8Array): boolean;
+  /**
    * Checks that what was written hashes to `expected` (and is `size` bytes, when given), then
    * publishes it durably and atomically under that digest. On a mismatch nothing is published,
    * the writer is cancelled and a DigestInvalidError (or, for `size`, a SizeInvalidError) is

@@ -17,7 +17,16 @@ export interface FinalResponse {
   url: URL;
 }
 
-export async function sendFollowingRedirects(send: SendHop, first: HopRequest, what: string): Promise<FinalResponse> {
+export interface RedirectOptions {
+  /**
+   * Do not follow a redirect to another origin: answer with the redirect itself, and its target
+   * as `url`. For questions the redirect answers (an access probe: a registry sends to its
+   * storage only clients it let in), which need not cost a request to the target.
+   */
+  stopAtOtherOrigin?: boolean;
+}
+
+export async function sendFollowingRedirects(send: SendHop, first: HopRequest, what: string, options: RedirectOptions = {}): Promise<FinalResponse> {
   let request = first;
   for (let hop = 0; ; hop++) {
     const response = await send(request, what);
@@ -25,7 +34,9 @@ export async function sendFollowingRedirects(send: SendHop, first: HopRequest, w
     if (!REDIRECT_STATUSES.has(response.statusCode) || location === undefined) return { response, url: request.url };
     discardBody(response);
     if (hop === MAX_REDIRECTS) throw new UpstreamBadResponseError(`${what}: more than ${MAX_REDIRECTS} redirects`);
-    request = nextHop(request, resolveLocation(location, request.url, what));
+    const target = resolveLocation(location, request.url, what);
+    if (options.stopAtOtherOrigin && target.origin !== request.url.origin) return { response, url: target };
+    request = nextHop(request, target);
   }
 }
 

@@ -29,7 +29,7 @@ export async function toolMirror(cacheDir: string, upstreams: Record<string, str
     upstreams: Object.fromEntries(Object.entries(upstreams).map(([name, url]) => [name, { url }])),
     ...extra,
   });
-  return composeMirror(config, createLogger('silent'), { reconcile: 'skip' });
+  return composeMirror(config, createLogger('silent'), { reconcile: 'skip', prefetch: false });
 }
 
 export async function warm(mirror: Mirror, images: string[], filter?: Platform[]): Promise<WarmResult[]> {

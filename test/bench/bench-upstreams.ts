@@ -7,7 +7,8 @@
  *   gcr (docker-registry, no auth) <── gcr counting proxy      (only because the mirror config names it)
  *
  * Requests are counted by the counting proxy and the CDN (their RequestLogs); bytes by the taps.
- * Seeded with library/alpine:3.20 from the interop catalog and the benchmark's own images.
+ * Seeded with library/alpine:3.20 and library/busybox:latest (20 small layers) from the interop
+ * catalog, and the benchmark's own images.
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -16,6 +17,7 @@ import { startTokenServer, HUB_USER, HUB_PASSWORD } from '../interop/support/tok
 import { startCdnServer } from '../interop/support/cdn-server.js';
 import { startRegistry } from '../interop/support/registries.js';
 import { buildCatalog, findImage } from '../interop/support/catalog.js';
+import { blobsOf } from '../interop/support/images.js';
 import { PushClient } from '../interop/support/push-client.js';
 import type { Upstreams } from '../interop/support/upstreams.js';
 import { ByteTap } from './byte-tap.js';
@@ -28,6 +30,8 @@ export interface BenchUpstreams {
   readonly cdnTap: ByteTap;
   readonly app: BenchImage;
   readonly small: { repo: string; tag: string; digest: string };
+  /** Many small layers: a cold pull of it is bound by round trips, not bytes (issue 16). */
+  readonly layered: { repo: string; tag: string; totalBytes: number };
   readonly huge?: BenchImage;
   /** Where the seeded blob files are (`blobs/sha256/<hex>`), for the nginx ceiling. */
   readonly seedDir: string;
@@ -59,7 +63,9 @@ export async function startBenchUpstreams(rootDir: string, withHuge: boolean, lo
 
     const catalog = buildCatalog();
     const alpine = findImage(catalog, 'library/alpine', '3.20');
-    await new PushClient(hub.proxy.target, { username: HUB_USER, password: HUB_PASSWORD }).pushImage(alpine.repo, alpine.tag, alpine.image);
+    const busybox = findImage(catalog, 'library/busybox', 'latest');
+    const pusher = new PushClient(hub.proxy.target, { username: HUB_USER, password: HUB_PASSWORD });
+    for (const seeded of [alpine, busybox]) await pusher.pushImage(seeded.repo, seeded.tag, seeded.image);
     log('generating and pushing myorg/app:v1 (~153 MiB)');
     const app = await buildImage(dirs.seed, 'myorg/app', 'v1', [APP_LAYER_SIZES.large, APP_LAYER_SIZES.medium, APP_LAYER_SIZES.small]);
     await pushImage(hub.proxy.target, token.url, app);
@@ -69,9 +75,10 @@ export async function startBenchUpstreams(rootDir: string, withHuge: boolean, lo
       huge = await buildImage(dirs.seed, 'myorg/huge', 'v1', [HUGE_LAYER_SIZE]);
       await pushImage(hub.proxy.target, token.url, huge);
     }
-    const upstreams: Upstreams = { token, cdn, hub, gcr, catalog: [alpine], processes, stop };
+    const upstreams: Upstreams = { token, cdn, hub, gcr, catalog: [alpine, busybox], processes, stop };
     const small = { repo: alpine.repo, tag: alpine.tag, digest: alpine.image.digest };
-    return { upstreams, hubTap, cdnTap, app, small, ...(huge ? { huge } : {}), seedDir: dirs.seed, stop };
+    const layered = { repo: busybox.repo, tag: busybox.tag, totalBytes: busybox.image.size + blobsOf(busybox.image).reduce((sum, blob) => sum + blob.size, 0) };
+    return { upstreams, hubTap, cdnTap, app, small, layered, ...(huge ? { huge } : {}), seedDir: dirs.seed, stop };
   } catch (error) {
     await stop();
     throw error;

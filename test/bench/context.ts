@@ -6,7 +6,7 @@ import type { UpstreamMeter } from './upstream-meter.js';
 export interface BenchOptions {
   only: Set<ScenarioName>;
   durationS: number;
-  /** Throughput: rounds per blob, each running every server once (scenarios/throughput.ts). */
+  /** Throughput, cold pulls, cold blob: rounds, each running every server once (rounds.ts). */
   rounds: number;
   clients: number[];
   jsonFile?: string;
@@ -17,7 +17,7 @@ export interface BenchOptions {
   scaleImportTimeoutS: number;
 }
 
-export const SCENARIOS = ['cold', 'warm', 'herd', 'throughput', 'tags', 'memory', 'push', 'auth', 'replicas', 'workers', 'scale'] as const;
+export const SCENARIOS = ['cold', 'cold-blob', 'warm', 'herd', 'throughput', 'tags', 'memory', 'push', 'auth', 'replicas', 'workers', 'scale'] as const;
 /** Scenarios that start what they measure themselves and need none of the shared upstreams and targets. */
 export const STANDALONE_SCENARIOS: readonly ScenarioName[] = ['scale'];
 export type ScenarioName = (typeof SCENARIOS)[number];

@@ -5,7 +5,7 @@
  *
  *   node --import tsx test/bench/load-client.ts '<LoadJob as JSON>'   -> one JSON line on stdout
  *
- * Jobs: a pull, a herd of blob GETs, a flood of wrong passwords (scenarios/auth-flood.ts).
+ * Jobs: a pull, one blob GET, a herd of blob GETs, a flood of wrong passwords (scenarios/auth-flood.ts).
  */
 import { Agent, request } from 'node:http';
 import { assertLoopback, get, getBlob, pull, type BlobResult } from './registry-client.js';
@@ -78,7 +78,12 @@ async function main(): Promise<void> {
   const job = JSON.parse(process.argv[2] ?? '{}') as LoadJob;
   if (job.kind === 'pull') {
     const agent = new Agent({ keepAlive: true, maxSockets: 8 });
-    const result = await pull(job.base, job.repo, job.tag, agent, job.parallel);
+    const result = await pull(job.base, job.repo, job.tag, agent, job.parallel, job.headers);
+    agent.destroy();
+    process.stdout.write(`${JSON.stringify(result)}\n`);
+  } else if (job.kind === 'blob') {
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    const result = await getBlob(job.base, job.repo, job.digest, job.size, agent, true, job.headers);
     agent.destroy();
     process.stdout.write(`${JSON.stringify(result)}\n`);
   } else if (job.kind === 'herd') {

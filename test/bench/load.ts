@@ -6,7 +6,8 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 export type LoadJob =
-  | { kind: 'pull'; base: string; repo: string; tag: string; parallel: number }
+  | { kind: 'pull'; base: string; repo: string; tag: string; parallel: number; headers?: Record<string, string> }
+  | { kind: 'blob'; base: string; repo: string; digest: string; size: number; headers?: Record<string, string> }
   | { kind: 'herd'; base: string; repo: string; digest: string; size: number; clients: number; verify: boolean }
   | { kind: 'password-flood'; base: string; clients: number; durationMs: number; user: string; firstAddress: string };
 

@@ -5,7 +5,7 @@
  * all state in one temporary directory; runs the scenarios; prints one JSON line per result on
  * stdout and a summary table on stderr; stops everything by PID.
  *
- *   npm run bench -- [--only cold,warm,herd,throughput,tags,memory,push,auth,replicas,workers,scale] [--skip-memory]
+ *   npm run bench -- [--only cold,cold-blob,warm,herd,throughput,tags,memory,push,auth,replicas,workers,scale] [--skip-memory]
  *                    [--duration 10] [--rounds 3] [--clients 20,50] [--json results.jsonl]
  *                    [--scale-tags 200000] [--scale-repositories 2000] [--scale-old-main FILE] [--scale-import-timeout 300]
  *
@@ -24,6 +24,7 @@ import { SCENARIOS, STANDALONE_SCENARIOS, type BenchContext, type BenchOptions, 
 import { describeMachine, versionOf } from './machine.js';
 import { formatTable, summaryRows } from './summary.js';
 import { coldPull, warmPull } from './scenarios/pulls.js';
+import { coldBlob } from './scenarios/cold-blob.js';
 import { herd } from './scenarios/herd.js';
 import { throughput } from './scenarios/throughput.js';
 import { tags } from './scenarios/tags.js';
@@ -34,7 +35,7 @@ import { replicas } from './scenarios/replicas.js';
 import { workers } from './scenarios/workers.js';
 import { scale } from './scenarios/scale.js';
 
-const RUNNERS: Record<ScenarioName, (context: BenchContext) => Promise<void>> = { cold: coldPull, warm: warmPull, herd, throughput, tags, memory, push, auth: authFlood, replicas, workers, scale };
+const RUNNERS: Record<ScenarioName, (context: BenchContext) => Promise<void>> = { cold: coldPull, 'cold-blob': coldBlob, warm: warmPull, herd, throughput, tags, memory, push, auth: authFlood, replicas, workers, scale };
 
 function parseOptions(argv: string[]): BenchOptions {
   const positiveInt = (name: string) => (value: string) => {
@@ -46,7 +47,7 @@ function parseOptions(argv: string[]): BenchOptions {
     .option('--only <list>', `scenarios to run: ${SCENARIOS.join(',')}`, SCENARIOS.join(','))
     .option('--skip-memory', 'skip the 1 GiB memory scenario')
     .option('--duration <seconds>', 'wrk duration per measurement', positiveInt('--duration'), 10)
-    .option('--rounds <n>', 'throughput: interleaved rounds per blob (the median counts)', positiveInt('--rounds'), 3)
+    .option('--rounds <n>', 'throughput, cold, cold-blob: interleaved rounds (the median counts)', positiveInt('--rounds'), 3)
     .option('--clients <list>', 'herd sizes', '20,50')
     .option('--json <file>', 'also append every result line to this file')
     .option('--scale-tags <n>', 'scale: tags in the generated archive', positiveInt('--scale-tags'), 200_000)

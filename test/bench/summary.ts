@@ -71,9 +71,33 @@ function tagRows(find: Finder, num: Num): Row[] {
   ];
 }
 
+const APP_IMAGE = 'myorg/app:v1';
+const LAYERED_IMAGE = 'library/busybox:latest';
+
 function coldRows(find: Finder, num: Num): Row[] {
-  const cell = (name: string) => times(num(find('cold-pull', name), 'upstream_bytes_vs_image'));
-  return [{ what: 'upstream bytes of a cold pull vs image size', mirror: cell('mirror'), mirrorNginx: '-', reference: cell('reference'), target: '1.0x' }];
+  const cell = (name: string) => times(num(find('cold-pull', name, { image: APP_IMAGE }), 'upstream_bytes_vs_image'));
+  return [
+    ...coldBlobRows(find, num),
+    ...[[APP_IMAGE, '<= 1.3x'], [LAYERED_IMAGE, '<= 2x']].map(([image, target]) => {
+      const pull = (name: string) => withRaw(num(find('cold-pull', name, { image }), 'vs_direct'), num(find('cold-pull', name, { image }), 'ms'), 'ms');
+      const direct = num(find('cold-pull', 'direct', { image }), 'ms');
+      return { what: `cold pull of ${image} vs a direct pull (median ${direct ?? 'n/a'} ms)`, mirror: pull('mirror'), mirrorNginx: '-', reference: pull('reference'), target: target! };
+    }),
+    { what: 'upstream bytes of a cold pull vs image size', mirror: cell('mirror'), mirrorNginx: '-', reference: cell('reference'), target: '1.0x' },
+  ];
+}
+
+/** scenarios/cold-blob.ts: ratios are medians of per-round ratios against the reference. */
+function coldBlobRows(find: Finder, num: Num): Row[] {
+  const mirror = find('cold-blob', 'mirror');
+  const reference = find('cold-blob', 'reference');
+  if (!mirror && !reference) return [];
+  const raw = (result: BenchResult | undefined, key: string, unit: string) => `${num(result, key) ?? 'n/a'} ${unit}`;
+  return [
+    { what: 'cold ~120 MiB blob, MB/s vs reference', mirror: withRaw(num(mirror, 'vs_reference.mb_per_s'), num(mirror, 'mb_per_s'), 'MB/s'), mirrorNginx: '-', reference: raw(reference, 'mb_per_s', 'MB/s'), target: '>= 1.2x' },
+    { what: 'cold ~120 MiB blob, first byte vs reference', mirror: withRaw(num(mirror, 'vs_reference.ttfb'), num(mirror, 'ttfb_ms'), 'ms'), mirrorNginx: '-', reference: raw(reference, 'ttfb_ms', 'ms'), target: '<= 1x' },
+    { what: 'cold blob, CPU seconds per GB served', mirror: withRaw(num(mirror, 'vs_reference.cpu_s_per_gb'), num(mirror, 'cpu_s_per_gb'), 's/GB'), mirrorNginx: '-', reference: raw(reference, 'cpu_s_per_gb', 's/GB'), target: '<= 1x' },
+  ];
 }
 
 function memoryRows(find: Finder, num: Num): Row[] {

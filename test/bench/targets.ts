@@ -6,6 +6,7 @@
  *   nginx      nginx with sendfile serving the seeded blob files at registry paths: the ceiling
  *   mirror+nginx  the mirror with accel.redirectPrefix behind nginx configured by
  *              deploy/nginx/registry-mirror.conf (nginx sends cached blobs with sendfile)
+ *   direct     no server: the client pulls from hub itself (direct.ts), the peer of cold pulls
  * `reset()` makes a server cold: stop it by PID, wipe its cache, start it again (new port).
  */
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -16,7 +17,7 @@ import { ACCEL_PREFIX, startNginxFront, type NginxFront } from '../interop/suppo
 import { HUB_PASSWORD, HUB_USER } from '../interop/support/token-server.js';
 import type { BenchUpstreams } from './bench-upstreams.js';
 
-export type TargetName = 'mirror' | 'mirror+nginx' | 'reference' | 'nginx';
+export type TargetName = 'mirror' | 'mirror+nginx' | 'reference' | 'nginx' | 'direct';
 
 export interface Target {
   readonly name: TargetName;

@@ -10,6 +10,7 @@ import { request } from 'undici';
 import { parseDigest } from '../../src/domain/digest.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { get, sha256, waitFor } from '../helpers/http.js';
+import { fillsSettled } from '../helpers/mirror-under-test.js';
 import { bytesUnder, type CacheBed, contentRequests, MiB, pullImage, pushTestImage, startCacheBed } from './cache-fixture.js';
 
 const BUDGET = 7 * MiB;
@@ -38,7 +39,7 @@ describe('cache budget', () => {
     // a, b, a again (a hit that must bump a's recency), then c: b is the one to go.
     for (const next of [a, b, a, c]) {
       await pullImage(bed.mirror.url, next.repo, 'v1', next.image);
-      await bed.mirror.mirror.budget.idle();
+      await fillsSettled(bed.mirror);
       expect(await bytesUnder(blobsDir)).toBeLessThanOrEqual(BUDGET * 1.05);
     }
     for (const blob of [c.image.config, ...c.image.layers]) expect(await isCached(blob)).toBe(true);
@@ -51,7 +52,7 @@ describe('cache budget', () => {
 
     await pullImage(bed.mirror.url, b.repo, 'v1', b.image);
     expect(fake.count({ method: 'GET', pathIncludes: '/blobs/' })).toBeGreaterThan(0);
-    await bed.mirror.mirror.budget.idle();
+    await fillsSettled(bed.mirror);
     expect(await bytesUnder(blobsDir)).toBeLessThanOrEqual(BUDGET * 1.05);
   });
 
@@ -60,6 +61,7 @@ describe('cache budget', () => {
     const old = pushTestImage(bed.fake, 'library/old', 'v1', [MiB, MiB], 'old');
     const incoming = pushTestImage(bed.fake, 'library/new', 'v1', [1.5 * MiB], 'new');
     await pullImage(bed.mirror.url, 'library/old', 'v1', old);
+    await fillsSettled(bed.mirror);
     bed.fake.setFault('blob', { mode: 'slow', bytesPerSecond: 512 * 1024, times: 1 });
     const layer = incoming.layers[0]!;
     const download = get(`${bed.mirror.url}/v2/library/new/blobs/${layer.digest}`);
@@ -77,6 +79,7 @@ describe('cache budget', () => {
     bed = await startCacheBed({ cache: { maxBytes: BUDGET } });
     const image = pushTestImage(bed.fake, 'library/a', 'v1', LAYERS, 'restart');
     await pullImage(bed.mirror.url, 'library/a', 'v1', image);
+    await fillsSettled(bed.mirror);
     await bed.restart();
     expect(bed.mirror.mirror.budget.count).toBe(1 + LAYERS.length);
     bed.fake.resetCounts();
@@ -90,6 +93,7 @@ describe('cache budget', () => {
     const big = pushTestImage(bed.fake, 'library/big', 'v1', [32 * MiB], 'pinned');
     const other = pushTestImage(bed.fake, 'library/other', 'v1', [16 * MiB, 16 * MiB], 'evictor');
     await pullImage(bed.mirror.url, 'library/big', 'v1', big);
+    await fillsSettled(bed.mirror);
     const layer = big.layers[0]!;
     const blobPath = path.join(bed.mirror.cacheDir, 'blobs', 'sha256', layer.digest.slice(7, 9), layer.digest.slice(7));
 
@@ -97,7 +101,7 @@ describe('cache budget', () => {
     const reader = await request(`${bed.mirror.url}/v2/library/big/blobs/${layer.digest}`);
     expect(reader.statusCode).toBe(200);
     await pullImage(bed.mirror.url, 'library/other', 'v1', other);
-    await bed.mirror.mirror.budget.idle();
+    await fillsSettled(bed.mirror);
     expect(bed.mirror.mirror.budget.has(layer.digest)).toBe(false);
     expect(existsSync(blobPath)).toBe(true);
 

@@ -14,6 +14,7 @@ import { parseMirrorConfig, type MirrorConfig } from '../../src/config/mirror-co
 import { parseDigest } from '../../src/domain/digest.js';
 import { createLogger } from '../../src/log.js';
 import { verifyContent } from '../../src/storage/verify-content.js';
+import { fillsSettled } from '../helpers/mirror-under-test.js';
 import type { TestImage } from '../helpers/test-images.js';
 import { type CacheBed, MiB, pullImage, pushTestImage, startCacheBed } from './cache-fixture.js';
 
@@ -48,8 +49,10 @@ describe('cache commands', () => {
       b: pushTestImage(bed.fake, 'library/b', 'v1', [MiB], 'cmd-b'),
     };
     await pullImage(bed.mirror.url, 'library/a', 'v1', images.a!);
+    await fillsSettled(bed.mirror);
     await pullImage(bed.mirror.url, 'library/a', 'v1', images.a!);
     await pullImage(bed.mirror.url, 'library/b', 'v1', images.b!);
+    await fillsSettled(bed.mirror);
     await bed.stop();
     workDir = await mkdtemp(path.join(tmpdir(), 'mirror-cmd-'));
     const configFile = path.join(workDir, 'mirror.config.json');

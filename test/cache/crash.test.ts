@@ -68,7 +68,10 @@ describe('crash in the middle of a fill', () => {
     workDir = await mkdtemp(path.join(tmpdir(), 'mirror-crash-'));
     const cacheDir = path.join(workDir, 'cache');
     const configFile = path.join(workDir, 'mirror.config.json');
-    const raw = { listen: { host: '127.0.0.1', port: 0 }, log: { level: 'warn' }, cache: { dir: cacheDir, maxBytes: '64MiB' }, upstreams: { 'docker.io': { url: fake.url } } };
+    // No manifest prefetch: the crash must hit the client's own fill, one download in one worker.
+    const raw = {
+      listen: { host: '127.0.0.1', port: 0 }, log: { level: 'warn' }, cache: { dir: cacheDir, maxBytes: '64MiB' }, fetch: { prefetch: false }, upstreams: { 'docker.io': { url: fake.url } },
+    };
     await writeFile(configFile, JSON.stringify(raw));
 
     const spawned = await spawnMirror(configFile);

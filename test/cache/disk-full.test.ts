@@ -3,32 +3,10 @@
  * file; the mirror evicts least recently used blobs to make room and keeps serving what it has.
  * ENOSPC comes through the content store's file seam (fs-writer.ts) (no root, no tiny tmpfs needed).
  */
-import type { FileHandle } from 'node:fs/promises';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { fsWriterFiles } from '../../src/storage/fs/fs-writer.js';
+import { diskFillsUpAfter } from '../helpers/disk-full.js';
 import { get, getChunks, waitFor } from '../helpers/http.js';
 import { type CacheBed, MiB, pullImage, pushTestImage, sha256, startCacheBed, tempFiles } from './cache-fixture.js';
-
-/** Opens the real file; its handle accepts `allowedWrites` writes, then fails with ENOSPC. */
-function diskFillsUpAfter(allowedWrites: number) {
-  const realOpen = fsWriterFiles.open;
-  return async (file: string, flags: string): Promise<FileHandle> => {
-    const handle = await realOpen(file, flags);
-    let writes = 0;
-    return new Proxy(handle, {
-      get(target, property) {
-        if (property === 'write') {
-          return async (...args: Parameters<FileHandle['write']>) => {
-            if (writes++ >= allowedWrites) throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC', errno: -28, syscall: 'write' });
-            return (target.write as (...a: unknown[]) => unknown)(...args);
-          };
-        }
-        const value = Reflect.get(target, property, target) as unknown;
-        return typeof value === 'function' ? value.bind(target) : value;
-      },
-    });
-  };
-}
 
 describe('disk full', () => {
   let bed: CacheBed | undefined;
@@ -44,10 +22,10 @@ describe('disk full', () => {
     const incoming = pushTestImage(bed.fake, 'library/incoming', 'v1', [2 * MiB], 'incoming');
     await pullImage(bed.mirror.url, 'library/cached', 'v1', cached);
     const lru = bed.mirror.mirror.budget;
-    expect(lru.count).toBe(4);
+    // A client has its last byte once the digest is checked; the blob is counted after its fsync.
+    await waitFor(() => lru.count === 4, 5_000, 'the pulled blobs to be counted');
 
-    const failingOpen = diskFillsUpAfter(1);
-    vi.spyOn(fsWriterFiles, 'open').mockImplementation(failingOpen);
+    diskFillsUpAfter(1);
     const layer = incoming.layers[0]!;
     const failed = await getChunks(`${bed.mirror.url}/v2/library/incoming/blobs/${layer.digest}`);
     const received = Buffer.concat(failed.chunks);

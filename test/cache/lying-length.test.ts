@@ -3,9 +3,8 @@
  * bytes arrive, never by the size the upstream announced: an upstream announcing far more than
  * it sends evicts nothing it does not need to, and after ENOSPC eviction frees what was written.
  */
-import type { FileHandle } from 'node:fs/promises';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { fsWriterFiles } from '../../src/storage/fs/fs-writer.js';
+import { diskFillsUpAfter } from '../helpers/disk-full.js';
 import { getChunks, waitFor } from '../helpers/http.js';
 import { type CacheBed, MiB, pullImage, pushTestImage, startCacheBed } from './cache-fixture.js';
 
@@ -47,8 +46,7 @@ describe('a fill counts against the budget as bytes arrive', () => {
     const { bed, recheck } = await cacheSixBlobs();
     const liar = pushTestImage(bed.fake, 'library/liar', 'v1', [2 * MiB], 'liar-enospc');
     bed.fake.setFault('blob', { announceLength: 7.5 * MiB, times: 1 });
-    const failingOpen = diskFillsUpAfter(1);
-    vi.spyOn(fsWriterFiles, 'open').mockImplementation(failingOpen);
+    diskFillsUpAfter(1);
     const failed = await getChunks(`${bed.mirror.url}/v2/library/liar/blobs/${liar.layers[0]!.digest}`);
     expect(failed.status !== 200 || failed.error !== undefined).toBe(true);
     vi.restoreAllMocks();
@@ -62,23 +60,3 @@ describe('a fill counts against the budget as bytes arrive', () => {
   });
 });
 
-/** Opens the real file; its handle accepts `allowedWrites` writes, then fails with ENOSPC. */
-function diskFillsUpAfter(allowedWrites: number) {
-  const realOpen = fsWriterFiles.open;
-  return async (file: string, flags: string): Promise<FileHandle> => {
-    const handle = await realOpen(file, flags);
-    let writes = 0;
-    return new Proxy(handle, {
-      get(target, property) {
-        if (property === 'write') {
-          return async (...args: Parameters<FileHandle['write']>) => {
-            if (writes++ >= allowedWrites) throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC', errno: -28, syscall: 'write' });
-            return (target.write as (...a: unknown[]) => unknown)(...args);
-          };
-        }
-        const value = Reflect.get(target, property, target) as unknown;
-        return typeof value === 'function' ? value.bind(target) : value;
-      },
-    });
-  };
-}

@@ -43,10 +43,13 @@ describe('the shipped mirror.config.schema.json', () => {
 describe('defaults', () => {
   it('fills every key the file leaves out', () => {
     expect(parseMirrorConfig({ upstreams: { 'gcr.io': { url: 'https://gcr.io' }, ...HUB } })).toEqual({
-      listen: { host: '0.0.0.0', port: 5000 },
+      listen: { host: '0.0.0.0', port: 5000, sendTimeoutSeconds: 60 },
       cache: { dir: './data', maxBytes: 50 * 2 ** 30 },
       tags: { ttlSeconds: 300, staleIfErrorSeconds: null },
-      fetch: { maxConcurrent: 16, connectTimeoutSeconds: 10, headersTimeoutSeconds: 30, idleTimeoutSeconds: 60, fillTimeoutSeconds: 3600 },
+      fetch: {
+        maxConcurrent: 16, connectTimeoutSeconds: 10, headersTimeoutSeconds: 30, idleTimeoutSeconds: 60, fillTimeoutSeconds: 3600,
+        maxQueued: 1000, abandonStalledSeconds: 30, prefetch: true,
+      },
       metadata: { store: 'sqlite', maxVerdicts: 100_000 },
       offline: false,
       log: { level: 'info' },
@@ -152,7 +155,7 @@ describe('MIRROR_* environment overrides', () => {
       MIRROR_CLUSTER_ADVERTISE_URL: 'http://10.0.0.7:5000',
     });
     expect(config.cluster.advertiseUrl).toBe('http://10.0.0.7:5000');
-    expect(config.listen).toEqual({ host: '127.0.0.1', port: 6001 });
+    expect(config.listen).toEqual({ host: '127.0.0.1', port: 6001, sendTimeoutSeconds: 60 });
     expect(config.log.level).toBe('warn');
     expect(config.accel).toEqual({ redirectPrefix: '/_blobs/' });
     expect(config.cache.dir).toBe(path.join(dir, 'cache'));

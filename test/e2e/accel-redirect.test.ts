@@ -10,6 +10,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseMirrorConfig } from '../../src/config/mirror-config.js';
 import { get, head, sha256 } from '../helpers/http.js';
+import { fillsSettled } from '../helpers/mirror-under-test.js';
 import { makeImage, pushImage } from '../helpers/test-images.js';
 import { blobGets, cachedBlobPath, type E2eSetup, startE2e } from './e2e-fixture.js';
 
@@ -61,6 +62,7 @@ describe('accel.redirectPrefix', () => {
     expect(response.headers['x-accel-redirect']).toBeUndefined();
     expect(sha256(response.body)).toBe(layer.digest);
     expect(blobGets(e2e.fake, layer.digest)).toBe(1);
+    await fillsSettled(e2e.mirror);
   });
 
   it('a cache hit answers X-Accel-Redirect to the file under blobs/, the blob headers and no body', async () => {
@@ -113,6 +115,7 @@ describe('accel.redirectPrefix', () => {
   it('an eviction right after the answer leaves the file for nginx to open (the blob stays pinned)', async () => {
     const layer = image.layers[1]!;
     await get(e2e.url(`/v2/${REPO}/blobs/${layer.digest}`));
+    await fillsSettled(e2e.mirror);
     const answer = await rawGet(e2e.url(`/v2/${REPO}/blobs/${layer.digest}`), FROM_NGINX);
     expect(answer.headers['x-accel-redirect']).toBeDefined();
     await e2e.mirror.mirror.budget.evictBytes(Number.MAX_SAFE_INTEGER);

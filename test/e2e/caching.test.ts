@@ -7,6 +7,7 @@
 import { rm } from 'node:fs/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { get, getChunks, head, sha256 } from '../helpers/http.js';
+import { fillsSettled } from '../helpers/mirror-under-test.js';
 import { makeImage, pushImage, type TestImage } from '../helpers/test-images.js';
 import { blobGets, cachedBlobPath, type E2eSetup, isBlobCached, startE2e, upstreamTotal } from './e2e-fixture.js';
 
@@ -27,6 +28,7 @@ async function pullImage(setup: E2eSetup, tag: string, image: TestImage): Promis
     expect(response.status).toBe(200);
     expect(sha256(response.body)).toBe(blob.digest);
   }
+  await fillsSettled(setup.mirror);
 }
 
 function manifestRequests(setup: E2eSetup, method: 'GET' | 'HEAD'): number {
@@ -135,6 +137,7 @@ describe('a cached blob deleted behind the index', () => {
     expect(again.status).toBe(200);
     expect(sha256(again.body)).toBe(layer.digest);
     expect(blobGets(e2e.fake, layer.digest)).toBe(1);
+    await fillsSettled(e2e.mirror);
     expect(isBlobCached(e2e.mirror, layer.digest)).toBe(true);
   });
 });

@@ -8,6 +8,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Fault } from '../helpers/fake-registry.js';
 import { get, sha256, waitFor } from '../helpers/http.js';
+import { fillsSettled } from '../helpers/mirror-under-test.js';
 import { makeImage, pushImage } from '../helpers/test-images.js';
 import { blobGets, deliveredExactly, errorCode, type E2eSetup, isBlobCached, startE2e, streamGet } from './e2e-fixture.js';
 
@@ -33,6 +34,7 @@ for (const [label, fault, status, code] of outages) {
       pushImage(e2e.fake, REPO, 'latest', image);
       expect((await get(e2e.url(`/v2/${REPO}/manifests/latest`))).status).toBe(200);
       expect((await get(e2e.url(`/v2/${REPO}/blobs/${image.layers[0]!.digest}`))).status).toBe(200);
+      await fillsSettled(e2e.mirror);
 
       e2e.fake.setFault('all', fault);
       e2e.fake.resetCounts();

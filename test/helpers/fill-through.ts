@@ -1,6 +1,7 @@
 /**
  * The mirror fills a blob through a repository with its own upstream credentials, as `warm`
  * does, and the caller gets the bytes: through the registry service, as the HTTP routes call it.
+ * It returns once the blob is published and linked, as warm's close waits for that.
  */
 import type { Readable } from 'node:stream';
 import type { Mirror } from '../../src/compose.js';
@@ -20,5 +21,7 @@ export async function fillThrough(mirror: Mirror, repository: string, digest: st
   } finally {
     answer.release();
   }
+  // The last byte comes once the digest is checked; the blob is published and linked just after.
+  await mirror.downloads.finishCommits();
   return Buffer.concat(chunks);
 }

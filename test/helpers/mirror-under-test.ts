@@ -31,6 +31,9 @@ export async function startMirror(raw: RawConfig, options: { cacheDir?: string }
     log: { level: 'silent' },
     ...raw,
     cache: { maxBytes: 10 * 2 ** 30, ...(raw.cache as object | undefined), dir: cacheDir },
+    // Off unless a test turns it on: the suites count upstream requests blob by blob, and a
+    // prefetch (pull-through/manifest-prefetch.ts) fetches an image's blobs with its manifest.
+    fetch: { prefetch: false, ...(raw.fetch as object | undefined) },
   });
   const mirror = await composeMirror(config, createLogger(config.log.level));
   const server = await listen(mirror);
@@ -54,4 +57,18 @@ function listen(mirror: Mirror): Promise<ServerType> {
     const server = serve({ fetch: mirror.app.fetch, hostname: '127.0.0.1', port: 0 }, () => resolve(server));
     server.once('error', reject);
   });
+}
+
+/**
+ * Resolves once no cache fill is under way and the budget is idle. A client has its last byte
+ * as soon as the digest is checked, while the fill still fsyncs, publishes and records the blob
+ * (pull-through/blob-download.ts): a test that looks at the cache after a GET waits for this.
+ */
+export async function fillsSettled(under: { mirror: Pick<Mirror, 'downloads' | 'budget'> }, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (under.mirror.downloads.list().length > 0) {
+    if (Date.now() >= deadline) throw new Error(`fillsSettled: downloads still running after ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  await under.mirror.budget.idle();
 }

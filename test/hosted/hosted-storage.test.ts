@@ -9,6 +9,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { sendfileAddon } from '../../src/http/sendfile-addon.js';
 import { sha256, waitFor } from '../helpers/http.js';
+import { fillsSettled } from '../helpers/mirror-under-test.js';
 import { makeImage, pushImage, seededBytes } from '../helpers/test-images.js';
 import { call, header, pushBlob, pushImageTo, putManifest, startHosted, type HostedSetup } from './hosted-fixture.js';
 
@@ -36,6 +37,7 @@ describe('hosted content in the shared store', () => {
     pushImage(env.upstream, 'library/alpine', '3.20', image);
     const layer = image.layers[0]!;
     expect((await call(env.url(`/v2/library/alpine/blobs/${layer.digest}`))).body.equals(layer.bytes)).toBe(true);
+    await fillsSettled(env.mirror);
     await pushBlob(env.mirror.url, 'team/app', layer.bytes);
     expect(storedFiles(env.mirror.cacheDir).filter((digest) => digest === layer.digest)).toHaveLength(1);
     const record = await env.mirror.mirror.metadata.blobs.get(layer.digest);
@@ -47,6 +49,9 @@ describe('hosted content in the shared store', () => {
     const cached = makeImage({ layers: [30 * KiB], seed: 'budget-cached' });
     pushImage(env.upstream, 'library/alpine', '3.20', cached);
     await call(env.url(`/v2/library/alpine/blobs/${cached.layers[0]!.digest}`));
+    // The client has the last byte once the digest is checked; the fill's budget reservation
+    // becomes the blob's record just after.
+    await fillsSettled(env.mirror);
     const pushed = seededBytes(50 * KiB, 'budget-pushed');
     await pushBlob(env.mirror.url, 'team/app', pushed);
     const { budget } = env.mirror.mirror;

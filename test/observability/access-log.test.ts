@@ -1,6 +1,7 @@
 import { connect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { basicAuth, get, head, waitFor } from '../helpers/http.js';
+import { fillsSettled } from '../helpers/mirror-under-test.js';
 import { makeImage, pushImage } from '../helpers/test-images.js';
 import { pullImage, startObserved, type ObservedMirror } from './observed-mirror.js';
 
@@ -41,6 +42,7 @@ describe('access log', () => {
     const image = makeImage({ layers: [30_000, 2_000], seed: 'private' });
     pushImage(setup.fake, 'library/app', 'v1', image);
     await pullImage(setup.url, 'library/app', 'v1', image); // cold
+    await fillsSettled(setup);
     await pullImage(setup.url, 'library/app', 'v1', image); // warm
     // Failures log too: an unknown tag, an upstream outage, a revoked token.
     expect((await get(`${setup.url}/v2/library/app/manifests/missing`)).status).toBe(404);
@@ -77,6 +79,7 @@ describe('access log', () => {
     expect(cold.headers['x-request-id']).toBe('req-cold-1');
     const coldBlob = await get(blobUrl, { 'x-request-id': 'req-blob-1' });
     expect(coldBlob.headers['x-request-id']).toBe('req-blob-1');
+    await fillsSettled(setup);
     const warmBlob = await get(blobUrl);
     expect(warmBlob.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
     await head(blobUrl, { 'x-request-id': 'bad id with spaces' });
@@ -106,6 +109,7 @@ describe('access log', () => {
     const layer = image.layers[0]!;
     const blobUrl = `${setup.url}/v2/library/nginx/blobs/${layer.digest}`;
     expect((await get(blobUrl)).status).toBe(200);
+    await fillsSettled(setup);
 
     const { port } = new URL(setup.url);
     const socket = connect(Number(port), '127.0.0.1');

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { get } from '../helpers/http.js';
+import { fillsSettled } from '../helpers/mirror-under-test.js';
 import { makeImage, pushImage } from '../helpers/test-images.js';
 import { pullImage, startObserved, type ObservedMirror } from './observed-mirror.js';
 
@@ -39,6 +40,7 @@ describe('/metrics', () => {
     const blobBytes = image.config.size + image.layers.reduce((total, layer) => total + layer.size, 0);
 
     await pullImage(setup.url, 'library/alpine', '3.20', image); // cold
+    await fillsSettled(setup);
     await pullImage(setup.url, 'library/alpine', '3.20', image); // warm
 
     const response = await get(`${setup.url}/metrics`);

@@ -42,6 +42,8 @@ export async function startObserved(options: ObservedOptions = {}): Promise<Obse
     listen: { host: '127.0.0.1', port: 0 },
     metadata: { store: 'memory' },
     ...options.config,
+    // Off unless a test turns it on, as in test/helpers/mirror-under-test.ts.
+    fetch: { prefetch: false, ...(options.config?.fetch as object | undefined) },
     log: { level: options.logLevel ?? 'debug' },
     cache: { dir: cacheDir, maxBytes: 2 ** 30 },
     upstreams: { 'docker.io': { url: fake.url, tokenRealms: [new URL(fake.tokenUrl).host], redirectHosts: [new URL(fake.cdnUrl).host], ...options.upstream } },

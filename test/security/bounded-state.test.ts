@@ -15,7 +15,7 @@ import pLimit from 'p-limit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeRegistry, type FakeRegistry } from '../helpers/fake-registry.js';
 import { get } from '../helpers/http.js';
-import { startMirror, type MirrorUnderTest } from '../helpers/mirror-under-test.js';
+import { fillsSettled, startMirror, type MirrorUnderTest } from '../helpers/mirror-under-test.js';
 import { makeImage, pushImage } from '../helpers/test-images.js';
 
 const REQUESTS = 3_000;
@@ -70,7 +70,8 @@ describe('anonymous requests for content that does not exist', () => {
     // The public image, pulled once: its verdict, links and blobs are the state to keep.
     expect((await get(`${mirror.url}/v2/library/alpine/manifests/latest`, { accept: image.manifest.mediaType })).status).toBe(200);
     expect((await get(`${mirror.url}/v2/library/alpine/blobs/${image.layers[0]!.digest}`)).status).toBe(200);
-    await mirror.mirror.budget.idle();
+    // The client has the last byte once the digest is checked; the fill links it just after.
+    await fillsSettled(mirror);
     const before = { rows: rows(), files: await files() };
 
     const digests = Array.from({ length: REQUESTS }, () => `/v2/library/alpine/blobs/sha256:${randomBytes(32).toString('hex')}`);

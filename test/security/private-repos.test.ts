@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeRegistry, type FakeRegistry } from '../helpers/fake-registry.js';
 import { fillThrough } from '../helpers/fill-through.js';
 import { basicAuth, get, head, sha256 } from '../helpers/http.js';
-import { startMirror, type MirrorUnderTest, type RawConfig } from '../helpers/mirror-under-test.js';
+import { fillsSettled, startMirror, type MirrorUnderTest, type RawConfig } from '../helpers/mirror-under-test.js';
 import { makeImage, pushImage, type TestImage } from '../helpers/test-images.js';
 import { tempDir, writeHtpasswd, type TempDir } from './security-fixture.js';
 
@@ -76,6 +76,7 @@ describe('private upstream repositories', () => {
       const cacheDir = (await import('node:path')).join(dir.dir, 'shared-cache');
       const filler = await startMirror({ upstreams: upstreamConfig, auth: { htpasswd: dir.file('htpasswd') } }, { cacheDir });
       expect(await pull(filler.url, PRIVATE, 'v1', privateImage, { authorization: basicAuth('carol', 'client-pw') })).toEqual([200, 200, 200]);
+      await fillsSettled(filler);
       await filler.stop();
       mirror = await startMirror({ upstreams: upstreamConfig }, { cacheDir });
     });
@@ -102,6 +103,7 @@ describe('private upstream repositories', () => {
       expect(upstream.count({ server: 'registry', method: 'HEAD' })).toBe(1);
       expect(upstream.count({ server: 'registry', method: 'GET', pathIncludes: '/blobs/' })).toBe(3);
       // Warm: manifest by tag within its TTL, blobs from the cache; nothing reaches the upstream.
+      await fillsSettled(mirror);
       upstream.resetCounts();
       expect(await pull(mirror.url, PUBLIC, 'latest', publicImage)).toEqual([200, 200, 200, 200]);
       expect((await head(`${mirror.url}/v2/${PUBLIC}/manifests/${publicImage.manifest.digest}`)).status).toBe(200);
@@ -110,6 +112,7 @@ describe('private upstream repositories', () => {
 
     it('remembers verdicts and sources across a restart: a cached public image costs zero upstream requests', async () => {
       await pull(mirror.url, PUBLIC, 'latest', publicImage);
+      await fillsSettled(mirror);
       const cacheDir = mirror.cacheDir;
       await mirror.stop();
       mirror = await startMirror({ upstreams: upstreamConfig }, { cacheDir });

@@ -9,17 +9,24 @@ import { parseDigest, type Digest } from '../../domain/digest.js';
 import type { RepositoryTarget } from '../../domain/target.js';
 import type { RegistryService } from '../../pull-through/registry-service.js';
 import { ACCEL_REQUEST_HEADER } from '../accel-redirect.js';
+import { clientGoneOptions } from '../client-gone.js';
 import type { ReadHandler } from '../route-table.js';
 import { sendBlobAnswer } from '../send-blob-body.js';
+import { SendWatchdog } from '../send-watchdog.js';
+
+const DEFAULT_SEND_TIMEOUT_MS = 60_000;
 
 export interface BlobsRouteOptions {
   /** Cache hits go out as X-Accel-Redirect to this nginx internal location (http/accel-redirect.ts). */
   accelRedirectPrefix?: string;
   /** Files are sent with sendfile(2) when the addon is available (http/send-file.ts); default true. */
   sendfile?: boolean;
+  /** Config `listen.sendTimeoutSeconds`, in ms: clients that stop reading are cut off (http/send-watchdog.ts). */
+  sendTimeoutMs?: number;
 }
 
-export function blobRoutes({ accelRedirectPrefix, sendfile = true }: BlobsRouteOptions = {}): { get: ReadHandler; head: ReadHandler } {
+export function blobRoutes({ accelRedirectPrefix, sendfile = true, sendTimeoutMs = DEFAULT_SEND_TIMEOUT_MS }: BlobsRouteOptions = {}): { get: ReadHandler; head: ReadHandler } {
+  const watchdog = new SendWatchdog(sendTimeoutMs);
   return {
     async head<T extends RepositoryTarget>(_c: Context, registry: RegistryService<T>, target: T, digestText: string): Promise<Response> {
       const digest = parseDigest(digestText);
@@ -28,10 +35,10 @@ export function blobRoutes({ accelRedirectPrefix, sendfile = true }: BlobsRouteO
     },
     async get<T extends RepositoryTarget>(c: Context, registry: RegistryService<T>, target: T, digestText: string): Promise<Response> {
       const digest = parseDigest(digestText);
-      const answer = await registry.blob(target, digest, parseRangeHeader(c.req.header('range')));
+      const answer = await registry.blob(target, digest, parseRangeHeader(c.req.header('range')), clientGoneOptions(c));
       c.set('cacheResult', answer.origin);
       const fromNginx = accelRedirectPrefix !== undefined && c.req.header(ACCEL_REQUEST_HEADER) === accelRedirectPrefix;
-      return sendBlobAnswer(c, answer, blobHeaders(digest), { sendfile, accelPrefix: fromNginx ? accelRedirectPrefix : undefined });
+      return sendBlobAnswer(c, answer, blobHeaders(digest), { sendfile, watchdog, accelPrefix: fromNginx ? accelRedirectPrefix : undefined });
     },
   };
 }

@@ -3,9 +3,10 @@
  * http/send-file-zero-copy.ts sends it with sendfile): how far it may be read now, when to look
  * again, and where the file is.
  *
- * The range's last byte is never readable before the commit has checked size and digest: a
- * client holding every byte of its Content-Length has a complete response, whatever the socket
- * does next, so content that fails its check must be cut short one byte early at the latest.
+ * The range's last byte is never readable before the commit has checked size and digest
+ * (`verified`; the fsync and rename may still be under way): a client holding every byte of its
+ * Content-Length has a complete response, whatever the socket does next, so content that fails
+ * its check must be cut short one byte early at the latest.
  * Without a known size (end = Infinity) the last byte written so far is held back instead.
  */
 import { openSync } from 'node:fs';
@@ -16,43 +17,30 @@ export function fsGrowingFile(writer: FsWriter): GrowingFile {
   return {
     openSync: () => openCurrent(writer),
     readable: (position, end) => readableBytes(writer, position, end),
-    onceChanged: (listener) => onceChanged(writer, listener),
-    finalSize: () => (writer.state === 'committed' ? writer.written : undefined),
+    onceChanged: (listener) => writer.onceChanged(listener),
+    finalSize: () => (writer.verified ? writer.written : undefined),
   };
 }
 
 function readableBytes(writer: FsWriter, position: number, end: number): number {
   if (writer.state === 'failed') throw writer.failure ?? new Error('the write failed');
-  const committed = writer.state === 'committed';
+  const verified = writer.verified;
   const unknownEnd = end === Infinity;
-  const limit = unknownEnd ? (committed ? writer.written : writer.written - 1) : committed ? end + 1 : end;
+  const limit = unknownEnd ? (verified ? writer.written : writer.written - 1) : verified ? end + 1 : end;
   const available = Math.min(writer.written, limit) - position;
-  if (available <= 0 && committed && !unknownEnd) throw new Error('the content ended before the requested range');
+  if (available <= 0 && verified && !unknownEnd) throw new Error('the content ended before the requested range');
   return Math.max(0, available);
-}
-
-function onceChanged(writer: FsWriter, listener: () => void): () => void {
-  const wake = () => {
-    cancel();
-    listener();
-  };
-  const cancel = () => {
-    writer.off('progress', wake);
-    writer.off('settled', wake);
-  };
-  writer.on('progress', wake);
-  writer.on('settled', wake);
-  return cancel;
 }
 
 /** The file wherever it is now: the commit renames it, and an open descriptor survives that. */
 function openCurrent(writer: FsWriter): number {
-  const before = writer.currentPath;
+  // A failed writer's file is being removed: never hand out what is left of it.
+  if (writer.state === 'failed') throw writer.failure ?? new Error('the write failed');
   try {
-    return openSync(before, 'r');
-  } catch (error) {
-    // Renamed between reading the path and opening it: look where it went.
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || writer.state === 'failed') throw writer.failure ?? error;
     return openSync(writer.currentPath, 'r');
+  } catch (error) {
+    // Renamed in the thread pool a moment ago, before `currentPath` caught up: look where it went.
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || writer.publishingTo === undefined) throw error;
+    return openSync(writer.publishingTo, 'r');
   }
 }

@@ -5,16 +5,25 @@
  * 12 item 9). On a mismatch or a cancel the file is removed: nothing partial is ever published
  * (compare distribution's registry/storage/blobwriter.go, which verifies before the move).
  *
+ * Writes land in the page cache, which takes a 64 KiB chunk in tens of microseconds: a cache
+ * fill appends them at once on the event loop (`writeNow`), as nginx writes its proxy temp
+ * files, instead of paying a thread-pool round trip per chunk, which on a busy machine cost more
+ * than the write itself (docs/benchmarks.md, "Where the time goes on a miss"). A disk that
+ * stops keeping up shows as a slow write (the kernel throttles writers once too much is dirty);
+ * from then on writes go through the thread pool for a while, so the event loop never waits
+ * for the disk for long. `write` always takes the thread pool.
+ *
  * Readers may follow the file while it grows (fs-growing-file.ts): `written` counts only bytes
- * the kernel accepted, and 'progress' / 'settled' tell them when to look again.
+ * the kernel accepted, and they are woken once per burst of writes. The last byte becomes
+ * readable once the commit has checked the digest (`verified`), before the fsync.
  *
  * Bytes are hashed with sha256 as they come, since the digest is known only at the commit; a
  * commit under another algorithm re-reads the file.
  */
-import { EventEmitter } from 'node:events';
-import { createReadStream } from 'node:fs';
-import { mkdir, open, rename, rm, type FileHandle } from 'node:fs/promises';
+import { close, createReadStream, fdatasync, fstatSync, fsync, mkdirSync, openSync, write, writeSync } from 'node:fs';
+import { mkdir, open, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { createDigester, type Digest } from '../../domain/digest.js';
 import { DigestInvalidError, SizeInvalidError } from '../../domain/errors.js';
 import type { ContentWriter, GrowingFile, StoredContent } from '../content-store.js';
@@ -22,81 +31,117 @@ import { fsGrowingFile } from './fs-growing-file.js';
 
 export type WriterState = 'writing' | 'committed' | 'failed';
 
+const writeAsync = promisify(write);
+const fsyncAsync = promisify(fsync);
+const fdatasyncAsync = promisify(fdatasync);
+const closeAsync = promisify(close);
+
 /**
- * How writer files are opened. A seam for tests only: a disk that fills up (ENOSPC) cannot be
- * produced without root, so tests swap `open` for one whose handle fails its writes.
+ * How writer files are opened and written. A seam for tests only: a disk that fills up (ENOSPC)
+ * cannot be produced without root, so tests swap these for functions that fail.
  */
 export const fsWriterFiles = {
-  open: (file: string, flags: string): Promise<FileHandle> => open(file, flags),
+  openSync: (file: string, flags: string): number => openSync(file, flags),
+  writeSync: (fd: number, bytes: Uint8Array, offset: number, length: number, position: number): number => writeSync(fd, bytes, offset, length, position),
+  write: async (fd: number, bytes: Uint8Array, offset: number, length: number, position: number): Promise<number> => (await writeAsync(fd, bytes, offset, length, position)).bytesWritten,
 };
 
-export class FsWriter extends EventEmitter implements ContentWriter {
+/** A write on the event loop slower than this means the disk is behind (dirty-page throttling). */
+const SLOW_WRITE_MS = 5;
+/** After a slow write, writes take the thread pool for this long before the loop tries again. */
+const THREAD_POOL_SPELL_MS = 2_000;
+
+export class FsWriter implements ContentWriter {
   written: number;
   state: WriterState = 'writing';
   failure: Error | undefined;
+  /** Set once the commit has checked size and digest: readers may take the last byte. */
+  verified = false;
   /** Where the bytes are now: the writer's own file, then the published content. */
   currentPath: string;
+  /** Where the commit is moving them (set before the rename, so readers can look there too). */
+  publishingTo: string | undefined;
+  #fd: number | undefined;
   #hash = createDigester('sha256');
-  #writing: Promise<void> = Promise.resolve();
+  /** Thread-pool writes in order; undefined while none is pending. */
+  #pending: Promise<void> | undefined;
+  #threadPoolUntil = 0;
   #committed: StoredContent | undefined;
+  #removal: Promise<void> | undefined;
+  readonly #waiters = new Set<() => void>();
+  #wakeScheduled = false;
 
-  private constructor(readonly id: string, private readonly handle: FileHandle, private readonly contentPath: (digest: Digest) => string, file: string, written: number) {
-    super();
-    this.setMaxListeners(0);
+  private constructor(readonly id: string, fd: number, private readonly contentPath: (digest: Digest) => string, file: string, written: number) {
+    this.#fd = fd;
     this.currentPath = file;
     this.written = written;
   }
 
-  /** A new writer on a file that must not exist yet. */
+  /** A new writer on a file that must not exist yet; opened on the loop (one syscall, no round trip). */
   static async create(id: string, file: string, contentPath: (digest: Digest) => string): Promise<FsWriter> {
-    await mkdir(path.dirname(file), { recursive: true });
-    return new FsWriter(id, await fsWriterFiles.open(file, 'wx'), contentPath, file, 0);
+    return new FsWriter(id, openCreating(file), contentPath, file, 0);
   }
 
   /** Continues the writer whose bytes are in `file`: what it holds is hashed again. */
   static async resume(id: string, file: string, contentPath: (digest: Digest) => string): Promise<FsWriter> {
-    const handle = await fsWriterFiles.open(file, 'r+');
-    const writer = new FsWriter(id, handle, contentPath, file, (await handle.stat()).size);
+    const fd = fsWriterFiles.openSync(file, 'r+');
+    const writer = new FsWriter(id, fd, contentPath, file, fstatSync(fd).size);
     for await (const chunk of createReadStream(file, { highWaterMark: 1024 * 1024 })) writer.#hash.update(chunk as Buffer);
     return writer;
   }
 
+  /**
+   * Appends `chunk` on the event loop when the disk keeps up; false when it must go through
+   * `write` instead (a thread-pool write is pending, or the disk was slow a moment ago).
+   * Throws what the write threw (ENOSPC), after failing the writer.
+   */
+  writeNow(chunk: Uint8Array): boolean {
+    if (this.#pending !== undefined || this.state !== 'writing' || performance.now() < this.#threadPoolUntil) return false;
+    const started = performance.now();
+    try {
+      let offset = 0;
+      while (offset < chunk.byteLength) offset += fsWriterFiles.writeSync(this.#fd!, chunk, offset, chunk.byteLength - offset, this.written + offset);
+    } catch (error) {
+      throw this.#fail(error as Error);
+    }
+    if (performance.now() - started > SLOW_WRITE_MS) this.#threadPoolUntil = performance.now() + THREAD_POOL_SPELL_MS;
+    this.#appended(chunk);
+    return true;
+  }
+
   write(chunk: Uint8Array): Promise<void> {
-    const next = this.#writing.then(() => this.#append(chunk));
-    this.#writing = next.catch(() => {});
+    const next = (this.#pending ?? Promise.resolve()).then(() => this.#writeInThreadPool(chunk));
+    const settled = next.catch(() => {});
+    this.#pending = settled;
+    void settled.then(() => {
+      if (this.#pending === settled) this.#pending = undefined;
+    });
     return next;
   }
 
-  async #append(chunk: Uint8Array): Promise<void> {
-    if (this.state !== 'writing') throw this.failure ?? new Error(`writer ${this.id} has already committed`);
-    let offset = 0;
-    while (offset < chunk.byteLength) {
-      const { bytesWritten } = await this.handle.write(chunk, offset, chunk.byteLength - offset, this.written + offset);
-      offset += bytesWritten;
-    }
-    this.#hash.update(chunk);
-    this.written += chunk.byteLength;
-    this.emit('progress', this.written);
-  }
-
   async commit(expected: Digest, size?: number): Promise<StoredContent> {
-    await this.#writing;
+    await this.#pending;
     if (this.state === 'committed' && this.#committed?.digest.value === expected.value) return this.#committed;
     if (this.state !== 'writing') throw this.failure ?? new Error(`writer ${this.id} is finished`);
     if (size !== undefined && this.written !== size) {
-      throw await this.#fail(new SizeInvalidError(`${this.written} bytes were written for ${expected.value}, not the ${size} announced`));
+      throw this.#fail(new SizeInvalidError(`${this.written} bytes were written for ${expected.value}, not the ${size} announced`));
     }
     const actual = await this.#digest(expected);
-    if (actual !== expected.value) throw await this.#fail(new DigestInvalidError(`the bytes written for ${expected.value} hash to ${actual}`));
+    if (actual !== expected.value) throw this.#fail(new DigestInvalidError(`the bytes written for ${expected.value} hash to ${actual}`));
+    // The bytes are the right ones: readers may have the last byte while they are made durable.
+    this.verified = true;
+    this.#wake();
     await this.#publish(expected);
     this.#committed = { digest: expected, size: this.written };
     this.state = 'committed';
-    this.emit('settled');
+    this.#wake();
     return this.#committed;
   }
 
+  /** Resolves once the writer's file is gone. */
   cancel(reason?: Error): Promise<void> {
-    return this.#fail(reason ?? new Error(`writer ${this.id} was cancelled`)).then(() => undefined);
+    this.#fail(reason ?? new Error(`writer ${this.id} was cancelled`));
+    return this.#removal ?? Promise.resolve();
   }
 
   growing(): GrowingFile {
@@ -105,17 +150,56 @@ export class FsWriter extends EventEmitter implements ContentWriter {
 
   /** fdatasync of what the file holds so far, while more arrives: the commit's fsync then has little left (upload sessions). */
   async flushSoFar(): Promise<void> {
-    if (this.state === 'writing') await this.handle.datasync().catch(() => {});
+    const fd = this.#fd;
+    if (this.state === 'writing' && fd !== undefined) await fdatasyncAsync(fd).catch(() => {});
   }
 
   /** Closes the file and keeps it, for a resume by id (upload sessions that moved to another process). */
   async release(): Promise<void> {
-    await this.#writing;
+    await this.#pending;
     if (this.state !== 'writing') return;
     this.state = 'failed';
     this.failure = new Error(`writer ${this.id} was released by this process`);
-    this.emit('settled');
-    await this.handle.close().catch(() => {});
+    this.#wake();
+    await this.#closeFile().catch(() => {});
+  }
+
+  /** Calls `listener` once, after the next burst of writes or when the writer settles. */
+  onceChanged(listener: () => void): () => void {
+    this.#waiters.add(listener);
+    return () => this.#waiters.delete(listener);
+  }
+
+  async #writeInThreadPool(chunk: Uint8Array): Promise<void> {
+    if (this.state !== 'writing') throw this.failure ?? new Error(`writer ${this.id} has already committed`);
+    try {
+      let offset = 0;
+      while (offset < chunk.byteLength) offset += await fsWriterFiles.write(this.#fd!, chunk, offset, chunk.byteLength - offset, this.written + offset);
+    } catch (error) {
+      // This write is the pending one: its descriptor is free again, and no later one starts.
+      throw this.#fail(error as Error, false);
+    }
+    this.#appended(chunk);
+  }
+
+  #appended(chunk: Uint8Array): void {
+    this.#hash.update(chunk);
+    this.written += chunk.byteLength;
+    // Once per burst: the chunks of one socket read arrive in one go, and each wake costs every
+    // follower a sendfile(2).
+    if (this.#wakeScheduled) return;
+    this.#wakeScheduled = true;
+    queueMicrotask(() => {
+      this.#wakeScheduled = false;
+      this.#wake();
+    });
+  }
+
+  #wake(): void {
+    if (this.#waiters.size === 0) return;
+    const waiters = [...this.#waiters];
+    this.#waiters.clear();
+    for (const waiter of waiters) waiter();
   }
 
   async #digest(expected: Digest): Promise<string> {
@@ -128,27 +212,55 @@ export class FsWriter extends EventEmitter implements ContentWriter {
   /** fsync, rename into place, fsync the directory: the name appears only on durable bytes. */
   async #publish(digest: Digest): Promise<void> {
     const target = this.contentPath(digest);
+    this.publishingTo = target;
     try {
-      await this.handle.sync();
-      await this.handle.close();
+      await fsyncAsync(this.#fd!);
+      await this.#closeFile();
       await mkdir(path.dirname(target), { recursive: true });
       await rename(this.currentPath, target);
     } catch (error) {
-      throw await this.#fail(error as Error);
+      throw this.#fail(error as Error);
     }
     this.currentPath = target;
     await syncDirectory(path.dirname(target));
   }
 
-  /** Abandons the writer: removes its file and wakes every reader with `error`. */
-  async #fail(error: Error): Promise<Error> {
+  /**
+   * Abandons the writer at once: readers are woken with `error` (their responses cut short) and
+   * the file is removed in the background (`cancel` waits for that), so that a failed fill is
+   * over for everyone now, not after a thread-pool round trip or two.
+   */
+  #fail(error: Error, waitForPendingWrite = true): Error {
     if (this.state !== 'writing') return this.failure ?? error;
     this.state = 'failed';
     this.failure = error;
-    this.emit('settled');
-    await this.handle.close().catch(() => {});
-    await rm(this.currentPath, { force: true }).catch(() => {});
+    this.#wake();
+    this.#removal = this.#removeFile(waitForPendingWrite);
     return error;
+  }
+
+  async #removeFile(waitForPendingWrite: boolean): Promise<void> {
+    // A thread-pool write may still use the descriptor: close it only after that write returned.
+    if (waitForPendingWrite) await this.#pending;
+    await this.#closeFile().catch(() => {});
+    await rm(this.currentPath, { force: true }).catch(() => {});
+  }
+
+  async #closeFile(): Promise<void> {
+    const fd = this.#fd;
+    this.#fd = undefined;
+    if (fd !== undefined) await closeAsync(fd);
+  }
+}
+
+/** Opens a new file for writing, creating its directory when it is missing. */
+function openCreating(file: string): number {
+  try {
+    return fsWriterFiles.openSync(file, 'wx');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    mkdirSync(path.dirname(file), { recursive: true });
+    return fsWriterFiles.openSync(file, 'wx');
   }
 }
 

@@ -1,0 +1,97 @@
+/**
+ * A fill publishes its blob, then records it in the cache budget, then links the repository it
+ * came through (pull-through/blob-download.ts). An anonymous client asking for that blob under
+ * the same repository in between must be served without an anonymous upstream probe: the fill
+ * through that very repository vouches for it. With manifest prefetch (issue 16) clients often
+ * arrive in that window; each probe cost an extra upstream round trip (HEAD, 401, token, HEAD).
+ * Upstream: bearer tokens, `testuser/` private; the mirror holds alice's credentials.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { startFakeRegistry, type FakeRegistry } from '../helpers/fake-registry.js';
+import { fillThrough } from '../helpers/fill-through.js';
+import { get, sha256 } from '../helpers/http.js';
+import { fillsSettled, startMirror, type MirrorUnderTest } from '../helpers/mirror-under-test.js';
+import { makeImage, pushImage } from '../helpers/test-images.js';
+
+const PUBLIC = 'library/alpine';
+const PRIVATE = 'testuser/private';
+
+let upstream: FakeRegistry | undefined;
+let mirror: MirrorUnderTest | undefined;
+afterEach(async () => {
+  await mirror?.close();
+  await upstream?.close();
+  mirror = undefined;
+  upstream = undefined;
+});
+
+async function start(): Promise<{ upstream: FakeRegistry; mirror: MirrorUnderTest }> {
+  upstream = await startFakeRegistry({ auth: 'bearer', users: { alice: 'upstream-pw' }, privatePrefixes: ['testuser/'] });
+  mirror = await startMirror({ upstreams: { 'docker.io': { url: upstream.url, username: 'alice', password: 'upstream-pw', tokenRealms: [new URL(upstream.tokenUrl).host] } } });
+  return { upstream, mirror };
+}
+
+/** Holds the first `links.add` for `digest` (the fill's) until the returned release is called; `reached` resolves when it is held. */
+function holdLink(under: MirrorUnderTest, digest: string): { reached: Promise<void>; release: () => void } {
+  const links = under.mirror.metadata.links;
+  const add = links.add.bind(links);
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  let reached!: () => void;
+  const held = new Promise<void>((resolve) => (reached = resolve));
+  let holding = true;
+  links.add = async (repository, linked) => {
+    if (linked === digest && holding) {
+      holding = false;
+      reached();
+      await gate;
+    }
+    return add(repository, linked);
+  };
+  return { reached: held, release };
+}
+
+describe('a blob whose fill through the requested repository is recording its link', () => {
+  it('is served to an anonymous client without an anonymous upstream probe', async () => {
+    const { upstream, mirror } = await start();
+    const image = makeImage({ layers: [64 * 1024], seed: 'link-window' });
+    const layer = image.layers[0]!;
+    pushImage(upstream, PUBLIC, 'latest', image);
+    // The repository's verdict is known from here on (one probe, for the manifest).
+    expect((await get(`${mirror.url}/v2/${PUBLIC}/manifests/latest`, { accept: image.manifest.mediaType })).status).toBe(200);
+
+    const { reached, release } = holdLink(mirror, layer.digest);
+    const first = get(`${mirror.url}/v2/${PUBLIC}/blobs/${layer.digest}`);
+    await reached;
+    upstream.resetCounts();
+    const second = await get(`${mirror.url}/v2/${PUBLIC}/blobs/${layer.digest}`);
+    release();
+    expect(second.status).toBe(200);
+    expect(sha256(second.body)).toBe(layer.digest);
+    expect(upstream.count()).toBe(0);
+    const firstResponse = await first;
+    expect(firstResponse.status).toBe(200);
+    expect(sha256(firstResponse.body)).toBe(layer.digest);
+  });
+
+  it('under another repository name it is still checked: a private fill vouches for nothing public', async () => {
+    const { upstream, mirror } = await start();
+    const image = makeImage({ layers: [64 * 1024], seed: 'link-window-private' });
+    const layer = image.layers[0]!;
+    pushImage(upstream, PRIVATE, 'v1', image);
+    const visible = makeImage({ layers: [1000], seed: 'link-window-public' });
+    pushImage(upstream, PUBLIC, 'latest', visible);
+    expect((await get(`${mirror.url}/v2/${PUBLIC}/manifests/latest`, { accept: visible.manifest.mediaType })).status).toBe(200);
+
+    // The mirror fills the private layer with its own credentials (as warm does), link held.
+    const { reached, release } = holdLink(mirror, layer.digest);
+    const filling = fillThrough(mirror.mirror, PRIVATE, layer.digest);
+    await reached;
+    const refused = await get(`${mirror.url}/v2/${PUBLIC}/blobs/${layer.digest}`);
+    release();
+    expect(refused.status).toBe(404);
+    expect(JSON.parse(refused.body.toString()).errors[0].code).toBe('BLOB_UNKNOWN');
+    expect(sha256(await filling)).toBe(layer.digest);
+    await fillsSettled(mirror);
+  });
+});
