@@ -39,6 +39,12 @@ interface Outcome {
 }
 
 const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:/+=-]{1,128}$/;
+/**
+ * 'close' listeners one streamed blob response carries: Node's pipeline (five), @hono/node-server
+ * (one) and the mirror's own (client gone, send watchdog, stream end, this log): eleven, fixed
+ * per response. Above EventEmitter's default of 10, Node prints a warning line that is not JSON.
+ */
+const RESPONSE_MAX_LISTENERS = 16;
 const OPERATIONS_ROUTES: Record<string, string> = { '/': 'status-page', '/healthz': 'healthz', '/readyz': 'readyz', '/metrics': 'metrics', '/api/status': 'status' };
 
 export function accessLog(options: AccessLogOptions): MiddlewareHandler {
@@ -49,6 +55,7 @@ export function accessLog(options: AccessLogOptions): MiddlewareHandler {
     const outgoing = nodeResponseOf(c);
     // Set on the ServerResponse too: streamed blob responses never pass back through Hono.
     outgoing?.setHeader('X-Request-Id', scope.id);
+    outgoing?.setMaxListeners(RESPONSE_MAX_LISTENERS);
     const socket = outgoing?.socket ?? undefined;
     const socketBytesAtStart = socket?.bytesWritten ?? 0;
     await runInRequestScope(scope, next);
