@@ -53,8 +53,8 @@ export async function getBlob(base: string, repo: string, digest: string, size: 
   const started = performance.now();
   const response = await get(`${base}/v2/${repo}/blobs/${digest}`, agent, headers);
   if (response.statusCode !== 200) {
-    response.resume();
-    throw new Error(`GET blob ${digest.slice(0, 19)}: status ${response.statusCode}`);
+    const body = await readAll(response);
+    throw new Error(`GET blob ${digest.slice(0, 19)}: status ${response.statusCode} ${body.subarray(0, 300).toString()}`);
   }
   const hash = verify ? createHash('sha256') : undefined;
   let bytes = 0;
@@ -103,4 +103,10 @@ export async function pull(base: string, repo: string, tag: string, agent: Agent
   };
   await Promise.all(Array.from({ length: parallel }, worker));
   return { ms: performance.now() - started, bytes, requests: 2 + manifest.layers.length, manifestDigest };
+}
+
+async function readAll(response: AsyncIterable<Buffer>): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of response) chunks.push(chunk);
+  return Buffer.concat(chunks);
 }

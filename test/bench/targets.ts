@@ -29,7 +29,7 @@ export interface Target {
 }
 
 /** The hub redirects blobs to the CDN tap on loopback, which the config must name (dial-guard.ts). */
-function cdnHosts(env: BenchUpstreams): string[] {
+export function cdnHosts(env: BenchUpstreams): string[] {
   return [new URL(env.cdnTap.url).host];
 }
 

@@ -18,6 +18,7 @@ import { HUB_PASSWORD, HUB_USER } from '../../interop/support/token-server.js';
 import type { BenchContext } from '../context.js';
 import { runLoad, type FloodOutcome } from '../load.js';
 import { get, pull } from '../registry-client.js';
+import { cdnHosts } from '../targets.js';
 import { median } from '../rounds.js';
 import { percentile, round } from '../stats.js';
 
@@ -75,7 +76,7 @@ async function startAuthMirror(dir: string, context: BenchContext): Promise<Runn
     log: { level: 'warn' },
     auth: { htpasswd },
     upstreams: {
-      'docker.io': { url: env.hubTap.url, username: HUB_USER, password: HUB_PASSWORD, tokenRealms: [`127.0.0.1:${env.upstreams.token.port}`] },
+      'docker.io': { url: env.hubTap.url, username: HUB_USER, password: HUB_PASSWORD, tokenRealms: [`127.0.0.1:${env.upstreams.token.port}`], redirectHosts: cdnHosts(env) },
     },
   });
 }
