@@ -5,15 +5,14 @@
  * within seconds and a retry on another replica downloads the blob again and succeeds; no partial
  * object is ever visible in the bucket as a blob. Real processes, Redis, S3 (Ceph RGW).
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startFakeRegistry, type FakeRegistry } from '../helpers/fake-registry.js';
+import { describe, expect, it } from 'vitest';
 import { get, waitFor } from '../helpers/http.js';
-import { redisServerInstalled, startRedisServer, type RedisServer } from '../helpers/redis-server.js';
+import { redisServerInstalled } from '../helpers/redis-server.js';
 import { useS3 } from '../helpers/s3-suite.js';
 import { makeImage, pushImage } from '../helpers/test-images.js';
 import { S3Fixture } from '../storage/s3-fixture.js';
 import { deliveredExactly, leaseOwner, timedGet, upstreamBlobGets, type TimedResponse } from './fleet-support.js';
-import { ReplicaFleet, type Replica } from './replica-fleet.js';
+import { type Replica, useFleets } from './replica-fleet.js';
 
 const s3 = useS3();
 const MiB = 2 ** 20;
@@ -32,31 +31,19 @@ function neverCleanlyWrong(response: TimedResponse, bytes: Buffer): void {
 }
 
 describe.skipIf(!s3.available || !redisServerInstalled())('the owning replica killed mid-download', () => {
-  let redis: RedisServer;
-  let fake: FakeRegistry | undefined;
-  let fleet: ReplicaFleet | undefined;
-  beforeAll(async () => {
-    redis = await startRedisServer();
-  });
-  afterEach(async () => {
-    await fleet?.close();
-    await fake?.close();
-  });
-  afterAll(() => redis?.stop());
+  const fleets = useFleets(s3);
 
   it('its clients are cut, no client gets a clean short body, the lease expires and a retry elsewhere succeeds', { timeout: 180_000 }, async () => {
-    fake = await startFakeRegistry();
+    const { fake, fleet } = await fleets.open();
     const image = makeImage({ layers: [8 * MiB], seed: 'fleet-failover' });
     pushImage(fake, REPO, 'latest', image);
     const layer = image.layers[0]!;
-    const prefix = s3.prefix();
-    fleet = new ReplicaFleet({ fake, redisUrl: redis.url, s3: s3.target(), prefix });
     const [owner, b, c] = await fleet.start(3);
     fake.setFault('blob', { mode: 'slow', bytesPerSecond: MiB });
     const url = (replica: Replica) => `${replica.url}/v2/${REPO}/blobs/${layer.digest}`;
 
     const ownerClient = timedGet(url(owner!));
-    expect(await leaseOwner(redis.url, `blob ${layer.digest}`)).toBe(owner!.url);
+    expect(await leaseOwner(fleets.redis().url, `blob ${layer.digest}`)).toBe(owner!.url);
     const elsewhere = [timedGet(url(b!)), timedGet(url(b!)), timedGet(url(c!))];
     await waitFor(async () => (await bytesDownloading(b!)) > 0 && (await bytesDownloading(c!)) > 0, 30_000, 'b and c streaming from the owner');
     await owner!.kill();
@@ -78,7 +65,7 @@ describe.skipIf(!s3.available || !redisServerInstalled())('the owning replica ki
     expect(upstreamBlobGets(fake, layer.digest)).toHaveLength(2);
 
     // In the bucket: the verified blob, whole, and nothing else under blobs/.
-    const bucket = new S3Fixture(s3.target(), prefix);
+    const bucket = new S3Fixture(s3.target(), fleet.options.prefix);
     try {
       const blobKeys = (await bucket.keys()).filter((key) => key.startsWith('blobs/'));
       expect(blobKeys).toEqual([`blobs/sha256/${layer.digest.slice(7, 9)}/${layer.digest.slice(7)}`]);

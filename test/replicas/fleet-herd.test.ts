@@ -5,46 +5,33 @@
  * the owner's download from the upstream has ended (they stream it; they do not wait for it).
  * Real processes (`dist/main.js serve`), a real Redis, a real S3 (Ceph RGW).
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startFakeRegistry, type FakeRegistry } from '../helpers/fake-registry.js';
+import { describe, expect, it } from 'vitest';
 import { waitFor } from '../helpers/http.js';
-import { redisServerInstalled, startRedisServer, type RedisServer } from '../helpers/redis-server.js';
+import { redisServerInstalled } from '../helpers/redis-server.js';
 import { useS3 } from '../helpers/s3-suite.js';
 import { makeImage, pushImage } from '../helpers/test-images.js';
 import { S3Fixture } from '../storage/s3-fixture.js';
 import { deliveredExactly, leaseOwner, timedGet, upstreamBlobGets } from './fleet-support.js';
-import { ReplicaFleet } from './replica-fleet.js';
+import { useFleets } from './replica-fleet.js';
 
 const s3 = useS3();
 const MiB = 2 ** 20;
 const REPO = 'library/herd';
 
 describe.skipIf(!s3.available || !redisServerInstalled())('a herd across three replicas', () => {
-  let redis: RedisServer;
-  let fake: FakeRegistry | undefined;
-  let fleet: ReplicaFleet | undefined;
-  beforeAll(async () => {
-    redis = await startRedisServer();
-  });
-  afterEach(async () => {
-    await fleet?.close();
-    await fake?.close();
-  });
-  afterAll(() => redis?.stop());
+  const fleets = useFleets(s3);
 
   it('60 clients, 20 per replica, on a cold 8 MiB blob: 1 upstream GET, right bytes everywhere, non-owners stream before the owner is done', { timeout: 120_000 }, async () => {
-    fake = await startFakeRegistry();
+    const { fake, fleet } = await fleets.open();
     const image = makeImage({ layers: [8 * MiB], seed: 'fleet-herd' });
     pushImage(fake, REPO, 'latest', image);
     const layer = image.layers[0]!;
-    const prefix = s3.prefix();
-    fleet = new ReplicaFleet({ fake, redisUrl: redis.url, s3: s3.target(), prefix });
     const replicas = await fleet.start(3);
     // At least two seconds from the upstream, so the herd overlaps the download.
     fake.setFault('blob', { mode: 'slow', bytesPerSecond: 4 * MiB });
 
     const clients = replicas.flatMap((replica) => Array.from({ length: 20 }, () => timedGet(`${replica.url}/v2/${REPO}/blobs/${layer.digest}`).then((response) => ({ replica, response }))));
-    const owner = await leaseOwner(redis.url, `blob ${layer.digest}`);
+    const owner = await leaseOwner(fleets.redis().url, `blob ${layer.digest}`);
     const results = await Promise.all(clients);
 
     const gets = upstreamBlobGets(fake, layer.digest);
@@ -58,7 +45,7 @@ describe.skipIf(!s3.available || !redisServerInstalled())('a herd across three r
     for (const { response } of others) expect(response.firstByteAt!).toBeLessThan(upstreamDone);
 
     // Nothing but the verified blob is left in the bucket: no temporary key, no upload in progress.
-    const bucket = new S3Fixture(s3.target(), prefix);
+    const bucket = new S3Fixture(s3.target(), fleet.options.prefix);
     try {
       expect(await bucket.keys()).toEqual([`blobs/sha256/${layer.digest.slice(7, 9)}/${layer.digest.slice(7)}`]);
       expect(await bucket.multipartUploads()).toEqual([]);
@@ -68,11 +55,10 @@ describe.skipIf(!s3.available || !redisServerInstalled())('a herd across three r
   });
 
   it('two replicas of two workers each, 40 clients on a cold blob: 1 upstream GET, right bytes everywhere', { timeout: 120_000 }, async () => {
-    fake = await startFakeRegistry();
+    const { fake, fleet } = await fleets.open({ workers: 2 });
     const image = makeImage({ layers: [8 * MiB], seed: 'fleet-herd-workers' });
     pushImage(fake, REPO, 'workers', image);
     const layer = image.layers[0]!;
-    fleet = new ReplicaFleet({ fake, redisUrl: redis.url, s3: s3.target(), prefix: s3.prefix(), workers: 2 });
     const replicas = await fleet.start(2);
     fake.setFault('blob', { mode: 'slow', bytesPerSecond: 4 * MiB });
     const responses = await Promise.all(replicas.flatMap((replica) => Array.from({ length: 20 }, () => timedGet(`${replica.url}/v2/${REPO}/blobs/${layer.digest}`))));

@@ -5,14 +5,13 @@
  * is pulled byte-exact through every other, a fresh one included; a push never reaches the
  * upstream. Real processes, a real Redis, a real S3 (Ceph RGW).
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startFakeRegistry, type FakeRegistry } from '../helpers/fake-registry.js';
+import { describe, expect, it } from 'vitest';
 import { get, sha256 } from '../helpers/http.js';
-import { redisServerInstalled, startRedisServer, type RedisServer } from '../helpers/redis-server.js';
+import { redisServerInstalled } from '../helpers/redis-server.js';
 import { useS3 } from '../helpers/s3-suite.js';
 import { makeImage, seededBytes } from '../helpers/test-images.js';
 import { call, header, openUpload, pushImageTo, upstreamWrites, withDigest } from '../hosted/hosted-fixture.js';
-import { ReplicaFleet, type Replica } from './replica-fleet.js';
+import { type Replica, useFleets } from './replica-fleet.js';
 
 const s3 = useS3();
 const KiB = 1024;
@@ -27,21 +26,10 @@ const on = (replica: Replica, location: string) => {
 };
 
 describe.skipIf(!s3.available || !redisServerInstalled())('hosted repositories across replicas', () => {
-  let redis: RedisServer;
-  let fake: FakeRegistry | undefined;
-  let fleet: ReplicaFleet | undefined;
-  beforeAll(async () => {
-    redis = await startRedisServer();
-  });
-  afterEach(async () => {
-    await fleet?.close();
-    await fake?.close();
-  });
-  afterAll(() => redis?.stop());
+  const fleets = useFleets(s3);
 
   it('a chunked upload opened on one replica is continued on a second and committed on a third; every replica serves the blob', LONG, async () => {
-    fake = await startFakeRegistry();
-    fleet = new ReplicaFleet({ fake, redisUrl: redis.url, s3: s3.target(), prefix: s3.prefix(), overrides: { hosted: HOSTED } });
+    const { fake, fleet } = await fleets.open({ overrides: { hosted: HOSTED } });
     const [a, b, c] = await fleet.start(3);
     const bytes = seededBytes(6 * MiB + 123, 'fleet-chunked');
     const location = await openUpload(a!.url, 'team/app');
@@ -66,8 +54,7 @@ describe.skipIf(!s3.available || !redisServerInstalled())('hosted repositories a
   });
 
   it('an image pushed through one replica is pulled byte-exact through another and a fresh one, by tag, with no upstream request', LONG, async () => {
-    fake = await startFakeRegistry();
-    fleet = new ReplicaFleet({ fake, redisUrl: redis.url, s3: s3.target(), prefix: s3.prefix(), overrides: { hosted: HOSTED } });
+    const { fake, fleet } = await fleets.open({ overrides: { hosted: HOSTED } });
     const [a, b] = await fleet.start(2);
     const image = makeImage({ layers: [900 * KiB, 40 * KiB], seed: 'fleet-hosted-image' });
     await pushImageTo(a!.url, 'team/app', 'v1', image);

@@ -9,16 +9,15 @@
  *   Ceph cluster, so no other suite loses S3.
  */
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { pullImage } from '../cache/cache-fixture.js';
 import { S3_ENV, startExtraGateway } from '../helpers/ceph-s3.js';
-import { startFakeRegistry, type FakeRegistry } from '../helpers/fake-registry.js';
 import { get, sha256, waitFor } from '../helpers/http.js';
-import { redisServerInstalled, startRedisServer, type RedisServer } from '../helpers/redis-server.js';
+import { redisServerInstalled } from '../helpers/redis-server.js';
 import { useS3 } from '../helpers/s3-suite.js';
 import { makeImage, pushImage } from '../helpers/test-images.js';
 import { deliveredExactly, timedGet, upstreamBlobGets, upstreamRequests } from './fleet-support.js';
-import { ReplicaFleet, type Replica } from './replica-fleet.js';
+import { type Replica, useFleets } from './replica-fleet.js';
 
 const s3 = useS3();
 const KiB = 1024;
@@ -31,30 +30,21 @@ async function readiness(replica: Replica): Promise<{ status: number; report: { 
 }
 
 describe.skipIf(!s3.available || !redisServerInstalled())('replicas while Redis or S3 is down', () => {
-  let redis: RedisServer;
-  let fake: FakeRegistry | undefined;
-  let fleet: ReplicaFleet | undefined;
+  const fleets = useFleets(s3);
   const cleanups: Array<() => Promise<void>> = [];
-  beforeAll(async () => {
-    redis = await startRedisServer();
-  });
   afterEach(async () => {
-    await fleet?.close();
-    await fake?.close();
     for (const cleanup of cleanups.splice(0)) await cleanup();
   });
-  afterAll(() => redis?.stop());
 
   it('Redis down: served from disk, S3 and recent tags with no upstream request; /readyz degraded; coordination again once Redis is back', LONG, async () => {
-    fake = await startFakeRegistry();
+    const { fake, fleet } = await fleets.open();
     const image = makeImage({ layers: [600 * KiB, 200 * KiB], seed: 'fleet-redis-down' });
     pushImage(fake, REPO, 'v1', image);
-    fleet = new ReplicaFleet({ fake, redisUrl: redis.url, s3: s3.target(), prefix: s3.prefix() });
     const [a, b] = await fleet.start(2);
     await pullImage(a!.url, REPO, 'v1', image);
     fake.resetCounts();
 
-    await redis.stop();
+    await fleets.redis().stop();
     try {
       await pullImage(a!.url, REPO, 'v1', image);
       const fromBucket = await get(`${b!.url}/v2/${REPO}/blobs/${image.layers[0]!.digest}`);
@@ -66,7 +56,7 @@ describe.skipIf(!s3.available || !redisServerInstalled())('replicas while Redis 
       expect(down.report).toMatchObject({ ready: true, degraded: true, checks: { metadataStore: false, objectStore: true } });
       expect(a!.log()).toMatch(/Redis is unreachable/);
     } finally {
-      await redis.restart();
+      await fleets.redis().restart();
     }
     await waitFor(async () => (await readiness(a!)).report.checks.metadataStore === true, 20_000, 'a to see Redis again');
     expect((await readiness(a!)).report.degraded).toBe(false);
@@ -88,12 +78,11 @@ describe.skipIf(!s3.available || !redisServerInstalled())('replicas while Redis 
     if (!cephConf) return context.skip(`no ceph.conf to start a second gateway: set ${S3_ENV.cephConf}`);
     const gateway = await startExtraGateway(cephConf, path.join(path.dirname(cephConf), 'log'));
     cleanups.push(() => gateway.stop());
-    fake = await startFakeRegistry();
+    const { fake, fleet } = await fleets.open({ s3: { ...s3.target(), endpoint: gateway.endpoint } });
     const image = makeImage({ layers: [500 * KiB], seed: 'fleet-s3-down' });
     pushImage(fake, REPO, 'v2', image);
     const cold = makeImage({ layers: [300 * KiB], seed: 'fleet-s3-down-cold' }).layers[0]!;
     fake.addBlob(cold.bytes);
-    fleet = new ReplicaFleet({ fake, redisUrl: redis.url, s3: { ...s3.target(), endpoint: gateway.endpoint }, prefix: s3.prefix() });
     const [a, b] = await fleet.start(2);
     await pullImage(a!.url, REPO, 'v2', image);
     const layer = image.layers[0]!;

@@ -5,37 +5,25 @@
  * by S3; HEAD is still answered by the mirror; a cold blob is still streamed by the mirror while
  * it downloads. A real replica process on a real S3 (Ceph RGW).
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startFakeRegistry, type FakeRegistry } from '../helpers/fake-registry.js';
+import { describe, expect, it } from 'vitest';
 import { get, head, sha256 } from '../helpers/http.js';
-import { redisServerInstalled, startRedisServer, type RedisServer } from '../helpers/redis-server.js';
+import { redisServerInstalled } from '../helpers/redis-server.js';
 import { useS3 } from '../helpers/s3-suite.js';
 import { makeImage, pushImage } from '../helpers/test-images.js';
-import { ReplicaFleet } from './replica-fleet.js';
+import { useFleets } from './replica-fleet.js';
 
 const s3 = useS3();
 const REPO = 'library/redirect';
 const CLIENT_TOKEN = 'client-credential-do-not-forward';
 
 describe.skipIf(!s3.available || !redisServerInstalled())('redirect mode', () => {
-  let redis: RedisServer;
-  let fake: FakeRegistry | undefined;
-  let fleet: ReplicaFleet | undefined;
-  beforeAll(async () => {
-    redis = await startRedisServer();
-  });
-  afterEach(async () => {
-    await fleet?.close();
-    await fake?.close();
-  });
-  afterAll(() => redis?.stop());
+  const fleets = useFleets(s3);
 
   it('a warm GET is a 307 to a presigned URL that gives the right bytes; a tampered signature is refused; HEAD stays with the mirror', { timeout: 120_000 }, async () => {
-    fake = await startFakeRegistry();
+    const { fake, fleet } = await fleets.open({ redirect: true });
     const image = makeImage({ layers: [800 * 1024], seed: 'fleet-redirect' });
     pushImage(fake, REPO, 'v1', image);
     const layer = image.layers[0]!;
-    fleet = new ReplicaFleet({ fake, redisUrl: redis.url, s3: s3.target(), prefix: s3.prefix(), redirect: true });
     const [replica] = await fleet.start(1);
     const url = `${replica!.url}/v2/${REPO}/blobs/${layer.digest}`;
     const credentials = { authorization: `Bearer ${CLIENT_TOKEN}` };

@@ -6,16 +6,15 @@
  * endpoint refuses anything but a valid fleet signature, and is not even routed without a secret.
  * Real processes, a real Redis, a real S3 (Ceph RGW).
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { signClusterRequest } from '../../src/replicas/cluster-auth.js';
 import { pullImage } from '../cache/cache-fixture.js';
-import { startFakeRegistry, type FakeRegistry } from '../helpers/fake-registry.js';
 import { get, sha256 } from '../helpers/http.js';
-import { redisServerInstalled, startRedisServer, type RedisServer } from '../helpers/redis-server.js';
+import { redisServerInstalled } from '../helpers/redis-server.js';
 import { useS3 } from '../helpers/s3-suite.js';
 import { makeImage, pushImage } from '../helpers/test-images.js';
 import { upstreamRequests } from './fleet-support.js';
-import { ReplicaFleet } from './replica-fleet.js';
+import { useFleets } from './replica-fleet.js';
 
 const s3 = useS3();
 const KiB = 1024;
@@ -23,21 +22,10 @@ const REPO = 'library/shared';
 const LONG = { timeout: 120_000 };
 
 describe.skipIf(!s3.available || !redisServerInstalled())('what replicas share', () => {
-  let redis: RedisServer;
-  let fake: FakeRegistry | undefined;
-  let fleet: ReplicaFleet | undefined;
-  beforeAll(async () => {
-    redis = await startRedisServer();
-  });
-  afterEach(async () => {
-    await fleet?.close();
-    await fake?.close();
-  });
-  afterAll(() => redis?.stop());
+  const fleets = useFleets(s3);
 
   async function startFleet(count: number, ttlSeconds = 300) {
-    fake = await startFakeRegistry();
-    fleet = new ReplicaFleet({ fake, redisUrl: redis.url, s3: s3.target(), prefix: s3.prefix(), ttlSeconds });
+    const { fake, fleet } = await fleets.open({ ttlSeconds });
     return { fake, fleet, replicas: await fleet.start(count) };
   }
 

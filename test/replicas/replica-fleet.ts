@@ -17,8 +17,11 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { ensureMirrorBuilt, NODE_FLAGS, REPO_ROOT } from '../interop/support/mirror.js';
 import { freeLoopbackPort } from '../interop/support/processes.js';
+import { afterAll, afterEach, beforeAll } from 'vitest';
 import type { S3Target } from '../helpers/ceph-s3.js';
-import type { FakeRegistry } from '../helpers/fake-registry.js';
+import { startFakeRegistry, type FakeRegistry } from '../helpers/fake-registry.js';
+import { startRedisServer, type RedisServer } from '../helpers/redis-server.js';
+import type { S3ForSuite } from '../helpers/s3-suite.js';
 
 const MAIN = path.join(REPO_ROOT, 'dist', 'main.js');
 const LISTEN_DEADLINE_MS = 30_000;
@@ -122,6 +125,40 @@ export class ReplicaFleet {
       ...this.options.overrides,
     };
   }
+}
+
+export interface FleetSuite {
+  /** The file's Redis (started before its first test). */
+  redis(): RedisServer;
+  /**
+   * A fake upstream and a fleet on it, on a fresh key prefix of the suite's bucket (or the
+   * `s3` given), both closed after the test. The fleet's replicas are started by the caller.
+   */
+  open(options?: Partial<Omit<FleetOptions, 'fake' | 'redisUrl'>>): Promise<{ fake: FakeRegistry; fleet: ReplicaFleet }>;
+}
+
+/** For a replica test file: one Redis for the file, one upstream and fleet per test. */
+export function useFleets(s3: S3ForSuite): FleetSuite {
+  let redis: RedisServer | undefined;
+  let opened: { fake: FakeRegistry; fleet: ReplicaFleet } | undefined;
+  beforeAll(async () => {
+    redis = await startRedisServer();
+  });
+  afterEach(async () => {
+    await opened?.fleet.close();
+    await opened?.fake.close();
+    opened = undefined;
+  });
+  afterAll(() => redis?.stop());
+  return {
+    redis: () => redis!,
+    async open(options = {}) {
+      const fake = await startFakeRegistry();
+      const fleet = new ReplicaFleet({ s3: s3.target(), prefix: s3.prefix(), ...options, fake, redisUrl: redis!.url });
+      opened = { fake, fleet };
+      return opened;
+    },
+  };
 }
 
 /** Resolves once the replica logs its `listening` line (copying its stdout to the log). */
