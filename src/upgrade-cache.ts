@@ -16,10 +16,25 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import { migrateJsonMetadata } from './metadata/migrate-json-metadata.js';
 import type { MetadataStore } from './metadata/metadata-store.js';
+import { withExclusiveLock } from './storage/fs/exclusive-lock.js';
 import { migrateLegacyManifests } from './storage/fs/legacy-manifests.js';
 import type { ManifestStore } from './storage/manifest-store.js';
 
+/** The lock that lets one process at a time upgrade a cache directory (in the cache directory). */
+export const UPGRADE_LOCK_FILE = 'upgrade.lock';
+
+/**
+ * One process at a time (`serve --workers N` starts N on one cache; `warm` or `import` may start
+ * beside them): a process that went on while another was half-way would serve without the tags
+ * not imported yet, and its start-up reconcile would index manifests being moved as blobs. The
+ * ones that wait find the work done, which costs them a missing directory and a missing file.
+ */
 export async function upgradeCache(cacheDir: string, manifests: ManifestStore, metadata: MetadataStore, log: Logger): Promise<void> {
+  const onWait = () => log.info({ lock: path.join(cacheDir, UPGRADE_LOCK_FILE) }, 'waiting for another process to finish upgrading the cache');
+  await withExclusiveLock(path.join(cacheDir, UPGRADE_LOCK_FILE), () => upgrade(cacheDir, manifests, metadata, log), { onWait });
+}
+
+async function upgrade(cacheDir: string, manifests: ManifestStore, metadata: MetadataStore, log: Logger): Promise<void> {
   const moved = await migrateLegacyManifests(path.join(cacheDir, 'manifests'), manifests);
   if (moved.moved > 0 || moved.dropped.length > 0) log.info({ moved: moved.moved, dropped: moved.dropped }, 'moved the manifests of an earlier release into the content store');
   const untrusted = await setAside(path.join(cacheDir, 'sources'));

@@ -118,7 +118,10 @@ describe(`a cache filled by release ${RELEASE}`, () => {
     hub.resetCounts();
     gcr.resetCounts();
     for (const entry of upgradeImages()) {
-      const read = await pullWhole(server.url, entry);
+      // A failure says what the mirror logged: a cut connection alone tells nothing.
+      const read = await pullWhole(server.url, entry).catch((error: Error) => {
+        throw new Error(`${error.message}\n--- the mirror's log ---\n${server!.log()}`, { cause: error });
+      });
       expect(read.length, `${entry.repository}:${entry.tag}`).toBeGreaterThan(2);
     }
     expect(hub.requests.map((request) => `${request.method} ${request.path}`)).toEqual([]);
