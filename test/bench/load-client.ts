@@ -15,6 +15,7 @@ async function runHerd(job: Extract<LoadJob, { kind: 'herd' }>): Promise<HerdOut
   // One connection per client, opened before the herd so the herd itself is only blob GETs.
   const agents = Array.from({ length: job.clients }, () => new Agent({ keepAlive: true, maxSockets: 1 }));
   await Promise.all(agents.map(async (agent) => (await get(`${job.base}/v2/`, agent)).resume()));
+  if (job.startAt !== undefined && job.startAt > Date.now()) await new Promise((resolve) => setTimeout(resolve, job.startAt! - Date.now()));
   const started = performance.now();
   const results = await Promise.all(
     agents.map((agent) =>

@@ -8,7 +8,11 @@ import { fileURLToPath } from 'node:url';
 export type LoadJob =
   | { kind: 'pull'; base: string; repo: string; tag: string; parallel: number; headers?: Record<string, string> }
   | { kind: 'blob'; base: string; repo: string; digest: string; size: number; headers?: Record<string, string> }
-  | { kind: 'herd'; base: string; repo: string; digest: string; size: number; clients: number; verify: boolean }
+  /**
+   * `startAt` (epoch ms): the herd waits for it once its connections are open, so herds run by
+   * several client processes start at one instant, not each when its process has booted.
+   */
+  | { kind: 'herd'; base: string; repo: string; digest: string; size: number; clients: number; verify: boolean; startAt?: number }
   | { kind: 'password-flood'; base: string; clients: number; durationMs: number; user: string; firstAddress: string };
 
 /** Statuses of every request the wrong-password clients sent, e.g. { '401': 100, '429': 9000 }. */
