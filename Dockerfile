@@ -16,12 +16,9 @@ RUN npm ci --ignore-scripts && npx tsc -p tsconfig.build.json && node src/native
 
 # ---- runtime: production dependencies and compiled code only
 FROM node:26-slim
-# GLIBC_TUNABLES: keep freed malloc memory mapped, as serve gives its workers anyway
-# (src/cli/worker-environment.ts): it also reaches a single-process `serve --workers 1`.
 ENV NODE_ENV=production \
     MIRROR_CONFIG=/etc/registry-mirror/mirror.config.json \
-    MIRROR_CACHE_DIR=/data \
-    GLIBC_TUNABLES=glibc.malloc.trim_threshold=268435456:glibc.malloc.top_pad=67108864
+    MIRROR_CACHE_DIR=/data
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --ignore-scripts && npm cache clean --force

@@ -18,7 +18,6 @@ import { loadConfig } from '../config/load-config.js';
 import { createLogger } from '../log.js';
 import { PrimaryCoordinator } from '../workers/primary-coordinator.js';
 import { announceListening, workersSecret, WORKERS_SECRET_ENV, type ServeOptions } from './serve.js';
-import { workerEnvironment } from './worker-environment.js';
 
 /** A worker that dies is replaced after this long (a crash loop does not spin the CPU). */
 const RESPAWN_DELAY_MS = 1_000;
@@ -29,7 +28,7 @@ export async function servePrimary(options: ServeOptions, count: number): Promis
   if (options.offline) config.offline = true;
   const log = createLogger(config.log.level);
   const coordinator = new PrimaryCoordinator(config.fetch.maxConcurrent);
-  const env = { [WORKERS_SECRET_ENV]: workersSecret(), ...workerEnvironment() };
+  const env = { [WORKERS_SECRET_ENV]: workersSecret() };
   const listened = new Set<number>();
   let announced = false;
   let stopping = false;

@@ -15,7 +15,6 @@ import { describe, expect, it } from 'vitest';
 import { parseAllDocuments, parse as parseYaml } from 'yaml';
 import { parseMirrorConfig } from '../../src/config/mirror-config.js';
 import { NODE_FLAGS } from '../interop/support/mirror.js';
-import { WORKER_MALLOC_TUNABLES } from '../../src/cli/worker-environment.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const DEPLOY = path.join(ROOT, 'deploy');
@@ -321,11 +320,6 @@ describe('Dockerfile', () => {
     expect(run).toContain('node src/native/build-sendfile.mjs');
     expect(run).toContain('test -f dist/native/sendfile.node');
     expect(lastStage).toContain('COPY --from=build /app/dist ./dist');
-  });
-
-  it('runs with the malloc settings serve gives its workers (src/cli/worker-environment.ts)', () => {
-    const env = lastStage.filter((line) => /^ENV /i.test(line)).join(' ');
-    expect(/\bGLIBC_TUNABLES=(\S+)/.exec(env)?.[1]).toBe(WORKER_MALLOC_TUNABLES);
   });
 
   it('runs as a non-root USER in the final stage, exposes 5000 and keeps /data in a volume', () => {

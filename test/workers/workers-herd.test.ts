@@ -7,7 +7,6 @@
  * Real processes: `node dist/main.js serve --workers 2`.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -17,7 +16,6 @@ import { startFakeRegistry, type FakeRegistry } from '../helpers/fake-registry.j
 import { waitFor } from '../helpers/http.js';
 import { makeImage, pushImage } from '../helpers/test-images.js';
 import { ensureMirrorBuilt, NODE_FLAGS, REPO_ROOT } from '../interop/support/mirror.js';
-import { WORKER_MALLOC_TUNABLES, workerEnvironment } from '../../src/cli/worker-environment.js';
 import { deliveredExactly, timedGet, upstreamBlobGets } from '../replicas/fleet-support.js';
 
 const MiB = 2 ** 20;
@@ -30,9 +28,9 @@ interface Served {
   exited: Promise<number | null>;
 }
 
-async function serveWorkers(configFile: string, workers: number, env: NodeJS.ProcessEnv = process.env): Promise<Served> {
+async function serveWorkers(configFile: string, workers: number): Promise<Served> {
   ensureMirrorBuilt();
-  const child = spawn(process.execPath, [...NODE_FLAGS, path.join(REPO_ROOT, 'dist', 'main.js'), 'serve', '--config', configFile, '--workers', String(workers)], { stdio: ['ignore', 'pipe', 'inherit'], env });
+  const child = spawn(process.execPath, [...NODE_FLAGS, path.join(REPO_ROOT, 'dist', 'main.js'), 'serve', '--config', configFile, '--workers', String(workers)], { stdio: ['ignore', 'pipe', 'inherit'] });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const lines: Array<Record<string, unknown>> = [];
   const url = await new Promise<string>((resolve, reject) => {
@@ -61,14 +59,14 @@ describe('serve --workers 2', () => {
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  async function start(layers: number[], seed: string, env?: NodeJS.ProcessEnv) {
+  async function start(layers: number[], seed: string) {
     fake = await startFakeRegistry();
     const image = makeImage({ layers, seed });
     pushImage(fake, REPO, 'latest', image);
     dir = await mkdtemp(path.join(tmpdir(), 'mirror-workers-'));
     const configFile = path.join(dir, 'mirror.config.json');
     await writeFile(configFile, JSON.stringify({ listen: { host: '127.0.0.1', port: 0 }, cache: { dir: path.join(dir, 'cache'), maxBytes: '1GiB' }, log: { level: 'info' }, upstreams: { 'docker.io': { url: fake.url } } }));
-    served = await serveWorkers(configFile, 2, env);
+    served = await serveWorkers(configFile, 2);
     return { fake, served, layer: image.layers[0]! };
   }
 
@@ -119,24 +117,6 @@ describe('serve --workers 2', () => {
     await waitFor(async () => (await workerPids(served)).length === 2, 30_000, 'a new worker');
     expect(served.lines.filter((line) => line.msg === 'a worker died: starting another')).toHaveLength(1);
   });
-  /** GLIBC_TUNABLES of each worker, read from /proc (Linux). */
-  async function workerTunables(of: Served): Promise<Array<string | undefined>> {
-    return (await workerPids(of)).map((pid) => readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').find((entry) => entry.startsWith('GLIBC_TUNABLES='))?.slice('GLIBC_TUNABLES='.length));
-  }
-
-  it.runIf(process.platform === 'linux')('workers keep the memory they free mapped (glibc malloc settings), unless the operator set GLIBC_TUNABLES', { timeout: 60_000 }, async () => {
-    const { served } = await start([MiB], 'workers-malloc');
-    // glibc 2.36 parses the variable in place, leaving only its first setting visible in /proc.
-    const first = WORKER_MALLOC_TUNABLES.split(':')[0];
-    expect((await workerTunables(served)).map((value) => value?.split(':')[0])).toEqual([first, first]);
-    served.child.kill('SIGTERM');
-    await served.exited;
-    await fake?.close();
-
-    const own = 'glibc.malloc.arena_max=2';
-    const again = await start([MiB], 'workers-malloc-own', { ...process.env, GLIBC_TUNABLES: own });
-    expect(await workerTunables(again.served)).toEqual([own, own]);
-  });
 });
 
 /** The pid among `pids` with a TCP connection to 127.0.0.1:`port` (/proc/net/tcp and each process's descriptors). */
@@ -168,12 +148,3 @@ async function workerPids(served: Served): Promise<number[]> {
   }
   return pids;
 }
-
-describe('the environment a primary gives its workers', () => {
-  it('adds the malloc settings, unless the operator set GLIBC_TUNABLES', () => {
-    expect(workerEnvironment({})).toEqual({ GLIBC_TUNABLES: WORKER_MALLOC_TUNABLES });
-    expect(WORKER_MALLOC_TUNABLES.split(':').sort()).toEqual(['glibc.malloc.top_pad=67108864', 'glibc.malloc.trim_threshold=268435456']);
-    expect(workerEnvironment({ GLIBC_TUNABLES: 'glibc.malloc.arena_max=2' })).toEqual({});
-    expect(workerEnvironment({ GLIBC_TUNABLES: '' })).toEqual({});
-  });
-});
