@@ -19,6 +19,7 @@ import type { MirrorConfig } from '../config/mirror-config.js';
 import { blobBodyMethod } from '../http/send-file.js';
 import { tlsServeOptions } from '../http/tls.js';
 import { createLogger } from '../log.js';
+import { warmHttpClient } from '../upstream/warm-http-client.js';
 import { CLUSTER_SECRET_ENV } from '../replicas/cluster-auth.js';
 import type { WorkerIdentity } from '../replicas/worker-coordination.js';
 import { UsageError } from './usage-error.js';
@@ -78,6 +79,8 @@ async function serveProcess(options: ServeOptions, isWorker: boolean): Promise<v
   await listening(server, config, log, !isWorker);
   const internal = isWorker ? await listenOnLoopback(fetch) : undefined;
   const worker: WorkerIdentity | undefined = internal && { advertiseUrl: internal.url, secret: process.env[WORKERS_SECRET_ENV] ?? workersSecret() };
+  // undici's parser is compiled while the cache opens, not on the first miss (its first byte).
+  void warmHttpClient().then((warmed) => (warmed ? log.info('compiled the HTTP parser') : log.warn('could not compile the HTTP parser ahead: the first upstream request will')));
   // Loaded here, not at the top: a `--workers` primary never composes a mirror and stays small.
   const { composeMirror } = await import('../compose.js');
   const mirror = await composeMirror(config, log, { worker }).catch((error: unknown) => {

@@ -77,6 +77,8 @@ describe('serve --workers 2', () => {
     for (const response of responses) expect(deliveredExactly(response, layer.bytes)).toBe(true);
     expect(upstreamBlobGets(fake, layer.digest)).toHaveLength(1);
 
+    // Each worker compiled undici's parser at start, not on this first miss (src/upstream/warm-http-client.ts).
+    expect(new Set(served.lines.filter((line) => line.msg === 'compiled the HTTP parser').map((line) => line.worker)).size).toBe(2);
     const requestLines = () => served.lines.filter((line) => line.msg === 'request' && String(line.path).endsWith(layer.digest));
     // Each worker writes its request line after the response ends: on a busy machine, a moment after the client has its bytes.
     await waitFor(() => requestLines().filter((line) => String(line.path).startsWith('/v2/')).length >= 50, 20_000, 'the 50 request log lines');
