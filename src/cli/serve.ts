@@ -19,9 +19,9 @@ import type { MirrorConfig } from '../config/mirror-config.js';
 import { blobBodyMethod } from '../http/send-file.js';
 import { tlsServeOptions } from '../http/tls.js';
 import { createLogger } from '../log.js';
-import { warmHttpClient } from '../upstream/warm-http-client.js';
 import { CLUSTER_SECRET_ENV } from '../replicas/cluster-auth.js';
 import type { WorkerIdentity } from '../replicas/worker-coordination.js';
+import { warmHttpClient } from '../upstream/warm-http-client.js';
 import { UsageError } from './usage-error.js';
 
 export interface ServeOptions {

@@ -68,9 +68,8 @@ export async function push(context: BenchContext): Promise<void> {
 async function measureRounds(context: BenchContext, targets: PushTarget[], workload: Workload): Promise<Map<Kind, Map<string, Measurement[]>>> {
   const results = new Map(KINDS.map((kind) => [kind, new Map(targets.map((target) => [target.name, [] as Measurement[]]))]));
   for (let index = 1; index <= context.options.rounds; index++) {
-    // Every other round the other registry goes first: the one measured second inherits the disk
-    // the first left behind (writeback of its GiB, journal commits), and a fixed order charged
-    // that to the mirror every time (0.65x monolithic with registry:2 first, about 1x with curl).
+    // Every other round the other registry goes first, so neither always inherits the disk the
+    // other left behind (writeback of its GiB, journal commits).
     const order = index % 2 === 1 ? targets : [...targets].reverse();
     for (const kind of KINDS) {
       for (const target of order) {
@@ -128,8 +127,7 @@ function report(context: BenchContext, targets: PushTarget[], workload: Workload
   }
 }
 
-/** Samples the registry's resident memory (VmRSS) every 100 ms; stop() returns the maximum. */
-/** The highest RSS of the server's process tree (its workers included) while a push runs. */
+/** The highest RSS of the server's process tree (its workers included), sampled every 100 ms while a push runs. */
 function rssSampler(pid: number): { stop(): number } {
   let max = 0;
   const sample = () => void (max = Math.max(max, treeRss(pid).now));
