@@ -9,7 +9,7 @@
  */
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import type { Readable } from 'node:stream';
+import { Transform, type Readable } from 'node:stream';
 import { importOciArchive, type ImportResult } from '../airgap/import-archive.js';
 import { createProgress, formatBytes } from './progress.js';
 import { formatTable, openTool } from './tool-context.js';
@@ -27,8 +27,7 @@ export async function importCommand(file: string, options: ImportOptions): Promi
   const progress = createProgress();
   try {
     const task = progress.task(file === '-' ? 'stdin' : file, totalBytes);
-    input.on('data', (chunk: Buffer) => task.advance(chunk.byteLength));
-    const result = await importOciArchive(input, mirror, { retag: options.retag === true }).catch((error: unknown) => {
+    const result = await importOciArchive(counted(input, (bytes) => task.advance(bytes)), mirror, { retag: options.retag === true }).catch((error: unknown) => {
       throw new CommandFailedError(`import: ${file === '-' ? 'stdin' : file}: ${(error as Error).message}`);
     });
     const failed = result.failures.length > 0 || result.failedCount > 0;
@@ -58,4 +57,21 @@ function report(result: ImportResult): void {
   const unlisted = result.imageCount - result.images.length;
   if (unlisted > 0) process.stdout.write(`... and ${unlisted} more images (${result.failedCount} failed in all)\n`);
   process.stdout.write(`${result.tagsRestored} tags restored; ${result.blobsStored} blobs stored (${formatBytes(result.bytesStored)}), ${result.blobsAlreadyPresent} already in the cache\n`);
+}
+
+/**
+ * The archive as a stream that reports the bytes read through it. A 'data' listener on the input
+ * itself would set it flowing at once, before the importer pipes it anywhere (it creates its
+ * spool directory first), and the chunks emitted meanwhile were lost: a small archive read as
+ * empty, a large one without its first 64 KiB. A Transform passes nothing on until it is read.
+ */
+function counted(input: Readable, onBytes: (bytes: number) => void): Readable {
+  const counter = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      onBytes(chunk.byteLength);
+      done(null, chunk);
+    },
+  });
+  input.on('error', (error) => counter.destroy(error));
+  return input.pipe(counter);
 }
