@@ -144,7 +144,9 @@ export function useFleets(s3: S3ForSuite): FleetSuite {
   beforeAll(async () => {
     redis = await startRedisServer();
   });
-  afterEach(async () => {
+  afterEach(async (context) => {
+    // A failed test shows what its replicas logged: a cut connection alone says nothing of why.
+    if (context.task.result?.state === 'fail') for (const replica of opened?.fleet.replicas ?? []) process.stderr.write(logExcerpt(replica));
     await opened?.fleet.close();
     await opened?.fake.close();
     opened = undefined;
@@ -159,6 +161,13 @@ export function useFleets(s3: S3ForSuite): FleetSuite {
       return opened;
     },
   };
+}
+
+/** A replica's warnings and errors, then its last lines. */
+function logExcerpt(replica: Replica): string {
+  const lines = replica.log().trim().split('\n');
+  const problems = lines.filter((line) => /"level":(40|50|60)/.test(line) || !line.startsWith('{')).slice(-30);
+  return `--- ${replica.url} (${replica.logFile}): warnings and errors ---\n${problems.join('\n')}\n--- its last lines ---\n${lines.slice(-15).join('\n')}\n`;
 }
 
 /** Resolves once the replica logs its `listening` line (copying its stdout to the log). */
