@@ -83,7 +83,11 @@ async function serveCurrentBuild(cacheDir: string): Promise<NonNullable<typeof s
   let output = '';
   child.stderr!.on('data', (chunk: Buffer) => void (output += chunk.toString()));
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no "listening" line within 30 s:\n${output}`)), 30_000);
+    // A mirror that never listened is killed, not left running after the test gave up on it.
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`no "listening" line within 30 s:\n${output}`));
+    }, 30_000);
     void exited.then((code) => reject(new Error(`the mirror exited with ${code}:\n${output}`)));
     createInterface({ input: child.stdout! }).on('line', (line) => {
       output += `${line}\n`;
