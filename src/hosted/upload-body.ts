@@ -6,8 +6,9 @@
  * blob's size (5 GiB layers stream through), and the socket is read only as fast as the store
  * writes (backpressure).
  */
-import { finished, Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { MirrorError, SizeInvalidError } from '../domain/errors.js';
+import { pumpBody } from '../pull-through/body-pump.js';
 import type { ContentWriter } from '../storage/content-store.js';
 
 /** How a store wants its writes: `bytes` per write, at most `depth` writes queued at once. */
@@ -65,39 +66,24 @@ export async function writeBody(body: AsyncIterable<Uint8Array>, writer: Content
 
 /**
  * A Node stream (the request itself, under @hono/node-server) is read by its 'data' events,
- * paused while a buffer waits for its write: no promise per chunk at all. `finished` reports
- * the end, an error or a premature close (the client hung up) exactly once.
+ * paused while a buffer waits for its write, as upstream bodies are (pumpBody): no promise per
+ * chunk at all. The body breaking off (the client hung up) is SIZE_INVALID; a writer's failure
+ * stays its own.
  */
-function readStreamInto(stream: Readable, pieces: PieceWriter, expected: number | undefined): Promise<void> {
-  return new Promise((resolve, reject) => {
-    let failed = false;
-    let waitingFor: Promise<void> | undefined;
-    const fail = (error: unknown) => {
-      if (failed) return;
-      failed = true;
-      stream.off('data', onData);
-      cleanup();
-      reject(error);
-    };
-    const onData = (chunk: Buffer) => {
-      if (expected !== undefined && pieces.received + chunk.byteLength > expected) return fail(new SizeInvalidError(`the body is longer than the ${expected} bytes announced`));
-      const waiting = pieces.add(chunk);
-      if (!waiting) return;
-      stream.pause();
-      waitingFor = waiting.then(() => void (failed || stream.resume()));
-      waitingFor.catch(fail);
-    };
-    const cleanup = finished(stream, (error) => {
-      if (failed) return;
-      if (!error) {
-        cleanup();
-        // The last chunk may still be waiting for a buffer.
-        return void Promise.resolve(waitingFor).then(resolve, reject);
-      }
-      fail(error instanceof MirrorError ? error : new SizeInvalidError(`the request body broke off after ${pieces.received} bytes (${error.message})`));
+async function readStreamInto(stream: Readable, pieces: PieceWriter, expected: number | undefined): Promise<void> {
+  let writerFailure: unknown;
+  try {
+    await pumpBody(stream, (chunk) => {
+      if (expected !== undefined && pieces.received + chunk.byteLength > expected) throw new SizeInvalidError(`the body is longer than the ${expected} bytes announced`);
+      return pieces.add(chunk)?.catch((error: unknown) => {
+        writerFailure = error;
+        throw error;
+      });
     });
-    stream.on('data', onData);
-  });
+  } catch (error) {
+    if (error === writerFailure || error instanceof MirrorError) throw error;
+    throw new SizeInvalidError(`the request body broke off after ${pieces.received} bytes (${(error as Error).message})`);
+  }
 }
 
 /**
