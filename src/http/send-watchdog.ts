@@ -12,48 +12,27 @@
  * while there are responses to watch.
  */
 import type { ServerResponse } from 'node:http';
+import { ProgressWatch } from '../coordination/progress-watch.js';
 import { bytesSentBySendfile, isWaitingForSocket } from './send-file-zero-copy.js';
 
-interface Watched {
-  sent: number;
-  since: number;
-}
-
 export class SendWatchdog {
-  readonly #watched = new Map<ServerResponse, Watched>();
-  #timer: NodeJS.Timeout | undefined;
+  readonly #watch: ProgressWatch<ServerResponse>;
 
   constructor(readonly timeoutMs: number) {
     if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new TypeError(`expected listen.sendTimeoutSeconds to be a positive number, got ${timeoutMs / 1000}`);
+    this.#watch = new ProgressWatch({
+      limitMs: timeoutMs,
+      checkEveryMs: Math.max(25, Math.floor(timeoutMs / 4)),
+      progress: bytesSent,
+      moved: (outgoing, advanced) => advanced !== 0 || !waitingForClient(outgoing),
+      expire: (outgoing) => outgoing.destroy(new Error(`the client took no byte for ${timeoutMs / 1000} s (listen.sendTimeoutSeconds)`)),
+    });
   }
 
   /** Watches `outgoing` until it closes. */
   watch(outgoing: ServerResponse): void {
-    this.#watched.set(outgoing, { sent: bytesSent(outgoing), since: Date.now() });
-    outgoing.once('close', () => this.#forget(outgoing));
-    this.#timer ??= setInterval(() => this.#check(), Math.max(25, Math.floor(this.timeoutMs / 4))).unref();
-  }
-
-  #forget(outgoing: ServerResponse): void {
-    this.#watched.delete(outgoing);
-    if (this.#watched.size === 0 && this.#timer) {
-      clearInterval(this.#timer);
-      this.#timer = undefined;
-    }
-  }
-
-  #check(): void {
-    const now = Date.now();
-    for (const [outgoing, watched] of this.#watched) {
-      const sent = bytesSent(outgoing);
-      if (sent !== watched.sent || !waitingForClient(outgoing)) {
-        watched.sent = sent;
-        watched.since = now;
-      } else if (now - watched.since >= this.timeoutMs) {
-        this.#forget(outgoing);
-        outgoing.destroy(new Error(`the client took no byte for ${this.timeoutMs / 1000} s (listen.sendTimeoutSeconds)`));
-      }
-    }
+    this.#watch.watch(outgoing);
+    outgoing.once('close', () => this.#watch.forget(outgoing));
   }
 }
 

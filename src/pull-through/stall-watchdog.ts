@@ -8,6 +8,7 @@
  * PROGRESS_BYTES in `stallMs`, it is abandoned (its writer cancelled, nothing kept); the next
  * client to ask fetches anew. One timer serves every fill, and only while there are fills.
  */
+import { ProgressWatch } from '../coordination/progress-watch.js';
 import { UpstreamUnavailableError } from '../domain/errors.js';
 
 /** What a fill must receive per `stallMs` to count as moving: one socket read. */
@@ -20,43 +21,25 @@ export interface WatchedFill {
   abandon(reason: Error): void;
 }
 
-interface Mark {
-  at: number;
-  received: number;
-}
-
 export class StallWatchdog {
-  readonly #marks = new Map<WatchedFill, Mark>();
-  #timer: NodeJS.Timeout | undefined;
+  readonly #watch: ProgressWatch<WatchedFill>;
 
-  constructor(private readonly stallMs: number, private readonly attended: (key: string) => boolean) {
+  constructor(stallMs: number, attended: (key: string) => boolean) {
     if (!Number.isFinite(stallMs) || stallMs <= 0) throw new TypeError(`expected fetch.abandonStalledSeconds to be a positive number, got ${stallMs / 1000}`);
+    this.#watch = new ProgressWatch({
+      limitMs: stallMs,
+      checkEveryMs: Math.max(50, Math.floor(stallMs / 4)),
+      progress: (fill) => fill.received,
+      moved: (fill, advanced) => attended(fill.key) || advanced >= PROGRESS_BYTES,
+      expire: (fill) => fill.abandon(new UpstreamUnavailableError(`the download of ${fill.key} was abandoned: no client followed it and it received less than ${PROGRESS_BYTES} bytes in ${stallMs / 1000} s (fetch.abandonStalledSeconds)`)),
+    });
   }
 
   watch(fill: WatchedFill): void {
-    this.#marks.set(fill, { at: Date.now(), received: fill.received });
-    this.#timer ??= setInterval(() => this.#check(), Math.max(50, Math.floor(this.stallMs / 4))).unref();
+    this.#watch.watch(fill);
   }
 
   forget(fill: WatchedFill): void {
-    this.#marks.delete(fill);
-    if (this.#marks.size === 0 && this.#timer) {
-      clearInterval(this.#timer);
-      this.#timer = undefined;
-    }
-  }
-
-  #check(): void {
-    const now = Date.now();
-    for (const [fill, mark] of this.#marks) {
-      if (this.attended(fill.key) || fill.received - mark.received >= PROGRESS_BYTES) {
-        mark.at = now;
-        mark.received = fill.received;
-      } else if (now - mark.at >= this.stallMs) {
-        const seconds = this.stallMs / 1000;
-        fill.abandon(new UpstreamUnavailableError(`the download of ${fill.key} was abandoned: no client followed it and it received less than ${PROGRESS_BYTES} bytes in ${seconds} s (fetch.abandonStalledSeconds)`));
-        this.forget(fill);
-      }
-    }
+    this.#watch.forget(fill);
   }
 }
