@@ -1,27 +1,17 @@
 /**
- * `registry-mirror serve`: runs the mirror until SIGTERM/SIGINT. The port is bound before the
- * cache is touched (issue 12 item 5): a second server started by mistake on the same port fails
- * with EADDRINUSE at once, having changed nothing. Requests that arrive while the cache opens
- * wait for it.
- *
- * `--workers N` (default: the number of cores) runs N such processes on the one port through
- * Node's cluster module (serve-primary.ts); each worker also listens on a loopback port of its
- * own, where the others stream its blob downloads in progress (replicas/worker-coordination.ts).
+ * `registry-mirror serve`: runs the mirror until SIGTERM/SIGINT, in one process
+ * (serve-process.ts) or, with `--workers N` (default: the number of cores), in N such processes
+ * on the one port through Node's cluster module (serve-primary.ts); each worker also listens on a
+ * loopback port of its own, where the others stream its blob downloads in progress
+ * (replicas/worker-coordination.ts).
  */
 import cluster from 'node:cluster';
 import { randomBytes } from 'node:crypto';
-import { createAdaptorServer, serve, type ServerType } from '@hono/node-server';
-import type { AddressInfo } from 'node:net';
 import { availableParallelism } from 'node:os';
-import type { Mirror } from '../compose.js';
-import { loadConfig } from '../config/load-config.js';
 import type { MirrorConfig } from '../config/mirror-config.js';
 import { blobBodyMethod } from '../http/send-file.js';
-import { tlsServeOptions } from '../http/tls.js';
-import { createLogger } from '../log.js';
+import type { createLogger } from '../log.js';
 import { CLUSTER_SECRET_ENV } from '../replicas/cluster-auth.js';
-import type { WorkerIdentity } from '../replicas/worker-coordination.js';
-import { warmHttpClient } from '../upstream/warm-http-client.js';
 import { UsageError } from './usage-error.js';
 
 export interface ServeOptions {
@@ -35,14 +25,6 @@ export interface ServeOptions {
 export const WORKERS_SECRET_ENV = 'MIRROR_WORKERS_SECRET';
 
 type Logger = ReturnType<typeof createLogger>;
-type FetchHandler = (request: Request, env: unknown) => Response | Promise<Response>;
-
-/** How long in-flight responses get to finish after SIGTERM before connections are cut. */
-const SHUTDOWN_GRACE_MS = 10_000;
-/** Then how long cache fills whose clients are gone get before they are abandoned (temp files removed). */
-const FILL_DRAIN_MS = 5_000;
-/** Keep-alive connections go idle as their last response ends; they are closed as that happens. */
-const IDLE_SWEEP_MS = 100;
 
 export async function serveCommand(options: ServeOptions): Promise<void> {
   const workers = workerCount(options.workers);
@@ -50,6 +32,9 @@ export async function serveCommand(options: ServeOptions): Promise<void> {
     const { servePrimary } = await import('./serve-primary.js');
     return servePrimary(options, workers);
   }
+  // The HTTP stack, the upstream client and the cache are loaded only here: a primary carries
+  // none of them (its RSS counts in the machine's budget, issue 13).
+  const { serveProcess } = await import('./serve-process.js');
   return serveProcess(options, workers > 1);
 }
 
@@ -64,95 +49,9 @@ export function workersSecret(env: NodeJS.ProcessEnv = process.env): string {
   return env[CLUSTER_SECRET_ENV] || randomBytes(32).toString('hex');
 }
 
-async function serveProcess(options: ServeOptions, isWorker: boolean): Promise<void> {
-  const config = await loadConfig(options.config);
-  if (options.offline) config.offline = true;
-  // Workers share stdout: each line says which one wrote it.
-  const log = isWorker ? createLogger(config.log.level).child({ worker: cluster.worker?.id }) : createLogger(config.log.level);
-  let resolveMirror!: (mirror: Mirror) => void;
-  const ready = new Promise<Mirror>((resolve) => (resolveMirror = resolve));
-  // Until the cache is open, requests wait for it; then they go straight to the app.
-  let handle: FetchHandler = (request, env) => ready.then((mirror) => mirror.app.fetch(request, env));
-  const fetch: FetchHandler = (request, env) => handle(request, env);
-  const server = serve({ fetch, hostname: config.listen.host, port: config.listen.port, ...(await tlsServeOptions(config.tls)) });
-  // A worker's port is the primary's; the primary says where it listens, once every worker does.
-  await listening(server, config, log, !isWorker);
-  const internal = isWorker ? await listenOnLoopback(fetch) : undefined;
-  const worker: WorkerIdentity | undefined = internal && { advertiseUrl: internal.url, secret: process.env[WORKERS_SECRET_ENV] ?? workersSecret() };
-  // undici's parser is compiled while the cache opens, not on the first miss (its first byte).
-  void warmHttpClient().then((warmed) => (warmed ? log.info('compiled the HTTP parser') : log.warn('could not compile the HTTP parser ahead: the first upstream request will')));
-  // Loaded here, not at the top: a `--workers` primary never composes a mirror and stays small.
-  const { composeMirror } = await import('../compose.js');
-  const mirror = await composeMirror(config, log, { worker }).catch((error: unknown) => {
-    log.fatal({ err: error }, 'cannot open the cache');
-    process.exit(1);
-  });
-  handle = mirror.app.fetch;
-  resolveMirror(mirror);
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    // /readyz fails first, so load balancers stop sending while responses in flight finish.
-    mirror.markShuttingDown();
-    internal?.server.close();
-    void shutdown(server, () => mirror.downloads.drain(FILL_DRAIN_MS).then(() => mirror.close()), log, signal);
-  };
-  // A worker may get a signal twice (from the terminal's process group and from its primary).
-  const on = isWorker ? process.on.bind(process) : process.once.bind(process);
-  on('SIGTERM', stop);
-  on('SIGINT', stop);
-}
-
-/**
- * A worker's own listener on 127.0.0.1, beside the shared port: the other workers reach it
- * there. `exclusive` keeps the cluster module from sharing it (every worker asking for port 0
- * would otherwise be handed the same one).
- */
-function listenOnLoopback(fetch: FetchHandler): Promise<{ server: ServerType; url: string }> {
-  const server = createAdaptorServer({ fetch });
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen({ host: '127.0.0.1', port: 0, exclusive: true }, () => {
-      resolve({ server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` });
-    });
-  });
-}
-
-/** Resolves once the port is bound, and logs the address (`announce`); a failure to bind ends the process. */
-function listening(server: ServerType, config: MirrorConfig, log: Logger, announce: boolean): Promise<void> {
-  return new Promise((resolve) => {
-    server.once('listening', () => {
-      const address = server.address() as AddressInfo;
-      if (announce) announceListening(log, config, address);
-      resolve();
-    });
-    server.on('error', (error) => {
-      log.fatal({ err: error }, 'server failed');
-      process.exit(1);
-    });
-  });
-}
-
 /** The `listening` line: tooling waits for it to learn the address (port 0), so it is written at any level but silent. */
 export function announceListening(log: Logger, config: MirrorConfig, address: { address: string; port: number; family?: string }, fields: Record<string, unknown> = {}): void {
   const host = address.family === 'IPv6' || address.address.includes(':') ? `[${address.address}]` : address.address;
   const startup = config.log.level === 'silent' ? log : log.child({}, { level: 'info' });
   startup.info({ url: `${config.tls ? 'https' : 'http'}://${host}:${address.port}`, cacheDir: config.cache.dir, offline: config.offline, blobBodies: blobBodyMethod(config), upstreams: Object.keys(config.upstreams), ...fields }, 'listening');
-}
-
-async function shutdown(server: ServerType, closeMirror: () => Promise<void>, log: Logger, signal: string): Promise<void> {
-  log.info({ signal }, 'shutting down');
-  const forced = setTimeout(() => {
-    log.warn('grace period over: closing remaining connections');
-    (server as import('node:http').Server).closeAllConnections?.();
-  }, SHUTDOWN_GRACE_MS);
-  forced.unref();
-  const sweep = setInterval(() => (server as import('node:http').Server).closeIdleConnections?.(), IDLE_SWEEP_MS);
-  (server as import('node:http').Server).closeIdleConnections?.();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  clearInterval(sweep);
-  await closeMirror();
-  log.info('stopped');
-  process.exit(0);
 }

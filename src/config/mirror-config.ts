@@ -1,12 +1,13 @@
 /**
  * The mirror's configuration: its type, its defaults, and validation that names the bad key.
  *
- * All three come from one description, src/config/schema.ts (TypeBox). Its JSON Schema is
- * compiled here with ajv, which also fills in the defaults, so editors (through the shipped
- * mirror.config.schema.json), tooling and the process agree on what is valid. A few rules a
- * schema cannot express are checked after it.
+ * All three come from one description, src/config/schema.ts (TypeBox). Its JSON Schema, shipped
+ * as mirror.config.schema.json, is compiled by ajv ahead of time into
+ * config-validator.generated.ts (validator-code.ts says why), which also fills in the defaults, so
+ * editors, tooling and the process agree on what is valid. A few rules a schema cannot express
+ * are checked after it.
  */
-import { Ajv, type ErrorObject } from 'ajv';
+import type { ErrorObject, ValidateFunction } from 'ajv';
 import type { Static } from '@sinclair/typebox';
 import { resolveS3StorageConfig, S3ConfigError } from '../storage/s3/s3-config.js';
 import { parseAccessPolicy } from '../hosted/access-rules.js';
@@ -14,7 +15,8 @@ import { parseNotificationEndpoints } from '../hosted/notification-config.js';
 import { RepositoryPatterns } from '../hosted/repository-patterns.js';
 import { normalizeRegistryHost } from '../domain/registry-host.js';
 import { ConfigError } from './config-error.js';
-import { fileSchema, type METADATA_STORES, type UpstreamSchema, type ValidatedConfig } from './schema.js';
+import { validate as generatedValidator } from './config-validator.generated.js';
+import type { METADATA_STORES, UpstreamSchema, ValidatedConfig } from './schema.js';
 
 export { ConfigError };
 
@@ -32,8 +34,8 @@ export type MirrorConfig = Omit<ValidatedConfig, '$schema' | 'defaultUpstream' |
   metadata: { store: MetadataStoreKind; redisUrl?: string; maxVerdicts: number };
 };
 
-// useDefaults: ajv writes every missing key's default into the data while it validates.
-const validateSchema = new Ajv({ allErrors: true, strict: false, useDefaults: true }).compile<ValidatedConfig>(fileSchema());
+// It writes every missing key's default into the data while it validates (ajv's useDefaults).
+const validateSchema = generatedValidator as unknown as ValidateFunction<ValidatedConfig>;
 
 /** Validates raw config data (already merged with environment overrides) and fills defaults. */
 export function parseMirrorConfig(raw: unknown): MirrorConfig {

@@ -10,6 +10,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/load-config.js';
 import { ConfigError, parseMirrorConfig } from '../../src/config/mirror-config.js';
 import { fileSchemaText } from '../../src/config/schema.js';
+import { validatorModuleText } from '../../src/config/validator-code.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const HUB = { 'docker.io': { url: 'https://registry-1.docker.io' } };
@@ -27,6 +28,10 @@ const invalid = (raw: unknown): string => {
 describe('the shipped mirror.config.schema.json', () => {
   it('is what `npm run schema` generates from src/config/schema.ts', async () => {
     expect(await readFile(path.join(ROOT, 'mirror.config.schema.json'), 'utf8')).toBe(fileSchemaText());
+  });
+
+  it('and its validator, compiled ahead of time, are what `npm run schema` generates', async () => {
+    expect(await readFile(path.join(ROOT, 'src/config/config-validator.generated.ts'), 'utf8')).toBe(validatorModuleText());
   });
 
   it('works on its own (as editors use it): the shipped configs pass, unknown keys and bad values do not', async () => {

@@ -28,7 +28,7 @@ import { startHostile } from '../../helpers/hostile-upstream.js';
 import { REPO_ROOT } from '../../interop/support/mirror.js';
 import type { BenchContext, BenchResult } from '../context.js';
 import { startServer, timedCommand } from '../mirror-process.js';
-import { treeRss } from '../process-tree.js';
+import { processTree, statusBytes, treeRss } from '../process-tree.js';
 import { get, MANIFEST_ACCEPT } from '../registry-client.js';
 import { repositoryName, tagName, tagsPerRepository, writeRepointArchive, writeScaleArchive, type ScaleArchive, type ScaleShape } from '../scale-archive.js';
 import { percentile, round } from '../stats.js';
@@ -181,9 +181,10 @@ async function checkSample(base: string, sample: ScaleArchive['sample']): Promis
 }
 
 /** The server's RSS with its workers (`serve` runs one per core by default). */
-function rssMb(pid: number): { now: number | null; peak: number | null } {
+function rssMb(pid: number): { now: number | null; peak: number | null; peak_per_process: Array<number | null> } {
   const { now, peak } = treeRss(pid);
-  return { now: round(now / 1024 / 1024), peak: round(peak / 1024 / 1024) };
+  const peaks = processTree(pid).map((p) => round(statusBytes(p, 'VmHWM') / 1024 / 1024));
+  return { now: round(now / 1024 / 1024), peak: round(peak / 1024 / 1024), peak_per_process: peaks };
 }
 
 function targetsMet(result: Record<string, unknown>): Record<string, boolean | null> {
