@@ -38,6 +38,8 @@ export interface BodyLimits {
   expected?: number;
   /** Default OBJECT_STORE_PIECES, the size every store copes with. */
   pieces?: PieceSize;
+  /** Whether a writer that can flush early (`flushSoFar`) is asked to; default true. */
+  flushEarly?: boolean;
 }
 
 /**
@@ -49,7 +51,7 @@ export interface BodyLimits {
 export async function writeBody(body: AsyncIterable<Uint8Array>, writer: ContentWriter, limits: BodyLimits = {}): Promise<number> {
   const { bytes, depth } = limits.pieces ?? OBJECT_STORE_PIECES;
   // A small body announced as such needs no buffer of a full piece.
-  const pieces = new PieceWriter(writer, limits.expected ? Math.min(bytes, limits.expected) : bytes, depth);
+  const pieces = new PieceWriter(writer, limits.expected ? Math.min(bytes, limits.expected) : bytes, depth, limits.flushEarly ?? true);
   let failure: unknown;
   try {
     await (body instanceof Readable ? readStreamInto(body, pieces, limits.expected) : readInto(body, pieces, limits.expected));
@@ -128,7 +130,7 @@ class PieceWriter {
   #flushedAt = 0;
   #flushing: Promise<void> = Promise.resolve();
 
-  constructor(private readonly writer: ContentWriter, private readonly pieceBytes: number, private readonly depth: number) {}
+  constructor(private readonly writer: ContentWriter, private readonly pieceBytes: number, private readonly depth: number, private readonly flushEarly: boolean) {}
 
   /** Copies the chunk in; a promise only when a buffer had to wait for its write. */
   add(chunk: Uint8Array, from = 0): Promise<void> | undefined {
@@ -166,7 +168,7 @@ class PieceWriter {
     this.#current = (this.#current + 1) % this.depth;
     this.#sent += this.#filled;
     this.#filled = 0;
-    if (this.writer.flushSoFar && this.#sent - this.#flushedAt >= FLUSH_EVERY_BYTES) {
+    if (this.flushEarly && this.writer.flushSoFar && this.#sent - this.#flushedAt >= FLUSH_EVERY_BYTES) {
       this.#flushedAt = this.#sent;
       // One flush at a time, after the write that completes these bytes; it never rejects.
       this.#flushing = Promise.all([this.#flushing, write.catch(() => {})]).then(() => this.writer.flushSoFar!());

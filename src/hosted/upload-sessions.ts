@@ -84,7 +84,10 @@ export class UploadSessions {
     return this.#exclusive(id, async () => {
       const session = await this.#session(repository, id);
       const writer = await this.#writer(session);
-      await this.#receive(session, writer, body);
+      // A blob the store holds already (pushed again) is dropped at the commit, not published:
+      // flushing its bytes to the disk while they arrive would be work for nothing.
+      const flushEarly = !(writer.flushSoFar && (await this.options.content.stat(digest)));
+      await this.#receive(session, writer, body, flushEarly);
       try {
         return await writer.commit(digest);
       } finally {
@@ -163,13 +166,13 @@ export class UploadSessions {
   }
 
   /** Writes a request body at the session's offset, then records the new offset, also when the body broke off. */
-  async #receive(session: UploadSession, writer: ContentWriter, body: UploadBody): Promise<void> {
+  async #receive(session: UploadSession, writer: ContentWriter, body: UploadBody, flushEarly = true): Promise<void> {
     const expected = expectedLength(body);
     if (body.range && body.range.start !== writer.written) {
       throw new UploadOutOfOrderError(`chunk ${body.range.start}-${body.range.end} does not start where the upload stands (${writer.written} bytes received)`, writer.written);
     }
     try {
-      await writeBody(body.stream, writer, { ...(expected === undefined ? {} : { expected }), ...(this.options.pieces ? { pieces: this.options.pieces } : {}) });
+      await writeBody(body.stream, writer, { flushEarly, ...(expected === undefined ? {} : { expected }), ...(this.options.pieces ? { pieces: this.options.pieces } : {}) });
     } finally {
       if (writer.written !== session.offset) await this.#record(session, writer.written);
     }

@@ -15,9 +15,10 @@ import { sha256, waitFor } from '../helpers/http.js';
 import { seededBytes } from '../helpers/test-images.js';
 import { digestOf } from '../../src/domain/digest.js';
 import { BlobUploadUnknownError } from '../../src/domain/errors.js';
-import { FILE_STORE_PIECES } from '../../src/hosted/upload-body.js';
+import { FILE_STORE_PIECES, FLUSH_EVERY_BYTES } from '../../src/hosted/upload-body.js';
 import { UploadSessions } from '../../src/hosted/upload-sessions.js';
 import { MemoryMetadataStore } from '../../src/metadata/memory/memory-metadata-store.js';
+import type { ContentStore } from '../../src/storage/content-store.js';
 import { FsContentStore } from '../../src/storage/fs/fs-content-store.js';
 import { call, errorCodes, header, withDigest } from './hosted-fixture.js';
 import { serveProcess, type ServeProcess } from './serve-process.js';
@@ -129,6 +130,27 @@ describe('UploadSessions sharing one store (two processes in one)', () => {
     await a.expire();
     expect(openUploadFiles()).toBe(filesBefore);
     await expect(a.status('team/app', session.id)).rejects.toThrow(BlobUploadUnknownError);
+    await content.close();
+  });
+
+  it('a blob the store holds already is not flushed to disk while it arrives again (its bytes are dropped at the commit)', async () => {
+    workDir = await mkdtemp(path.join(tmpdir(), 'mirror-sessions-'));
+    const content = await FsContentStore.open(path.join(workDir, 'cache'));
+    let flushes = 0;
+    const counting: ContentStore = Object.assign(Object.create(content) as ContentStore, {
+      writer: async (options?: Parameters<ContentStore['writer']>[0]) => {
+        const writer = await content.writer(options);
+        const flush = writer.flushSoFar!.bind(writer);
+        return Object.assign(writer, { flushSoFar: () => ((flushes += 1), flush()) });
+      },
+    });
+    const sessions = new UploadSessions({ content: counting, uploads: new MemoryMetadataStore().uploads, expiryMs: 3600_000, pieces: FILE_STORE_PIECES });
+    const bytes = Buffer.alloc(FLUSH_EVERY_BYTES + MiB, 7);
+    const push = async () => (await sessions.finish('team/app', (await sessions.start('team/app')).id, digestOf(bytes), { stream: Readable.from([bytes]), length: bytes.length })).size;
+    expect(await push()).toBe(bytes.length);
+    expect(flushes).toBe(1);
+    expect(await push()).toBe(bytes.length);
+    expect(flushes).toBe(1);
     await content.close();
   });
 });

@@ -6,7 +6,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -49,6 +49,41 @@ describe('FsContentStore layout', () => {
     // The caller's size is taken as it is: a file that is gone shows up when it is opened for sending.
     expect(await store.open(digest, { knownSize: 6 })).toMatchObject({ kind: 'file', size: 6 });
     expect(await store.open(digest)).toBeUndefined();
+    await store.close();
+  });
+});
+
+describe('publishing content that is already published', () => {
+  it('keeps the published file and drops the new one (no sync, no rename), as distribution does for a blob pushed again', async () => {
+    const store = await FsContentStore.open(root);
+    const bytes = Buffer.from('pushed twice');
+    const digest = digestOf(bytes);
+    const first = await store.writer();
+    await first.write(bytes);
+    await first.commit(digest);
+    const published = path.join(root, 'blobs', `sha256/${digest.hex.slice(0, 2)}/${digest.hex}`);
+    const inode = statSync(published).ino;
+    const second = await store.writer();
+    await second.write(bytes);
+    expect(await second.commit(digest)).toEqual({ digest, size: bytes.length });
+    expect(statSync(published).ino).toBe(inode);
+    expect(await filesBelow(tmp())).toEqual([]);
+    expect(readFileSync(published)).toEqual(bytes);
+    await store.close();
+  });
+
+  it('replaces a published file of the wrong size (damaged by hand) with the verified bytes', async () => {
+    const store = await FsContentStore.open(root);
+    const bytes = Buffer.from('the right bytes');
+    const digest = digestOf(bytes);
+    const published = path.join(root, 'blobs', `sha256/${digest.hex.slice(0, 2)}/${digest.hex}`);
+    await mkdir(path.dirname(published), { recursive: true });
+    await writeFile(published, 'short');
+    const writer = await store.writer();
+    await writer.write(bytes);
+    await writer.commit(digest);
+    expect(readFileSync(published)).toEqual(bytes);
+    expect(await filesBelow(tmp())).toEqual([]);
     await store.close();
   });
 });

@@ -21,7 +21,7 @@
  * commit under another algorithm re-reads the file.
  */
 import { close, createReadStream, fdatasync, fstatSync, fsync, mkdirSync, openSync, write, writeSync } from 'node:fs';
-import { mkdir, open, rename, rm } from 'node:fs/promises';
+import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { createDigester, type Digest } from '../../domain/digest.js';
@@ -209,10 +209,22 @@ export class FsWriter implements ContentWriter {
     return `${expected.algorithm}:${hash.digest('hex')}`;
   }
 
-  /** fsync, rename into place, fsync the directory: the name appears only on durable bytes. */
+  /**
+   * fsync, rename into place, fsync the directory: the name appears only on durable bytes. When
+   * the digest is published already (a blob pushed again, two uploads of one layer at once), the
+   * bytes there are these bytes and durable: this file is dropped unsynced instead, its dirty
+   * pages never written back, as distribution's blobwriter does when the target exists
+   * (registry/storage/blobwriter.go, moveBlob). A published file of another size is not the
+   * content (damaged by hand): it is replaced.
+   */
   async #publish(digest: Digest): Promise<void> {
     const target = this.contentPath(digest);
     this.publishingTo = target;
+    if ((await stat(target).catch(() => undefined))?.size === this.written) {
+      await this.#removeFile(false);
+      this.currentPath = target;
+      return;
+    }
     try {
       await fsyncAsync(this.#fd!);
       await this.#closeFile();
