@@ -141,22 +141,22 @@ function referenceConfig(dataDir: string, port: number, remoteUrl: string): stri
 }
 
 /** nginx serves only blobs by digest and `/v2/`; that is all the throughput scenario asks of it. */
-export async function startNginxTarget(dir: string, seedDir: string): Promise<Target> {
+export async function startNginxTarget(dir: string, seedDir: string, workerProcesses = 2): Promise<Target> {
   const processes = new ProcessGroup();
   mkdirSync(join(dir, 'tmp'), { recursive: true });
   const port = await freeLoopbackPort();
   const configFile = join(dir, 'nginx.conf');
-  writeFileSync(configFile, nginxConfig(dir, port, join(seedDir, 'blobs', 'sha256')));
+  writeFileSync(configFile, nginxConfig(dir, port, join(seedDir, 'blobs', 'sha256'), workerProcesses));
   const started = processes.start('nginx', 'nginx', ['-c', configFile, '-p', dir], join(dir, 'nginx.stdout.log'));
   const url = `http://127.0.0.1:${port}`;
   await waitForHttp(`${url}/v2/`, started);
   return { name: 'nginx', url, pid: started.pid, reset: async () => undefined, stop: () => processes.stopAll() };
 }
 
-function nginxConfig(dir: string, port: number, blobDir: string): string {
+function nginxConfig(dir: string, port: number, blobDir: string, workerProcesses: number): string {
   const temp = (name: string) => `${name}_temp_path ${join(dir, 'tmp', name)};`;
   return `daemon off;
-worker_processes 2;
+worker_processes ${workerProcesses};
 ${process.getuid?.() === 0 ? 'user root root;' : ''}
 pid ${join(dir, 'nginx.pid')};
 error_log ${join(dir, 'nginx.error.log')} warn;

@@ -4,7 +4,9 @@
  *
  *   - warm ~3 MiB blob, req/s with wrk (8 connections; wrk runs on the same cores as the
  *     mirror), in interleaved rounds (rounds.ts): the ratio is the median of per-round ratios,
- *     target >= 1.3x;
+ *     target >= 1.3x. nginx with `worker_processes 2` against 1, serving the same file with
+ *     sendfile, is measured in the same rounds: what a second process gains on these cores when
+ *     the bytes cost nothing but the kernel's copies (the ceiling of the mirror's ratio);
  *   - a 50-client herd on the cold ~120 MiB layer with `--workers 2`: blob GETs that reached hub
  *     and its CDN (target: 1), and every client's time to first byte.
  */
@@ -15,10 +17,10 @@ import { HUB_PASSWORD, HUB_USER } from '../../interop/support/token-server.js';
 import type { BenchContext } from '../context.js';
 import { runLoad, type HerdOutcome } from '../load.js';
 import { getBlob } from '../registry-client.js';
-import { interleavedRounds, median, medianRatio, roundSeconds } from '../rounds.js';
+import { median, medianRatio, roundSeconds } from '../rounds.js';
 import { round, spread, MiB } from '../stats.js';
-import type { Target } from '../targets.js';
-import { runWrk } from '../wrk.js';
+import { startNginxTarget, type Target } from '../targets.js';
+import { runWrk, type WrkResult } from '../wrk.js';
 
 const CONNECTIONS = 8;
 const HERD_CLIENTS = 50;
@@ -51,35 +53,65 @@ function startWorkers(context: BenchContext, dir: string, count: number): Promis
   return startMirror(dir, env.upstreams, overrides, { args: ['--workers', String(count)] });
 }
 
+/** One server of the throughput rounds: a mirror or nginx, with this many processes. */
+interface Server {
+  kind: 'mirror' | 'nginx';
+  processes: number;
+  url: string;
+}
+
+interface Measured {
+  reqPerS: number;
+  errors: WrkResult['errors'];
+}
+
 async function throughput(context: BenchContext, mirrors: Map<number, RunningMirror>): Promise<void> {
   const { app } = context.env;
   const blob = app.layers[2]!;
-  const targets = [...mirrors].map(([count, mirror]): Target => ({ name: count === 2 ? 'mirror' : 'reference', url: mirror.url, pid: mirror.process.pid, reset: async () => {}, stop: () => mirror.stop() }));
-  for (const target of targets) {
-    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
-    await getBlob(target.url, app.repo, blob.digest, blob.size, agent).finally(() => agent.destroy());
+  const nginx: Target[] = [];
+  try {
+    for (const processes of [2, 1]) nginx.push(await startNginxTarget(join(context.env.seedDir, '..', 'workers', `nginx-${processes}`), context.env.seedDir, processes));
+    const servers: Server[] = [
+      ...[...mirrors].map(([processes, mirror]): Server => ({ kind: 'mirror', processes, url: mirror.url })),
+      { kind: 'nginx', processes: 2, url: nginx[0]!.url },
+      { kind: 'nginx', processes: 1, url: nginx[1]!.url },
+    ];
+    for (const server of servers) {
+      const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+      await getBlob(server.url, app.repo, blob.digest, blob.size, agent).finally(() => agent.destroy());
+    }
+    const seconds = roundSeconds(context.options.durationS);
+    const results = new Map<Server, Measured[]>(servers.map((server) => [server, []]));
+    for (let index = 1; index <= context.options.rounds; index++) {
+      for (const server of servers) {
+        context.log(`workers: ${server.kind} with ${server.processes} process(es), warm ${round(blob.size / MiB)} MiB blob, round ${index}/${context.options.rounds}, ${seconds} s`);
+        const result = await runWrk(`${server.url}/v2/${app.repo}/blobs/${blob.digest}`, CONNECTIONS, seconds);
+        results.get(server)!.push({ reqPerS: result.requests / (result.durationUs / 1e6), errors: result.errors });
+      }
+    }
+    const of = (kind: Server['kind'], processes: number) => results.get(servers.find((server) => server.kind === kind && server.processes === processes)!)!;
+    const [two, one, nginxTwo, nginxOne] = [of('mirror', 2), of('mirror', 1), of('nginx', 2), of('nginx', 1)];
+    const reqPerS = (entries: Measured[]) => round(median(entries.map((entry) => entry.reqPerS)));
+    context.emit({
+      bench: 'workers-throughput',
+      target: 'mirror',
+      blob_bytes: blob.size,
+      connections: CONNECTIONS,
+      rounds: two.length,
+      workers_2_req_per_s: reqPerS(two),
+      workers_1_req_per_s: reqPerS(one),
+      ratio: medianRatio(two, one, (entry) => entry.reqPerS),
+      round_ratios: two.map((entry, index) => round(entry.reqPerS / one[index]!.reqPerS, 2)),
+      nginx_2_req_per_s: reqPerS(nginxTwo),
+      nginx_1_req_per_s: reqPerS(nginxOne),
+      nginx_ratio: medianRatio(nginxTwo, nginxOne, (entry) => entry.reqPerS),
+      nginx_round_ratios: nginxTwo.map((entry, index) => round(entry.reqPerS / nginxOne[index]!.reqPerS, 2)),
+      workers_1_vs_nginx_1: medianRatio(one, nginxOne, (entry) => entry.reqPerS),
+      errors: [...two, ...one, ...nginxTwo, ...nginxOne].map((entry) => entry.errors),
+    });
+  } finally {
+    for (const server of nginx) await server.stop();
   }
-  const seconds = roundSeconds(context.options.durationS);
-  const rounds = await interleavedRounds(targets, context.options.rounds, async (target, index) => {
-    const workers = target.name === 'mirror' ? 2 : 1;
-    context.log(`workers: --workers ${workers}, warm ${round(blob.size / MiB)} MiB blob, round ${index}/${context.options.rounds}, ${seconds} s`);
-    const result = await runWrk(`${target.url}/v2/${app.repo}/blobs/${blob.digest}`, CONNECTIONS, seconds);
-    return { reqPerS: result.requests / (result.durationUs / 1e6), errors: result.errors };
-  });
-  const two = rounds.get('mirror')!;
-  const one = rounds.get('reference')!;
-  context.emit({
-    bench: 'workers-throughput',
-    target: 'mirror',
-    blob_bytes: blob.size,
-    connections: CONNECTIONS,
-    rounds: two.length,
-    workers_2_req_per_s: round(median(two.map((entry) => entry.reqPerS))),
-    workers_1_req_per_s: round(median(one.map((entry) => entry.reqPerS))),
-    ratio: medianRatio(two, one, (entry) => entry.reqPerS),
-    round_ratios: two.map((entry, index) => round(entry.reqPerS / one[index]!.reqPerS, 2)),
-    errors: [...two, ...one].map((entry) => entry.errors),
-  });
 }
 
 async function herd(context: BenchContext, mirror: RunningMirror): Promise<void> {
