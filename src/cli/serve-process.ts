@@ -8,6 +8,7 @@ import cluster from 'node:cluster';
 import { createAdaptorServer, serve, type ServerType } from '@hono/node-server';
 import type { AddressInfo } from 'node:net';
 import v8 from 'node:v8';
+import type { Logger } from 'pino';
 import type { Mirror } from '../compose.js';
 import { loadConfig } from '../config/load-config.js';
 import type { MirrorConfig } from '../config/mirror-config.js';
@@ -17,7 +18,6 @@ import type { WorkerIdentity } from '../replicas/worker-coordination.js';
 import { warmHttpClient } from '../upstream/warm-http-client.js';
 import { announceListening, workersSecret, WORKERS_SECRET_ENV, type ServeOptions } from './serve.js';
 
-type Logger = ReturnType<typeof createLogger>;
 type FetchHandler = (request: Request, env: unknown) => Response | Promise<Response>;
 
 /** How long in-flight responses get to finish after SIGTERM before connections are cut. */

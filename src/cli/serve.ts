@@ -8,9 +8,9 @@
 import cluster from 'node:cluster';
 import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
+import type { Logger } from 'pino';
 import type { MirrorConfig } from '../config/mirror-config.js';
 import { blobBodyMethod } from '../http/send-file.js';
-import type { createLogger } from '../log.js';
 import { CLUSTER_SECRET_ENV } from '../replicas/cluster-auth.js';
 import { UsageError } from './usage-error.js';
 
@@ -23,8 +23,6 @@ export interface ServeOptions {
 
 /** The primary hands its workers the machine's secret for their internal endpoint in this variable. */
 export const WORKERS_SECRET_ENV = 'MIRROR_WORKERS_SECRET';
-
-type Logger = ReturnType<typeof createLogger>;
 
 export async function serveCommand(options: ServeOptions): Promise<void> {
   const workers = workerCount(options.workers);

@@ -5,13 +5,13 @@
  * stable than one between measurements taken minutes apart, and the median of the rounds
  * discards one disturbed round.
  */
-import type { Target, TargetName } from './targets.js';
 import { percentile, round } from './stats.js';
 
-export async function interleavedRounds<T>(targets: Target[], rounds: number, measure: (target: Target, round: number) => Promise<T>): Promise<Map<TargetName, T[]>> {
-  const results = new Map<TargetName, T[]>(targets.map((target) => [target.name, []]));
+/** Each server's measurements by its name, in round order. Servers are targets.ts's, or any named ones (scenarios/workers.ts). */
+export async function interleavedRounds<S extends { readonly name: string }, T>(servers: S[], rounds: number, measure: (server: S, round: number) => Promise<T>): Promise<Map<S['name'], T[]>> {
+  const results = new Map<S['name'], T[]>(servers.map((server) => [server.name, []]));
   for (let index = 1; index <= rounds; index++) {
-    for (const target of targets) results.get(target.name)!.push(await measure(target, index));
+    for (const server of servers) results.get(server.name)!.push(await measure(server, index));
   }
   return results;
 }

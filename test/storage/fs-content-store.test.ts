@@ -11,7 +11,7 @@ import { mkdir, mkdtemp, readdir, rm, utimes, writeFile } from 'node:fs/promises
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { digestOf } from '../../src/domain/digest.js';
+import { digestOf, type Digest } from '../../src/domain/digest.js';
 import { FsContentStore } from '../../src/storage/fs/fs-content-store.js';
 import { currentProcess, ownerName, parseOwnerName } from '../../src/storage/fs/process-owner.js';
 import { waitFor } from '../helpers/http.js';
@@ -23,10 +23,19 @@ beforeEach(async () => {
 afterEach(async () => rm(root, { recursive: true, force: true }));
 
 const tmp = () => path.join(root, 'tmp');
+/** Where the store publishes `digest` (the layout test spells it out). */
+const publishedPath = (digest: Digest) => path.join(root, 'blobs', 'sha256', digest.hex.slice(0, 2), digest.hex);
 
 async function filesBelow(dir: string): Promise<string[]> {
   const entries = await readdir(dir, { withFileTypes: true, recursive: true }).catch(() => []);
   return entries.filter((entry) => entry.isFile()).map((entry) => path.relative(dir, path.join(entry.parentPath, entry.name))).sort();
+}
+
+/** Writes `bytes` through a writer of `store` and commits them under their digest. */
+async function publishBytes(store: FsContentStore, bytes: Buffer) {
+  const writer = await store.writer();
+  await writer.write(bytes);
+  return writer.commit(digestOf(bytes));
 }
 
 /** The pid of a process that has exited. */
@@ -39,9 +48,7 @@ describe('FsContentStore layout', () => {
     const store = await FsContentStore.open(root);
     const bytes = Buffer.from('layout');
     const digest = digestOf(bytes);
-    const writer = await store.writer();
-    await writer.write(bytes);
-    await writer.commit(digest);
+    await publishBytes(store, bytes);
     const relative = `sha256/${digest.hex.slice(0, 2)}/${digest.hex}`;
     expect(existsSync(path.join(root, 'blobs', relative))).toBe(true);
     expect(await store.open(digest)).toEqual({ kind: 'file', size: bytes.length, path: path.join(root, 'blobs', relative), relativePath: relative });
@@ -58,14 +65,10 @@ describe('publishing content that is already published', () => {
     const store = await FsContentStore.open(root);
     const bytes = Buffer.from('pushed twice');
     const digest = digestOf(bytes);
-    const first = await store.writer();
-    await first.write(bytes);
-    await first.commit(digest);
-    const published = path.join(root, 'blobs', `sha256/${digest.hex.slice(0, 2)}/${digest.hex}`);
+    await publishBytes(store, bytes);
+    const published = publishedPath(digest);
     const inode = statSync(published).ino;
-    const second = await store.writer();
-    await second.write(bytes);
-    expect(await second.commit(digest)).toEqual({ digest, size: bytes.length });
+    expect(await publishBytes(store, bytes)).toEqual({ digest, size: bytes.length });
     expect(statSync(published).ino).toBe(inode);
     expect(await filesBelow(tmp())).toEqual([]);
     expect(readFileSync(published)).toEqual(bytes);
@@ -76,12 +79,10 @@ describe('publishing content that is already published', () => {
     const store = await FsContentStore.open(root);
     const bytes = Buffer.from('the right bytes');
     const digest = digestOf(bytes);
-    const published = path.join(root, 'blobs', `sha256/${digest.hex.slice(0, 2)}/${digest.hex}`);
+    const published = publishedPath(digest);
     await mkdir(path.dirname(published), { recursive: true });
     await writeFile(published, 'short');
-    const writer = await store.writer();
-    await writer.write(bytes);
-    await writer.commit(digest);
+    await publishBytes(store, bytes);
     expect(readFileSync(published)).toEqual(bytes);
     expect(await filesBelow(tmp())).toEqual([]);
     await store.close();

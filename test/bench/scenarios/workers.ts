@@ -17,7 +17,7 @@ import { HUB_PASSWORD, HUB_USER } from '../../interop/support/token-server.js';
 import type { BenchContext } from '../context.js';
 import { runLoad, type HerdOutcome } from '../load.js';
 import { getBlob } from '../registry-client.js';
-import { median, medianRatio, roundSeconds } from '../rounds.js';
+import { interleavedRounds, median, medianRatio, roundSeconds } from '../rounds.js';
 import { round, spread, MiB } from '../stats.js';
 import { startNginxTarget, type Target } from '../targets.js';
 import { runWrk, type WrkResult } from '../wrk.js';
@@ -53,10 +53,9 @@ function startWorkers(context: BenchContext, dir: string, count: number): Promis
   return startMirror(dir, env.upstreams, overrides, { args: ['--workers', String(count)] });
 }
 
-/** One server of the throughput rounds: a mirror or nginx, with this many processes. */
+/** One server of the throughput rounds: a mirror or nginx, named with its number of processes. */
 interface Server {
-  kind: 'mirror' | 'nginx';
-  processes: number;
+  name: `${'mirror' | 'nginx'}-${1 | 2}`;
   url: string;
 }
 
@@ -72,25 +71,23 @@ async function throughput(context: BenchContext, mirrors: Map<number, RunningMir
   try {
     for (const processes of [2, 1]) nginx.push(await startNginxTarget(join(context.env.seedDir, '..', 'workers', `nginx-${processes}`), context.env.seedDir, processes));
     const servers: Server[] = [
-      ...[...mirrors].map(([processes, mirror]): Server => ({ kind: 'mirror', processes, url: mirror.url })),
-      { kind: 'nginx', processes: 2, url: nginx[0]!.url },
-      { kind: 'nginx', processes: 1, url: nginx[1]!.url },
+      { name: 'mirror-2', url: mirrors.get(2)!.url },
+      { name: 'mirror-1', url: mirrors.get(1)!.url },
+      { name: 'nginx-2', url: nginx[0]!.url },
+      { name: 'nginx-1', url: nginx[1]!.url },
     ];
     for (const server of servers) {
       const agent = new Agent({ keepAlive: true, maxSockets: 1 });
       await getBlob(server.url, app.repo, blob.digest, blob.size, agent).finally(() => agent.destroy());
     }
     const seconds = roundSeconds(context.options.durationS);
-    const results = new Map<Server, Measured[]>(servers.map((server) => [server, []]));
-    for (let index = 1; index <= context.options.rounds; index++) {
-      for (const server of servers) {
-        context.log(`workers: ${server.kind} with ${server.processes} process(es), warm ${round(blob.size / MiB)} MiB blob, round ${index}/${context.options.rounds}, ${seconds} s`);
-        const result = await runWrk(`${server.url}/v2/${app.repo}/blobs/${blob.digest}`, CONNECTIONS, seconds);
-        results.get(server)!.push({ reqPerS: result.requests / (result.durationUs / 1e6), errors: result.errors });
-      }
-    }
-    const of = (kind: Server['kind'], processes: number) => results.get(servers.find((server) => server.kind === kind && server.processes === processes)!)!;
-    const [two, one, nginxTwo, nginxOne] = [of('mirror', 2), of('mirror', 1), of('nginx', 2), of('nginx', 1)];
+    const results = await interleavedRounds(servers, context.options.rounds, async (server, index): Promise<Measured> => {
+      context.log(`workers: ${server.name}, warm ${round(blob.size / MiB)} MiB blob, round ${index}/${context.options.rounds}, ${seconds} s`);
+      const result = await runWrk(`${server.url}/v2/${app.repo}/blobs/${blob.digest}`, CONNECTIONS, seconds);
+      return { reqPerS: result.requests / (result.durationUs / 1e6), errors: result.errors };
+    });
+    const of = (name: Server['name']) => results.get(name)!;
+    const [two, one, nginxTwo, nginxOne] = [of('mirror-2'), of('mirror-1'), of('nginx-2'), of('nginx-1')];
     const reqPerS = (entries: Measured[]) => round(median(entries.map((entry) => entry.reqPerS)));
     context.emit({
       bench: 'workers-throughput',
