@@ -98,6 +98,14 @@ export function contentStoreContract(name: string, open: () => Promise<ContentSt
       expect(await listed(store)).toEqual([`${digest.value}=${bytes.length}`]);
     });
 
+    it('a digest committed again later (a blob pushed twice) succeeds and leaves one copy, readable whole', async () => {
+      await (await written(await store.writer(), bytes)).commit(digest);
+      const again = await written(await store.writer(), bytes, 5);
+      expect(await again.commit(digest, bytes.length)).toEqual({ digest, size: bytes.length });
+      expect((await bytesOf(store, digest))?.equals(bytes)).toBe(true);
+      expect(await listed(store)).toEqual([`${digest.value}=${bytes.length}`]);
+    });
+
     it('serves byte ranges, first and last bytes included', async () => {
       await (await written(await store.writer(), bytes)).commit(digest);
       expect((await bytesOf(store, digest, { start: 0, end: 0 }))?.equals(bytes.subarray(0, 1))).toBe(true);
