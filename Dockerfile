@@ -11,8 +11,8 @@ WORKDIR /app
 COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
 COPY src ./src
 COPY mirror.config.json mirror.config.schema.json ./
-RUN npm ci --ignore-scripts && npx tsc -p tsconfig.build.json && node src/native/build-sendfile.mjs \
-  && test -f dist/native/sendfile.node
+RUN npm ci --ignore-scripts && npx tsc -p tsconfig.build.json && node src/native/build-native.mjs \
+  && test -f dist/native/sendfile.node && test -f dist/native/malloc-tuning.node
 
 # ---- runtime: production dependencies and compiled code only
 FROM node:26-slim

@@ -12,6 +12,7 @@ import type { Logger } from 'pino';
 import type { Mirror } from '../compose.js';
 import { loadConfig } from '../config/load-config.js';
 import type { MirrorConfig } from '../config/mirror-config.js';
+import { bodyHeapStatus } from '../http/body-heap.js';
 import { tlsServeOptions } from '../http/tls.js';
 import { createLogger } from '../log.js';
 import type { WorkerIdentity } from '../replicas/worker-coordination.js';
@@ -27,22 +28,34 @@ const FILL_DRAIN_MS = 5_000;
 /** Keep-alive connections go idle as their last response ends; they are closed as that happens. */
 const IDLE_SWEEP_MS = 100;
 /**
- * How far V8 lets the heap grow past what survived the last full collection before it collects
- * again. Left to itself it picks a factor of about 2 and more, so a serving process whose live
- * heap is a steady 20 MB swung between 60 and 80 MB of RSS: garbage waiting for a collection. At
- * 1.5 the scale benchmark's workers (200,000 tags, 16 connections, a re-tag beside them) peaked
- * 10-15 MB lower each at the same request rate. V8 reads the flag at every collection, so setting
- * it here works whichever way node was started (a flag on the command line would be one more
- * thing every launcher must repeat).
+ * V8 flags of a serving process, set by the process itself: V8 reads them at every collection, so
+ * this works whichever way node was started (a flag on the command line would be one more thing
+ * every launcher must repeat).
+ *
+ * `--heap-growing-percent=50`: how far V8 lets the heap grow past what survived the last full
+ * collection before it collects again. Left to itself it picks a factor of about 2 and more, so a
+ * serving process whose live heap is a steady 20 MB swung between 60 and 80 MB of RSS: garbage
+ * waiting for a collection. At 1.5 the scale benchmark's workers (200,000 tags, 16 connections,
+ * a re-tag beside them) peaked 10-15 MB lower each at the same request rate.
+ *
+ * `--no-concurrent-array-buffer-sweeping`: every body chunk Node reads (a request body from the
+ * HTTP parser, a socket read for undici) is an ArrayBuffer of up to 64 KiB outside the heap. V8
+ * counts such bytes allocated since the last mark-compact against the old generation's limit, and
+ * by default frees the dead ones on a background task, so the count falls late and a 1 GiB push
+ * ran about 40 mark-compacts (a 13 MB heap, a limit of 25 MB). Freed at the collection itself,
+ * the same push runs 15-20, with about 15% less CPU (docs/benchmarks.md, "Where a push's CPU
+ * goes"; test/hosted/push-memory-churn.test.ts counts them).
  */
-const HEAP_GROWING_PERCENT = 50;
+const SERVING_V8_FLAGS = ['--heap-growing-percent=50', '--no-concurrent-array-buffer-sweeping'];
 
 export async function serveProcess(options: ServeOptions, isWorker: boolean): Promise<void> {
-  v8.setFlagsFromString(`--heap-growing-percent=${HEAP_GROWING_PERCENT}`);
+  for (const flag of SERVING_V8_FLAGS) v8.setFlagsFromString(flag);
   const config = await loadConfig(options.config);
   if (options.offline) config.offline = true;
   // Workers share stdout: each line says which one wrote it.
   const log = isWorker ? createLogger(config.log.level).child({ worker: cluster.worker?.id }) : createLogger(config.log.level);
+  if (bodyHeapStatus.tuned) log.info('upload bodies reuse freed heap pages (malloc trim threshold raised while they stream)');
+  else log.info({ reason: bodyHeapStatus.reason }, 'upload bodies use the default malloc trim threshold');
   let resolveMirror!: (mirror: Mirror) => void;
   const ready = new Promise<Mirror>((resolve) => (resolveMirror = resolve));
   // Until the cache is open, requests wait for it; then they go straight to the app.

@@ -8,6 +8,7 @@
  */
 import { Readable } from 'node:stream';
 import { MirrorError, SizeInvalidError } from '../domain/errors.js';
+import { bodyHeap } from '../http/body-heap.js';
 import { pumpBody } from '../pull-through/body-pump.js';
 import type { ContentWriter } from '../storage/content-store.js';
 
@@ -53,10 +54,14 @@ export async function writeBody(body: AsyncIterable<Uint8Array>, writer: Content
   // A small body announced as such needs no buffer of a full piece.
   const pieces = new PieceWriter(writer, limits.expected ? Math.min(bytes, limits.expected) : bytes, depth, limits.flushEarly ?? true);
   let failure: unknown;
+  // While the body streams in, freed chunks' pages are kept for the next chunks (http/body-heap.ts).
+  const release = bodyHeap.hold();
   try {
     await (body instanceof Readable ? readStreamInto(body, pieces, limits.expected) : readInto(body, pieces, limits.expected));
   } catch (error) {
     failure = error;
+  } finally {
+    release();
   }
   await pieces.flush();
   if (failure !== undefined) throw failure;

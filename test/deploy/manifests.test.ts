@@ -313,12 +313,13 @@ describe('Dockerfile', () => {
     expect(lastStage.join('\n')).toMatch(/npm ci --omit=dev/);
   });
 
-  it('builds the sendfile addon in a stage that has a C compiler, and fails the build without it', () => {
+  it('builds the native addons (sendfile, malloc tuning) in a stage that has a C compiler, and fails the build without them', () => {
     const build = instructions.slice(0, instructions.map((line) => /^FROM /i.test(line)).lastIndexOf(true));
     expect(build[0]).toMatch(/^FROM node:26 AS build$/i);
     const run = build.filter((line) => /^RUN /i.test(line)).join('\n');
-    expect(run).toContain('node src/native/build-sendfile.mjs');
+    expect(run).toContain('node src/native/build-native.mjs');
     expect(run).toContain('test -f dist/native/sendfile.node');
+    expect(run).toContain('test -f dist/native/malloc-tuning.node');
     expect(lastStage).toContain('COPY --from=build /app/dist ./dist');
   });
 
