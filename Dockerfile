@@ -3,7 +3,7 @@
 #   docker build -t registry-mirror .
 #   docker run -p 5000:5000 -v mirror-data:/data registry-mirror
 
-# ---- build: compile TypeScript with the dev dependencies, and the sendfile addon (src/native)
+# ---- build: compile TypeScript with the dev dependencies, and the native addons (src/native)
 # with the full node image's C compiler and the Node headers it ships. The runtime image below
 # is the same Debian release, so the addon links against the same glibc.
 FROM node:26 AS build
