@@ -3,9 +3,9 @@
  * Builds the native addons into dist/native (run by `npm ci` through "prepare", or by
  * `npm run build:native`):
  *   sendfile.node       from sendfile.c: cached blobs sent by sendfile(2) (http/sendfile-addon.ts)
- *   malloc-tuning.node  from malloc-tuning.c: glibc's trim threshold (cli/malloc-tuning.ts)
+ *   malloc-tuning.node  from malloc-tuning.c: glibc's trim threshold while uploads stream (http/body-heap.ts)
  * Both are optional: without sendfile, blob bodies are copied through user space; without the
- * tuning, streaming costs more CPU; both correct. So this script never fails an install: it
+ * tuning, uploads cost more CPU; both correct. So this script never fails an install: it
  * says which addon it skipped and why.
  *
  * It calls the C compiler directly rather than through node-gyp, which would download Node's
@@ -22,7 +22,7 @@ const outputDirectory = resolve(here, '../../dist/native');
 
 const ADDONS = [
   { name: 'sendfile', without: 'cached blobs will be copied through user space', skip: process.env.REGISTRY_MIRROR_SKIP_SENDFILE === '1' && 'REGISTRY_MIRROR_SKIP_SENDFILE=1' },
-  { name: 'malloc-tuning', without: 'streaming bodies will cost more CPU (page faults)', skip: false },
+  { name: 'malloc-tuning', without: 'uploads will cost more CPU (page faults)', skip: false },
 ];
 
 function headerDirectory() {

@@ -1,11 +1,11 @@
 /*
- * glibc malloc tuning for registry-mirror's streaming paths. Every body Node hands JavaScript
- * (a request body from the HTTP parser, a socket read for undici) is a fresh 64 KiB malloc, and
+ * glibc malloc tuning for registry-mirror's uploads. Every body chunk Node hands JavaScript (from
+ * the HTTP parser for a request, from a socket read for undici) is a fresh 64 KiB malloc, and
  * V8 frees them in batches of tens of MiB when a garbage collection runs, prompted by that very
  * external memory. Those batches sit at the top of the heap, so glibc's default trim threshold
  * (128 KiB, raised only by freeing mmap()ed chunks) gives them back to the kernel with brk(2)
- * after every collection, and the next batch faults every page in again: about 260,000 page
- * faults per GiB streamed, a third of the CPU of a 1 GiB push on the benchmark machine
+ * after every collection, and the next batch faults every page in again: 130,000 to 200,000 page
+ * faults per GiB pushed, a quarter to a third of the CPU of a 1 GiB push on the benchmark machine
  * (docs/benchmarks.md, "Where a push's CPU goes"). A trim threshold above one batch keeps those
  * pages for the next one; trim() gives them back once the streaming is over (http/body-heap.ts
  * decides when). Node-API, so one build serves every Node version.

@@ -1,13 +1,13 @@
 /**
  * What the memory churn of a large push costs the serving process (issue 14, push throughput):
- * page faults and full collections. Every
- * request body chunk Node hands JavaScript is a fresh 64 KiB malloc, freed by V8 in batches of
- * tens of MiB; with glibc's default trim threshold each batch went back to the kernel and the
- * next one faulted every page in again: 160 to 180 faults per MiB of a second 512 MiB push,
- * measured here (a third of a push's CPU on the benchmark machine). The mirror raises the
- * threshold while upload bodies stream (http/body-heap.ts), and the same push then faults less
- * than once per MiB. The count is read from /proc (minflt) of the one serving process (`--workers 1`) around
- * the second of two monolithic pushes (the first grows the heap to what a push needs).
+ * page faults and full collections. Every request body chunk Node hands JavaScript is a fresh
+ * 64 KiB malloc, freed by V8 in batches of tens of MiB; with glibc's default trim threshold each
+ * batch went back to the kernel and the next one faulted every page in again: 160 to 180 faults
+ * per MiB of a second 512 MiB push, measured here (a quarter to a third of a push's CPU on the
+ * benchmark machine). The mirror raises the threshold while upload bodies stream
+ * (http/body-heap.ts), and the same push then faults less than once per MiB. The count is read
+ * from /proc (minflt) of the one serving process (`--workers 1`) around the second of two
+ * monolithic pushes (the first grows the heap to what a push needs).
  *
  * The same chunks are external memory to V8, counted against the old generation's limit until
  * they are freed; freed on a background task (V8's default) they held that count up long enough
