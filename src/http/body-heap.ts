@@ -17,8 +17,7 @@
  * Without the addon (not built, not Linux) or off glibc nothing changes either, and
  * `bodyHeapStatus` says why for the start-up log.
  */
-import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
+import { loadNativeAddon } from './native-addon.js';
 
 /** Above one batch: V8 collects once external memory has grown by about 64 MiB. */
 export const STREAMING_TRIM_THRESHOLD_BYTES = 128 * 1024 * 1024;
@@ -75,22 +74,13 @@ export class BodyHeap {
   }
 }
 
-/** Same relative path from src/http (tests) and dist/http (the package). */
-const ADDON_URL = new URL('../../dist/native/malloc-tuning.node', import.meta.url);
-
 function load(env: NodeJS.ProcessEnv): { controls?: MallocControls; status: BodyHeapStatus } {
   if (env.MALLOC_TRIM_THRESHOLD_) return { status: { tuned: false, reason: `MALLOC_TRIM_THRESHOLD_=${env.MALLOC_TRIM_THRESHOLD_} is set` } };
   if (env.GLIBC_TUNABLES?.includes('glibc.malloc.trim_threshold')) return { status: { tuned: false, reason: 'GLIBC_TUNABLES sets glibc.malloc.trim_threshold' } };
-  if (process.platform !== 'linux') return { status: { tuned: false, reason: `not Linux (${process.platform})` } };
-  let controls: MallocControls;
-  try {
-    controls = createRequire(import.meta.url)(fileURLToPath(ADDON_URL)) as MallocControls;
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    return { status: { tuned: false, reason: code === 'MODULE_NOT_FOUND' ? 'addon not built (npm run build:native needs a C compiler and Node headers)' : `addon failed to load: ${(error as Error).message}` } };
-  }
-  if (!controls.glibc) return { status: { tuned: false, reason: 'the C library is not glibc' } };
-  return { controls, status: { tuned: true } };
+  const loaded = loadNativeAddon<MallocControls>('malloc-tuning');
+  if (!loaded.addon) return { status: { tuned: false, reason: `malloc-tuning addon ${loaded.reason}` } };
+  if (!loaded.addon.glibc) return { status: { tuned: false, reason: 'the C library is not glibc' } };
+  return { controls: loaded.addon, status: { tuned: true } };
 }
 
 const loaded = load(process.env);

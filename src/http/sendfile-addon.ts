@@ -4,8 +4,7 @@
  * blobs are copied through user space instead (send-file.ts); `sendfileAddonStatus` says which
  * and why, for the start-up log and /api/status.
  */
-import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
+import { loadNativeAddon } from './native-addon.js';
 
 /** A sendfile transfer: the addon's handle for one response's socket. */
 export type SendfileTransfer = { readonly __brand: 'SendfileTransfer' };
@@ -31,20 +30,11 @@ export interface SendfileAddon {
 
 export type SendfileAddonStatus = { available: true } | { available: false; reason: string };
 
-/** Same relative path from src/http (tests) and dist/http (the package). */
-const ADDON_URL = new URL('../../dist/native/sendfile.node', import.meta.url);
-
 function load(): { addon?: SendfileAddon; status: SendfileAddonStatus } {
-  if (process.platform !== 'linux') return { status: { available: false, reason: `not Linux (${process.platform})` } };
-  try {
-    // A plain object over the native exports (which are fixed): tests can observe calls on it.
-    const addon = { ...(createRequire(import.meta.url)(fileURLToPath(ADDON_URL)) as SendfileAddon) };
-    return { addon, status: { available: true } };
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    const reason = code === 'MODULE_NOT_FOUND' ? 'not built (npm run build:native needs a C compiler and Node headers)' : `failed to load: ${(error as Error).message}`;
-    return { status: { available: false, reason } };
-  }
+  const loaded = loadNativeAddon<SendfileAddon>('sendfile');
+  if (!loaded.addon) return { status: { available: false, reason: loaded.reason } };
+  // A plain object over the native exports (which are fixed): tests can observe calls on it.
+  return { addon: { ...loaded.addon }, status: { available: true } };
 }
 
 const loaded = load();
