@@ -14,19 +14,18 @@
  * for a mark-compact every 25 MiB or so. The serving process sweeps them at the collection
  * instead (cli/serve-process.ts). The count is read from `--trace-gc` lines on its stdout.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import { Readable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { bodyHeapStatus } from '../../src/http/body-heap.js';
 import { serviceMissing } from '../helpers/required-services.js';
+import { serveProcess, type ServeProcess } from './serve-process.js';
 
-const ROOT = path.resolve(import.meta.dirname, '../..');
 const MiB = 1024 * 1024;
 const PUSH_BYTES = 512 * MiB;
 const CHUNK = Buffer.alloc(MiB, 'registry-mirror push page faults ');
@@ -35,21 +34,13 @@ const MAX_FAULTS_PER_MIB = 16;
 /** Mark-compacts during the second push: 5-7 here with the chunks freed at the collection, 19-23 without. */
 const MAX_MARK_COMPACTS = 14;
 
-interface Server {
-  child: ChildProcess;
-  url: string;
-  /** Log lines, parsed. */
-  lines: Array<Record<string, unknown>>;
-  /** `--trace-gc` lines seen so far that report a mark-compact. */
-  markCompacts(): number;
-}
-
-let server: Server | undefined;
-const dirs: string[] = [];
-afterEach(() => {
-  server?.child.kill('SIGKILL');
+let workDir: string | undefined;
+let server: ServeProcess | undefined;
+afterEach(async () => {
+  await server?.kill();
   server = undefined;
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+  if (workDir) await rm(workDir, { recursive: true, force: true });
+  workDir = undefined;
 });
 
 /** This environment with `MALLOC_TRIM_THRESHOLD_` as given (undefined: unset), and no `GLIBC_TUNABLES`. */
@@ -60,29 +51,16 @@ function environment(trimThreshold: string | undefined): NodeJS.ProcessEnv {
   return trimThreshold === undefined ? env : { ...env, MALLOC_TRIM_THRESHOLD_: trimThreshold };
 }
 
-async function startServe(env: NodeJS.ProcessEnv): Promise<Server> {
-  const dir = mkdtempSync(path.join(tmpdir(), 'push-memory-churn-'));
-  dirs.push(dir);
-  const config = path.join(dir, 'mirror.config.json');
-  writeFileSync(config, JSON.stringify({ listen: { host: '127.0.0.1', port: 0 }, cache: { dir: path.join(dir, 'cache') }, log: { level: 'info' }, defaultUpstream: null, upstreams: {}, hosted: { allowAnonymousPush: true } }));
-  const child = spawn(process.execPath, ['--trace-gc', '--import', 'tsx', 'src/main.ts', 'serve', '--workers', '1', '--config', config], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'inherit'] });
-  const lines: Array<Record<string, unknown>> = [];
-  let markCompacts = 0;
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('serve did not listen within 30 s')), 30_000);
-    child.once('exit', (code) => reject(new Error(`serve exited with ${code} before listening`)));
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      if (!line.startsWith('{')) return void (markCompacts += line.includes(': Mark-Compact ') ? 1 : 0);
-      const entry = JSON.parse(line) as Record<string, unknown>;
-      lines.push(entry);
-      if (entry.msg === 'listening') {
-        clearTimeout(timer);
-        resolve(entry.url as string);
-      }
-    });
-  });
-  return { child, url, lines, markCompacts: () => markCompacts };
+/** One registry-only serving process (`--workers 1`) with anonymous pushes, `--trace-gc` on, logging at info. */
+async function startServe(env: NodeJS.ProcessEnv): Promise<ServeProcess> {
+  await server?.kill();
+  workDir ??= await mkdtemp(path.join(tmpdir(), 'push-memory-churn-'));
+  const config = { cache: { dir: path.join(workDir, 'cache') }, log: { level: 'info' }, defaultUpstream: null, upstreams: {}, hosted: { allowAnonymousPush: true } };
+  return serveProcess(workDir, 'churn', config, { nodeArgs: ['--trace-gc'], serveArgs: ['--workers', '1'], env });
 }
+
+/** `--trace-gc` lines so far that report a mark-compact. */
+const markCompacts = (served: ServeProcess) => served.otherLines.filter((line) => line.includes(': Mark-Compact ')).length;
 
 /** Minor page faults of a process so far (proc(5), /proc/pid/stat field 10). */
 function minorFaults(pid: number): number {
@@ -138,7 +116,7 @@ describe.runIf(process.platform === 'linux')('memory churn of a large push', () 
   it.runIf(!addonMissing)('the serving process reuses freed body pages: a few faults per MiB pushed, not one per page', async () => {
     const digest = pushedDigest();
     server = await startServe(environment(undefined));
-    expect(server.lines.map((line) => line.msg)).toContain('upload bodies reuse freed heap pages (malloc trim threshold raised while they stream)');
+    expect(server.logs.map((line) => line.msg)).toContain('upload bodies reuse freed heap pages (malloc trim threshold raised while they stream)');
     // The first push grows the heap to what a push needs (faults either way); the second shows the reuse.
     expect(await pushMonolithic(server.url, digest)).toBe(201);
     const before = minorFaults(server.child.pid!);
@@ -152,17 +130,16 @@ describe.runIf(process.platform === 'linux')('memory churn of a large push', () 
     server = await startServe(environment(undefined));
     expect(await pushMonolithic(server.url, digest)).toBe(201);
     await gcLinesFlushed();
-    const before = server.markCompacts();
+    const before = markCompacts(server);
     expect(await pushMonolithic(server.url, digest)).toBe(201);
     await gcLinesFlushed();
-    expect(server.markCompacts() - before).toBeLessThanOrEqual(MAX_MARK_COMPACTS);
+    expect(markCompacts(server) - before).toBeLessThanOrEqual(MAX_MARK_COMPACTS);
   }, 120_000);
 
   it("an operator's trim threshold is kept (MALLOC_TRIM_THRESHOLD_ or GLIBC_TUNABLES), and the log says so", async () => {
     server = await startServe(environment('131072'));
-    expect(server.lines.find((line) => line.msg === 'upload bodies use the default malloc trim threshold')).toMatchObject({ reason: 'MALLOC_TRIM_THRESHOLD_=131072 is set' });
-    server.child.kill('SIGKILL');
+    expect(server.logs.find((line) => line.msg === 'upload bodies use the default malloc trim threshold')).toMatchObject({ reason: 'MALLOC_TRIM_THRESHOLD_=131072 is set' });
     server = await startServe({ ...environment(undefined), GLIBC_TUNABLES: 'glibc.malloc.trim_threshold=268435456:glibc.malloc.top_pad=67108864' });
-    expect(server.lines.find((line) => line.msg === 'upload bodies use the default malloc trim threshold')).toMatchObject({ reason: 'GLIBC_TUNABLES sets glibc.malloc.trim_threshold' });
+    expect(server.logs.find((line) => line.msg === 'upload bodies use the default malloc trim threshold')).toMatchObject({ reason: 'GLIBC_TUNABLES sets glibc.malloc.trim_threshold' });
   }, 60_000);
 });

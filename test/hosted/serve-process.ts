@@ -14,21 +14,39 @@ const PROJECT_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export interface ServeProcess {
   url: string;
   child: ChildProcess;
+  /** Its log entries so far, parsed. */
+  logs: Array<Record<string, unknown>>;
+  /** Lines of its stdout that are not log entries (what `--trace-gc` prints, say). */
+  otherLines: string[];
   /** SIGKILL, and resolves once it is gone. */
   kill(): Promise<void>;
 }
 
+export interface ServeProcessOptions {
+  /** Node's own flags, before the script. */
+  nodeArgs?: string[];
+  /** More arguments to `serve` (`--workers 1`). */
+  serveArgs?: string[];
+  /** Its environment; default this process's. */
+  env?: NodeJS.ProcessEnv;
+}
+
 /** Writes `config` (listen on loopback, port 0, quiet logs added) beside the cache and starts a server on it. */
-export async function serveProcess(workDir: string, name: string, config: Record<string, unknown>): Promise<ServeProcess> {
+export async function serveProcess(workDir: string, name: string, config: Record<string, unknown>, options: ServeProcessOptions = {}): Promise<ServeProcess> {
   const configFile = path.join(workDir, `${name}.config.json`);
   await writeFile(configFile, JSON.stringify({ listen: { host: '127.0.0.1', port: 0 }, log: { level: 'warn' }, ...config }));
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', 'serve', '--config', configFile], { cwd: PROJECT_ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+  const args = [...(options.nodeArgs ?? []), '--import', 'tsx', 'src/main.ts', 'serve', '--config', configFile, ...(options.serveArgs ?? [])];
+  const child = spawn(process.execPath, args, { cwd: PROJECT_ROOT, env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'inherit'] });
+  const logs: Array<Record<string, unknown>> = [];
+  const otherLines: string[] = [];
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${name} did not start within 30 s`)), 30_000);
     void exited.then(() => reject(new Error(`${name} exited before listening`)));
     createInterface({ input: child.stdout! }).on('line', (line) => {
+      if (!line.startsWith('{')) return void otherLines.push(line);
       const entry = JSON.parse(line) as { msg?: string; url?: string };
+      logs.push(entry);
       if (entry.msg === 'listening' && entry.url) {
         clearTimeout(timer);
         resolve(entry.url);
@@ -39,7 +57,7 @@ export async function serveProcess(workDir: string, name: string, config: Record
     throw error;
   });
   return {
-    url, child,
+    url, child, logs, otherLines,
     async kill() {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
       await exited;
