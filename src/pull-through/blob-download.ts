@@ -110,7 +110,9 @@ export class BlobDownload {
     }
     const room = this.#reservation.grow(chunk.byteLength);
     if (room === undefined && this.writer.writeNow?.(chunk)) return undefined;
-    return room === undefined ? this.writer.write(chunk) : room.then(() => this.writer.write(chunk));
+    // Written later: a copy, since the chunk may be a slice of a reused read buffer (body-pump.ts).
+    const kept = Buffer.from(chunk);
+    return room === undefined ? this.writer.write(kept) : room.then(() => this.writer.write(kept));
   }
 }
 

@@ -1,5 +1,8 @@
 /**
- * Moves an upstream body into a sink chunk by chunk, as the socket delivers it. The body flows
+ * Moves an upstream body into a sink chunk by chunk, as the socket delivers it. A blob body from
+ * the upstream's own client (upstream/blob-socket-client.ts) hands its chunks over itself, as
+ * slices of the buffer its socket reads into: such a chunk is valid only during the sink's call,
+ * so a sink that keeps one (to write it later) copies it. Any other body flows
  * ('data' events): each chunk is handed over as undici parsed it, without the copy that reading
  * a paused stream makes when several chunks are buffered (Readable `fromList`), and without a
  * promise per chunk, which `for await` costs (docs/benchmarks.md, "Where the time goes on a
@@ -10,11 +13,13 @@
  * body's (a broken connection, undici's body timeout, a premature close), or the sink's.
  */
 import { finished, type Readable } from 'node:stream';
+import { isDirectBody } from '../upstream/blob-socket-client.js';
 
 /** Takes a chunk: undefined when done with it, or a promise to wait for before the next one. */
 export type ChunkSink = (chunk: Buffer) => Promise<void> | undefined;
 
 export function pumpBody(body: Readable, sink: ChunkSink): Promise<void> {
+  if (isDirectBody(body)) return body.deliverTo(sink);
   return new Promise<void>((resolve, reject) => {
     let failed = false;
     let waiting: Promise<void> | undefined;

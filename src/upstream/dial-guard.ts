@@ -38,9 +38,10 @@ export function dialPolicyFor(upstreamName: string, upstreamUrl: URL, trustedEnt
   };
 }
 
-export function guardedConnector(policy: DialPolicy, timeoutMs: number): buildConnector.connector {
-  const trusted = buildConnector({ timeout: timeoutMs });
-  const checked = buildConnector({ timeout: timeoutMs, lookup: publicOnlyLookup });
+/** `socketOptions` go to every net.connect / tls.connect (blob-socket-client.ts: how sockets read). */
+export function guardedConnector(policy: DialPolicy, timeoutMs: number, socketOptions: object = {}): buildConnector.connector {
+  const trusted = buildConnector({ ...socketOptions, timeout: timeoutMs });
+  const checked = buildConnector({ ...socketOptions, timeout: timeoutMs, lookup: publicOnlyLookup });
   return function connectGuarded(options, callback) {
     const destination = destinationOf(options);
     if (policy.isTrusted(destination)) return trusted(options, callback);

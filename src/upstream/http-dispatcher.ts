@@ -17,6 +17,13 @@ export interface UpstreamTimeouts {
 
 export type UpstreamResponse = Dispatcher.ResponseData;
 
+/** What the redirect, auth and answer checks read of a response, from undici or blob-socket-client.ts. */
+export interface HopResponse {
+  statusCode: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: { dump(): Promise<unknown> };
+}
+
 export interface HopRequest {
   method: 'GET' | 'HEAD';
   url: URL;
@@ -28,7 +35,7 @@ export interface HopRequest {
  * Sends one request, no redirects or auth; rejects with domain errors on network failures.
  * `what` names the call in error messages; it must never hold a credential or a signed URL.
  */
-export type SendHop = (request: HopRequest, what: string) => Promise<UpstreamResponse>;
+export type SendHop<Response extends HopResponse = UpstreamResponse> = (request: HopRequest, what: string) => Promise<Response>;
 
 export const USER_AGENT = 'registry-mirror/0.1';
 
@@ -62,7 +69,7 @@ export async function sendOnce(dispatcher: Dispatcher, request: HopRequest, what
  * Reads and drops a body we do not use, so the socket goes back to the keep-alive pool; a body
  * over 128 KiB is destroyed instead. Either way its error is handled (dump listens for it).
  */
-export function discardBody(response: UpstreamResponse): void {
+export function discardBody(response: HopResponse): void {
   response.body.dump().catch(() => undefined);
 }
 

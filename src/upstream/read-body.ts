@@ -4,10 +4,10 @@
  * large, aborted) destroys the body through its async iterator, which handles the error.
  */
 import { UpstreamBadResponseError } from '../domain/errors.js';
-import { discardBody, type UpstreamResponse } from './http-dispatcher.js';
+import { discardBody, type HopResponse, type UpstreamResponse } from './http-dispatcher.js';
 import { headerValue, networkFailure } from './upstream-failures.js';
 
-export function contentLength(response: UpstreamResponse): number | undefined {
+export function contentLength(response: Pick<HopResponse, 'headers'>): number | undefined {
   const value = headerValue(response.headers, 'content-length');
   return value !== undefined && /^[0-9]+$/.test(value) ? Number(value) : undefined;
 }

@@ -5,14 +5,14 @@
  * http(s) targets are dialled. Blob GETs on Docker Hub and most registries redirect to a CDN.
  */
 import { UpstreamBadResponseError } from '../domain/errors.js';
-import { discardBody, type HopRequest, type SendHop, type UpstreamResponse } from './http-dispatcher.js';
+import { discardBody, type HopRequest, type HopResponse, type SendHop } from './http-dispatcher.js';
 import { headerValue } from './upstream-failures.js';
 
 export const MAX_REDIRECTS = 5;
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 
-export interface FinalResponse {
-  response: UpstreamResponse;
+export interface FinalResponse<Response extends HopResponse> {
+  response: Response;
   /** Where the final response came from. */
   url: URL;
 }
@@ -26,7 +26,7 @@ export interface RedirectOptions {
   stopAtOtherOrigin?: boolean;
 }
 
-export async function sendFollowingRedirects(send: SendHop, first: HopRequest, what: string, options: RedirectOptions = {}): Promise<FinalResponse> {
+export async function sendFollowingRedirects<Response extends HopResponse>(send: SendHop<Response>, first: HopRequest, what: string, options: RedirectOptions = {}): Promise<FinalResponse<Response>> {
   let request = first;
   for (let hop = 0; ; hop++) {
     const response = await send(request, what);

@@ -7,18 +7,18 @@
 import { parseDigest } from '../domain/digest.js';
 import { UpstreamBadResponseError } from '../domain/errors.js';
 import { manifestMediaType, mediaTypeEssence, MANIFEST_MEDIA_TYPES, OCI_INDEX } from '../domain/media-types.js';
-import { discardBody, type UpstreamResponse } from './http-dispatcher.js';
+import { discardBody, type HopResponse, type UpstreamResponse } from './http-dispatcher.js';
 import { contentLength } from './read-body.js';
 import { errorForStatus, headerValue } from './upstream-failures.js';
 
 /** The final response of a call, and whether it came from another origin (a redirect target such as a CDN). */
-export interface UpstreamAnswer {
-  response: UpstreamResponse;
+export interface UpstreamAnswer<Response extends HopResponse = UpstreamResponse> {
+  response: Response;
   crossOrigin: boolean;
 }
 
 /** Only the registry itself says what does not exist; a CDN's 404 after its redirect is its fault. */
-export function isNotFound(answer: UpstreamAnswer): boolean {
+export function isNotFound(answer: UpstreamAnswer<HopResponse>): boolean {
   return answer.response.statusCode === 404 && !answer.crossOrigin;
 }
 
@@ -27,7 +27,7 @@ export function isNotFound(answer: UpstreamAnswer): boolean {
  * meaning (credentials, access); from a redirect target every 4xx but 429 is the upstream's
  * fault, a 502: clients do not fall back on a 4xx.
  */
-export function expectOk(answer: UpstreamAnswer, what: string): void {
+export function expectOk(answer: UpstreamAnswer<HopResponse>, what: string): void {
   const { response, crossOrigin } = answer;
   const status = response.statusCode;
   if (status === 200) return;
@@ -39,7 +39,7 @@ export function expectOk(answer: UpstreamAnswer, what: string): void {
 }
 
 /** Discards the body and hands back `value`, for answers whose status says it all. */
-export function discarded<T>(answer: UpstreamAnswer, value: T): T {
+export function discarded<T>(answer: UpstreamAnswer<HopResponse>, value: T): T {
   discardBody(answer.response);
   return value;
 }

@@ -11,8 +11,9 @@ import { parseDigest } from '../domain/digest.js';
 import { BlobUnknownError, ManifestUnknownError, NameUnknownError, UnauthorizedError, UntrustedRealmError } from '../domain/errors.js';
 import { MAX_MANIFEST_BYTES, OCI_INDEX, UPSTREAM_MANIFEST_ACCEPT } from '../domain/media-types.js';
 import { assertRepositoryName, parseManifestReference } from '../domain/reference.js';
-import { dialPolicyFor } from './dial-guard.js';
-import { createUpstreamDispatcher, discardBody, guardBody, sendOnce, type SendHop, type UpstreamTimeouts } from './http-dispatcher.js';
+import { BlobSocketClient, blobSocketReads } from './blob-socket-client.js';
+import { dialPolicyFor, guardedConnector } from './dial-guard.js';
+import { createUpstreamDispatcher, discardBody, guardBody, sendOnce, type HopRequest, type HopResponse, type SendHop, type UpstreamResponse, type UpstreamTimeouts } from './http-dispatcher.js';
 import { contentLength, readBodyLimited } from './read-body.js';
 import { sendFollowingRedirects } from './redirects.js';
 import { checkTagList, discarded, expectOk, isNotFound, manifestResult, referrersResult, type ManifestResult, type UpstreamAnswer } from './upstream-answers.js';
@@ -91,6 +92,8 @@ export class UpstreamRegistry {
   readonly name: string;
   readonly #baseUrl: URL;
   readonly #dispatcher: Agent;
+  /** Blob GETs, whose bodies go to the cache without undici's per-read buffers (blob-socket-client.ts). */
+  readonly #blobClient: BlobSocketClient;
   readonly #auth: UpstreamAuth;
   /** The same upstream as a client without credentials: its own challenge and token cache. */
   readonly #anonymousAuth: UpstreamAuth;
@@ -106,6 +109,7 @@ export class UpstreamRegistry {
     const { username, password, tokenRealms, redirectHosts } = options.config;
     const dialPolicy = dialPolicyFor(options.name, this.#baseUrl, [...(tokenRealms ?? []), ...(redirectHosts ?? [])]);
     this.#dispatcher = createUpstreamDispatcher(options.name, options.timeouts, dialPolicy);
+    this.#blobClient = new BlobSocketClient(guardedConnector(dialPolicy, options.timeouts.connectMs, blobSocketReads()), options.timeouts);
     const sendToken = this.#hopSender('token');
     const authOptions = {
       upstreamName: this.name,
@@ -165,7 +169,7 @@ export class UpstreamRegistry {
   async fetchBlob(repo: string, digest: string, options: { signal?: AbortSignal } = {}): Promise<BlobResult> {
     parseDigest(digest);
     const call = this.#call('blob', 'GET', repo, `blobs/${digest}`, options);
-    const answer = await this.#request(call);
+    const answer = await this.#request(call, this.#hopSender('blob', (request, what) => this.#blobClient.send(request, what)));
     if (isNotFound(answer)) throw discarded(answer, new BlobUnknownError(`blob ${digest} is not known to upstream ${this.name} in ${repo}`));
     expectOk(answer, call.what);
     return { size: contentLength(answer.response), body: guardBody(answer.response.body) };
@@ -206,6 +210,7 @@ export class UpstreamRegistry {
   }
 
   async close(): Promise<void> {
+    this.#blobClient.close();
     await this.#dispatcher.close();
   }
 
@@ -230,11 +235,13 @@ export class UpstreamRegistry {
    * upstream itself: learn the challenge, drop a refused token, get a fresh credential and try
    * once more; a second 401 is final. Anything from a redirect target is the caller's to judge.
    */
-  async #request(call: UpstreamCall): Promise<UpstreamAnswer> {
+  #request(call: UpstreamCall): Promise<UpstreamAnswer>;
+  #request<Response extends HopResponse>(call: UpstreamCall, send: SendHop<Response>): Promise<UpstreamAnswer<Response>>;
+  async #request(call: UpstreamCall, send: SendHop<HopResponse> = this.#hopSender(call.kind)): Promise<UpstreamAnswer<HopResponse>> {
     const auth = call.anonymous ? this.#anonymousAuth : this.#auth;
     let credential = await auth.credentialFor(call.scope);
     for (let attempt = 1; ; attempt++) {
-      const { response, url } = await sendFollowingRedirects(this.#hopSender(call.kind), this.#hop(call, credential), call.what, { stopAtOtherOrigin: call.anonymous });
+      const { response, url } = await sendFollowingRedirects(send, this.#hop(call, credential), call.what, { stopAtOtherOrigin: call.anonymous });
       const crossOrigin = url.origin !== this.#baseUrl.origin;
       if (response.statusCode !== 401 || crossOrigin) return { response, crossOrigin };
       discardBody(response);
@@ -270,11 +277,13 @@ export class UpstreamRegistry {
     return { method: call.method, url: call.url, headers, signal: call.signal };
   }
 
-  /** One request, timed and reported to onResponse. */
-  #hopSender(kind: UpstreamCallKind): SendHop {
+  /** One request, timed and reported to onResponse; undici sends it unless `transport` is given. */
+  #hopSender(kind: UpstreamCallKind): SendHop;
+  #hopSender<Response extends HopResponse>(kind: UpstreamCallKind, transport: SendHop<Response>): SendHop<Response>;
+  #hopSender(kind: UpstreamCallKind, transport: SendHop<HopResponse> = (request: HopRequest, what: string): Promise<UpstreamResponse> => sendOnce(this.#dispatcher, request, what)): SendHop<HopResponse> {
     return async (request, what) => {
       const started = performance.now();
-      const response = await sendOnce(this.#dispatcher, request, what);
+      const response = await transport(request, what);
       const info = {
         upstream: this.name, method: request.method, kind, status: response.statusCode, durationMs: performance.now() - started,
         headers: response.headers, crossOrigin: request.url.origin !== this.#baseUrl.origin,
