@@ -5,12 +5,16 @@
  * receiving replica fills its own disk from it exactly as from an upstream: hashing the bytes
  * and checking them against the digest before anything is published (blob-download.ts).
  *
- * Only http(s) URLs are dialled, and nothing of any client's request goes with it.
+ * Only http(s) URLs are dialled, and nothing of any client's request goes with it. The body is
+ * read as an upstream blob's is (upstream/blob-socket-client.ts): into one reused buffer and
+ * straight into the fill, which matters most between the workers of one machine, where every
+ * blob a worker does not own comes this way.
  */
-import { Agent, request } from 'undici';
+import { buildConnector } from 'undici';
 import type { Digest } from '../domain/digest.js';
 import { UpstreamUnavailableError } from '../domain/errors.js';
 import { discardUpstreamBody, type UpstreamBlob } from '../pull-through/upstream-port.js';
+import { BlobSocketClient, blobSocketReads, type SocketResponse } from '../upstream/blob-socket-client.js';
 import { CLUSTER_AUTH_HEADER, signClusterRequest } from './cluster-auth.js';
 
 export const FLEET_BLOB_PATH = '/_mirror/fleet/blobs/';
@@ -30,22 +34,17 @@ export interface PeerDownload extends UpstreamBlob {
 }
 
 export class PeerClient {
-  readonly #dispatcher: Agent;
+  readonly #client: BlobSocketClient;
 
-  constructor(private readonly secret: string, private readonly timeouts: PeerTimeouts) {
-    this.#dispatcher = new Agent({ connect: { timeout: timeouts.connectMs }, keepAliveTimeout: 10_000 });
+  constructor(private readonly secret: string, timeouts: PeerTimeouts) {
+    this.#client = new BlobSocketClient(buildConnector({ ...blobSocketReads(), timeout: timeouts.connectMs }), timeouts);
   }
 
   /** The owner's download of `digest`; rejects when the owner cannot stream it (gone, finished, not started). */
   async download(ownerUrl: string, digest: Digest, signal: AbortSignal): Promise<PeerDownload> {
     const url = blobUrl(ownerUrl, digest);
-    const response = await request(url, {
-      dispatcher: this.#dispatcher,
-      headers: { [CLUSTER_AUTH_HEADER]: signClusterRequest(this.secret, 'GET', url.pathname) },
-      signal,
-      headersTimeout: this.timeouts.headersMs,
-      bodyTimeout: this.timeouts.idleMs,
-    }).catch((error: unknown) => {
+    const headers = { [CLUSTER_AUTH_HEADER]: signClusterRequest(this.secret, 'GET', url.pathname) };
+    const response: SocketResponse = await this.#client.send({ method: 'GET', url, headers, signal }, `GET ${url.pathname}`).catch((error: unknown) => {
       throw new UpstreamUnavailableError(`replica ${url.origin} did not answer for ${digest.value}: ${(error as Error).message}`);
     });
     const length = response.headers['content-length'];
@@ -58,7 +57,7 @@ export class PeerClient {
   }
 
   async close(): Promise<void> {
-    await this.#dispatcher.close();
+    this.#client.close();
   }
 }
 

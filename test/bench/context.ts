@@ -17,7 +17,7 @@ export interface BenchOptions {
   scaleImportTimeoutS: number;
 }
 
-export const SCENARIOS = ['cold', 'cold-blob', 'warm', 'herd', 'throughput', 'tags', 'memory', 'push', 'auth', 'replicas', 'workers', 'scale'] as const;
+export const SCENARIOS = ['cold', 'cold-blob', 'cold-registry', 'warm', 'herd', 'throughput', 'tags', 'memory', 'push', 'auth', 'replicas', 'workers', 'scale'] as const;
 /** Scenarios that start what they measure themselves and need none of the shared upstreams and targets. */
 export const STANDALONE_SCENARIOS: readonly ScenarioName[] = ['scale'];
 export type ScenarioName = (typeof SCENARIOS)[number];
@@ -30,6 +30,8 @@ export interface BenchContext {
   readonly meter: UpstreamMeter;
   readonly targets: ReadonlyMap<TargetName, Target>;
   readonly options: BenchOptions;
+  /** The run's temporary directory: a scenario that starts servers of its own keeps their state under it. */
+  readonly workDir: string;
   /** Prints the result as one JSON line (and appends it to --json). */
   emit(result: BenchResult): void;
   /** Progress for humans, on stderr. */

@@ -60,7 +60,7 @@ async function startMirrorRegistry(dir: string): Promise<PushTarget> {
   return { name: MIRROR, url, pid: started.pid, stop: () => processes.stopAll() };
 }
 
-async function startRegistry2(dir: string): Promise<PushTarget> {
+export async function startRegistry2(dir: string): Promise<PushTarget> {
   const processes = new ProcessGroup();
   mkdirSync(join(dir, 'data'), { recursive: true });
   const port = await freeLoopbackPort();

@@ -5,7 +5,7 @@
  * all state in one temporary directory; runs the scenarios; prints one JSON line per result on
  * stdout and a summary table on stderr; stops everything by PID.
  *
- *   npm run bench -- [--only cold,cold-blob,warm,herd,throughput,tags,memory,push,auth,replicas,workers,scale] [--skip-memory]
+ *   npm run bench -- [--only cold,cold-blob,cold-registry,warm,herd,throughput,tags,memory,push,auth,replicas,workers,scale] [--skip-memory]
  *                    [--duration 10] [--rounds 3] [--clients 20,50] [--json results.jsonl]
  *                    [--scale-tags 200000] [--scale-repositories 2000] [--scale-old-main FILE] [--scale-import-timeout 300]
  *
@@ -25,6 +25,7 @@ import { describeMachine, versionOf } from './machine.js';
 import { formatTable, summaryRows } from './summary.js';
 import { coldPull, warmPull } from './scenarios/pulls.js';
 import { coldBlob } from './scenarios/cold-blob.js';
+import { coldRegistry } from './scenarios/cold-registry.js';
 import { herd } from './scenarios/herd.js';
 import { throughput } from './scenarios/throughput.js';
 import { tags } from './scenarios/tags.js';
@@ -35,7 +36,7 @@ import { replicas } from './scenarios/replicas.js';
 import { workers } from './scenarios/workers.js';
 import { scale } from './scenarios/scale.js';
 
-const RUNNERS: Record<ScenarioName, (context: BenchContext) => Promise<void>> = { cold: coldPull, 'cold-blob': coldBlob, warm: warmPull, herd, throughput, tags, memory, push, auth: authFlood, replicas, workers, scale };
+const RUNNERS: Record<ScenarioName, (context: BenchContext) => Promise<void>> = { cold: coldPull, 'cold-blob': coldBlob, 'cold-registry': coldRegistry, warm: warmPull, herd, throughput, tags, memory, push, auth: authFlood, replicas, workers, scale };
 
 function parseOptions(argv: string[]): BenchOptions {
   const positiveInt = (name: string) => (value: string) => {
@@ -47,7 +48,7 @@ function parseOptions(argv: string[]): BenchOptions {
     .option('--only <list>', `scenarios to run: ${SCENARIOS.join(',')}`, SCENARIOS.join(','))
     .option('--skip-memory', 'skip the 1 GiB memory scenario')
     .option('--duration <seconds>', 'wrk duration per measurement', positiveInt('--duration'), 10)
-    .option('--rounds <n>', 'throughput, cold, cold-blob: interleaved rounds (the median counts)', positiveInt('--rounds'), 3)
+    .option('--rounds <n>', 'throughput, cold, cold-blob, cold-registry: interleaved rounds (the median counts)', positiveInt('--rounds'), 3)
     .option('--clients <list>', 'herd sizes', '20,50')
     .option('--json <file>', 'also append every result line to this file')
     .option('--scale-tags <n>', 'scale: tags in the generated archive', positiveInt('--scale-tags'), 200_000)
@@ -118,7 +119,7 @@ async function main(): Promise<void> {
     stops.push(() => env.stop());
     const targets = await startTargets(root, env, stops, emit);
     log(`targets: ${[...targets.values()].map((target) => `${target.name} ${target.url}`).join(', ')}`);
-    const context: BenchContext = { env, meter: new UpstreamMeter(env), targets, options, emit, log };
+    const context: BenchContext = { env, meter: new UpstreamMeter(env), targets, options, workDir: root, emit, log };
     for (const name of SCENARIOS) if (options.only.has(name)) await RUNNERS[name](context);
     const rows = summaryRows(results);
     emit({ bench: 'summary', rows });

@@ -89,14 +89,19 @@ function coldRows(find: Finder, num: Num): Row[] {
 
 /** scenarios/cold-blob.ts: ratios are medians of per-round ratios against the reference. */
 function coldBlobRows(find: Finder, num: Num): Row[] {
-  const mirror = find('cold-blob', 'mirror');
-  const reference = find('cold-blob', 'reference');
+  return [...coldBlobRowsOf('cold-blob', 'cold ~120 MiB blob', find, num), ...coldBlobRowsOf('cold-registry', 'cold ~120 MiB blob from registry:2', find, num)];
+}
+
+/** scenarios/cold-blob.ts and cold-registry.ts report the same fields. */
+function coldBlobRowsOf(bench: string, what: string, find: Finder, num: Num): Row[] {
+  const mirror = find(bench, 'mirror');
+  const reference = find(bench, 'reference');
   if (!mirror && !reference) return [];
   const raw = (result: BenchResult | undefined, key: string, unit: string) => `${num(result, key) ?? 'n/a'} ${unit}`;
   return [
-    { what: 'cold ~120 MiB blob, MB/s vs reference', mirror: withRaw(num(mirror, 'vs_reference.mb_per_s'), num(mirror, 'mb_per_s'), 'MB/s'), mirrorNginx: '-', reference: raw(reference, 'mb_per_s', 'MB/s'), target: '>= 1.2x' },
-    { what: 'cold ~120 MiB blob, first byte vs reference', mirror: withRaw(num(mirror, 'vs_reference.ttfb'), num(mirror, 'ttfb_ms'), 'ms'), mirrorNginx: '-', reference: raw(reference, 'ttfb_ms', 'ms'), target: '<= 1x' },
-    { what: 'cold blob, CPU seconds per GB served', mirror: withRaw(num(mirror, 'vs_reference.cpu_s_per_gb'), num(mirror, 'cpu_s_per_gb'), 's/GB'), mirrorNginx: '-', reference: raw(reference, 'cpu_s_per_gb', 's/GB'), target: '<= 1x' },
+    { what: `${what}, MB/s vs reference`, mirror: withRaw(num(mirror, 'vs_reference.mb_per_s'), num(mirror, 'mb_per_s'), 'MB/s'), mirrorNginx: '-', reference: raw(reference, 'mb_per_s', 'MB/s'), target: '>= 1.2x' },
+    { what: `${what}, first byte vs reference`, mirror: withRaw(num(mirror, 'vs_reference.ttfb'), num(mirror, 'ttfb_ms'), 'ms'), mirrorNginx: '-', reference: raw(reference, 'ttfb_ms', 'ms'), target: '<= 1x' },
+    { what: `${what}, CPU seconds per GB served`, mirror: withRaw(num(mirror, 'vs_reference.cpu_s_per_gb'), num(mirror, 'cpu_s_per_gb'), 's/GB'), mirrorNginx: '-', reference: raw(reference, 'cpu_s_per_gb', 's/GB'), target: '<= 1x' },
   ];
 }
 

@@ -33,11 +33,16 @@ export function cdnHosts(env: BenchUpstreams): string[] {
   return [new URL(env.cdnTap.url).host];
 }
 
-export async function startMirrorTarget(dir: string, env: BenchUpstreams): Promise<Target> {
+/** An upstream without auth or redirects in place of hub (the cold-registry scenario's registry:2). */
+export interface PlainRemote {
+  url: string;
+}
+
+export async function startMirrorTarget(dir: string, env: BenchUpstreams, remote?: PlainRemote): Promise<Target> {
   const overrides = {
     log: { level: 'warn' },
     upstreams: {
-      'docker.io': { url: env.hubTap.url, username: HUB_USER, password: HUB_PASSWORD, tokenRealms: [`127.0.0.1:${env.upstreams.token.port}`], redirectHosts: cdnHosts(env) },
+      'docker.io': remote ? { url: remote.url } : { url: env.hubTap.url, username: HUB_USER, password: HUB_PASSWORD, tokenRealms: [`127.0.0.1:${env.upstreams.token.port}`], redirectHosts: cdnHosts(env) },
     },
   };
   let running: RunningMirror = await startMirror(dir, env.upstreams, overrides);
@@ -98,14 +103,14 @@ export async function startMirrorNginxTarget(dir: string, env: BenchUpstreams): 
   };
 }
 
-export async function startReferenceTarget(dir: string, env: BenchUpstreams): Promise<Target> {
+export async function startReferenceTarget(dir: string, env: BenchUpstreams, remote?: PlainRemote): Promise<Target> {
   const processes = new ProcessGroup();
   const dataDir = join(dir, 'data');
   const start = async (): Promise<{ process: StartedProcess; url: string }> => {
     mkdirSync(dataDir, { recursive: true });
     const port = await freeLoopbackPort();
     const configFile = join(dir, 'config.yml');
-    writeFileSync(configFile, referenceConfig(dataDir, port, env.hubTap.url));
+    writeFileSync(configFile, referenceConfig(dataDir, port, remote ?? { url: env.hubTap.url, username: HUB_USER, password: HUB_PASSWORD }));
     const started = processes.start('reference', 'docker-registry', ['serve', configFile], join(dir, 'registry.log'));
     const url = `http://127.0.0.1:${port}`;
     await waitForHttp(`${url}/v2/`, started);
@@ -130,13 +135,13 @@ export async function startReferenceTarget(dir: string, env: BenchUpstreams): Pr
 }
 
 /** distribution's proxy mode as its documentation describes it; JSON is valid YAML. */
-function referenceConfig(dataDir: string, port: number, remoteUrl: string): string {
+function referenceConfig(dataDir: string, port: number, remote: PlainRemote & { username?: string; password?: string }): string {
   return JSON.stringify({
     version: '0.1',
     log: { level: 'warn', accesslog: { disabled: true } },
     storage: { filesystem: { rootdirectory: dataDir }, delete: { enabled: true }, cache: { blobdescriptor: 'inmemory' }, maintenance: { uploadpurging: { enabled: false } } },
     http: { addr: `127.0.0.1:${port}`, headers: { 'X-Content-Type-Options': ['nosniff'] } },
-    proxy: { remoteurl: remoteUrl, username: HUB_USER, password: HUB_PASSWORD },
+    proxy: { remoteurl: remote.url, ...(remote.username ? { username: remote.username, password: remote.password } : {}) },
   }, null, 2);
 }
 
