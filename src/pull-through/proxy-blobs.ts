@@ -75,6 +75,7 @@ export class ProxyBlobs {
 
   async #fromUpstream(target: ProxiedTarget, digest: Digest, request: RangeRequest | undefined, options: BlobRequestOptions): Promise<BlobAnswer> {
     const upstream = this.#upstream(target, digest);
+    upstream.prepareFetch?.(target.repository);
     const { held, started, leave } = await this.options.downloads.join(target, upstream, digest, { signal: options.signal });
     if (held.kind === 'stored') {
       leave();

@@ -19,6 +19,7 @@ export function rateLimitedUpstream(upstream: UpstreamPort, limits: UpstreamRate
       return upstream.fetchManifest(repo, reference, options);
     },
     fetchBlob: (repo, digest, options) => upstream.fetchBlob(repo, digest, options),
+    prepareFetch: (repo) => upstream.prepareFetch?.(repo),
     headBlob: (repo, digest, options) => upstream.headBlob(repo, digest, options),
     fetchTags: (repo, query, options) => upstream.fetchTags(repo, query, options),
     fetchReferrers: (repo, digest, artifactType, options) => upstream.fetchReferrers(repo, digest, artifactType, options),

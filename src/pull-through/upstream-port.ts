@@ -20,6 +20,12 @@ export interface UpstreamPort {
   readonly name: string;
   fetchManifest(repo: string, reference: string, options: { method: 'GET' | 'HEAD'; accept: string; signal?: AbortSignal }): Promise<UpstreamManifest>;
   fetchBlob(repo: string, digest: string, options?: { signal?: AbortSignal }): Promise<UpstreamBlob>;
+  /**
+   * Starts getting what a fetch from `repo` will need (its token), so that round trip overlaps
+   * the coordination before the fetch (the flight, the store check, the upstream slot) instead of
+   * following it. Never throws; the fetch itself reports any failure.
+   */
+  prepareFetch?(repo: string): void;
   headBlob(repo: string, digest: string, options?: { signal?: AbortSignal }): Promise<{ size: number | undefined }>;
   fetchTags(repo: string, query: string, options?: { signal?: AbortSignal }): Promise<{ body: Buffer; link: string | undefined }>;
   fetchReferrers(repo: string, digest: string, artifactType?: string, options?: { signal?: AbortSignal }): Promise<{ body: Buffer; contentType: string } | null>;

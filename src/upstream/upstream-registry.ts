@@ -175,6 +175,11 @@ export class UpstreamRegistry {
     return { size: contentLength(answer.response), body: guardBody(answer.response.body) };
   }
 
+  /** Asks for the token a pull from `repo` needs, if the upstream wants tokens and none is cached; shared with the fetch that follows. */
+  prepareFetch(repo: string): void {
+    this.#auth.credentialFor(`repository:${repo}:pull`).catch(() => undefined);
+  }
+
   /** HEAD a blob, following redirects: its size without its bytes. 404 -> BlobUnknownError. */
   async headBlob(repo: string, digest: string, options: { signal?: AbortSignal } = {}): Promise<{ size: number | undefined }> {
     parseDigest(digest);
