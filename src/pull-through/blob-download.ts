@@ -110,9 +110,8 @@ export class BlobDownload {
     }
     const room = this.#reservation.grow(chunk.byteLength);
     if (room === undefined && this.writer.writeNow?.(chunk)) return undefined;
-    // Written later: a copy, since the chunk may be a slice of a reused read buffer (body-pump.ts).
-    const kept = Buffer.from(chunk);
-    return room === undefined ? this.writer.write(kept) : room.then(() => this.writer.write(kept));
+    // The chunk may be a view of a connection's read buffer: it holds until this promise settles.
+    return room === undefined ? this.writer.write(chunk) : room.then(() => this.writer.write(chunk));
   }
 }
 

@@ -1,8 +1,9 @@
 /**
  * Moves an upstream body into a sink chunk by chunk, as the socket delivers it. A blob body from
  * the upstream's own client (upstream/blob-socket-client.ts) hands its chunks over itself, as
- * slices of the buffer its socket reads into: such a chunk is valid only during the sink's call,
- * so a sink that keeps one (to write it later) copies it. Any other body flows
+ * views of the buffer its connection reads into: such a chunk is valid during the sink's call and
+ * until the promise the sink returns settles, not after (a writer's `write` keeps it no longer
+ * than that: storage/content-store.ts). Any other body flows
  * ('data' events): each chunk is handed over as undici parsed it, without the copy that reading
  * a paused stream makes when several chunks are buffered (Readable `fromList`), and without a
  * promise per chunk, which `for await` costs (docs/benchmarks.md, "Where the time goes on a

@@ -63,7 +63,11 @@ export interface ContentWriter {
   readonly id: string;
   /** Bytes accepted so far. */
   readonly written: number;
-  /** Appends bytes. */
+  /**
+   * Appends bytes. The caller may reuse `chunk`'s memory once the promise settles (a fill passes
+   * views of a connection's read buffer: pull-through/body-pump.ts), so a writer that keeps bytes
+   * longer copies them.
+   */
   write(chunk: Uint8Array): Promise<void>;
   /**
    * Appends bytes at once, without a promise, where the store can do that cheaply (the local

@@ -1,8 +1,9 @@
 /**
  * The HTTP/1.1 client for blob GETs: every hop of one (the registry's 401 and 307, the CDN's
- * 200). Its sockets read into one reused buffer (net and tls `onread`), and the body's bytes go
- * from that buffer straight to the cache fill (`deliverTo`), so a miss allocates nothing per
- * read. undici, which every other call still uses, allocates a 64 KiB buffer for each socket
+ * 200). Each connection reads into a buffer of its own, reused for every read (net and tls
+ * `onread`), and the body's bytes go from that buffer straight to the cache fill (`deliverTo`),
+ * so a miss allocates nothing per read. While the fill holds a chunk (a write still under way)
+ * the connection does not read, so the chunk's bytes stay as they are. undici, which every other call still uses, allocates a 64 KiB buffer for each socket
  * read and copies it into its parser's WebAssembly memory: for a 120 MiB blob from a loopback
  * upstream that cost 1.0 s of CPU against 0.18 s here (docs/benchmarks.md, "A miss without
  * undici"), and the fresh buffers' page faults and collections on top.
@@ -22,7 +23,10 @@ import { USER_AGENT, type HopRequest, type UpstreamTimeouts } from './http-dispa
 import { Http1ParseError, Http1ResponseParser, type ResponseHead } from './http1-response-parser.js';
 import { networkFailure } from './upstream-failures.js';
 
-/** Takes one chunk, valid only during the call; a promise holds the body back until it settles. */
+/**
+ * Takes one chunk, a view of the connection's read buffer: valid during the call, and until the
+ * promise the sink returns settles (the connection does not read meanwhile), not after.
+ */
 export type BodySink = (chunk: Buffer) => Promise<void> | undefined;
 
 /** A body whose chunks can go straight to a sink, without a stream's buffering (body-pump.ts). */
@@ -40,8 +44,12 @@ export interface SocketResponse {
   body: SocketBody;
 }
 
-/** One read takes at most this much (larger reads measured cheaper per byte; loopback fills them). */
-const READ_BUFFER_BYTES = 1024 * 1024;
+/**
+ * A connection's read buffer: one read takes at most this much. Reading 126 MB from loopback
+ * took 0.31 s of CPU with 64 KiB, 0.22 s with 256 KiB, 0.18 s with 1 MiB (docs/benchmarks.md);
+ * a TLS read is one record (16 KiB) whatever the size.
+ */
+const READ_BUFFER_BYTES = 512 * 1024;
 /** An idle kept-alive connection is closed after this long (undici's default keepAliveTimeout). */
 const KEEP_ALIVE_MS = 4_000;
 /** A body we do not want is read to its end to keep the connection only up to this size. */
@@ -51,24 +59,40 @@ const ALLOWED_HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 const kExchange = Symbol('blob-socket-exchange');
 type ClientSocket = Socket & { [kExchange]?: SocketBody };
 
-let sharedBuffer: Buffer | undefined;
-
 /**
- * The socket options that make a connection read into the shared buffer. One buffer serves every
- * connection: reads run one at a time on the event loop, and each is handed on before the next.
+ * The socket options that make a connection read into a buffer of its own and hand every read to
+ * its exchange. Node asks `buffer` for the buffer of a new socket, and again right after each
+ * read's callback for the buffer of the next read (without saying which socket asks: the
+ * callback of that same socket has just run, and `buffer` hands its buffer back to it).
  */
 export function blobSocketReads(): { onread: { buffer: () => Buffer; callback: (this: ClientSocket, length: number, buffer: Buffer) => boolean } } {
-  return { onread: { buffer: () => (sharedBuffer ??= Buffer.allocUnsafeSlow(READ_BUFFER_BYTES)), callback: onSocketRead } };
+  return { onread: { buffer: nextReadBuffer, callback: onSocketRead } };
+}
+
+/** The buffer the read callback that just ran was given: its socket's, to read into again. */
+let justRead: Buffer | undefined;
+
+function nextReadBuffer(): Buffer {
+  const buffer = justRead ?? Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
+  justRead = undefined;
+  return buffer;
 }
 
 function onSocketRead(this: ClientSocket, length: number, buffer: Buffer): boolean {
+  justRead = buffer;
   const exchange = this[kExchange];
   // An idle kept-alive connection has nothing to say: it is not reused after speaking.
   if (exchange === undefined) {
     this.destroy();
     return false;
   }
-  return exchange.onSocketData(buffer.subarray(0, length));
+  try {
+    return exchange.onSocketData(buffer.subarray(0, length));
+  } catch (error) {
+    // Never out of a read callback (Node would not ask for the next buffer): the socket is done.
+    this.destroy(error as Error);
+    return false;
+  }
 }
 
 class HeadersTimeoutError extends Error {
@@ -158,8 +182,10 @@ export class BlobSocketClient {
 
 /**
  * One response on one connection: the head as a promise, then the body as a Readable (tests and
- * any ordinary reader; each chunk copied) or through `deliverTo` (the cache fill; no copies).
- * Bytes that arrive before the body has a reader are copied and held, the socket paused.
+ * any ordinary reader, which may keep its chunks: each is copied) or through `deliverTo` (the
+ * cache fill; no copies). Bytes that arrive before the body has a reader are held as views of
+ * the read buffer, the connection not reading until they are taken; the connection goes back to
+ * the pool only once the reader has taken the last of them.
  */
 export class SocketBody extends Readable implements DirectBody {
   readonly #parser: Http1ResponseParser;
@@ -167,7 +193,7 @@ export class SocketBody extends Readable implements DirectBody {
   #answer: { resolve: (response: SocketResponse) => void; reject: (error: Error) => void } | undefined;
   #headersTimer: NodeJS.Timeout | undefined;
   #signal: AbortSignal | undefined;
-  /** Copies of chunks no reader has taken yet, in order. */
+  /** Views of the read buffer no reader has taken yet, in order. */
   readonly #held: Buffer[] = [];
   #sink: BodySink | undefined;
   #delivery: { resolve: () => void; reject: (error: Error) => void } | undefined;
@@ -218,11 +244,9 @@ export class SocketBody extends Readable implements DirectBody {
     }
     if (this.#failed) return false;
     // Only once the whole read parsed: a server that says more after the end is not reused.
-    if (this.#ended && this.#head?.keepAlive) {
-      this.#detach(false);
-      // The pool reads on, to see the server close the connection.
-      return true;
-    }
+    this.#releaseIfDone();
+    // Pooled, it reads on, to see the server close it; otherwise not past the end.
+    if (this.#ended) return this.#released;
     return !this.#holdBack;
   }
 
@@ -248,16 +272,20 @@ export class SocketBody extends Readable implements DirectBody {
   override _read(): void {
     this.#readableWanted = true;
     while (this.#held.length > 0) {
-      if (!this.push(this.#held.shift())) return;
+      if (!this.push(Buffer.from(this.#held.shift()!))) return;
     }
-    if (this.#ended) return void this.push(null);
+    if (this.#ended) {
+      this.push(null);
+      return this.#releaseIfDone();
+    }
     this.#wantMore();
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
     if (this.#ended && error === null) {
-      // Read to its end: a kept-alive connection goes back to the pool from onSocketData.
-      if (!this.#head?.keepAlive) this.#detach(true);
+      // Read to its end: a kept-alive connection goes back to the pool, any other is closed.
+      this.#releaseIfDone();
+      this.#detach(true);
       return callback(null);
     }
     this.#failed = true;
@@ -285,7 +313,7 @@ export class SocketBody extends Readable implements DirectBody {
       if (!this.push(Buffer.from(chunk))) this.#pause();
       return;
     }
-    this.#held.push(Buffer.from(chunk));
+    this.#held.push(chunk);
     this.#pause();
   }
 
@@ -317,8 +345,16 @@ export class SocketBody extends Readable implements DirectBody {
     if (!this.#ended) return this.#wantMore();
     this.#delivery?.resolve();
     this.#delivery = undefined;
+    this.#releaseIfDone();
     if (!this.destroyed) this.push(null);
     this.destroy();
+  }
+
+  /** The whole response is read and taken: a kept-alive connection goes back to the pool. */
+  #releaseIfDone(): void {
+    if (this.#released || this.#failed || !this.#ended || !this.#head?.keepAlive) return;
+    if (this.#held.length > 0 || this.#sinkWaiting) return;
+    this.#detach(false);
   }
 
   #pause(): void {
