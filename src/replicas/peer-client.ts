@@ -6,8 +6,8 @@
  * and checking them against the digest before anything is published (blob-download.ts).
  *
  * Only http(s) URLs are dialled, and nothing of any client's request goes with it. The body is
- * read as an upstream blob's is (upstream/blob-socket-client.ts): into one reused buffer and
- * straight into the fill, which matters most between the workers of one machine, where every
+ * read as an upstream blob's is (upstream/blob-socket-client.ts): into the connection's own
+ * reused buffer and straight into the fill, which matters most between the workers of one machine, where every
  * blob a worker does not own comes this way.
  */
 import { buildConnector } from 'undici';

@@ -3,10 +3,10 @@
  * 200). Each connection reads into a buffer of its own, reused for every read (net and tls
  * `onread`), and the body's bytes go from that buffer straight to the cache fill (`deliverTo`),
  * so a miss allocates nothing per read. While the fill holds a chunk (a write still under way)
- * the connection does not read, so the chunk's bytes stay as they are. undici, which every other call still uses, allocates a 64 KiB buffer for each socket
- * read and copies it into its parser's WebAssembly memory: for a 120 MiB blob from a loopback
- * upstream that cost 1.0 s of CPU against 0.18 s here (docs/benchmarks.md, "A miss without
- * undici"), and the fresh buffers' page faults and collections on top.
+ * the connection does not read, so the chunk's bytes stay as they are. undici, which every other
+ * call still uses, allocates a 64 KiB buffer for each socket read and copies it into its
+ * parser's WebAssembly memory: reading a 120 MiB blob from a loopback registry cost it 1.0 s of
+ * CPU against 0.18-0.31 s with a reused buffer (docs/benchmarks.md, "a miss without undici").
  *
  * Connections come from the same guarded connector as undici's (dial-guard.ts), with its
  * timeouts, TLS and SSRF checks, and are kept alive per origin for the next blob. A reused
@@ -57,7 +57,9 @@ const DRAIN_LIMIT_BYTES = 128 * 1024;
 const ALLOWED_HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 
 const kExchange = Symbol('blob-socket-exchange');
-type ClientSocket = Socket & { [kExchange]?: SocketBody };
+/** The listeners a pooled connection has while idle, taken off when it is reused. */
+const kIdleListeners = Symbol('blob-socket-idle-listeners');
+type ClientSocket = Socket & { [kExchange]?: SocketBody; [kIdleListeners]?: { timeout: () => void; close: () => void } };
 
 /**
  * The socket options that make a connection read into a buffer of its own and hand every read to
@@ -152,10 +154,12 @@ export class BlobSocketClient {
       if (index >= 0) sockets.splice(index, 1);
       if (sockets.length === 0 && this.#idle.get(origin) === sockets) this.#idle.delete(origin);
     };
+    const listeners = { timeout: () => socket.destroy(), close: forget };
+    socket[kIdleListeners] = listeners;
     socket.setTimeout(KEEP_ALIVE_MS);
-    socket.once('timeout', () => socket.destroy());
-    socket.once('close', forget);
-    socket.on('error', ignoreError);
+    socket.once('timeout', listeners.timeout).once('close', listeners.close).on('error', ignoreError);
+    // An idle connection does not keep a process alive (a CLI command that has finished).
+    socket.unref();
     socket.resume();
   }
 
@@ -164,8 +168,11 @@ export class BlobSocketClient {
     let socket = sockets?.pop();
     while (socket !== undefined && socket.destroyed) socket = sockets?.pop();
     if (socket === undefined) return undefined;
-    socket.removeAllListeners('timeout').removeAllListeners('close').removeAllListeners('error');
+    const listeners = socket[kIdleListeners];
+    if (listeners) socket.off('timeout', listeners.timeout).off('close', listeners.close).off('error', ignoreError);
+    socket[kIdleListeners] = undefined;
     socket.setTimeout(0);
+    socket.ref();
     return socket;
   }
 

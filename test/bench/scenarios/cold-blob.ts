@@ -14,18 +14,24 @@ import { directHeaders, directTarget, primeServer } from '../direct.js';
 import type { BlobResult } from '../registry-client.js';
 import { interleavedRounds, median, medianRatio } from '../rounds.js';
 import { MiB, round } from '../stats.js';
-import type { Target } from '../targets.js';
+import type { Target, TargetName } from '../targets.js';
 import type { UpstreamUsage } from '../upstream-meter.js';
 
-const BLOB_DEADLINE_MS = 300_000;
-const GB = 1e9;
+export const BLOB_DEADLINE_MS = 300_000;
+export const GB = 1e9;
 
-interface Round {
+/** One server's cold GET of the blob in one round. */
+export interface ColdBlobRound {
   ms: number;
   ttfbMs: number;
   mbPerS: number;
   /** CPU seconds per GB served; null for direct (no server of ours) or without /proc. */
   cpuPerGb: number | null;
+  /** Upstream traffic during the GET, where the upstream is metered. */
+  upstream?: UpstreamUsage;
+}
+
+interface Round extends ColdBlobRound {
   upstream: UpstreamUsage;
 }
 
@@ -39,29 +45,34 @@ export async function coldBlob(context: BenchContext): Promise<void> {
     context.emit({ bench: 'cold-blob-round', target: target.name, round: index, ms: round(measured.ms), ttfb_ms: round(measured.ttfbMs, 2), mb_per_s: round(measured.mbPerS), cpu_s_per_gb: round(measured.cpuPerGb, 2) });
     return measured;
   });
+  emitColdBlobResults(context, 'cold-blob', blob.size, rounds);
+}
+
+/** One line per server: medians over the rounds, and the medians of per-round ratios against the reference and direct. */
+export function emitColdBlobResults(context: BenchContext, bench: string, blobSize: number, rounds: Map<string, ColdBlobRound[]>): void {
   const reference = rounds.get('reference');
   const direct = rounds.get('direct');
-  for (const target of targets) {
-    const measured = rounds.get(target.name)!;
+  for (const [name, measured] of rounds) {
     const cpu = measured.map((entry) => entry.cpuPerGb).filter((value): value is number => value !== null);
+    const upstreamBytes = measured.flatMap((entry) => (entry.upstream ? [entry.upstream.bytes / blobSize] : []));
     context.emit({
-      bench: 'cold-blob',
-      target: target.name,
-      blob_bytes: blob.size,
+      bench,
+      target: name as TargetName,
+      blob_bytes: blobSize,
       rounds: measured.length,
       ms: round(median(measured.map((entry) => entry.ms))),
       ttfb_ms: round(median(measured.map((entry) => entry.ttfbMs)), 2),
       mb_per_s: round(median(measured.map((entry) => entry.mbPerS))),
       cpu_s_per_gb: round(median(cpu), 2),
-      vs_reference: target.name === 'reference' ? null : {
+      vs_reference: name === 'reference' ? null : {
         mb_per_s: medianRatio(measured, reference, (entry) => entry.mbPerS),
         ttfb: medianRatio(measured, reference, (entry) => entry.ttfbMs),
         cpu_s_per_gb: cpu.length === measured.length ? medianRatio(measured, reference, (entry) => entry.cpuPerGb ?? NaN) : null,
       },
-      vs_direct: target.name === 'direct' ? null : { ms: medianRatio(measured, direct, (entry) => entry.ms), ttfb: medianRatio(measured, direct, (entry) => entry.ttfbMs) },
+      vs_direct: name === 'direct' ? null : { ms: medianRatio(measured, direct, (entry) => entry.ms), ttfb: medianRatio(measured, direct, (entry) => entry.ttfbMs) },
       round_mb_per_s: measured.map((entry) => round(entry.mbPerS)),
       round_ttfb_ms: measured.map((entry) => round(entry.ttfbMs, 2)),
-      upstream_bytes_vs_blob: round(median(measured.map((entry) => entry.upstream.bytes / blob.size)), 2),
+      ...(upstreamBytes.length ? { upstream_bytes_vs_blob: round(median(upstreamBytes), 2) } : {}),
     });
   }
 }

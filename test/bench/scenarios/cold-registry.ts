@@ -18,19 +18,10 @@ import { pushMonolithic } from '../push-client.js';
 import { startRegistry2 } from '../push-targets.js';
 import { runLoad } from '../load.js';
 import type { BlobResult } from '../registry-client.js';
-import { interleavedRounds, median, medianRatio } from '../rounds.js';
+import { interleavedRounds } from '../rounds.js';
 import { MiB, round } from '../stats.js';
 import { startMirrorTarget, startReferenceTarget, type Target } from '../targets.js';
-
-const BLOB_DEADLINE_MS = 300_000;
-const GB = 1e9;
-
-interface Round {
-  ms: number;
-  ttfbMs: number;
-  mbPerS: number;
-  cpuPerGb: number | null;
-}
+import { BLOB_DEADLINE_MS, GB, emitColdBlobResults, type ColdBlobRound } from './cold-blob.js';
 
 export async function coldRegistry(context: BenchContext): Promise<void> {
   const { app } = context.env;
@@ -56,33 +47,13 @@ export async function coldRegistry(context: BenchContext): Promise<void> {
       context.emit({ bench: 'cold-registry-round', target: target.name, round: index, ms: round(measured.ms), ttfb_ms: round(measured.ttfbMs, 2), mb_per_s: round(measured.mbPerS), cpu_s_per_gb: round(measured.cpuPerGb, 2) });
       return measured;
     });
-    const referenceRounds = rounds.get('reference');
-    for (const target of targets) {
-      const measured = rounds.get(target.name)!;
-      const cpu = measured.map((entry) => entry.cpuPerGb).filter((value): value is number => value !== null);
-      context.emit({
-        bench: 'cold-registry',
-        target: target.name,
-        blob_bytes: blob!.size,
-        rounds: measured.length,
-        ms: round(median(measured.map((entry) => entry.ms))),
-        ttfb_ms: round(median(measured.map((entry) => entry.ttfbMs)), 2),
-        mb_per_s: round(median(measured.map((entry) => entry.mbPerS))),
-        cpu_s_per_gb: cpu.length ? round(median(cpu), 2) : null,
-        vs_reference: target.name === 'reference' ? null : {
-          mb_per_s: medianRatio(measured, referenceRounds, (entry) => entry.mbPerS),
-          ttfb: medianRatio(measured, referenceRounds, (entry) => entry.ttfbMs),
-          cpu_s_per_gb: cpu.length === measured.length ? medianRatio(measured, referenceRounds, (entry) => entry.cpuPerGb ?? NaN) : null,
-        },
-        round_mb_per_s: measured.map((entry) => round(entry.mbPerS)),
-      });
-    }
+    emitColdBlobResults(context, 'cold-registry', blob!.size, rounds);
   } finally {
     for (const stop of stops.reverse()) await stop().catch((error: Error) => context.log(`stop failed: ${error.message}`));
   }
 }
 
-async function measure(target: Target, repo: string, blob: { digest: string; size: number }, primers: { digest: string; size: number }[]): Promise<Round> {
+async function measure(target: Target, repo: string, blob: { digest: string; size: number }, primers: { digest: string; size: number }[]): Promise<ColdBlobRound> {
   await target.reset();
   // Loads the server's code and opens its upstream connections, as a server in service has.
   for (const primer of primers) await runLoad<BlobResult>({ kind: 'blob', base: target.url, repo, digest: primer.digest, size: primer.size, headers: {} }, BLOB_DEADLINE_MS);
