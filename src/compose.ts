@@ -15,7 +15,7 @@ import { FILE_STORE_PIECES, OBJECT_STORE_PIECES, type PieceSize } from './hosted
 import { RepositoryPatterns } from './hosted/repository-patterns.js';
 import { Htpasswd } from './http/htpasswd.js';
 import type { MetadataStore } from './metadata/metadata-store.js';
-import { openMetadataStore } from './metadata/open-metadata-store.js';
+import { openMetadataStore, type OpenMetadataOptions } from './metadata/open-metadata-store.js';
 import { UsageRecorder } from './metrics/usage-recorder.js';
 import { Observability } from './observability.js';
 import { AccessPolicy, type AnonymousProbe } from './pull-through/access-policy.js';
@@ -75,6 +75,11 @@ export interface ComposeOptions {
   worker?: WorkerIdentity;
   /** Periodic garbage collection and upload expiry; default: unless `reconcile` is 'skip' (one-shot tools). */
   housekeeping?: boolean;
+  /**
+   * metadata.store "redis" unreachable at start: fail (the default: one-shot tools), or start
+   * degraded and reconnect (`serve`: a replica restarted during an outage still serves).
+   */
+  whenRedisUnreachable?: OpenMetadataOptions['whenRedisUnreachable'];
 }
 
 export interface Stores {
@@ -90,14 +95,15 @@ export interface Stores {
 }
 
 /** The content and metadata stores the config names, a cache of an earlier release upgraded. */
-export async function openStores(config: MirrorConfig, log: Logger): Promise<Stores> {
+export async function openStores(config: MirrorConfig, log: Logger, options: OpenMetadataOptions = {}): Promise<Stores> {
   const { content, localTier, bucket } = await openContentStore(config, log);
-  const opened = await openMetadataStore(config).catch(async (error: unknown) => {
+  const opened = await openMetadataStore(config, options).catch(async (error: unknown) => {
     await content.close();
     throw error;
   });
   // Replicas keep serving what their disk and S3 hold while Redis is away (replicas/resilient-metadata.ts).
   const metadata = config.metadata.store === 'redis' ? new ResilientMetadataStore(opened, log) : opened;
+  if (metadata instanceof ResilientMetadataStore) await metadata.checkReachable();
   const manifests = new ManifestStore(content, metadata.manifests);
   const close = async () => {
     await content.close();
@@ -112,7 +118,7 @@ export async function openStores(config: MirrorConfig, log: Logger): Promise<Sto
 
 export async function composeMirror(config: MirrorConfig, log: Logger, options: ComposeOptions = {}): Promise<Mirror> {
   const observability = new Observability(config, log);
-  const stores = await openStores(config, log);
+  const stores = await openStores(config, log, { whenRedisUnreachable: options.whenRedisUnreachable });
   watchBackends(config, stores, observability);
   // Replicas share upstream rate-limit state (a 429 one of them got) through their Redis.
   const sharedRateLimits = config.metadata.redisUrl && config.metadata.store === 'redis' ? await openSharedRateLimits(config.metadata.redisUrl) : undefined;

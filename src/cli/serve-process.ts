@@ -70,7 +70,7 @@ export async function serveProcess(options: ServeOptions, isWorker: boolean): Pr
   void warmHttpClient().then((warmed) => (warmed ? log.info('compiled the HTTP parser') : log.warn('could not compile the HTTP parser ahead: the first upstream request will')));
   // Loaded here, not at the top: a `--workers` primary never composes a mirror and stays small.
   const { composeMirror } = await import('../compose.js');
-  const mirror = await composeMirror(config, log, { worker }).catch((error: unknown) => {
+  const mirror = await composeMirror(config, log, { worker, whenRedisUnreachable: 'reconnect' }).catch((error: unknown) => {
     log.fatal({ err: error }, 'cannot open the cache');
     process.exit(1);
   });

@@ -10,6 +10,7 @@
  */
 import { parseDigest } from '../domain/digest.js';
 import type { BlobRecord, MetadataStore } from '../metadata/metadata-store.js';
+import { MetadataUnavailableError } from '../metadata/metadata-errors.js';
 import type { ContentStore } from '../storage/content-store.js';
 import { RecencyWriter } from './recency-writer.js';
 import { reconcileBlobIndex } from './reconcile-index.js';
@@ -79,7 +80,12 @@ export class CacheBudget implements ReservationHost {
   }
 
   async start(reconcile: ReconcileMode): Promise<void> {
-    await this.#syncTotals();
+    // A shared index (Redis) may be away as a replica starts: it serves meanwhile, and the
+    // totals are read again before the first reservation needs them.
+    await this.#syncTotals().catch((error: unknown) => {
+      if (!(error instanceof MetadataUnavailableError)) throw error;
+      this.#onError(error);
+    });
     if (reconcile === 'skip') return;
     const run = reconcileBlobIndex(this.options.content, this.options.metadata, () => this.#closed).then(() => this.enforce());
     this.#reconciling = run.catch(this.#onError);

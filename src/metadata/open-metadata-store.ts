@@ -24,7 +24,12 @@ export function metadataDatabasePath(cacheDir: string): string {
   return path.join(cacheDir, METADATA_DATABASE_FILENAME);
 }
 
-export async function openMetadataStore(config: MetadataStoreConfig): Promise<MetadataStore> {
+export interface OpenMetadataOptions {
+  /** A Redis unreachable now: fail (the default), or open a store that reconnects (`serve`). */
+  whenRedisUnreachable?: 'reject' | 'reconnect';
+}
+
+export async function openMetadataStore(config: MetadataStoreConfig, options: OpenMetadataOptions = {}): Promise<MetadataStore> {
   const store = config?.metadata?.store;
   if (!STORES.includes(store)) throw new MetadataOptionError('metadata.store', `one of ${STORES.map((name) => `"${name}"`).join(', ')}`, store);
   switch (store) {
@@ -33,7 +38,7 @@ export async function openMetadataStore(config: MetadataStoreConfig): Promise<Me
       return new MemoryMetadataStore();
     }
     case 'redis':
-      return openRedis(config.metadata);
+      return openRedis(config.metadata, options.whenRedisUnreachable);
     case 'sqlite':
     case 'file':
       return openSqlite(config.cache?.dir, config.metadata.maxVerdicts);
@@ -53,13 +58,13 @@ async function openSqlite(cacheDir: unknown, maxVerdicts: number | undefined): P
   }
 }
 
-async function openRedis(metadata: MetadataStoreConfig['metadata']): Promise<MetadataStore> {
+async function openRedis(metadata: MetadataStoreConfig['metadata'], whenUnreachable: OpenMetadataOptions['whenRedisUnreachable']): Promise<MetadataStore> {
   if (metadata.redisUrl === undefined) {
     throw new MetadataOptionError('metadata.redisUrl', 'a redis:// or rediss:// URL when metadata.store is "redis"', undefined);
   }
   const { RedisMetadataStore } = await import('./redis/redis-metadata-store.js');
   try {
-    return await RedisMetadataStore.open({ url: metadata.redisUrl, keyPrefix: metadata.redisKeyPrefix });
+    return await RedisMetadataStore.open({ url: metadata.redisUrl, keyPrefix: metadata.redisKeyPrefix, whenUnreachable });
   } catch (error) {
     if (error instanceof MetadataOptionError) throw error.renamed(error.option === 'url' ? 'metadata.redisUrl' : 'metadata.redisKeyPrefix');
     if (error instanceof MetadataUnavailableError) throw new MetadataUnavailableError(`${error.message} (check metadata.redisUrl)`, error);

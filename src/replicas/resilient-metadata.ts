@@ -67,8 +67,20 @@ export class ResilientMetadataStore implements MetadataStore {
     return this.#outage.down;
   }
 
-  ping(): Promise<void> {
-    return this.inner.ping();
+  /** Rejects while Redis is away; what it finds also ends or begins the outage (/readyz and the store agree). */
+  async ping(): Promise<void> {
+    try {
+      await this.inner.ping();
+      this.#outage.noticeUp();
+    } catch (error) {
+      if (error instanceof MetadataUnavailableError) this.#outage.noticeDown(error);
+      throw error;
+    }
+  }
+
+  /** Pings Redis once, so an outage that began before this process started is logged and known at once. */
+  async checkReachable(): Promise<void> {
+    await this.ping().catch(() => {});
   }
 
   close(): Promise<void> {

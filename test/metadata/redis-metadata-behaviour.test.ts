@@ -6,6 +6,8 @@
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { MetadataOptionError, MetadataUnavailableError } from '../../src/metadata/metadata-errors.js';
+import { DEFAULT_KEY_PREFIX } from '../../src/metadata/redis/redis-connection.js';
+import { RedisKeys } from '../../src/metadata/redis/redis-keys.js';
 import { RedisMetadataStore } from '../../src/metadata/redis/redis-metadata-store.js';
 import { digestOf, tagRecord } from '../contract/metadata-fixtures.js';
 import { REDIS_SKIP_MESSAGE, redisServerInstalled, startRedisServer, type RedisServer } from '../helpers/redis-server.js';
@@ -104,6 +106,44 @@ describe.skipIf(!redisServerInstalled())('Redis metadata store against a real re
     expect(error.message).toContain(`Redis at 127.0.0.1:${spare.port} is unavailable`);
     expect(error.message).not.toContain('hunter2');
     expect(ms).toBeLessThan(2_500);
+  });
+
+  it('whenUnreachable "reconnect": open returns while nothing listens, calls are UNAVAILABLE, and the store works once Redis is there', async () => {
+    const spare = await startRedisServer();
+    await spare.stop();
+    const store = await RedisMetadataStore.open({ url: spare.url, whenUnreachable: 'reconnect' });
+    try {
+      await expect(store.tags.get('r', 'v1')).rejects.toBeInstanceOf(MetadataUnavailableError);
+      await spare.restart();
+      await eventually(() => store.ping(), 10_000);
+      await store.tags.set('r', 'v1', tagRecord(1));
+      expect(await store.tags.get('r', 'v1')).toStrictEqual(tagRecord(1));
+      // What open would have written had Redis been there: when usage counting started.
+      const direct = new Redis(spare.url, { maxRetriesPerRequest: 1 });
+      try {
+        await eventually(async () => expect(Number(await direct.hget(new RedisKeys(DEFAULT_KEY_PREFIX).counters, 'usageSince'))).toBeGreaterThan(0), 5_000);
+      } finally {
+        direct.disconnect();
+      }
+    } finally {
+      await store.close();
+      await spare.stop();
+    }
+  });
+
+  it('whenUnreachable "reconnect" still rejects a Redis that answers with an error (a wrong password)', async () => {
+    const guarded = await startRedisServer();
+    try {
+      const direct = new Redis(guarded.url, { maxRetriesPerRequest: 1 });
+      await direct.config('SET', 'requirepass', 'right');
+      direct.disconnect();
+      const { result } = await elapsed(() => RedisMetadataStore.open({ url: `redis://:wrong@127.0.0.1:${guarded.port}`, whenUnreachable: 'reconnect' }));
+      expect(result.status).toBe('rejected');
+      expect((result as PromiseRejectedResult).reason).toBeInstanceOf(MetadataUnavailableError);
+      expect(String((result as PromiseRejectedResult).reason.message)).toMatch(/WRONGPASS|invalid password/);
+    } finally {
+      await guarded.stop();
+    }
   });
 
   it('while Redis is down every call rejects at once with UNAVAILABLE; when it is back the same store works again', async () => {

@@ -4,6 +4,8 @@
  *   recently, with no upstream request; another replica serves blobs from S3; /readyz stays 200
  *   but says degraded (metadataStore false) and the log says so once; when Redis is back, /readyz
  *   says so and the fleet coordinates again (one upstream GET for a herd on two replicas).
+ *   Redis down at start: a replica started (or restarted) during the outage comes up degraded
+ *   instead of exiting, and uses Redis once it is back.
  *   S3 down: blobs on a replica's disk are still served; cold ones and ones only the bucket holds
  *   are 503; /readyz says objectStore false. S3 goes down through a second gateway on the same
  *   Ceph cluster, so no other suite loses S3.
@@ -71,6 +73,40 @@ describe.skipIf(!s3.available || !redisServerInstalled())('replicas while Redis 
     const herd = await Promise.all([a, a, b, b].map((replica) => timedGet(`${replica!.url}/v2/${REPO}/blobs/${cold.digest}`)));
     for (const response of herd) expect(deliveredExactly(response, cold.bytes)).toBe(true);
     expect(upstreamBlobGets(fake, cold.digest)).toHaveLength(1);
+  });
+
+  it('Redis down at start: a replica starts degraded, serves what the bucket holds, and reads the tags other replicas write once Redis is back', LONG, async () => {
+    const { fake, fleet } = await fleets.open();
+    const image = makeImage({ layers: [300 * KiB], seed: 'fleet-redis-down-at-start' });
+    pushImage(fake, REPO, 'v3', image);
+    const [a] = await fleet.start(1);
+    await pullImage(a!.url, REPO, 'v3', image);
+    fake.resetCounts();
+
+    await fleets.redis().stop();
+    let late: Replica | undefined;
+    try {
+      [late] = await fleet.start(1);
+      const fromBucket = await get(`${late!.url}/v2/${REPO}/blobs/${image.layers[0]!.digest}`);
+      expect(fromBucket.status).toBe(200);
+      expect(sha256(fromBucket.body)).toBe(image.layers[0]!.digest);
+      const down = await readiness(late!);
+      expect(down.status).toBe(200);
+      expect(down.report).toMatchObject({ ready: true, degraded: true, checks: { metadataStore: false } });
+      expect(late!.log()).toMatch(/metadata store: Redis is unreachable/);
+    } finally {
+      await fleets.redis().restart();
+    }
+    await waitFor(async () => (await readiness(late!)).report.checks.metadataStore === true, 20_000, 'the late replica to see Redis');
+    // This Redis keeps nothing across a restart: the late replica asks the upstream for the tag
+    // again (its blobs come from the bucket), and writes it to Redis, where a new replica reads it.
+    await pullImage(late!.url, REPO, 'v3', image);
+    expect(upstreamRequests(fake).map((request) => `${request.method} ${request.path}`)).toEqual([`GET /v2/${REPO}/manifests/v3`]);
+    fake.resetCounts();
+    const [next] = await fleet.start(1);
+    await pullImage(next!.url, REPO, 'v3', image);
+    expect(upstreamRequests(fake)).toEqual([]);
+    expect(late!.child.exitCode).toBeNull();
   });
 
   it('S3 down: blobs on the disk are served; cold blobs and blobs only the bucket holds are 503; /readyz degraded', LONG, async (context) => {

@@ -14,7 +14,7 @@
  * Every failure reaches callers as MetadataUnavailableError (UNAVAILABLE, 503), naming the
  * server without its password.
  */
-import { Redis } from 'ioredis';
+import { Redis, ReplyError } from 'ioredis';
 import { MetadataOptionError, MetadataUnavailableError, assertInteger } from '../metadata-errors.js';
 import { RedisKeys } from './redis-keys.js';
 import { defineScripts } from './redis-scripts.js';
@@ -30,6 +30,13 @@ export interface RedisMetadataStoreOptions {
   commandTimeoutMs?: number;
   /** Connection errors as they happen (the client keeps reconnecting); default: ignored. */
   onError?: (error: Error) => void;
+  /**
+   * Redis unreachable when opening: reject (the default: one-shot tools say so and exit), or
+   * return a client that keeps reconnecting in the background (a server, which serves what its
+   * disk and S3 hold meanwhile). A Redis that answers with an error (a wrong password, a missing
+   * ACL) is a misconfiguration and rejects either way.
+   */
+  whenUnreachable?: 'reject' | 'reconnect';
 }
 
 export const DEFAULT_KEY_PREFIX = 'registry-mirror:';
@@ -47,9 +54,12 @@ export class RedisConnection {
     this.#server = server;
   }
 
-  /** Connects, or rejects with MetadataUnavailableError when Redis cannot be reached in time. */
+  /**
+   * Connects, or rejects with MetadataUnavailableError when Redis cannot be reached in time
+   * (unless `whenUnreachable` is "reconnect": then `connected` is false and the client retries).
+   */
   static async open(options: RedisMetadataStoreOptions): Promise<RedisConnection> {
-    const { url, keyPrefix, connectTimeoutMs, commandTimeoutMs } = validateOptions(options);
+    const { url, keyPrefix, connectTimeoutMs, commandTimeoutMs, whenUnreachable } = validateOptions(options);
     const redis = new Redis(url, {
       lazyConnect: true,
       enableOfflineQueue: false,
@@ -60,16 +70,28 @@ export class RedisConnection {
       retryStrategy: (attempt) => Math.min(attempt * 100, MAX_RECONNECT_DELAY_MS),
     });
     // Without a listener ioredis prints every connection error; the owner decides instead.
-    redis.on('error', (error: Error) => options.onError?.(error));
+    let lastError: Error | undefined;
+    redis.on('error', (error: Error) => {
+      lastError = error;
+      options.onError?.(error);
+    });
     defineScripts(redis);
     const connection = new RedisConnection(redis, new RedisKeys(keyPrefix), describeServer(url));
     try {
       await redis.connect();
     } catch (error) {
+      // connect() says only "Connection is closed."; an answer such as WRONGPASS came as an event.
+      const cause = lastError instanceof ReplyError ? lastError : error;
+      if (whenUnreachable === 'reconnect' && !(cause instanceof ReplyError)) return connection;
       redis.disconnect();
-      throw connection.unavailable(error);
+      throw connection.unavailable(cause);
     }
     return connection;
+  }
+
+  /** Whether the client is connected now (false while it reconnects). */
+  get connected(): boolean {
+    return this.redis.status === 'ready';
   }
 
   /** Runs Redis commands; any failure becomes MetadataUnavailableError. */
@@ -100,6 +122,8 @@ export class RedisConnection {
 }
 
 function validateOptions(options: RedisMetadataStoreOptions): Required<Omit<RedisMetadataStoreOptions, 'onError'>> {
+  const whenUnreachable = options?.whenUnreachable ?? 'reject';
+  if (whenUnreachable !== 'reject' && whenUnreachable !== 'reconnect') throw new MetadataOptionError('whenUnreachable', '"reject" or "reconnect"', whenUnreachable);
   if (typeof options?.url !== 'string' || !/^rediss?:$/.test(parsedProtocol(options.url))) {
     throw new MetadataOptionError('url', 'a redis:// or rediss:// URL', redactPassword(options?.url));
   }
@@ -109,7 +133,7 @@ function validateOptions(options: RedisMetadataStoreOptions): Required<Omit<Redi
   assertInteger('connectTimeoutMs', connectTimeoutMs, 1);
   const commandTimeoutMs = options.commandTimeoutMs ?? 2_000;
   assertInteger('commandTimeoutMs', commandTimeoutMs, 1);
-  return { url: options.url, keyPrefix, connectTimeoutMs, commandTimeoutMs };
+  return { url: options.url, keyPrefix, connectTimeoutMs, commandTimeoutMs, whenUnreachable };
 }
 
 /** Option errors end up in logs: a password in a mistyped URL must not. */

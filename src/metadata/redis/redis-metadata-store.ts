@@ -38,12 +38,20 @@ export class RedisMetadataStore implements MetadataStore {
     this.usage = new RedisUsage(connection);
   }
 
-  /** Connects; rejects with MetadataUnavailableError when Redis cannot be reached in time. */
+  /**
+   * Connects; rejects with MetadataUnavailableError when Redis cannot be reached in time, unless
+   * `whenUnreachable` is "reconnect" (the store then answers 503s until the client reconnects).
+   */
   static async open(options: RedisMetadataStoreOptions): Promise<RedisMetadataStore> {
     const connection = await RedisConnection.open(options);
+    // Usage counting starts with the first store on this prefix; later ones keep that time.
+    const markUsageSince = () => connection.call((redis) => redis.hsetnx(connection.keys.counters, 'usageSince', Date.now()));
+    if (!connection.connected) {
+      connection.redis.once('ready', () => void markUsageSince().catch(() => {}));
+      return new RedisMetadataStore(connection);
+    }
     try {
-      // Usage counting starts with the first store on this prefix; later ones keep that time.
-      await connection.call((redis) => redis.hsetnx(connection.keys.counters, 'usageSince', Date.now()));
+      await markUsageSince();
     } catch (error) {
       await connection.close();
       throw error;
