@@ -240,7 +240,7 @@ function createPullThrough(
   return { registry, downloads, limiter, fleet, flights, clients, upstreams, requestDeadlineMs: deadlines.requestMs };
 }
 
-const NO_LINKS = { add: async () => {} };
+const NO_LINKS = { add: async () => {}, remove: async () => {} };
 
 /** Fills get `fetch.fillTimeoutSeconds`; a shared small request (manifest, tag list, probe) its timeouts several times over. */
 function flightDeadlines(config: MirrorConfig): { fillMs: number; requestMs: number } {

@@ -7,9 +7,10 @@
  * distribution does with a detached context for its cache writes. Clients follow the writer's
  * file as it grows (storage/growing-file.ts), so the first byte reaches every joiner at once.
  *
- * The fill claims budget as bytes arrive (eviction/reservation.ts), is verified by digest (and
- * by the announced length, when there was one), and only then links the repository it came
- * through to the digest (issue 12 item 2: the upstream confirmed that repository serves it).
+ * The fill claims budget as bytes arrive (eviction/reservation.ts), links the repository it came
+ * through to the digest once every byte is in (issue 12 item 2: the upstream confirmed that
+ * repository serves it), and is then verified by digest (and by the announced length, when there
+ * was one) and published; bytes that fail the check take the link back.
  * Every exit destroys the upstream body with its error handled (issue 12 item 1).
  */
 import type { Digest } from '../domain/digest.js';
@@ -24,7 +25,7 @@ import { discardUpstreamBody, type UpstreamBlob } from './upstream-port.js';
 export interface DownloadStores {
   content: ContentStore;
   budget: CacheBudget;
-  links: Pick<LinkStore, 'add'>;
+  links: Pick<LinkStore, 'add' | 'remove'>;
 }
 
 export class BlobDownload {
@@ -71,10 +72,9 @@ export class BlobDownload {
       this.committing = true;
       // Clients have the blob once the commit has checked it, before its fsync: that is its use.
       const usedAt = Date.now();
-      const stored = await this.writer.commit(this.digest, this.upstream.size);
+      const stored = await this.#linkedCommit();
       this.size = stored.size;
       await this.stores.budget.add(this.digest.value, stored.size, usedAt);
-      await this.stores.links.add(this.via, this.digest.value);
       return stored;
     } catch (error) {
       discardUpstreamBody(this.upstream.body);
@@ -85,6 +85,22 @@ export class BlobDownload {
       throw failure;
     } finally {
       this.#reservation.release();
+    }
+  }
+
+  /**
+   * Links the repository, then publishes the blob: whoever finds it published (another worker,
+   * another replica) finds it linked, and an anonymous client is not sent to probe the upstream
+   * for it (access-policy.ts). The upstream answered 200 for it under that name; bytes that then
+   * fail the check take the link back.
+   */
+  async #linkedCommit(): Promise<StoredContent> {
+    await this.stores.links.add(this.via, this.digest.value);
+    try {
+      return await this.writer.commit(this.digest, this.upstream.size);
+    } catch (error) {
+      if (error instanceof DigestInvalidError || error instanceof SizeInvalidError) await this.stores.links.remove(this.via, this.digest.value).catch(() => {});
+      throw error;
     }
   }
 

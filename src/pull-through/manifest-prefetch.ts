@@ -11,8 +11,9 @@
  *
  * Every blob goes through the same single flight as a client's request (blob-downloads.ts), so
  * nothing is fetched twice, and through the repository the client was allowed to read: the
- * manifest came from it, and its link to each blob is recorded only after a verified fill
- * through it. A prefetch nobody joins still completes and lands in the cache.
+ * manifest came from it, and its link to each blob is recorded by the fill through it (taken
+ * back if the bytes fail their digest). A prefetch nobody joins still completes and lands in the
+ * cache.
  *
  * Bounded so it cannot flood an upstream's queue: per upstream, at most `fetch.maxConcurrent`
  * prefetched fetches wait to start at a time (the rest wait here, in manifest order), and at

@@ -2,7 +2,7 @@
  * The pull-through blob service over a content store whose writers cannot be followed while
  * they grow (the in-memory store here; object storage later): clients of a fill wait for its
  * commit and are then served the store's own bodies (streams, already cut to their range), from
- * one upstream GET, with the repository linked only after the verified fill. The upstream is the
+ * one upstream GET, with the repository linked by the fill. The upstream is the
  * fake registry on a real socket.
  */
 import type { Readable } from 'node:stream';

@@ -1,9 +1,11 @@
 /**
- * A fill publishes its blob, then records it in the cache budget, then links the repository it
- * came through (pull-through/blob-download.ts). An anonymous client asking for that blob under
- * the same repository in between must be served without an anonymous upstream probe: the fill
- * through that very repository vouches for it. With manifest prefetch (issue 16) clients often
- * arrive in that window; each probe cost an extra upstream round trip (HEAD, 401, token, HEAD).
+ * A fill links the repository it came through, then publishes its blob
+ * (pull-through/blob-download.ts). An anonymous client asking for that blob under the same
+ * repository at any moment must be served without an anonymous upstream probe: the fill through
+ * that very repository vouches for it. With manifest prefetch (issue 16) clients often arrive
+ * while fills finish; each probe cost an extra upstream round trip (HEAD, 401, token, HEAD).
+ * Linking after publishing left a window in which another worker of `serve` (or another replica)
+ * found the blob published but unlinked, and probed.
  * Upstream: bearer tokens, `testuser/` private; the mirror holds alice's credentials.
  */
 import { afterEach, describe, expect, it } from 'vitest';
@@ -51,7 +53,52 @@ function holdLink(under: MirrorUnderTest, digest: string): { reached: Promise<vo
   return { reached: held, release };
 }
 
+/** Records, at each commit of a writer for `digest`, whether `repository` was linked to it then. */
+function linkedAtCommit(under: MirrorUnderTest, repository: string, digest: string): boolean[] {
+  const { content, metadata } = under.mirror;
+  const writer = content.writer.bind(content);
+  const seen: boolean[] = [];
+  content.writer = async (options) => {
+    const opened = await writer(options);
+    const commit = opened.commit.bind(opened);
+    opened.commit = async (expected, size) => {
+      if (expected.value === digest) seen.push(await metadata.links.has(repository, digest));
+      return commit(expected, size);
+    };
+    return opened;
+  };
+  return seen;
+}
+
 describe('a blob whose fill through the requested repository is recording its link', () => {
+  it('is linked to that repository before it is published: no process or replica finds it unlinked and probes', async () => {
+    const { upstream, mirror } = await start();
+    const image = makeImage({ layers: [64 * 1024], seed: 'link-before-publish' });
+    const layer = image.layers[0]!;
+    pushImage(upstream, PUBLIC, 'latest', image);
+    // The repository's verdict is known (one probe, for the manifest): the blob's own check probes nothing, and links nothing.
+    expect((await get(`${mirror.url}/v2/${PUBLIC}/manifests/latest`, { accept: image.manifest.mediaType })).status).toBe(200);
+    const seen = linkedAtCommit(mirror, `docker.io/${PUBLIC}`, layer.digest);
+    const response = await get(`${mirror.url}/v2/${PUBLIC}/blobs/${layer.digest}`);
+    expect(response.status).toBe(200);
+    expect(sha256(response.body)).toBe(layer.digest);
+    expect(seen).toEqual([true]);
+  });
+
+  it('bytes that fail the digest check take the link back', async () => {
+    const { upstream, mirror } = await start();
+    const image = makeImage({ layers: [64 * 1024], seed: 'link-taken-back' });
+    const layer = image.layers[0]!;
+    pushImage(upstream, PUBLIC, 'latest', image);
+    expect((await get(`${mirror.url}/v2/${PUBLIC}/manifests/latest`, { accept: image.manifest.mediaType })).status).toBe(200);
+    upstream.setFault('blob', { mode: 'corrupt', times: 1 });
+    const failed = await get(`${mirror.url}/v2/${PUBLIC}/blobs/${layer.digest}`).catch((error: Error) => error);
+    expect(failed instanceof Error || !sha256(failed.body).includes(layer.digest)).toBe(true);
+    await fillsSettled(mirror);
+    expect(await mirror.mirror.metadata.links.repositories(layer.digest, 10)).toEqual([]);
+  });
+
+
   it('is served to an anonymous client without an anonymous upstream probe', async () => {
     const { upstream, mirror } = await start();
     const image = makeImage({ layers: [64 * 1024], seed: 'link-window' });
@@ -64,8 +111,11 @@ describe('a blob whose fill through the requested repository is recording its li
     const first = get(`${mirror.url}/v2/${PUBLIC}/blobs/${layer.digest}`);
     await reached;
     upstream.resetCounts();
-    const second = await get(`${mirror.url}/v2/${PUBLIC}/blobs/${layer.digest}`);
+    // The fill holds the blob unpublished until its link is recorded: the second client joins it.
+    const answered = get(`${mirror.url}/v2/${PUBLIC}/blobs/${layer.digest}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
     release();
+    const second = await answered;
     expect(second.status).toBe(200);
     expect(sha256(second.body)).toBe(layer.digest);
     expect(upstream.count()).toBe(0);
