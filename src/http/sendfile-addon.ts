@@ -26,6 +26,8 @@ export interface SendfileAddon {
   /** Calls back once the socket takes more bytes (errno 0) or failed. */
   waitWritable(transfer: SendfileTransfer, callback: (errno: number) => void): void;
   close(transfer: SendfileTransfer): void;
+  /** Sets or clears TCP_CORK on a plain TCP socket: 0, or -errno. */
+  cork(socketFd: number, on: boolean): number;
 }
 
 export type SendfileAddonStatus = { available: true } | { available: false; reason: string };

@@ -21,12 +21,15 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <node_api.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/sendfile.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <uv.h>
@@ -368,6 +371,26 @@ static napi_value js_close(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* cork(socketFd, on) -> 0 or -errno. TCP_CORK (tcp(7)): while set, the kernel sends only full
+ * segments, so a response's head and the pages sendfile appends go out together in segments as
+ * large as the path allows, as nginx's `tcp_nopush` does; clearing it sends what is left at once.
+ * Synchronous, on Node's own descriptor, read in the same tick (plainSocketFd). */
+static napi_value js_cork(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2], result;
+  int32_t socket_fd;
+  bool on;
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (napi_get_value_int32(env, argv[0], &socket_fd) != napi_ok || napi_get_value_bool(env, argv[1], &on) != napi_ok) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "socketFd must be a number and on a boolean");
+    return NULL;
+  }
+  int value = on ? 1 : 0;
+  int answer = setsockopt(socket_fd, IPPROTO_TCP, TCP_CORK, &value, sizeof value) == 0 ? 0 : -errno;
+  CHECK(env, napi_create_int32(env, answer, &result));
+  return result;
+}
+
 NAPI_MODULE_INIT() {
   /* Forces the mincore(2) fallback, as on kernels before 6.5: for its tests. */
   const char *residency = getenv("REGISTRY_MIRROR_SENDFILE_RESIDENCY");
@@ -378,6 +401,7 @@ NAPI_MODULE_INIT() {
     { "send", NULL, js_send, NULL, NULL, NULL, napi_enumerable, NULL },
     { "waitWritable", NULL, js_wait_writable, NULL, NULL, NULL, napi_enumerable, NULL },
     { "close", NULL, js_close, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "cork", NULL, js_cork, NULL, NULL, NULL, napi_enumerable, NULL },
   };
   napi_value window, not_resident;
   if (napi_create_int32(env, WINDOW_BYTES, &window) != napi_ok) return NULL;

@@ -2,7 +2,8 @@
  * The sendfile(2) path for cached blobs (src/http/send-file-zero-copy.ts with the native addon),
  * on real sockets: exact bytes across windows and ranges, a client that stops reading (the
  * socket fills and the transfer waits for it), the thread-pool path for pages not in the page
- * cache, files that end early, clients that leave, keep-alive, and no descriptor left open.
+ * cache, files that end early, clients that leave, keep-alive, no descriptor left open, and
+ * TCP_CORK around a body sent whole.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readlinkSync } from 'node:fs';
@@ -102,8 +103,13 @@ describe.runIf(sendfileAddon)('sendFileRange with sendfile(2)', () => {
   it('refuses negative offsets and counts, and handles that are closed', () => {
     expect(() => addon.sendResident(0, 0, -1, 10)).toThrow(RangeError);
     expect(() => addon.sendResident(0, 0, 0, -10)).toThrow(RangeError);
+    expect(() => addon.cork(0, 'yes' as unknown as boolean)).toThrow(TypeError);
+    // No such descriptor: -EBADF, not a throw.
+    expect(addon.cork(1_000_000, true)).toBeLessThan(0);
     const socket = connect(port, '127.0.0.1');
     return new Promise<void>((resolve) => socket.once('connect', () => {
+      expect(addon.cork(plainSocketFd(socket)!, true)).toBe(0);
+      expect(addon.cork(plainSocketFd(socket)!, false)).toBe(0);
       const transfer = addon.open(plainSocketFd(socket)!);
       expect(() => addon.send(transfer, 0, -1, 1, () => {})).toThrow(RangeError);
       addon.close(transfer);
@@ -294,6 +300,41 @@ describe.runIf(sendfileAddon)('sendFileRange with sendfile(2)', () => {
       rest = rest.subarray(headerEnd + 4 + length);
     }
     expect(rest.length).toBe(0);
+  });
+
+  it('corks a range it can send whole (head and body in full segments) and uncorks after its last byte', async () => {
+    const events: string[] = [];
+    handler = (base, res, file, start, end, done) => {
+      const spy: SendfileAddon = { ...base, cork: (socketFd, on) => (events.push(`cork ${on} at ${bytesSentBySendfile(res)}`), base.cork(socketFd, on)) };
+      res.once('finish', () => events.push('finish'));
+      sendFileRangeZeroCopy(spy, res, res.socket!, { file: publishedFile(file), name: file, start, end, done });
+    };
+    const length = 3 * 1024 * 1024;
+    const response = await getChunks(`${url}/blob/0/${length - 1}`);
+    expect(sha256(Buffer.concat(response.chunks))).toBe(sha256(content.subarray(0, length)));
+    expect(events).toEqual(['cork true at 0', `cork false at ${length}`, 'finish']);
+  });
+
+  it('does not cork a range still being written: its bytes leave as they arrive', async () => {
+    const events: boolean[] = [];
+    let available = 100_000;
+    let changed: (() => void) | undefined;
+    handler = (base, res, file, start, end, done) => {
+      const spy: SendfileAddon = { ...base, cork: (socketFd, on) => (events.push(on), base.cork(socketFd, on)) };
+      const growing = {
+        ...publishedFile(file),
+        readable: (position: number, last: number) => Math.max(0, Math.min(available, last + 1) - position),
+        onceChanged: (listener: () => void) => ((changed = listener), () => (changed = undefined)),
+      };
+      sendFileRangeZeroCopy(spy, res, res.socket!, { file: growing, name: file, start, end, done });
+    };
+    const pending = getChunks(`${url}/blob/0/199999`);
+    await waitFor(() => changed !== undefined, 2_000, 'the transfer to wait for more bytes');
+    available = 200_000;
+    changed!();
+    const response = await pending;
+    expect(Buffer.concat(response.chunks).equals(content.subarray(0, 200_000))).toBe(true);
+    expect(events).toEqual([]);
   });
 
   it('leaves the connection usable for the next request (keep-alive)', async () => {
