@@ -103,7 +103,9 @@ async function main(): Promise<void> {
   const stops: Array<() => Promise<void>> = [];
   const stopAll = async () => {
     for (const stop of stops.splice(0).reverse()) await stop().catch((error: Error) => log(`stop failed: ${error.message}`));
-    rmSync(root, { recursive: true, force: true });
+    // BENCH_KEEP=1 keeps the logs and caches for a look afterwards (docs/benchmarks.md).
+    if (process.env.BENCH_KEEP) log(`kept ${root}`);
+    else rmSync(root, { recursive: true, force: true });
   };
   const interrupted = () => void stopAll().finally(() => process.exit(130));
   process.once('SIGINT', interrupted);

@@ -11,6 +11,7 @@
  */
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { LOG_LEVELS } from '../../src/config/schema.js';
 import { ProcessGroup, freeLoopbackPort, stopByPid, waitForHttp, type StartedProcess } from '../interop/support/processes.js';
 import { startMirror, type RunningMirror } from '../interop/support/mirror.js';
 import { ACCEL_PREFIX, startNginxFront, type NginxFront } from '../interop/support/nginx-front.js';
@@ -38,9 +39,18 @@ export interface PlainRemote {
   url: string;
 }
 
+/** `BENCH_MIRROR_LOG_LEVEL=info` logs every request of the mirror target (docs/benchmarks.md); warn otherwise. */
+function mirrorLogLevel(): (typeof LOG_LEVELS)[number] {
+  const asked = process.env.BENCH_MIRROR_LOG_LEVEL;
+  if (asked === undefined) return 'warn';
+  const level = LOG_LEVELS.find((name) => name === asked);
+  if (!level) throw new Error(`BENCH_MIRROR_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got ${asked}`);
+  return level;
+}
+
 export async function startMirrorTarget(dir: string, env: BenchUpstreams, remote?: PlainRemote): Promise<Target> {
   const overrides = {
-    log: { level: 'warn' },
+    log: { level: mirrorLogLevel() },
     upstreams: {
       'docker.io': remote ? { url: remote.url } : { url: env.hubTap.url, username: HUB_USER, password: HUB_PASSWORD, tokenRealms: [`127.0.0.1:${env.upstreams.token.port}`], redirectHosts: cdnHosts(env) },
     },
