@@ -50,8 +50,9 @@ const IDLE_SWEEP_MS = 100;
  * compiler in production in Chrome) on its first call instead of after many interpreted ones.
  * A miss runs code paths a fresh process has called a few times at most (a many-layer image's
  * first pull after a restart: upstream requests, the fill, the commit, the index), and ran them
- * in the interpreter: with the flag the cold pull of a 20-layer image took 10-20% less time and
- * CPU in six pairs of runs out of six (docs/benchmarks.md, "A cold process"), for a few MB of code.
+ * in the interpreter: with the flag the cold pull of a 20-layer image took 7-23% less time in six
+ * pairs of fresh processes out of six, and 20-33% less CPU in five of them (docs/benchmarks.md,
+ * "a cold process"), for a few MB of code.
  */
 const SERVING_V8_FLAGS = ['--heap-growing-percent=50', '--no-concurrent-array-buffer-sweeping', '--always-sparkplug'];
 
