@@ -18,9 +18,29 @@ import type { BlobAnswer, BlobRequestOptions, ManifestAnswer, ReferrersAnswer, R
 export class GuardedRegistry implements RegistryService {
   constructor(private readonly inner: RegistryService, private readonly policy: AccessPolicy) {}
 
+  /**
+   * As for blobs: with the repository's verdict fresh the check runs first; otherwise its probe
+   * runs beside the fetch, so a cold image's manifest (and everything the client asks for after
+   * it) waits for the slower of the two, not both. Nothing is answered before the check allowed
+   * it, and the image's blobs are prefetched only then: a refused client costs the upstream this
+   * one manifest at most, never the image.
+   */
   async manifest(target: ProxiedTarget, reference: ManifestReference, accept: string[]): Promise<ManifestAnswer> {
-    const check = await this.policy.check(target, { endpoint: 'manifests', reference: referenceText(reference) });
-    const answer = await this.inner.manifest(target, reference, accept);
+    const request = { endpoint: 'manifests', reference: referenceText(reference) } as const;
+    if (await this.policy.knowsRepository(target)) {
+      const check = await this.policy.check(target, request);
+      return this.#manifestConfirmed(target, reference, check, await this.inner.manifest(target, reference, accept));
+    }
+    const checking = this.policy.check(target, request);
+    checking.catch(() => {});
+    const answering = this.inner.manifest(target, reference, accept, { prefetchOnceAllowed: checking });
+    answering.catch(() => {});
+    const check = await checking;
+    return this.#manifestConfirmed(target, reference, check, await answering);
+  }
+
+  /** A digest the check could not vouch for is confirmed unless the upstream served it through this repository just now. */
+  async #manifestConfirmed(target: ProxiedTarget, reference: ManifestReference, check: AccessCheck, answer: ManifestAnswer): Promise<ManifestAnswer> {
     if (check === 'unconfirmed' && reference.kind === 'digest' && answer.origin !== 'upstream') {
       await this.policy.confirm(target, { kind: 'manifest', digest: reference.digest });
     }

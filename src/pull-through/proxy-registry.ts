@@ -15,7 +15,7 @@ import type { PageRequest, TagStore } from '../metadata/metadata-store.js';
 import type { ManifestPrefetch } from './manifest-prefetch.js';
 import type { ManifestResolver } from './manifest-resolver.js';
 import type { ProxyBlobs } from './proxy-blobs.js';
-import type { BlobAnswer, BlobRequestOptions, ManifestAnswer, ReferrersAnswer, RegistryService, TagList } from './registry-service.js';
+import type { BlobAnswer, BlobRequestOptions, ManifestAnswer, ManifestRequestOptions, ReferrersAnswer, RegistryService, TagList } from './registry-service.js';
 import type { Upstreams } from './upstreams.js';
 
 export interface ProxyRegistryOptions {
@@ -33,10 +33,12 @@ export interface ProxyRegistryOptions {
 export class ProxyRegistry implements RegistryService {
   constructor(private readonly options: ProxyRegistryOptions) {}
 
-  async manifest(target: ProxiedTarget, reference: ManifestReference, accept: string[]): Promise<ManifestAnswer> {
+  async manifest(target: ProxiedTarget, reference: ManifestReference, accept: string[], options: ManifestRequestOptions = {}): Promise<ManifestAnswer> {
     const answer = await this.options.manifests.resolve(target, reference, accept);
-    // Through the repository this client reads (a guarded client got here only once allowed).
-    this.options.prefetch?.afterManifest(target, answer);
+    // Through the repository this client reads, once it is known to be allowed to.
+    const { prefetch } = this.options;
+    if (prefetch && options.prefetchOnceAllowed) options.prefetchOnceAllowed.then(() => prefetch.afterManifest(target, answer), () => {});
+    else prefetch?.afterManifest(target, answer);
     return answer;
   }
 

@@ -43,6 +43,14 @@ export interface BlobRequestOptions {
   signal?: AbortSignal;
 }
 
+export interface ManifestRequestOptions {
+  /**
+   * The image's blobs are prefetched (manifest-prefetch.ts) only once this settles without
+   * error: the access check of a client whose manifest was fetched beside it (guarded-registry.ts).
+   */
+  prefetchOnceAllowed?: Promise<unknown>;
+}
+
 export interface ManifestAnswer extends StoredManifest {
   origin: ManifestOrigin;
 }
@@ -68,7 +76,7 @@ export interface ReferrersAnswer {
  */
 export interface RegistryService<T extends RepositoryTarget = ProxiedTarget> {
   /** `accept` holds the client's Accept headers (empty: anything). */
-  manifest(target: T, reference: ManifestReference, accept: string[]): Promise<ManifestAnswer>;
+  manifest(target: T, reference: ManifestReference, accept: string[], options?: ManifestRequestOptions): Promise<ManifestAnswer>;
   /** The blob's size without reading or pulling its bytes (HEAD). */
   blobSize(target: T, digest: Digest): Promise<number>;
   blob(target: T, digest: Digest, range?: RangeRequest, options?: BlobRequestOptions): Promise<BlobAnswer>;

@@ -18,6 +18,8 @@ export interface RequestRecord {
   headers: IncomingHttpHeaders;
   /** Status sent in the response head; 0 while no head was sent (hang on HEAD, reset, in progress). */
   status: number;
+  /** performance.now() when the request's head arrived. */
+  receivedAt: number;
   /** performance.now() when the response's last byte was handed to the OS; undefined until then (or if cut). */
   finishedAt?: number;
 }
@@ -65,7 +67,7 @@ const DEFAULT_BYTES_PER_SECOND = 64 * 1024;
 export async function listenRecording(name: ServerName, records: RequestRecord[], handle: ExchangeHandler): Promise<{ server: Server; origin: string }> {
   const server = createServer(function recordAndHandle(req, res) {
     const url = new URL(req.url ?? '/', 'http://fake.invalid');
-    const record: RequestRecord = { server: name, method: req.method ?? 'GET', path: url.pathname, query: url.search.slice(1), headers: req.headers, status: 0 };
+    const record: RequestRecord = { server: name, method: req.method ?? 'GET', path: url.pathname, query: url.search.slice(1), headers: req.headers, status: 0, receivedAt: performance.now() };
     records.push(record);
     res.once('finish', () => (record.finishedAt = performance.now()));
     Promise.resolve(handle({ req, res, url, record })).catch((error: unknown) => {
