@@ -36,9 +36,7 @@ export class ProxyRegistry implements RegistryService {
   async manifest(target: ProxiedTarget, reference: ManifestReference, accept: string[], options: ManifestRequestOptions = {}): Promise<ManifestAnswer> {
     const answer = await this.options.manifests.resolve(target, reference, accept);
     // Through the repository this client reads, once it is known to be allowed to.
-    const { prefetch } = this.options;
-    if (prefetch && options.prefetchOnceAllowed) options.prefetchOnceAllowed.then(() => prefetch.afterManifest(target, answer), () => {});
-    else prefetch?.afterManifest(target, answer);
+    void Promise.resolve(options.prefetchOnceAllowed).then(() => this.options.prefetch?.afterManifest(target, answer), () => {});
     return answer;
   }
 

@@ -8,30 +8,18 @@
  * found the blob published but unlinked, and probed.
  * Upstream: bearer tokens, `testuser/` private; the mirror holds alice's credentials.
  */
-import { afterEach, describe, expect, it } from 'vitest';
-import { startFakeRegistry, type FakeRegistry } from '../helpers/fake-registry.js';
+import { describe, expect, it } from 'vitest';
+import type { FakeRegistry } from '../helpers/fake-registry.js';
 import { fillThrough } from '../helpers/fill-through.js';
 import { get, sha256 } from '../helpers/http.js';
-import { fillsSettled, startMirror, type MirrorUnderTest } from '../helpers/mirror-under-test.js';
+import { fillsSettled, type MirrorUnderTest } from '../helpers/mirror-under-test.js';
 import { makeImage, pushImage, type TestBlob } from '../helpers/test-images.js';
+import { useCredentialedMirror } from './security-fixture.js';
 
 const PUBLIC = 'library/alpine';
 const PRIVATE = 'testuser/private';
 
-let upstream: FakeRegistry | undefined;
-let mirror: MirrorUnderTest | undefined;
-afterEach(async () => {
-  await mirror?.close();
-  await upstream?.close();
-  mirror = undefined;
-  upstream = undefined;
-});
-
-async function start(): Promise<{ upstream: FakeRegistry; mirror: MirrorUnderTest }> {
-  upstream = await startFakeRegistry({ auth: 'bearer', users: { alice: 'upstream-pw' }, privatePrefixes: ['testuser/'] });
-  mirror = await startMirror({ upstreams: { 'docker.io': { url: upstream.url, username: 'alice', password: 'upstream-pw', tokenRealms: [new URL(upstream.tokenUrl).host] } } });
-  return { upstream, mirror };
-}
+const start = useCredentialedMirror();
 
 /** Holds the first `links.add` for `digest` (the fill's) until the returned release is called; `reached` resolves when it is held. */
 function holdLink(under: MirrorUnderTest, digest: string): { reached: Promise<void>; release: () => void } {

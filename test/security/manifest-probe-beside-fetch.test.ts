@@ -7,35 +7,22 @@
  * private image costs the upstream that one manifest, never the image.
  * Upstream: bearer tokens, `testuser/` private; the mirror holds alice's credentials.
  */
-import { afterEach, describe, expect, it } from 'vitest';
-import { startFakeRegistry, type FakeRegistry } from '../helpers/fake-registry.js';
+import { describe, expect, it } from 'vitest';
 import { get } from '../helpers/http.js';
-import { fillsSettled, startMirror, type MirrorUnderTest } from '../helpers/mirror-under-test.js';
+import { fillsSettled } from '../helpers/mirror-under-test.js';
 import { makeImage, pushImage } from '../helpers/test-images.js';
+import { useCredentialedMirror } from './security-fixture.js';
 
 const PUBLIC = 'library/alpine';
 const PRIVATE = 'testuser/private';
 /** Each manifest answer (HEAD and GET) waits this long: long enough to tell side by side from one after the other. */
 const MANIFEST_DELAY_MS = 150;
 
-let upstream: FakeRegistry | undefined;
-let mirror: MirrorUnderTest | undefined;
-afterEach(async () => {
-  await mirror?.close();
-  await upstream?.close();
-  mirror = undefined;
-  upstream = undefined;
-});
-
-async function start(): Promise<{ upstream: FakeRegistry; mirror: MirrorUnderTest }> {
-  upstream = await startFakeRegistry({ auth: 'bearer', users: { alice: 'upstream-pw' }, privatePrefixes: ['testuser/'] });
-  mirror = await startMirror({ fetch: { prefetch: true }, upstreams: { 'docker.io': { url: upstream.url, username: 'alice', password: 'upstream-pw', tokenRealms: [new URL(upstream.tokenUrl).host] } } });
-  return { upstream, mirror };
-}
+const start = useCredentialedMirror();
 
 describe("an anonymous client's first manifest of a repository", () => {
   it('is fetched while the anonymous probe runs, and served once the probe allowed it', async () => {
-    const { upstream, mirror } = await start();
+    const { upstream, mirror } = await start({ fetch: { prefetch: true } });
     const image = makeImage({ layers: [4000], seed: 'probe-beside-fetch' });
     pushImage(upstream, PUBLIC, 'v1', image);
     upstream.setFault('manifest', { delayMs: MANIFEST_DELAY_MS });
@@ -52,7 +39,7 @@ describe("an anonymous client's first manifest of a repository", () => {
   });
 
   it('refused: the client gets NAME_UNKNOWN, and the private image is not prefetched', async () => {
-    const { upstream, mirror } = await start();
+    const { upstream, mirror } = await start({ fetch: { prefetch: true } });
     const image = makeImage({ layers: [4000, 6000], seed: 'probe-beside-fetch-private' });
     pushImage(upstream, PRIVATE, 'v1', image);
     upstream.setFault('manifest', { delayMs: MANIFEST_DELAY_MS });

@@ -1,9 +1,12 @@
-/** Shared set-up for the security tests: htpasswd files and self-signed certificates in a temp dir. */
+/** Shared set-up for the security tests: htpasswd files and self-signed certificates in a temp dir, a mirror with upstream credentials. */
 import { execFileSync } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import bcrypt from 'bcryptjs';
+import { afterEach } from 'vitest';
+import { startFakeRegistry, type FakeRegistry } from '../helpers/fake-registry.js';
+import { startMirror, type MirrorUnderTest, type RawConfig } from '../helpers/mirror-under-test.js';
 
 export interface TempDir {
   dir: string;
@@ -32,4 +35,25 @@ export async function selfSignedCertificate(dir: TempDir): Promise<{ certFile: s
     '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost',
   ], { stdio: 'pipe', timeout: 20_000 });
   return { certFile, keyFile, cert: await readFile(certFile) };
+}
+
+/**
+ * An upstream with bearer tokens whose `testuser/` repositories are private, and a mirror that
+ * holds alice's credentials for it and has no client auth, so the access policy decides what
+ * anonymous clients get. Both are closed after each test; `raw` adds to the mirror's config.
+ */
+export function useCredentialedMirror(): (raw?: Omit<RawConfig, 'upstreams'>) => Promise<{ upstream: FakeRegistry; mirror: MirrorUnderTest }> {
+  let upstream: FakeRegistry | undefined;
+  let mirror: MirrorUnderTest | undefined;
+  afterEach(async () => {
+    await mirror?.close();
+    await upstream?.close();
+    mirror = undefined;
+    upstream = undefined;
+  });
+  return async (raw = {}) => {
+    upstream = await startFakeRegistry({ auth: 'bearer', users: { alice: 'upstream-pw' }, privatePrefixes: ['testuser/'] });
+    mirror = await startMirror({ ...raw, upstreams: { 'docker.io': { url: upstream.url, username: 'alice', password: 'upstream-pw', tokenRealms: [new URL(upstream.tokenUrl).host] } } });
+    return { upstream, mirror };
+  };
 }
