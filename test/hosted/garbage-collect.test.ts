@@ -14,6 +14,7 @@ import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { basicAuth, sha256 } from '../helpers/http.js';
 import { makeImage, makeIndex, pushImage, seededBytes, type TestImage } from '../helpers/test-images.js';
+import { fillsSettled } from '../helpers/mirror-under-test.js';
 import { call, openUpload, pushBlob, pushImageTo, putManifest, startHosted, withDigest, type HostedSetup } from './hosted-fixture.js';
 
 const PROJECT_ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -98,15 +99,12 @@ describe('registry-mirror gc beside a running mirror', () => {
   async function pushAll(repository: string, tag: string, image: TestImage, manifest: Buffer, mount?: { mountFrom: string; cachedLayer: string }): Promise<void> {
     for (const blob of [image.config, ...image.layers]) await pushBlob(env!.mirror.url, repository, blob.bytes, AUTH);
     if (mount) {
-      await waitLinked(`docker.io/${mount.mountFrom}`, mount.cachedLayer);
+      // Linked first, published a moment later (blob-download.ts): a mount in between would be a plain upload.
+      await fillsSettled(env!.mirror);
       const mounted = await call(`${env!.mirror.url}/v2/${repository}/blobs/uploads/?mount=${mount.cachedLayer}&from=${mount.mountFrom}`, { method: 'POST', headers: AUTH });
       expect(mounted.status).toBe(201);
     }
     expect((await putManifest(env!.mirror.url, repository, tag, { bytes: manifest, mediaType: image.manifest.mediaType }, AUTH)).status).toBe(201);
-  }
-
-  async function waitLinked(key: string, digest: string): Promise<void> {
-    for (let tries = 0; tries < 100 && !(await env!.mirror.mirror.metadata.links.has(key, digest)); tries++) await new Promise((resolve) => setTimeout(resolve, 20));
   }
 });
 
