@@ -1,12 +1,14 @@
 /**
  * Memory (issues 3 and 8): the mirror's RSS, sampled from /proc/<pid>/status (VmRSS) every
- * 100 ms, while 50 clients stream a 1 GiB blob, first cold (one upstream fetch fanned out to all)
+ * 100 ms, and its PSS (/proc/<pid>/smaps_rollup): with `serve`'s workers the summed VmRSS counts
+ * the pages the processes share (node's code, mapped from one binary) once per process, the
+ * summed PSS once in all, while 50 clients stream a 1 GiB blob, first cold (one upstream fetch fanned out to all)
  * then warm (from the cache). Clients check the byte count but skip hashing: 50 GiB of sha256 on
  * a 2-core machine would measure the client, and correctness is already covered by the herd.
  */
 import { runLoad, type HerdOutcome } from '../load.js';
 import type { BenchContext } from '../context.js';
-import { treeRss } from '../process-tree.js';
+import { processTree, treePss, treeRss } from '../process-tree.js';
 import { round, spread, MiB } from '../stats.js';
 import type { Target } from '../targets.js';
 
@@ -24,8 +26,11 @@ export async function memory(context: BenchContext): Promise<void> {
     const mark = context.meter.mark();
     const rssStart = rssBytes(mirror);
     let rssMax = rssStart;
+    const pssStart = treePss(mirror.pid);
+    let pssMax = pssStart;
     const sample = () => {
       rssMax = Math.max(rssMax, rssBytes(mirror));
+      pssMax = Math.max(pssMax, treePss(mirror.pid));
     };
     const outcome = await runLoad<HerdOutcome>({ kind: 'herd', base: mirror.url, repo: huge.repo, digest: blob.digest, size: blob.size, clients: CLIENTS, verify: false }, DEADLINE_MS, sample);
     await context.meter.settle(1_000, 120_000);
@@ -42,6 +47,9 @@ export async function memory(context: BenchContext): Promise<void> {
       client_ms: spread(outcome.clientMs),
       rss_start_mb: round(rssStart / MiB),
       rss_max_mb: round(rssMax / MiB),
+      processes: processTree(mirror.pid).length,
+      pss_start_mb: round(pssStart / MiB),
+      pss_max_mb: round(pssMax / MiB),
       upstream_blob_gets: { hub: gets.hub, cdn: gets.cdn },
     });
   }
