@@ -131,8 +131,11 @@ export class AccessPolicy {
     if (unheldMayFetch && !(await isLocal(content.kind, content.digest, key))) return 'unconfirmed';
     const object: ProbeObject = content.kind === 'blob' ? { kind: 'blob', digest } : { kind: 'manifest', reference: digest };
     const endpoint = content.kind === 'blob' ? 'blobs' : 'manifests';
-    if ((await this.#probe(probe, target, object)) !== 'readable') throw notFound(target, endpoint, digest);
-    await links.add(key, digest);
+    const linkedMeanwhile = async () => ((await links.has(key, digest)) ? ('readable' as const) : undefined);
+    const linkIfReadable = async (result: ProbeResult) => {
+      if (result === 'readable') await links.add(key, digest);
+    };
+    if ((await this.#probe(probe, target, object, linkedMeanwhile, linkIfReadable)) !== 'readable') throw notFound(target, endpoint, digest);
     return 'allowed';
   }
 
@@ -141,20 +144,26 @@ export class AccessPolicy {
     const key = repositoryKey(target);
     const known = await this.#verdictOf(key);
     if (known && Date.now() - known.checkedAt < this.#ttlMs) return known.readable ? 'readable' : 'refused';
-    let result: ProbeResult;
+    let result: ProbeResult | Verdict;
     try {
-      result = await this.#probe(probe, target, object);
+      result = await this.#probe(probe, target, object, () => this.#freshStoredVerdict(key), (probed) => this.#recordRepositoryProbe(key, object, probed));
     } catch (error) {
       // The upstream is unreachable: an earlier verdict is better than refusing everything.
       if (known) return known.readable ? 'readable' : 'refused';
       throw error;
     }
+    // Another process's probe decided while this one waited: the repository's verdict, not this object's.
+    if (typeof result === 'object') return result.readable ? 'readable' : 'refused';
     if (result === 'missing') return 'missing';
+    return result === 'refused' ? 'refused' : 'readable-object';
+  }
+
+  /** What a repository probe learned, recorded before its flight ends (#probe). */
+  async #recordRepositoryProbe(key: string, object: ProbeObject, result: ProbeResult): Promise<void> {
+    if (result === 'missing') return;
     await this.#saveVerdict(key, { readable: result === 'readable', checkedAt: Date.now() });
-    if (result === 'refused') return 'refused';
     const digest = object.kind === 'blob' ? object.digest : object.kind === 'manifest' && object.reference.includes(':') ? object.reference : undefined;
-    if (digest) await this.#options.links.add(key, digest);
-    return 'readable-object';
+    if (result === 'readable' && digest) await this.#options.links.add(key, digest);
   }
 
   async #verdictOf(key: string): Promise<Verdict | undefined> {
@@ -162,6 +171,14 @@ export class AccessPolicy {
     if (cached) return cached;
     const stored = await this.#options.verdicts.get(key);
     if (stored) this.#verdicts.set(key, stored);
+    return stored;
+  }
+
+  /** A fresh verdict in the metadata store, which another process may have written since this one looked. */
+  async #freshStoredVerdict(key: string): Promise<Verdict | undefined> {
+    const stored = await this.#options.verdicts.get(key);
+    if (!stored || Date.now() - stored.checkedAt >= this.#ttlMs) return undefined;
+    this.#verdicts.set(key, stored);
     return stored;
   }
 
@@ -176,10 +193,26 @@ export class AccessPolicy {
     return false;
   }
 
-  #probe(probe: AnonymousProbe, target: ProxiedTarget, object: ProbeObject): Promise<ProbeResult> {
+  /**
+   * One anonymous probe of `object` at a time wherever the flights reach (this process, the
+   * workers of `serve`, the replicas). A process that waited for another's flight runs its own
+   * after it (flights.ts): `recorded` first looks at what that probe left in the metadata store,
+   * so the upstream is asked once, and that process's clients do not wait for a second probe.
+   * So a probe's result is recorded (`record`) before its flight ends.
+   */
+  #probe<Recorded>(
+    probe: AnonymousProbe, target: ProxiedTarget, object: ProbeObject, recorded: () => Promise<Recorded | undefined>, record: (result: ProbeResult) => Promise<void>,
+  ): Promise<ProbeResult | Recorded> {
     const what = object.kind === 'tags' ? 'tags' : object.kind === 'blob' ? object.digest : object.reference;
     const key = `probe ${repositoryKey(target)} ${object.kind} ${what}`;
-    return this.#options.flights.run(key, () => probe.probeAnonymous(target.repository, object), { deadlineMs: this.#options.deadlineMs });
+    const work = async (): Promise<ProbeResult | Recorded> => {
+      const earlier = await recorded();
+      if (earlier !== undefined) return earlier;
+      const result = await probe.probeAnonymous(target.repository, object);
+      await record(result);
+      return result;
+    };
+    return this.#options.flights.run(key, work, { deadlineMs: this.#options.deadlineMs });
   }
 }
 

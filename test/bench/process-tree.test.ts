@@ -19,14 +19,15 @@ describe.runIf(process.platform === 'linux')('process tree memory', () => {
     const child = spawn(process.execPath, ['-e', 'process.stdout.write("up"); setInterval(() => {}, 1000)'], { stdio: ['ignore', 'pipe', 'ignore'] });
     try {
       await once(child.stdout, 'data');
-      expect(processTree(process.pid)).toContain(child.pid);
-      const pair = [process.pid, child.pid!];
+      const childPid = child.pid!;
+      expect(processTree(process.pid)).toContain(childPid);
+      const pair = [process.pid, childPid];
       const rss = pair.reduce((sum, pid) => sum + statusBytes(pid, 'VmRSS'), 0);
       const pss = pair.reduce((sum, pid) => sum + pssBytes(pid), 0);
       // The child's code pages are the parent's too: each process is charged half of them.
       expect(pss).toBeLessThan(rss - 10 * 1024 * 1024);
-      expect(treePss(child.pid)).toBe(pssBytes(child.pid));
-      expect(treeRss(child.pid).now).toBe(statusBytes(child.pid, 'VmRSS'));
+      expect(treePss(childPid)).toBe(pssBytes(childPid));
+      expect(treeRss(childPid).now).toBe(statusBytes(childPid, 'VmRSS'));
     } finally {
       child.kill();
     }

@@ -8,7 +8,7 @@
  * Upstream: bearer tokens, `testuser/` private; the mirror holds alice's credentials.
  */
 import { describe, expect, it } from 'vitest';
-import { get } from '../helpers/http.js';
+import { get, waitFor } from '../helpers/http.js';
 import { fillsSettled } from '../helpers/mirror-under-test.js';
 import { makeImage, pushImage } from '../helpers/test-images.js';
 import { useCredentialedMirror } from './security-fixture.js';
@@ -35,6 +35,9 @@ describe("an anonymous client's first manifest of a repository", () => {
     expect(probe?.finishedAt).toBeDefined();
     // The fetch reached the upstream before the probe's answer had left it.
     expect(fetch!.receivedAt).toBeLessThan(probe!.finishedAt!);
+    // The prefetch of the allowed image starts a moment after the response: let it finish before the cache is removed.
+    const blobGets = () => upstream.requests.filter((record) => record.method === 'GET' && record.path.includes('/blobs/') && record.finishedAt !== undefined);
+    await waitFor(() => blobGets().length === 2, 5000, 'the prefetch of the config and the layer');
     await fillsSettled(mirror);
   });
 

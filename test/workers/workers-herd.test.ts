@@ -6,47 +6,18 @@
  * than waiting for it to end; a worker killed with SIGKILL is replaced and its lease ends at once.
  * Real processes: `node dist/main.js serve --workers 2`.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startFakeRegistry, type FakeRegistry } from '../helpers/fake-registry.js';
 import { waitFor } from '../helpers/http.js';
 import { makeImage, pushImage } from '../helpers/test-images.js';
-import { ensureMirrorBuilt, NODE_FLAGS, REPO_ROOT } from '../interop/support/mirror.js';
 import { deliveredExactly, timedGet, upstreamBlobGets } from '../replicas/fleet-support.js';
+import { serveWorkers, type Served } from './serve-workers.js';
 
 const MiB = 2 ** 20;
 const REPO = 'library/workers';
-
-interface Served {
-  child: ChildProcess;
-  url: string;
-  lines: Array<Record<string, unknown>>;
-  exited: Promise<number | null>;
-}
-
-async function serveWorkers(configFile: string, workers: number): Promise<Served> {
-  ensureMirrorBuilt();
-  const child = spawn(process.execPath, [...NODE_FLAGS, path.join(REPO_ROOT, 'dist', 'main.js'), 'serve', '--config', configFile, '--workers', String(workers)], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const lines: Array<Record<string, unknown>> = [];
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('no listening line within 30 s')), 30_000);
-    void exited.then((code) => reject(new Error(`serve exited with ${code}`)));
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      const entry = JSON.parse(line) as Record<string, unknown>;
-      lines.push(entry);
-      if (entry.msg === 'listening') {
-        clearTimeout(timer);
-        resolve(String(entry.url));
-      }
-    });
-  });
-  return { child, url, lines, exited };
-}
 
 describe('serve --workers 2', () => {
   let fake: FakeRegistry | undefined;
