@@ -206,7 +206,8 @@ export class AccessPolicy {
     const what = object.kind === 'tags' ? 'tags' : object.kind === 'blob' ? object.digest : object.reference;
     const key = `probe ${repositoryKey(target)} ${object.kind} ${what}`;
     const work = async (): Promise<ProbeResult | Recorded> => {
-      const earlier = await recorded();
+      // A look-up that fails (the metadata store down) costs a probe, never an answer.
+      const earlier = await recorded().catch(() => undefined);
       if (earlier !== undefined) return earlier;
       const result = await probe.probeAnonymous(target.repository, object);
       await record(result);

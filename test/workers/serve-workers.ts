@@ -1,7 +1,11 @@
 /** `node dist/main.js serve --workers N` as a child process, its JSON log lines collected (the workers tests). */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
+import { afterEach } from 'vitest';
+import { startFakeRegistry, type FakeRegistry, type FakeRegistryOptions } from '../helpers/fake-registry.js';
 import { ensureMirrorBuilt, NODE_FLAGS, REPO_ROOT } from '../interop/support/mirror.js';
 
 export interface Served {
@@ -29,4 +33,39 @@ export async function serveWorkers(configFile: string, workers: number): Promise
     });
   });
   return { child, url, lines, exited };
+}
+
+export interface WorkersSetup {
+  /** Options of the fake upstream. */
+  fake?: FakeRegistryOptions;
+  /** Its entry in `upstreams` (default: just its URL) and the `cache` section beside the directory. */
+  upstream?: (fake: FakeRegistry) => Record<string, unknown>;
+  cache?: Record<string, unknown>;
+}
+
+/**
+ * Per test: a fake upstream, a temp directory and `serve --workers 2` on them, all stopped and
+ * removed after each test (the process with SIGKILL if it still runs).
+ */
+export function useServedWorkers(): (setup?: WorkersSetup) => Promise<{ fake: FakeRegistry; served: Served }> {
+  let fake: FakeRegistry | undefined;
+  let served: Served | undefined;
+  let dir: string | undefined;
+  afterEach(async () => {
+    if (served && served.child.exitCode === null) served.child.kill('SIGKILL');
+    await served?.exited;
+    await fake?.close();
+    if (dir) await rm(dir, { recursive: true, force: true });
+    fake = served = dir = undefined;
+  });
+  return async (setup = {}) => {
+    fake = await startFakeRegistry(setup.fake);
+    dir = await mkdtemp(path.join(tmpdir(), 'mirror-workers-'));
+    const configFile = path.join(dir, 'mirror.config.json');
+    const upstream = setup.upstream?.(fake) ?? { url: fake.url };
+    const config = { listen: { host: '127.0.0.1', port: 0 }, cache: { dir: path.join(dir, 'cache'), ...setup.cache }, log: { level: 'info' }, upstreams: { 'docker.io': upstream } };
+    await writeFile(configFile, JSON.stringify(config));
+    served = await serveWorkers(configFile, 2);
+    return { fake, served };
+  };
 }

@@ -6,38 +6,22 @@
  * than waiting for it to end; a worker killed with SIGKILL is replaced and its lease ends at once.
  * Real processes: `node dist/main.js serve --workers 2`.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { startFakeRegistry, type FakeRegistry } from '../helpers/fake-registry.js';
+import { describe, expect, it } from 'vitest';
 import { waitFor } from '../helpers/http.js';
 import { makeImage, pushImage } from '../helpers/test-images.js';
 import { deliveredExactly, timedGet, upstreamBlobGets } from '../replicas/fleet-support.js';
-import { serveWorkers, type Served } from './serve-workers.js';
+import { useServedWorkers, type Served } from './serve-workers.js';
 
 const MiB = 2 ** 20;
 const REPO = 'library/workers';
 
 describe('serve --workers 2', () => {
-  let fake: FakeRegistry | undefined;
-  let served: Served | undefined;
-  let dir: string | undefined;
-  afterEach(async () => {
-    if (served && served.child.exitCode === null) served.child.kill('SIGKILL');
-    await served?.exited;
-    await fake?.close();
-    if (dir) await rm(dir, { recursive: true, force: true });
-  });
+  const serve = useServedWorkers();
 
   async function start(layers: number[], seed: string) {
-    fake = await startFakeRegistry();
     const image = makeImage({ layers, seed });
+    const { fake, served } = await serve({ cache: { maxBytes: '1GiB' } });
     pushImage(fake, REPO, 'latest', image);
-    dir = await mkdtemp(path.join(tmpdir(), 'mirror-workers-'));
-    const configFile = path.join(dir, 'mirror.config.json');
-    await writeFile(configFile, JSON.stringify({ listen: { host: '127.0.0.1', port: 0 }, cache: { dir: path.join(dir, 'cache'), maxBytes: '1GiB' }, log: { level: 'info' }, upstreams: { 'docker.io': { url: fake.url } } }));
-    served = await serveWorkers(configFile, 2);
     return { fake, served, layer: image.layers[0]! };
   }
 

@@ -6,15 +6,11 @@
  * upstream again (before: a second probe, started only once the first had ended, so that
  * worker's clients waited for two probes in a row). Real processes: `node dist/main.js serve`.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { startFakeRegistry, type FakeRegistry } from '../helpers/fake-registry.js';
+import { describe, expect, it } from 'vitest';
 import { waitFor } from '../helpers/http.js';
 import { makeImage, pushImage } from '../helpers/test-images.js';
 import { deliveredExactly, timedGet } from '../replicas/fleet-support.js';
-import { serveWorkers, type Served } from './serve-workers.js';
+import { useServedWorkers } from './serve-workers.js';
 
 const REPO = 'library/probed';
 const CLIENTS = 12;
@@ -22,31 +18,21 @@ const CLIENTS = 12;
 const UPSTREAM_DELAY_MS = 400;
 
 describe('serve --workers 2 with upstream credentials', () => {
-  let fake: FakeRegistry | undefined;
-  let served: Served | undefined;
-  let dir: string | undefined;
-  afterEach(async () => {
-    if (served && served.child.exitCode === null) served.child.kill('SIGKILL');
-    await served?.exited;
-    await fake?.close();
-    if (dir) await rm(dir, { recursive: true, force: true });
-  });
+  const serve = useServedWorkers();
 
   it('anonymous clients of a new repository on both workers: one anonymous probe upstream, every client served', { timeout: 120_000 }, async () => {
-    fake = await startFakeRegistry({ auth: 'bearer', users: { alice: 'upstream-pw' }, privatePrefixes: ['testuser/'] });
+    const { fake, served } = await serve({
+      fake: { auth: 'bearer', users: { alice: 'upstream-pw' }, privatePrefixes: ['testuser/'] },
+      upstream: (upstream) => ({ url: upstream.url, username: 'alice', password: 'upstream-pw', tokenRealms: [new URL(upstream.tokenUrl).host] }),
+    });
     const image = makeImage({ layers: [256 * 1024], seed: 'workers-probe' });
     pushImage(fake, REPO, 'latest', image);
     const layer = image.layers[0]!;
-    dir = await mkdtemp(path.join(tmpdir(), 'mirror-workers-probe-'));
-    const configFile = path.join(dir, 'mirror.config.json');
-    const upstream = { url: fake.url, username: 'alice', password: 'upstream-pw', tokenRealms: [new URL(fake.tokenUrl).host] };
-    await writeFile(configFile, JSON.stringify({ listen: { host: '127.0.0.1', port: 0 }, cache: { dir: path.join(dir, 'cache') }, log: { level: 'info' }, upstreams: { 'docker.io': upstream } }));
-    served = await serveWorkers(configFile, 2);
     fake.setFault('blob', { delayMs: UPSTREAM_DELAY_MS });
 
-    const responses = await Promise.all(Array.from({ length: CLIENTS }, () => timedGet(`${served!.url}/v2/${REPO}/blobs/${layer.digest}`)));
+    const responses = await Promise.all(Array.from({ length: CLIENTS }, () => timedGet(`${served.url}/v2/${REPO}/blobs/${layer.digest}`)));
     for (const response of responses) expect(deliveredExactly(response, layer.bytes)).toBe(true);
-    const lines = () => served!.lines.filter((line) => line.msg === 'request' && line.path === `/v2/${REPO}/blobs/${layer.digest}`);
+    const lines = () => served.lines.filter((line) => line.msg === 'request' && line.path === `/v2/${REPO}/blobs/${layer.digest}`);
     await waitFor(() => lines().length === CLIENTS, 20_000, 'the request log lines');
     expect(new Set(lines().map((line) => line.worker)).size, 'both workers had clients').toBe(2);
 
