@@ -79,7 +79,7 @@ describe('hosted content in the shared store', () => {
     // A hosted image built on the cached base layer: mounted from the proxied repository.
     const mounted = await call(env.url(`/v2/team/app/blobs/uploads/?mount=${baseLayer.digest}&from=library/base`), { method: 'POST' });
     expect(mounted.status).toBe(201);
-    await call(env.url(`/v2/team/app/blobs/uploads/?mount=${base.config.digest}&from=library/base`), { method: 'POST' });
+    expect((await call(env.url(`/v2/team/app/blobs/uploads/?mount=${base.config.digest}&from=library/base`), { method: 'POST' })).status).toBe(201);
     expect((await putManifest(env.mirror.url, 'team/app', 'v1', base.manifest)).status).toBe(201);
     // Fill the cache well past its budget with other cached blobs.
     for (let index = 0; index < 4; index++) {

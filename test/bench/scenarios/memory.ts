@@ -1,10 +1,11 @@
 /**
  * Memory (issues 3 and 8): the mirror's RSS, sampled from /proc/<pid>/status (VmRSS) every
- * 100 ms, and its PSS (/proc/<pid>/smaps_rollup): with `serve`'s workers the summed VmRSS counts
- * the pages the processes share (node's code, mapped from one binary) once per process, the
- * summed PSS once in all, while 50 clients stream a 1 GiB blob, first cold (one upstream fetch fanned out to all)
- * then warm (from the cache). Clients check the byte count but skip hashing: 50 GiB of sha256 on
- * a 2-core machine would measure the client, and correctness is already covered by the herd.
+ * 100 ms, and its PSS (/proc/<pid>/smaps_rollup), while 50 clients stream a 1 GiB blob, first
+ * cold (one upstream fetch fanned out to all) then warm (from the cache). With `serve`'s workers
+ * the summed VmRSS counts the pages the processes share (node's code, mapped from one binary)
+ * once per process, the summed PSS once in all. Clients check the byte count but skip hashing:
+ * 50 GiB of sha256 on a 2-core machine would measure the client, and correctness is already
+ * covered by the herd.
  */
 import { runLoad, type HerdOutcome } from '../load.js';
 import type { BenchContext } from '../context.js';
