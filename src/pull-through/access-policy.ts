@@ -79,11 +79,15 @@ const DEFAULT_MAX_VERDICTS = 100_000;
 const VERDICT_KEEP_MS = 7 * 24 * 60 * 60 * 1000;
 /** Repositories looked at per digest for a readable one. */
 const MAX_SOURCES_PER_DIGEST = 32;
+/** Digest confirmations remembered in memory (about 200 bytes each): the warm set of anonymous pulls. */
+const MAX_REMEMBERED_CONFIRMATIONS = 20_000;
 
 export class AccessPolicy {
   readonly #options: AccessPolicyOptions;
   readonly #ttlMs: number;
   readonly #verdicts: LRUCache<string, Verdict>;
+  /** When a digest was last confirmed for a repository (confirmationKey): by the metadata store or a probe. */
+  readonly #confirmations = new LRUCache<string, number>({ max: MAX_REMEMBERED_CONFIRMATIONS });
 
   constructor(options: AccessPolicyOptions) {
     this.#options = options;
@@ -99,8 +103,12 @@ export class AccessPolicy {
     const verdict = await this.#repositoryVerdict(probe, target, probeObjectOf(request));
     if (verdict === 'refused') throw new NameUnknownError(`repository ${target.repository} is not known to this mirror`);
     if (verdict === 'missing') throw notFound(target, request.endpoint, request.reference);
+    if (!content) return 'allowed';
     // A probe of this very object has just confirmed it; otherwise check where it was seen.
-    if (!content || verdict === 'readable-object') return 'allowed';
+    if (verdict === 'readable-object') {
+      this.#rememberConfirmed(repositoryKey(target), content.digest.value);
+      return 'allowed';
+    }
     return this.#seen(probe, target, content, true);
   }
 
@@ -111,7 +119,25 @@ export class AccessPolicy {
   async knowsRepository(target: ProxiedTarget): Promise<boolean> {
     if (!this.#options.probes.has(target.upstream)) return true;
     const known = await this.#verdictOf(repositoryKey(target));
-    return known !== undefined && Date.now() - known.checkedAt < this.#ttlMs;
+    return known !== undefined && this.#isFresh(known);
+  }
+
+  /**
+   * True when check() would allow this request on what this process already remembers: the
+   * repository's verdict is fresh and readable and, for content named by digest, the metadata
+   * store or a probe confirmed the digest for this repository within the probe TTL. No lookup and
+   * no promise: the warm path of a cached blob (guarded-registry.ts), where a SQLite link lookup
+   * per request cost more than the rest of the access check. False only means: ask check().
+   * Only confirmations are remembered, never an absence, so a link another process adds is
+   * found by the next request.
+   */
+  allowedFromMemory(target: ProxiedTarget, request: AnonymousRequest): boolean {
+    if (!this.#options.probes.has(target.upstream)) return true;
+    const key = repositoryKey(target);
+    const verdict = this.#verdicts.get(key);
+    if (!verdict?.readable || !this.#isFresh(verdict)) return false;
+    const digest = contentDigestOf(request);
+    return digest === undefined || this.#confirmedRecently(key, digest);
   }
 
   /** The content came from elsewhere than an upstream fetch through `target`: throws unless `target` serves it. */
@@ -124,8 +150,11 @@ export class AccessPolicy {
     const { links, isLocal } = this.#options;
     const key = repositoryKey(target);
     const digest = content.digest.value;
-    if (await links.has(key, digest)) return 'allowed';
-    if (await this.#anyReadable(await links.repositories(digest, MAX_SOURCES_PER_DIGEST))) return 'allowed';
+    if (this.#confirmedRecently(key, digest)) return 'allowed';
+    if ((await links.has(key, digest)) || (await this.#anyReadable(await links.repositories(digest, MAX_SOURCES_PER_DIGEST)))) {
+      this.#rememberConfirmed(key, digest);
+      return 'allowed';
+    }
     if (this.#options.fillingThrough?.(content.kind, content.digest, key)) return unheldMayFetch ? 'unconfirmed' : 'allowed';
     // Not held yet: it will be fetched through this repository, which anonymous access can read.
     if (unheldMayFetch && !(await isLocal(content.kind, content.digest, key))) return 'unconfirmed';
@@ -136,6 +165,7 @@ export class AccessPolicy {
       if (result === 'readable') await links.add(key, digest);
     };
     if ((await this.#probe(probe, target, object, linkedMeanwhile, linkIfReadable)) !== 'readable') throw notFound(target, endpoint, digest);
+    this.#rememberConfirmed(key, digest);
     return 'allowed';
   }
 
@@ -143,7 +173,7 @@ export class AccessPolicy {
   async #repositoryVerdict(probe: AnonymousProbe, target: ProxiedTarget, object: ProbeObject): Promise<'readable' | 'readable-object' | 'refused' | 'missing'> {
     const key = repositoryKey(target);
     const known = await this.#verdictOf(key);
-    if (known && Date.now() - known.checkedAt < this.#ttlMs) return known.readable ? 'readable' : 'refused';
+    if (known && this.#isFresh(known)) return known.readable ? 'readable' : 'refused';
     let result: ProbeResult | Verdict;
     try {
       result = await this.#probe(probe, target, object, () => this.#freshStoredVerdict(key), (probed) => this.#recordRepositoryProbe(key, object, probed));
@@ -177,9 +207,22 @@ export class AccessPolicy {
   /** A fresh verdict in the metadata store, which another process may have written since this one looked. */
   async #freshStoredVerdict(key: string): Promise<Verdict | undefined> {
     const stored = await this.#options.verdicts.get(key);
-    if (!stored || Date.now() - stored.checkedAt >= this.#ttlMs) return undefined;
+    if (!stored || !this.#isFresh(stored)) return undefined;
     this.#verdicts.set(key, stored);
     return stored;
+  }
+
+  #rememberConfirmed(key: string, digest: string): void {
+    this.#confirmations.set(confirmationKey(key, digest), Date.now());
+  }
+
+  #confirmedRecently(key: string, digest: string): boolean {
+    const confirmedAt = this.#confirmations.get(confirmationKey(key, digest));
+    return confirmedAt !== undefined && Date.now() - confirmedAt < this.#ttlMs;
+  }
+
+  #isFresh(verdict: Verdict): boolean {
+    return Date.now() - verdict.checkedAt < this.#ttlMs;
   }
 
   async #saveVerdict(key: string, verdict: Verdict): Promise<void> {
@@ -218,9 +261,20 @@ export class AccessPolicy {
 }
 
 function contentOf(request: AnonymousRequest): { kind: ContentKind; digest: Digest } | undefined {
-  if (request.endpoint === 'blobs') return { kind: 'blob', digest: parseDigest(request.reference) };
-  if (request.endpoint === 'manifests' && request.reference.includes(':')) return { kind: 'manifest', digest: parseDigest(request.reference) };
+  const digest = contentDigestOf(request);
+  if (digest === undefined) return undefined;
+  return { kind: request.endpoint === 'blobs' ? 'blob' : 'manifest', digest: parseDigest(digest) };
+}
+
+/** The digest a blob or manifest-by-digest request names, as given; undefined for tags and tag lists. */
+function contentDigestOf(request: AnonymousRequest): string | undefined {
+  if (request.endpoint === 'blobs') return request.reference;
+  if (request.endpoint === 'manifests' && request.reference.includes(':')) return request.reference;
   return undefined;
+}
+
+function confirmationKey(repository: string, digest: string): string {
+  return `${repository} ${digest}`;
 }
 
 function probeObjectOf(request: AnonymousRequest): ProbeObject {

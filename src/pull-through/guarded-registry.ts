@@ -64,6 +64,8 @@ export class GuardedRegistry implements RegistryService {
    */
   async blob(target: ProxiedTarget, digest: Digest, range?: RangeRequest, options: BlobRequestOptions = {}): Promise<BlobAnswer> {
     const request = { endpoint: 'blobs', reference: digest.value } as const;
+    // The warm path: allowed on what this process remembers, without a lookup (access-policy.ts).
+    if (this.policy.allowedFromMemory(target, request)) return this.inner.blob(target, digest, range, options);
     if (await this.policy.knowsRepository(target)) {
       const check = await this.policy.check(target, request);
       return this.#confirmed(target, digest, check, await this.inner.blob(target, digest, range, options));
