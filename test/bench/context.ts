@@ -6,6 +6,8 @@ import type { UpstreamMeter } from './upstream-meter.js';
 export interface BenchOptions {
   only: Set<ScenarioName>;
   durationS: number;
+  /** Throughput: seconds of unmeasured load on each server and blob before its rounds (steady state, not a cold JIT). */
+  warmupS: number;
   /** Throughput, cold pulls, cold blob: rounds, each running every server once (rounds.ts). */
   rounds: number;
   clients: number[];

@@ -48,6 +48,7 @@ function parseOptions(argv: string[]): BenchOptions {
     .option('--only <list>', `scenarios to run: ${SCENARIOS.join(',')}`, SCENARIOS.join(','))
     .option('--skip-memory', 'skip the 1 GiB memory scenario')
     .option('--duration <seconds>', 'wrk duration per measurement', positiveInt('--duration'), 10)
+    .option('--warmup <seconds>', 'throughput: unmeasured wrk load on each server and blob before the rounds', positiveInt('--warmup'), 10)
     .option('--rounds <n>', 'throughput, cold, cold-blob, cold-registry: interleaved rounds (the median counts)', positiveInt('--rounds'), 3)
     .option('--clients <list>', 'herd sizes', '20,50')
     .option('--json <file>', 'also append every result line to this file')
@@ -56,13 +57,13 @@ function parseOptions(argv: string[]): BenchOptions {
     .option('--scale-old-main <file>', 'scale: also measure this build (dist/main.js of an earlier release)')
     .option('--scale-import-timeout <seconds>', 'scale: cut an import off after this long', positiveInt('--scale-import-timeout'), 300)
     .parse(argv);
-  const raw = program.opts<{ only: string; skipMemory?: boolean; duration: number; rounds: number; clients: string; json?: string; scaleTags: number; scaleRepositories: number; scaleOldMain?: string; scaleImportTimeout: number }>();
+  const raw = program.opts<{ only: string; skipMemory?: boolean; duration: number; warmup: number; rounds: number; clients: string; json?: string; scaleTags: number; scaleRepositories: number; scaleOldMain?: string; scaleImportTimeout: number }>();
   const only = new Set(raw.only.split(',').map((name) => name.trim()).filter(Boolean));
   for (const name of only) if (!(SCENARIOS as readonly string[]).includes(name)) program.error(`--only: unknown scenario ${JSON.stringify(name)} (expected ${SCENARIOS.join(',')})`);
   if (raw.skipMemory) only.delete('memory');
   const clients = raw.clients.split(',').map(positiveInt('--clients'));
   return {
-    only: only as Set<ScenarioName>, durationS: raw.duration, rounds: raw.rounds, clients, ...(raw.json ? { jsonFile: raw.json } : {}),
+    only: only as Set<ScenarioName>, durationS: raw.duration, warmupS: raw.warmup, rounds: raw.rounds, clients, ...(raw.json ? { jsonFile: raw.json } : {}),
     scaleTags: raw.scaleTags, scaleRepositories: raw.scaleRepositories, scaleImportTimeoutS: raw.scaleImportTimeout, ...(raw.scaleOldMain ? { scaleOldMain: raw.scaleOldMain } : {}),
   };
 }
