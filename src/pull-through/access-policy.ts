@@ -19,6 +19,8 @@
  *      mirror does not hold yet is 'unconfirmed': it may be served as fetched from the upstream
  *      through the requested repository; if it turns out to come from elsewhere (it was cached,
  *      or a fill through another repository was joined, in the meantime), `confirm` decides.
+ *      A confirmation is remembered in memory for the probe TTL, like a verdict, so a warm blob
+ *      costs no lookup per request (allowedFromMemory).
  *
  * Refusals say NAME_UNKNOWN / MANIFEST_UNKNOWN / BLOB_UNKNOWN, the answer for content that does
  * not exist, so that anonymous clients cannot even learn that a private repository exists.
