@@ -92,6 +92,22 @@ describe('access policy: what an anonymous warm request looks up', () => {
     expect(policy.allowedFromMemory(PUBLIC, blob(LAYER))).toBe(true);
   });
 
+  it('does not hand out a digest held only through a private repository under a public name, however often asked', async () => {
+    const metadata = new MemoryMetadataStore();
+    const PRIVATE = proxiedTarget(UPSTREAM, 'testuser/private');
+    // Anonymous access reads the public repository, which does not have the private layer.
+    const probe: AnonymousProbe = {
+      probeAnonymous: async (repository, object) => (repository === PRIVATE.repository ? 'refused' : object.kind === 'blob' && object.digest === OTHER ? 'missing' : 'readable'),
+    };
+    const policy = new AccessPolicy({ probes: new Map([[UPSTREAM, probe]]), verdicts: metadata.verdicts, links: metadata.links, flights: new LocalFlights(), deadlineMs: 5_000, isLocal: async () => true });
+    await metadata.links.add(repositoryKey(PRIVATE), OTHER);
+    await policy.check(PUBLIC, TAG);
+    for (let i = 0; i < 3; i++) {
+      await expect(policy.check(PUBLIC, { endpoint: 'blobs', reference: OTHER })).rejects.toMatchObject({ code: 'BLOB_UNKNOWN' });
+      expect(policy.allowedFromMemory(PUBLIC, { endpoint: 'blobs', reference: OTHER })).toBe(false);
+    }
+  });
+
   it('never answers from memory for a repository judged refused', async () => {
     const metadata = new MemoryMetadataStore();
     const refusing: AnonymousProbe = { probeAnonymous: async () => 'refused' };
