@@ -121,7 +121,7 @@ export class AccessPolicy {
   async knowsRepository(target: ProxiedTarget): Promise<boolean> {
     if (!this.#options.probes.has(target.upstream)) return true;
     const known = await this.#verdictOf(repositoryKey(target));
-    return known !== undefined && this.#isFresh(known);
+    return known !== undefined && this.#isFresh(known.checkedAt);
   }
 
   /**
@@ -137,7 +137,7 @@ export class AccessPolicy {
     if (!this.#options.probes.has(target.upstream)) return true;
     const key = repositoryKey(target);
     const verdict = this.#verdicts.get(key);
-    if (!verdict?.readable || !this.#isFresh(verdict)) return false;
+    if (!verdict?.readable || !this.#isFresh(verdict.checkedAt)) return false;
     const digest = contentDigestOf(request);
     return digest === undefined || this.#confirmedRecently(key, digest);
   }
@@ -175,7 +175,7 @@ export class AccessPolicy {
   async #repositoryVerdict(probe: AnonymousProbe, target: ProxiedTarget, object: ProbeObject): Promise<'readable' | 'readable-object' | 'refused' | 'missing'> {
     const key = repositoryKey(target);
     const known = await this.#verdictOf(key);
-    if (known && this.#isFresh(known)) return known.readable ? 'readable' : 'refused';
+    if (known && this.#isFresh(known.checkedAt)) return known.readable ? 'readable' : 'refused';
     let result: ProbeResult | Verdict;
     try {
       result = await this.#probe(probe, target, object, () => this.#freshStoredVerdict(key), (probed) => this.#recordRepositoryProbe(key, object, probed));
@@ -209,7 +209,7 @@ export class AccessPolicy {
   /** A fresh verdict in the metadata store, which another process may have written since this one looked. */
   async #freshStoredVerdict(key: string): Promise<Verdict | undefined> {
     const stored = await this.#options.verdicts.get(key);
-    if (!stored || !this.#isFresh(stored)) return undefined;
+    if (!stored || !this.#isFresh(stored.checkedAt)) return undefined;
     this.#verdicts.set(key, stored);
     return stored;
   }
@@ -220,11 +220,12 @@ export class AccessPolicy {
 
   #confirmedRecently(key: string, digest: string): boolean {
     const confirmedAt = this.#confirmations.get(confirmationKey(key, digest));
-    return confirmedAt !== undefined && Date.now() - confirmedAt < this.#ttlMs;
+    return confirmedAt !== undefined && this.#isFresh(confirmedAt);
   }
 
-  #isFresh(verdict: Verdict): boolean {
-    return Date.now() - verdict.checkedAt < this.#ttlMs;
+  /** A verdict or confirmation made at `checkedAt` (ms since the epoch) still holds: the probe TTL. */
+  #isFresh(checkedAt: number): boolean {
+    return Date.now() - checkedAt < this.#ttlMs;
   }
 
   async #saveVerdict(key: string, verdict: Verdict): Promise<void> {
