@@ -18,13 +18,14 @@ const OTHER = `sha256:${'b'.repeat(64)}`;
 const TTL_MS = 60_000;
 const TAG = { endpoint: 'manifests', reference: 'latest' } as const;
 
-function setUp() {
+/** A policy on a memory metadata store; `answer` is the upstream's anonymous answer (default: everything readable). */
+function setUp(answer: AnonymousProbe['probeAnonymous'] = async () => 'readable') {
   const metadata = new MemoryMetadataStore();
   const probed: Array<{ repository: string; object: ProbeObject }> = [];
   const probe: AnonymousProbe = {
     async probeAnonymous(repository, object) {
       probed.push({ repository, object });
-      return 'readable';
+      return answer(repository, object);
     },
   };
   const has = vi.spyOn(metadata.links, 'has');
@@ -93,13 +94,9 @@ describe('access policy: what an anonymous warm request looks up', () => {
   });
 
   it('does not hand out a digest held only through a private repository under a public name, however often asked', async () => {
-    const metadata = new MemoryMetadataStore();
     const PRIVATE = proxiedTarget(UPSTREAM, 'testuser/private');
     // Anonymous access reads the public repository, which does not have the private layer.
-    const probe: AnonymousProbe = {
-      probeAnonymous: async (repository, object) => (repository === PRIVATE.repository ? 'refused' : object.kind === 'blob' && object.digest === OTHER ? 'missing' : 'readable'),
-    };
-    const policy = new AccessPolicy({ probes: new Map([[UPSTREAM, probe]]), verdicts: metadata.verdicts, links: metadata.links, flights: new LocalFlights(), deadlineMs: 5_000, isLocal: async () => true });
+    const { metadata, policy } = setUp(async (repository, object) => (repository === PRIVATE.repository ? 'refused' : object.kind === 'blob' && object.digest === OTHER ? 'missing' : 'readable'));
     await metadata.links.add(repositoryKey(PRIVATE), OTHER);
     await policy.check(PUBLIC, TAG);
     for (let i = 0; i < 3; i++) {
@@ -109,9 +106,7 @@ describe('access policy: what an anonymous warm request looks up', () => {
   });
 
   it('never answers from memory for a repository judged refused', async () => {
-    const metadata = new MemoryMetadataStore();
-    const refusing: AnonymousProbe = { probeAnonymous: async () => 'refused' };
-    const policy = new AccessPolicy({ probes: new Map([[UPSTREAM, refusing]]), verdicts: metadata.verdicts, links: metadata.links, flights: new LocalFlights(), deadlineMs: 5_000, isLocal: async () => true });
+    const { metadata, policy } = setUp(async () => 'refused');
     const target = proxiedTarget(UPSTREAM, 'testuser/private');
     await metadata.links.add(repositoryKey(target), LAYER);
     await expect(policy.check(target, { endpoint: 'blobs', reference: LAYER })).rejects.toMatchObject({ code: 'NAME_UNKNOWN' });

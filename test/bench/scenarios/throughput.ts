@@ -41,14 +41,15 @@ export async function throughput(context: BenchContext): Promise<void> {
   const order = (['nginx', 'mirror', 'mirror+nginx', 'reference'] as const).flatMap((name) => context.targets.get(name) ?? []);
   const durationS = roundSeconds(context.options.durationS);
   for (const [label, blob] of Object.entries(blobs)) {
+    const blobUrl = (target: Target) => `${target.url}/v2/${app.repo}/blobs/${blob.digest}`;
     for (const target of order) {
       await warm(target, app.repo, blob.digest, blob.size);
       context.log(`throughput: ${target.name}, ${label} blob, warm-up, ${context.options.warmupS} s`);
-      await runWrk(`${target.url}/v2/${app.repo}/blobs/${blob.digest}`, CONNECTIONS, context.options.warmupS);
+      await runWrk(blobUrl(target), CONNECTIONS, context.options.warmupS);
     }
     const rounds = await interleavedRounds(order, context.options.rounds, async (target, index) => {
       context.log(`throughput: ${target.name}, ${label} blob, round ${index}/${context.options.rounds}, ${durationS} s`);
-      const measured = await measure(context, `${target.url}/v2/${app.repo}/blobs/${blob.digest}`, durationS);
+      const measured = await measure(context, blobUrl(target), durationS);
       context.emit({ bench: 'blob-throughput-round', target: target.name, blob: label, round: index, mb_per_s: round(measured.mbPerS), req_per_s: round(measured.reqPerS), errors: measured.result.errors });
       return measured;
     });
