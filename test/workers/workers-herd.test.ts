@@ -51,6 +51,23 @@ describe('serve --workers 2', () => {
     expect(internal.map((line) => [line.worker, line.status])).toEqual([[owner, 200]]);
   });
 
+  it('a herd on a cold small blob: the worker that lost the race serves it from the shared disk once the owner is done, writing no copy of its own', { timeout: 120_000 }, async () => {
+    const { fake, served, layer } = await start([512 * 1024], 'workers-small-herd');
+    fake.setFault('blob', { mode: 'slow', bytesPerSecond: 256 * 1024 });
+    const responses = await Promise.all(Array.from({ length: 20 }, () => timedGet(`${served.url}/v2/${REPO}/blobs/${layer.digest}`)));
+    for (const response of responses) expect(deliveredExactly(response, layer.bytes)).toBe(true);
+    expect(upstreamBlobGets(fake, layer.digest)).toHaveLength(1);
+
+    const requestLines = () => served.lines.filter((line) => line.msg === 'request' && String(line.path) === `/v2/${REPO}/blobs/${layer.digest}`);
+    await waitFor(() => requestLines().length >= 20, 20_000, 'the 20 request log lines');
+    const owner = requestLines().find((line) => line.cache === 'upstream')!.worker;
+    const other = requestLines().filter((line) => line.worker !== owner);
+    expect(other.length).toBeGreaterThan(0);
+    // "joined" would be a client following a second fill of the blob on this worker; "cache" is
+    // the owner's file, served once its download was verified and published.
+    for (const line of other) expect(line.cache).toBe('cache');
+  });
+
   it('the worker downloading a blob killed with SIGKILL: its client is cut, another worker takes over at once, a new worker is started', { timeout: 120_000 }, async () => {
     const { fake, served, layer } = await start([4 * MiB], 'workers-kill');
     fake.setFault('blob', { mode: 'slow', bytesPerSecond: MiB });
