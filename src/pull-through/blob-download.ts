@@ -28,7 +28,25 @@ export interface DownloadStores {
   links: Pick<LinkStore, 'add' | 'remove'>;
 }
 
-export class BlobDownload {
+/**
+ * A download in progress as the clients following it see it: this process's fill (BlobDownload)
+ * or another worker's, followed in its own file (replicas/owner-file-follow.ts).
+ */
+export interface RunningDownload {
+  readonly kind: 'download';
+  readonly digest: Digest;
+  /** The repository key the bytes come through. */
+  readonly via: string;
+  /** The announced length, or the size once known; undefined before that without one. */
+  readonly size: number | undefined;
+  readonly growing: GrowingFile | undefined;
+  /** Resolves once the blob is verified and in the store; rejects when the download failed. */
+  readonly settled: Promise<StoredContent>;
+  /** Bytes in so far. */
+  readonly written: number;
+}
+
+export class BlobDownload implements RunningDownload {
   readonly kind = 'download';
   /** Resolves once the blob is verified, published and indexed; rejects when the fill failed. */
   readonly settled: Promise<StoredContent>;

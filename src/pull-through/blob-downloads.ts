@@ -16,7 +16,7 @@ import type { Flights } from '../coordination/flights.js';
 import type { Digest } from '../domain/digest.js';
 import { ClientGoneError, FetchDroppedError, UpstreamUnavailableError } from '../domain/errors.js';
 import { repositoryKey, type ProxiedTarget } from '../domain/target.js';
-import { BlobDownload, type DownloadStores } from './blob-download.js';
+import { BlobDownload, type DownloadStores, type RunningDownload } from './blob-download.js';
 import { DownloadDemand, type DemandKind } from './download-demand.js';
 import { StallWatchdog } from './stall-watchdog.js';
 import type { UpstreamConcurrency } from './upstream-limiter.js';
@@ -28,7 +28,7 @@ export interface AlreadyStored {
   readonly settled: Promise<void>;
 }
 
-export type HeldBlob = BlobDownload | AlreadyStored;
+export type HeldBlob = RunningDownload | AlreadyStored;
 
 export interface BlobDownloadsOptions extends DownloadStores {
   flights: Flights;
@@ -75,7 +75,7 @@ export class BlobDownloads {
   }
 
   /** The download of `digest` under way in this process, if any. */
-  running(digest: Digest): BlobDownload | undefined {
+  running(digest: Digest): RunningDownload | undefined {
     for (const download of this.#active) if (download.digest.value === digest.value) return download;
     return undefined;
   }

@@ -13,7 +13,7 @@ import { BlobUnknownError } from '../domain/errors.js';
 import type { ProxiedTarget } from '../domain/target.js';
 import type { CacheBudget } from '../eviction/cache-budget.js';
 import type { ContentStore } from '../storage/content-store.js';
-import type { BlobDownload } from './blob-download.js';
+import type { RunningDownload } from './blob-download.js';
 import type { BlobDownloads } from './blob-downloads.js';
 import type { BlobAnswer, BlobOrigin, BlobRequestOptions } from './registry-service.js';
 import type { Upstreams } from './upstreams.js';
@@ -95,7 +95,7 @@ export class ProxyBlobs {
   }
 
   /** The client follows the download as it is written, and counts as following it until it is done. */
-  #following(download: BlobDownload, request: RangeRequest | undefined, source: Source, leave: () => void): BlobAnswer {
+  #following(download: RunningDownload, request: RangeRequest | undefined, source: Source, leave: () => void): BlobAnswer {
     try {
       const range = download.size === undefined ? undefined : resolveRange(request, download.size);
       return { size: download.size, range, ...source, body: { kind: 'growing', file: download.growing! }, release: leave };

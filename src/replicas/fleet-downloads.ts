@@ -32,9 +32,10 @@ import type { ProxiedTarget } from '../domain/target.js';
 import { CoordinationUnavailableError } from '../coordination/coordination-errors.js';
 import { OutageNotice, type CoordinationLog } from '../coordination/outage-notice.js';
 import type { Lease, LeaseClaim, LeaseWaitResult, Leases } from '../coordination/redis-leases.js';
-import { BlobDownload, type DownloadStores } from '../pull-through/blob-download.js';
+import { BlobDownload, type DownloadStores, type RunningDownload } from '../pull-through/blob-download.js';
 import { BlobDownloads, untilGone, type BlobDownloadsOptions, type HeldBlob, type Joined, type JoinOptions } from '../pull-through/blob-downloads.js';
 import type { UpstreamPort } from '../pull-through/upstream-port.js';
+import { OwnerFileFollow } from './owner-file-follow.js';
 import type { PeerClient, PeerDownload } from './peer-client.js';
 
 /**
@@ -64,6 +65,12 @@ export interface FleetDownloadsOptions extends BlobDownloadsOptions {
   peers?: PeerClient;
   /** Where a download streamed from another process lands (with S3: the local tier, not the bucket). */
   peerStores: DownloadStores;
+  /**
+   * The directory of the store the workers of this machine share (`cache.dir` with the
+   * filesystem driver): another worker's download is followed in its file there, never copied.
+   * Undefined: copied (peerStores).
+   */
+  sharedStoreRoot?: string;
   /** A killed owner's lease expires after this long; default 5,000 ms, refreshed every third of it. */
   leaseTtlMs?: number;
   /** How long to wait for an owner that cannot stream before downloading here; default 60 s. */
@@ -80,7 +87,7 @@ export class FleetBlobDownloads extends BlobDownloads {
   readonly #leaseTtlMs: number;
   readonly #waitMs: number;
   readonly #deciding = new Map<string, Promise<Decided>>();
-  readonly #peerFills = new Map<string, { download: BlobDownload; abort: AbortController }>();
+  readonly #peerFills = new Map<string, { download: RunningDownload; abort: AbortController }>();
   readonly #outages: OutageNotice[];
 
   constructor(options: FleetDownloadsOptions) {
@@ -96,7 +103,7 @@ export class FleetBlobDownloads extends BlobDownloads {
     return [...super.list(), ...peers];
   }
 
-  override running(digest: Digest): BlobDownload | undefined {
+  override running(digest: Digest): RunningDownload | undefined {
     return super.running(digest) ?? this.#peerFills.get(digest.value)?.download;
   }
 
@@ -130,7 +137,7 @@ export class FleetBlobDownloads extends BlobDownloads {
   }
 
   /** The download of `digest` this process runs or is about to run (the internal endpoint serves it), if any. */
-  async inProgress(digest: Digest): Promise<BlobDownload | undefined> {
+  async inProgress(digest: Digest): Promise<RunningDownload | undefined> {
     await this.#deciding.get(digest.value)?.catch(() => {});
     return this.running(digest);
   }
@@ -168,7 +175,7 @@ export class FleetBlobDownloads extends BlobDownloads {
       if (!claim) return this.#decideAt(index + 1, held, target, upstream, digest);
       if (claim.acquired) return this.#decideAt(index + 1, [...held, claim.lease], target, upstream, digest);
       const followed = level.streams && claim.owner !== level.owner ? await this.#follow(level, claim.owner, digest) : undefined;
-      if (followed instanceof BlobDownload) return { held: this.#releasing(held, followed), started: false };
+      if (typeof followed === 'object') return { held: this.#releasing(held, followed), started: false };
       // A small blob on the shared store is waited for as long as a fill may take; otherwise until waitMs.
       const outcome = await this.#awaitOwner(index, key, claim.value, followed === 'wait-for-owner' ? this.#fleet.fillTimeoutMs : this.#waitMs);
       // Done: the store has it (super.join looks there first). Too long, or no coordination: fetch here.
@@ -212,24 +219,26 @@ export class FleetBlobDownloads extends BlobDownloads {
   }
 
   /**
-   * Fills this process's disk from the owner's download in progress; undefined when it cannot be
-   * had; 'wait-for-owner' for a small blob another worker of this machine downloads onto the
-   * store this one serves from (see SHARED_STORE_WAIT_BYTES).
+   * Follows the owner's download in progress: in the owner's own file when both are workers of
+   * this machine (owner-file-follow.ts), else by filling this process's disk from its stream.
+   * Undefined when it cannot be had; 'wait-for-owner' for a small blob another worker of this
+   * machine downloads onto the store this one serves from (see SHARED_STORE_WAIT_BYTES).
    */
-  async #follow(level: LeaseLevel, owner: string, digest: Digest): Promise<BlobDownload | 'wait-for-owner' | undefined> {
+  async #follow(level: LeaseLevel, owner: string, digest: Digest): Promise<RunningDownload | 'wait-for-owner' | undefined> {
     const peers = this.#fleet.peers;
     if (!peers) return undefined;
     const abort = new AbortController();
     const deadline = setTimeout(() => abort.abort(new UpstreamUnavailableError(`streaming ${digest.value} from ${owner} exceeded the fill deadline`)), this.#fleet.fillTimeoutMs);
-    let download: BlobDownload;
+    let download: RunningDownload;
     try {
-      const answer: PeerDownload = await peers.download(owner, digest, abort.signal);
-      if (this.#ownerFillsSharedStore(level) && answer.size !== undefined && answer.size <= SHARED_STORE_WAIT_BYTES) {
+      const sharedStore = this.#ownerFillsSharedStore(level);
+      const answer: PeerDownload = await peers.download(owner, digest, abort.signal, sharedStore && this.#fleet.sharedStoreRoot !== undefined);
+      if (sharedStore && answer.size !== undefined && answer.size <= SHARED_STORE_WAIT_BYTES) {
         clearTimeout(deadline);
         drainPeerBody(answer);
         return 'wait-for-owner';
       }
-      download = await BlobDownload.start(digest, answer.via, answer, this.#fleet.peerStores, abort.signal);
+      download = (sharedStore ? this.#inOwnerFile(digest, answer, abort.signal) : undefined) ?? (await BlobDownload.start(digest, answer.via, answer, this.#fleet.peerStores, abort.signal));
     } catch (error) {
       clearTimeout(deadline);
       this.#fleet.log?.info({ owner, digest: digest.value, err: error }, 'cannot stream the download from its owner: waiting for it to finish instead');
@@ -242,6 +251,18 @@ export class FleetBlobDownloads extends BlobDownloads {
     };
     download.settled.then(done, done);
     return download;
+  }
+
+  /** The owner's download followed in its file, when the owner named one inside the shared store. */
+  #inOwnerFile(digest: Digest, answer: PeerDownload, signal: AbortSignal): OwnerFileFollow | undefined {
+    const root = this.#fleet.sharedStoreRoot;
+    if (root === undefined || answer.files === undefined || answer.size === undefined) return undefined;
+    try {
+      return new OwnerFileFollow(digest, { size: answer.size, body: answer.body, via: answer.via }, answer.files, root, signal);
+    } catch (error) {
+      this.#fleet.log?.warn({ digest: digest.value, err: error }, 'not following another worker\'s file: copying its download instead');
+      return undefined;
+    }
   }
 
   /**

@@ -6,6 +6,9 @@
  *          upstream announced one, the last byte only after the digest check here; the response
  *          is cut if the download fails. X-Mirror-Fill-Via names the repository it comes through.
  *     401: no valid signature. 404: no download of <digest> runs here (any more).
+ *          With X-Mirror-Fill-Files: 1 (a worker of this machine), X-Mirror-Fill-Writing and
+ *          X-Mirror-Fill-Published name the download's file now and once published
+ *          (URI-encoded), where the download writes to a local file.
  *
  * With `serve --workers` a replica's address reaches any of its workers; one that does not run
  * the download relays the request to the worker of its machine that does (its lease names it).
@@ -21,7 +24,7 @@ import { sendBlobAnswer } from '../http/send-blob-body.js';
 import { sendStream } from '../http/send-stream.js';
 import { CLUSTER_AUTH_HEADER, verifyClusterRequest } from './cluster-auth.js';
 import type { FleetBlobDownloads } from './fleet-downloads.js';
-import { FILL_VIA_HEADER, FLEET_BLOB_PATH, type PeerClient } from './peer-client.js';
+import { FILL_FILES_WANTED_HEADER, FILL_PUBLISHED_HEADER, FILL_VIA_HEADER, FILL_WRITING_HEADER, FLEET_BLOB_PATH, type PeerClient } from './peer-client.js';
 
 export interface FleetRoutesOptions {
   secret: string;
@@ -45,7 +48,12 @@ export function mountFleetRoutes(app: Hono, { secret, downloads, peers, sendfile
       return sendStream(c, 200, headers, relayed.body);
     }
     if (!download?.growing) throw new BlobUnknownError(`no download of ${digest.value} is in progress on this replica`);
-    const headers = { 'Content-Type': 'application/octet-stream', 'Docker-Content-Digest': digest.value, [FILL_VIA_HEADER]: download.via };
+    const headers: Record<string, string> = { 'Content-Type': 'application/octet-stream', 'Docker-Content-Digest': digest.value, [FILL_VIA_HEADER]: download.via };
+    const files = c.req.header(FILL_FILES_WANTED_HEADER) === '1' ? download.growing.files?.(digest) : undefined;
+    if (files) {
+      headers[FILL_WRITING_HEADER] = encodeURIComponent(files.writing);
+      headers[FILL_PUBLISHED_HEADER] = encodeURIComponent(files.published);
+    }
     const answer = { size: download.size, range: undefined, origin: 'joined' as const, via: download.via, body: { kind: 'growing' as const, file: download.growing }, release: () => {} };
     return sendBlobAnswer(c, answer, headers, { sendfile });
   });

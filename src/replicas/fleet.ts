@@ -15,6 +15,7 @@
  */
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
+import path from 'node:path';
 import type { Hono } from 'hono';
 import type { Logger } from 'pino';
 import type { MirrorConfig } from '../config/mirror-config.js';
@@ -112,7 +113,7 @@ function coordinatedFleet(config: MirrorConfig, levels: FleetLevel[], secret: st
     flights: new RedisFlights({ leases: widest.level.leases, owner: widest.level.owner, log }),
     limiter: widest.limiter,
     downloads(options, peerStores) {
-      created = new FleetBlobDownloads({ ...options, levels: levels.map(({ level }) => level), peers, peerStores, log });
+      created = new FleetBlobDownloads({ ...options, levels: levels.map(({ level }) => level), peers, peerStores, sharedStoreRoot: sharedStoreRoot(config), log });
       return created;
     },
     mountRoutes: secret === undefined ? undefined : (app) => {
@@ -123,4 +124,9 @@ function coordinatedFleet(config: MirrorConfig, levels: FleetLevel[], secret: st
       for (const level of levels) await level.close();
     },
   };
+}
+
+/** The directory the filesystem store keeps its files in, which the workers of a machine share; none in a bucket. */
+function sharedStoreRoot(config: MirrorConfig): string | undefined {
+  return config.storage.driver === 's3' ? undefined : path.resolve(config.cache.dir);
 }

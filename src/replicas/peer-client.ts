@@ -14,12 +14,21 @@ import { buildConnector } from 'undici';
 import type { Digest } from '../domain/digest.js';
 import { UpstreamUnavailableError } from '../domain/errors.js';
 import { discardUpstreamBody, type UpstreamBlob } from '../pull-through/upstream-port.js';
+import type { FillFiles } from '../storage/content-store.js';
 import { BlobSocketClient, blobSocketReads, type SocketResponse } from '../upstream/blob-socket-client.js';
 import { CLUSTER_AUTH_HEADER, signClusterRequest } from './cluster-auth.js';
 
 export const FLEET_BLOB_PATH = '/_mirror/fleet/blobs/';
 /** The repository the owner's download comes through (the access policy's `via`). */
 export const FILL_VIA_HEADER = 'x-mirror-fill-via';
+/**
+ * Asked by a worker of the owner's machine (`1`): the owner names its file as it is written and
+ * as it will be published, in the two headers after it, so the asking worker reads the bytes
+ * there instead of writing them again (owner-file-follow.ts).
+ */
+export const FILL_FILES_WANTED_HEADER = 'x-mirror-fill-files';
+export const FILL_WRITING_HEADER = 'x-mirror-fill-writing';
+export const FILL_PUBLISHED_HEADER = 'x-mirror-fill-published';
 
 export interface PeerTimeouts {
   connectMs: number;
@@ -31,6 +40,8 @@ export interface PeerTimeouts {
 
 export interface PeerDownload extends UpstreamBlob {
   via: string;
+  /** Where the owner's file is, when asked for and the owner writes to a local file. */
+  files?: FillFiles;
 }
 
 export class PeerClient {
@@ -40,10 +51,14 @@ export class PeerClient {
     this.#client = new BlobSocketClient(buildConnector({ ...blobSocketReads(), timeout: timeouts.connectMs }), timeouts);
   }
 
-  /** The owner's download of `digest`; rejects when the owner cannot stream it (gone, finished, not started). */
-  async download(ownerUrl: string, digest: Digest, signal: AbortSignal): Promise<PeerDownload> {
+  /**
+   * The owner's download of `digest`; rejects when the owner cannot stream it (gone, finished,
+   * not started). `wantFiles`: only between the workers of one machine, which share its disk.
+   */
+  async download(ownerUrl: string, digest: Digest, signal: AbortSignal, wantFiles = false): Promise<PeerDownload> {
     const url = blobUrl(ownerUrl, digest);
-    const headers = { [CLUSTER_AUTH_HEADER]: signClusterRequest(this.secret, 'GET', url.pathname) };
+    const headers: Record<string, string> = { [CLUSTER_AUTH_HEADER]: signClusterRequest(this.secret, 'GET', url.pathname) };
+    if (wantFiles) headers[FILL_FILES_WANTED_HEADER] = '1';
     const response: SocketResponse = await this.#client.send({ method: 'GET', url, headers, signal }, `GET ${url.pathname}`).catch((error: unknown) => {
       throw new UpstreamUnavailableError(`replica ${url.origin} did not answer for ${digest.value}: ${(error as Error).message}`);
     });
@@ -53,7 +68,10 @@ export class PeerClient {
       discardUpstreamBody(response.body);
       throw new UpstreamUnavailableError(`replica ${url.origin} has no download of ${digest.value} to share (HTTP ${response.statusCode})`);
     }
-    return { size: typeof length === 'string' ? Number(length) : undefined, body: response.body, via };
+    const writing = response.headers[FILL_WRITING_HEADER];
+    const published = response.headers[FILL_PUBLISHED_HEADER];
+    const files = typeof writing === 'string' && typeof published === 'string' ? { writing: decodeURIComponent(writing), published: decodeURIComponent(published) } : undefined;
+    return { size: typeof length === 'string' ? Number(length) : undefined, body: response.body, via, ...(files ? { files } : {}) };
   }
 
   async close(): Promise<void> {

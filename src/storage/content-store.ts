@@ -123,6 +123,17 @@ export interface GrowingFile {
   onceChanged(listener: () => void): () => void;
   /** The size once the commit checked the content; undefined before. */
   finalSize(): number | undefined;
+  /**
+   * Where the file is on the local disk while it is written, and where it will be once published
+   * as `digest`: another process of this machine may read it there (replicas/owner-file-follow.ts).
+   * Absent where the bytes are not in a local file.
+   */
+  files?(digest: Digest): FillFiles;
+}
+
+export interface FillFiles {
+  writing: string;
+  published: string;
 }
 
 export interface StoredContent {

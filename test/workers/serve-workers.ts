@@ -47,7 +47,7 @@ export interface WorkersSetup {
  * Per test: a fake upstream, a temp directory and `serve --workers 2` on them, all stopped and
  * removed after each test (the process with SIGKILL if it still runs).
  */
-export function useServedWorkers(): (setup?: WorkersSetup) => Promise<{ fake: FakeRegistry; served: Served }> {
+export function useServedWorkers(): (setup?: WorkersSetup) => Promise<{ fake: FakeRegistry; served: Served; cacheDir: string }> {
   let fake: FakeRegistry | undefined;
   let served: Served | undefined;
   let dir: string | undefined;
@@ -63,9 +63,10 @@ export function useServedWorkers(): (setup?: WorkersSetup) => Promise<{ fake: Fa
     dir = await mkdtemp(path.join(tmpdir(), 'mirror-workers-'));
     const configFile = path.join(dir, 'mirror.config.json');
     const upstream = setup.upstream?.(fake) ?? { url: fake.url };
-    const config = { listen: { host: '127.0.0.1', port: 0 }, cache: { dir: path.join(dir, 'cache'), ...setup.cache }, log: { level: 'info' }, upstreams: { 'docker.io': upstream } };
+    const cacheDir = path.join(dir, 'cache');
+    const config = { listen: { host: '127.0.0.1', port: 0 }, cache: { dir: cacheDir, ...setup.cache }, log: { level: 'info' }, upstreams: { 'docker.io': upstream } };
     await writeFile(configFile, JSON.stringify(config));
     served = await serveWorkers(configFile, 2);
-    return { fake, served };
+    return { fake, served, cacheDir };
   };
 }

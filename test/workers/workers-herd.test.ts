@@ -6,6 +6,7 @@
  * than waiting for it to end; a worker killed with SIGKILL is replaced and its lease ends at once.
  * Real processes: `node dist/main.js serve --workers 2`.
  */
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { waitFor } from '../helpers/http.js';
 import { makeImage, pushImage } from '../helpers/test-images.js';
@@ -20,9 +21,9 @@ describe('serve --workers 2', () => {
 
   async function start(layers: number[], seed: string) {
     const image = makeImage({ layers, seed });
-    const { fake, served } = await serve({ cache: { maxBytes: '1GiB' } });
+    const { fake, served, cacheDir } = await serve({ cache: { maxBytes: '1GiB' } });
     pushImage(fake, REPO, 'latest', image);
-    return { fake, served, layer: image.layers[0]! };
+    return { fake, served, cacheDir, layer: image.layers[0]! };
   }
 
   it('a 50-client herd on a cold blob: 1 upstream GET, right bytes, both workers serve, the second streams the first one\'s download', { timeout: 120_000 }, async () => {
@@ -68,6 +69,48 @@ describe('serve --workers 2', () => {
     for (const line of other) expect(line.cache).toBe('cache');
   });
 
+  it('a herd on a cold large blob: the worker that lost the race follows the owner\'s file on the disk they share, never writing a second one', { timeout: 120_000 }, async () => {
+    const { fake, served, cacheDir, layer } = await start([6 * MiB], 'workers-one-file');
+    fake.setFault('blob', { mode: 'slow', bytesPerSecond: 3 * MiB });
+    let mostFillFiles = 0;
+    let watching = true;
+    const watch = (async () => {
+      while (watching) {
+        mostFillFiles = Math.max(mostFillFiles, await fillFiles(cacheDir));
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    })();
+    const responses = await Promise.all(Array.from({ length: 20 }, () => timedGet(`${served.url}/v2/${REPO}/blobs/${layer.digest}`)));
+    watching = false;
+    await watch;
+    for (const response of responses) expect(deliveredExactly(response, layer.bytes)).toBe(true);
+    expect(upstreamBlobGets(fake, layer.digest)).toHaveLength(1);
+
+    const requestLines = () => served.lines.filter((line) => line.msg === 'request' && String(line.path) === `/v2/${REPO}/blobs/${layer.digest}`);
+    await waitFor(() => requestLines().length >= 20, 20_000, 'the 20 request log lines');
+    const owner = requestLines().find((line) => line.cache === 'upstream')!.worker;
+    const other = requestLines().filter((line) => line.worker !== owner);
+    expect(other.length).toBeGreaterThan(0);
+    // They follow the download as it lands (not the finished file)...
+    for (const line of other) expect(line.cache).toBe('joined');
+    // ...and it lands in one file: the owner's. A copy would be a second fill file beside it.
+    expect(mostFillFiles).toBe(1);
+  });
+
+  it('a corrupt upstream under a herd on both workers: no client gets a clean end of wrong bytes', { timeout: 120_000 }, async () => {
+    const { fake, served, layer } = await start([6 * MiB], 'workers-corrupt');
+    fake.setFault('blob', { mode: 'corrupt', times: 1 });
+    const responses = await Promise.all(Array.from({ length: 20 }, () => timedGet(`${served.url}/v2/${REPO}/blobs/${layer.digest}`)));
+    let cut = 0;
+    for (const response of responses) {
+      if (deliveredExactly(response, layer.bytes)) continue;
+      cut += 1;
+      // Cut short or refused: never every announced byte with a clean end.
+      expect(response.error !== undefined || response.status >= 500 || response.body.length < layer.size).toBe(true);
+    }
+    expect(cut).toBeGreaterThan(0);
+  });
+
   it('the worker downloading a blob killed with SIGKILL: its client is cut, another worker takes over at once, a new worker is started', { timeout: 120_000 }, async () => {
     const { fake, served, layer } = await start([4 * MiB], 'workers-kill');
     fake.setFault('blob', { mode: 'slow', bytesPerSecond: MiB });
@@ -92,6 +135,14 @@ describe('serve --workers 2', () => {
     expect(served.lines.filter((line) => line.msg === 'a worker died: starting another')).toHaveLength(1);
   });
 });
+
+/** Cache fills in progress on disk: files under tmp/<process>/ of the cache directory. */
+async function fillFiles(cacheDir: string): Promise<number> {
+  const { readdir } = await import('node:fs/promises');
+  let count = 0;
+  for (const owner of await readdir(path.join(cacheDir, 'tmp')).catch(() => [])) count += (await readdir(path.join(cacheDir, 'tmp', owner)).catch(() => [])).length;
+  return count;
+}
 
 /** The pid among `pids` with a TCP connection to 127.0.0.1:`port` (/proc/net/tcp and each process's descriptors). */
 async function connectedTo(pids: number[], port: number): Promise<number> {

@@ -19,6 +19,7 @@ export function fsGrowingFile(writer: FsWriter): GrowingFile {
     readable: (position, end) => readableBytes(writer, position, end),
     onceChanged: (listener) => writer.onceChanged(listener),
     finalSize: () => (writer.verified ? writer.written : undefined),
+    files: (digest) => ({ writing: writer.currentPath, published: writer.publishedPath(digest) }),
   };
 }
 

@@ -71,7 +71,7 @@ export class FsWriter implements ContentWriter {
   readonly #waiters = new Set<() => void>();
   #wakeScheduled = false;
 
-  private constructor(readonly id: string, fd: number, private readonly contentPath: (digest: Digest) => string, file: string, written: number) {
+  private constructor(readonly id: string, fd: number, readonly publishedPath: (digest: Digest) => string, file: string, written: number) {
     this.#fd = fd;
     this.currentPath = file;
     this.written = written;
@@ -218,7 +218,7 @@ export class FsWriter implements ContentWriter {
    * content (damaged by hand): it is replaced.
    */
   async #publish(digest: Digest): Promise<void> {
-    const target = this.contentPath(digest);
+    const target = this.publishedPath(digest);
     this.publishingTo = target;
     if (publishedSize(target) === this.written) {
       await this.#removeFile(false);
