@@ -11,6 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { waitFor } from '../helpers/http.js';
 import { makeImage, pushImage } from '../helpers/test-images.js';
 import { deliveredExactly, timedGet, upstreamBlobGets } from '../replicas/fleet-support.js';
+import type { FakeRegistry } from '../helpers/fake-registry.js';
 import { useServedWorkers, type Served } from './serve-workers.js';
 
 const MiB = 2 ** 20;
@@ -55,15 +56,7 @@ describe('serve --workers 2', () => {
   it('a herd on a cold small blob: the worker that lost the race serves it from the shared disk once the owner is done, writing no copy of its own', { timeout: 120_000 }, async () => {
     const { fake, served, layer } = await start([512 * 1024], 'workers-small-herd');
     fake.setFault('blob', { mode: 'slow', bytesPerSecond: 256 * 1024 });
-    const responses = await Promise.all(Array.from({ length: 20 }, () => timedGet(`${served.url}/v2/${REPO}/blobs/${layer.digest}`)));
-    for (const response of responses) expect(deliveredExactly(response, layer.bytes)).toBe(true);
-    expect(upstreamBlobGets(fake, layer.digest)).toHaveLength(1);
-
-    const requestLines = () => served.lines.filter((line) => line.msg === 'request' && String(line.path) === `/v2/${REPO}/blobs/${layer.digest}`);
-    await waitFor(() => requestLines().length >= 20, 20_000, 'the 20 request log lines');
-    const owner = requestLines().find((line) => line.cache === 'upstream')!.worker;
-    const other = requestLines().filter((line) => line.worker !== owner);
-    expect(other.length).toBeGreaterThan(0);
+    const other = await herdOnOneBlob(fake, served, layer);
     // "joined" would be a client following a second fill of the blob on this worker; "cache" is
     // the owner's file, served once its download was verified and published.
     for (const line of other) expect(line.cache).toBe('cache');
@@ -80,17 +73,9 @@ describe('serve --workers 2', () => {
         await new Promise((resolve) => setTimeout(resolve, 20));
       }
     })();
-    const responses = await Promise.all(Array.from({ length: 20 }, () => timedGet(`${served.url}/v2/${REPO}/blobs/${layer.digest}`)));
+    const other = await herdOnOneBlob(fake, served, layer);
     watching = false;
     await watch;
-    for (const response of responses) expect(deliveredExactly(response, layer.bytes)).toBe(true);
-    expect(upstreamBlobGets(fake, layer.digest)).toHaveLength(1);
-
-    const requestLines = () => served.lines.filter((line) => line.msg === 'request' && String(line.path) === `/v2/${REPO}/blobs/${layer.digest}`);
-    await waitFor(() => requestLines().length >= 20, 20_000, 'the 20 request log lines');
-    const owner = requestLines().find((line) => line.cache === 'upstream')!.worker;
-    const other = requestLines().filter((line) => line.worker !== owner);
-    expect(other.length).toBeGreaterThan(0);
     // They follow the download as it lands (not the finished file)...
     for (const line of other) expect(line.cache).toBe('joined');
     // ...and it lands in one file: the owner's. A copy would be a second fill file beside it.
@@ -135,6 +120,22 @@ describe('serve --workers 2', () => {
     expect(served.lines.filter((line) => line.msg === 'a worker died: starting another')).toHaveLength(1);
   });
 });
+
+/**
+ * 20 clients GET `layer` at once: each gets its exact bytes through one upstream GET. Returns the
+ * request log lines of the worker that did not download it (at least one).
+ */
+async function herdOnOneBlob(fake: FakeRegistry, served: Served, layer: { digest: string; bytes: Buffer }): Promise<Array<Record<string, unknown>>> {
+  const responses = await Promise.all(Array.from({ length: 20 }, () => timedGet(`${served.url}/v2/${REPO}/blobs/${layer.digest}`)));
+  for (const response of responses) expect(deliveredExactly(response, layer.bytes)).toBe(true);
+  expect(upstreamBlobGets(fake, layer.digest)).toHaveLength(1);
+  const requestLines = () => served.lines.filter((line) => line.msg === 'request' && String(line.path) === `/v2/${REPO}/blobs/${layer.digest}`);
+  await waitFor(() => requestLines().length >= 20, 20_000, 'the 20 request log lines');
+  const owner = requestLines().find((line) => line.cache === 'upstream')!.worker;
+  const other = requestLines().filter((line) => line.worker !== owner);
+  expect(other.length).toBeGreaterThan(0);
+  return other;
+}
 
 /** Cache fills in progress on disk: files under tmp/<process>/ of the cache directory. */
 async function fillFiles(cacheDir: string): Promise<number> {
