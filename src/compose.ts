@@ -57,6 +57,12 @@ export interface Mirror {
   observability: Observability;
   /** /readyz answers 503 from now on (the serve command calls it on SIGTERM). */
   markShuttingDown(): void;
+  /**
+   * Asks each upstream how it wants to be authenticated (`GET /v2/`) before the first miss needs
+   * it (upstream-registry.ts learnChallenge); a server calls it once it starts, unless offline.
+   * Resolves with the names of the upstreams that asked for authentication.
+   */
+  learnUpstreamChallenges(): Promise<string[]>;
   close(): Promise<void>;
 }
 
@@ -147,6 +153,10 @@ export async function composeMirror(config: MirrorConfig, log: Logger, options: 
     app, registry: pull.registry, downloads: pull.downloads, budget, limiter: pull.limiter, router, hosted, observability,
     content: stores.content, manifests: stores.manifests, metadata: stores.metadata,
     markShuttingDown: () => observability.markShuttingDown(),
+    async learnUpstreamChallenges() {
+      const learned = await Promise.all([...pull.clients].map(async ([name, client]) => ((await client.learnChallenge()) ? [name] : [])));
+      return learned.flat();
+    },
     async close() {
       await pull.downloads.finishCommits();
       await Promise.all([...pull.clients.values()].map((client) => client.close()));

@@ -84,6 +84,8 @@ export async function serveProcess(options: ServeOptions, isWorker: boolean): Pr
   });
   handle = mirror.app.fetch;
   resolveMirror(mirror);
+  // As distribution's proxy does at start: the first miss then asks for its token at once.
+  if (!config.offline) void mirror.learnUpstreamChallenges().then((names) => log.debug({ upstreams: names }, 'learned the upstreams\' authentication challenges'));
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;

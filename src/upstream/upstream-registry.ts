@@ -11,6 +11,7 @@ import { parseDigest } from '../domain/digest.js';
 import { BlobUnknownError, ManifestUnknownError, NameUnknownError, UnauthorizedError, UntrustedRealmError } from '../domain/errors.js';
 import { MAX_MANIFEST_BYTES, OCI_INDEX, UPSTREAM_MANIFEST_ACCEPT } from '../domain/media-types.js';
 import { assertRepositoryName, parseManifestReference } from '../domain/reference.js';
+import { chooseRegistryChallenge, parseAuthChallenges } from './auth-challenge.js';
 import { BlobSocketClient, blobSocketReads } from './blob-socket-client.js';
 import { dialPolicyFor, guardedConnector } from './dial-guard.js';
 import { createUpstreamDispatcher, discardBody, guardBody, sendOnce, type HopRequest, type HopResponse, type SendHop, type UpstreamResponse, type UpstreamTimeouts } from './http-dispatcher.js';
@@ -25,7 +26,7 @@ import { errorForStatus, headerValue } from './upstream-failures.js';
 export type { UpstreamTimeouts } from './http-dispatcher.js';
 export type { ManifestResult } from './upstream-answers.js';
 
-export type UpstreamCallKind = 'manifest' | 'blob' | 'tags' | 'referrers' | 'token';
+export type UpstreamCallKind = 'manifest' | 'blob' | 'tags' | 'referrers' | 'token' | 'ping';
 
 export interface UpstreamResponseInfo {
   upstream: string;
@@ -173,6 +174,32 @@ export class UpstreamRegistry {
     if (isNotFound(answer)) throw discarded(answer, new BlobUnknownError(`blob ${digest} is not known to upstream ${this.name} in ${repo}`));
     expectOk(answer, call.what);
     return { size: contentLength(answer.response), body: guardBody(answer.response.body) };
+  }
+
+  /**
+   * Learns how the upstream wants to be authenticated before any pull needs it, from its answer
+   * to `GET /v2/` (distribution-spec "Determining Support", the request docker and distribution's
+   * own proxy send first): a 401's challenge is remembered, so the first miss of this process
+   * asks for its token at once instead of paying a 401 round trip first (issue 16: a miss's
+   * first byte). The client without credentials (anonymous probes) learns a Bearer challenge
+   * too, the one docker answers with an anonymous token; never Basic, which some registries ask
+   * of /v2/ while serving public repositories without it. Resolves whether the upstream asked
+   * for authentication; never rejects (an outage or a refusal here only means the first miss
+   * learns as before).
+   */
+  async learnChallenge(): Promise<boolean> {
+    const url = new URL(`${this.#baseUrl.pathname.replace(/\/+$/, '')}/v2/`, this.#baseUrl);
+    try {
+      const response = await this.#hopSender('ping')({ method: 'GET', url, headers: {} }, `GET /v2/ on upstream ${this.name}`);
+      discardBody(response);
+      if (response.statusCode !== 401) return false;
+      const header = response.headers['www-authenticate'];
+      this.#learn(this.#auth, header);
+      if (chooseRegistryChallenge(parseAuthChallenges(header))?.scheme === 'bearer') this.#anonymousAuth.learn(header);
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   /** Asks for the token a pull from `repo` needs, if the upstream wants tokens and none is cached; shared with the fetch that follows. */

@@ -175,3 +175,52 @@ describe('UpstreamRegistry Basic authentication', () => {
     expect(registry.requests).toHaveLength(3); // anonymous: 1; wrong: 401, then one try with Basic
   });
 });
+
+describe('UpstreamRegistry.learnChallenge (GET /v2/ before the first pull)', () => {
+  it('learns a Bearer challenge: the first pull and the first anonymous probe then ask for their tokens at once, without a 401', async () => {
+    const { tokens, registry, upstream, responses } = await bearerSetup();
+    expect(await upstream.learnChallenge()).toBe(true);
+    expect(registry.requests.map((r) => `${r.method} ${r.path} ${r.headers.authorization ?? '-'}`)).toEqual(['GET /v2/ -']);
+    expect(responses.map((r) => [r.kind, r.status])).toEqual([['ping', 401]]);
+
+    await upstream.fetchManifest('library/alpine', 'latest', GET);
+    expect(await upstream.probeAnonymous('library/alpine', { kind: 'manifest', reference: 'latest' })).toBe('readable');
+    expect(unauthenticated(registry.requests)).toBe(1); // the ping alone
+    expect(registry.requests.filter((r) => r.path !== '/v2/').map((r) => [r.method, r.headers.authorization?.slice(0, 7)])).toEqual([['GET', 'Bearer '], ['HEAD', 'Bearer ']]);
+    expect(tokens.requests).toHaveLength(2);
+  });
+
+  it('learns Basic for the configured credentials only: an anonymous probe still asks without them first', async () => {
+    const expected = `Basic ${Buffer.from('bob:pa55word').toString('base64')}`;
+    const registry = await startServer((req, res) => {
+      if (req.headers.authorization === expected) return manifestRoute(req, res);
+      if (req.url !== '/v2/' && req.headers.authorization === undefined && req.method === 'HEAD') return manifestRoute(req, res); // public content
+      send(res, 401, { 'www-authenticate': 'Basic realm="registry"' });
+    });
+    const upstream = track(upstreamFor(registry.origin, { username: 'bob', password: 'pa55word' }));
+    expect(await upstream.learnChallenge()).toBe(true);
+    await upstream.fetchManifest('team/app', 'v1', GET);
+    expect(await upstream.probeAnonymous('team/app', { kind: 'manifest', reference: 'v1' })).toBe('readable');
+    expect(registry.requests.map((r) => `${r.method} ${r.path} ${r.headers.authorization?.slice(0, 6) ?? '-'}`)).toEqual([
+      'GET /v2/ -',
+      'GET /v2/team/app/manifests/v1 Basic ',
+      'HEAD /v2/team/app/manifests/v1 -',
+    ]);
+  });
+
+  it('learns nothing from an upstream without authentication, and never throws when the upstream is down', async () => {
+    const open = await startServer((_req, res) => send(res, 200, { 'content-type': 'application/json' }, '{}'));
+    const upstream = track(upstreamFor(open.origin));
+    expect(await upstream.learnChallenge()).toBe(false);
+    const { closedPort } = await import('./fake-servers.js');
+    const down = track(upstreamFor(`http://127.0.0.1:${await closedPort()}`));
+    expect(await down.learnChallenge()).toBe(false);
+  });
+
+  it('a 401 without a usable challenge, or with an untrusted realm, is not learned', async () => {
+    const { registry, upstream } = await bearerSetup({}, { tokenRealms: ['127.0.0.1:1'] });
+    expect(await upstream.learnChallenge()).toBe(false);
+    await expect(upstream.fetchManifest('library/alpine', 'latest', GET)).rejects.toBeInstanceOf(UnauthorizedError);
+    expect(registry.requests.map((r) => r.path)).toEqual(['/v2/', '/v2/library/alpine/manifests/latest']);
+  });
+});

@@ -41,6 +41,8 @@ export interface WorkersSetup {
   /** Its entry in `upstreams` (default: just its URL) and the `cache` section beside the directory. */
   upstream?: (fake: FakeRegistry) => Record<string, unknown>;
   cache?: Record<string, unknown>;
+  /** Top-level config keys beside those (`offline`, ...). */
+  config?: Record<string, unknown>;
 }
 
 /**
@@ -64,7 +66,7 @@ export function useServedWorkers(): (setup?: WorkersSetup) => Promise<{ fake: Fa
     const configFile = path.join(dir, 'mirror.config.json');
     const upstream = setup.upstream?.(fake) ?? { url: fake.url };
     const cacheDir = path.join(dir, 'cache');
-    const config = { listen: { host: '127.0.0.1', port: 0 }, cache: { dir: cacheDir, ...setup.cache }, log: { level: 'info' }, upstreams: { 'docker.io': upstream } };
+    const config = { listen: { host: '127.0.0.1', port: 0 }, cache: { dir: cacheDir, ...setup.cache }, log: { level: 'info' }, upstreams: { 'docker.io': upstream }, ...setup.config };
     await writeFile(configFile, JSON.stringify(config));
     served = await serveWorkers(configFile, 2);
     return { fake, served, cacheDir };

@@ -9,6 +9,7 @@
 import { describe, expect, it } from 'vitest';
 import { waitFor } from '../helpers/http.js';
 import { makeImage, pushImage } from '../helpers/test-images.js';
+import type { FakeRegistry } from '../helpers/fake-registry.js';
 import { deliveredExactly, timedGet } from '../replicas/fleet-support.js';
 import { useServedWorkers } from './serve-workers.js';
 
@@ -41,5 +42,31 @@ describe('serve --workers 2 with upstream credentials', () => {
     expect(answeredHeads, 'anonymous probes that reached the content').toHaveLength(1);
     const anonymousTokens = fake.requests.filter((record) => record.server === 'token' && record.headers.authorization === undefined && record.query.includes(encodeURIComponent(`repository:${REPO}:pull`)));
     expect(anonymousTokens, 'anonymous tokens for the repository').toHaveLength(1);
+  });
+
+  const withCredentials = {
+    fake: { auth: 'bearer' as const, users: { alice: 'upstream-pw' } },
+    upstream: (upstream: FakeRegistry) => ({ url: upstream.url, username: 'alice', password: 'upstream-pw', tokenRealms: [new URL(upstream.tokenUrl).host] }),
+  };
+  const pings = (fake: FakeRegistry) => fake.requests.filter((record) => record.server === 'registry' && record.method === 'GET' && record.path === '/v2/');
+
+  it('each worker learns the upstream\'s challenge at start (GET /v2/), so a cold blob\'s fetch and anonymous probe meet no 401', { timeout: 120_000 }, async () => {
+    const { fake, served } = await serve(withCredentials);
+    await waitFor(() => pings(fake).length === 2, 20_000, 'a GET /v2/ from each worker');
+    expect(pings(fake).map((record) => record.status)).toEqual([401, 401]);
+    const image = makeImage({ layers: [64 * 1024], seed: 'workers-ping' });
+    pushImage(fake, REPO, 'latest', image);
+    const layer = image.layers[0]!;
+    const responses = await Promise.all(Array.from({ length: 4 }, () => timedGet(`${served.url}/v2/${REPO}/blobs/${layer.digest}`)));
+    for (const response of responses) expect(deliveredExactly(response, layer.bytes)).toBe(true);
+    const refused = fake.requests.filter((record) => record.server === 'registry' && record.status === 401 && record.path !== '/v2/');
+    expect(refused.map((record) => `${record.method} ${record.path}`)).toEqual([]);
+  });
+
+  it('an offline mirror does not ask the upstream anything at start', { timeout: 120_000 }, async () => {
+    const { fake, served } = await serve({ ...withCredentials, config: { offline: true } });
+    expect((await timedGet(`${served.url}/v2/`)).status).toBe(200);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(fake.requests.filter((record) => record.server === 'registry')).toEqual([]);
   });
 });
