@@ -100,6 +100,8 @@ export class UpstreamRegistry {
   readonly #anonymousAuth: UpstreamAuth;
   readonly #onResponse: ((info: UpstreamResponseInfo) => void) | undefined;
   readonly #log: Pick<Logger, 'warn'> | undefined;
+  /** A username is configured: the client has Basic credentials to send. */
+  readonly #hasCredentials: boolean;
   #realmWarned = false;
 
   constructor(options: UpstreamOptions) {
@@ -108,6 +110,7 @@ export class UpstreamRegistry {
     this.#onResponse = options.onResponse;
     this.#log = options.log;
     const { username, password, tokenRealms, redirectHosts } = options.config;
+    this.#hasCredentials = username !== undefined;
     const dialPolicy = dialPolicyFor(options.name, this.#baseUrl, [...(tokenRealms ?? []), ...(redirectHosts ?? [])]);
     this.#dispatcher = createUpstreamDispatcher(options.name, options.timeouts, dialPolicy);
     this.#blobClient = new BlobSocketClient(guardedConnector(dialPolicy, options.timeouts.connectMs, blobSocketReads()), options.timeouts);
@@ -181,11 +184,11 @@ export class UpstreamRegistry {
    * to `GET /v2/` (distribution-spec "Determining Support", the request docker and distribution's
    * own proxy send first): a 401's challenge is remembered, so the first miss of this process
    * asks for its token at once instead of paying a 401 round trip first (issue 16: a miss's
-   * first byte). The client without credentials (anonymous probes) learns a Bearer challenge
-   * too, the one docker answers with an anonymous token; never Basic, which some registries ask
-   * of /v2/ while serving public repositories without it. Resolves whether the upstream asked
-   * for authentication; never rejects (an outage or a refusal here only means the first miss
-   * learns as before).
+   * first byte). A Bearer challenge is learned by both clients, the configured one and the one
+   * without credentials (anonymous probes): docker answers it with an anonymous token. Basic only
+   * by a client with credentials to send: some registries ask it of /v2/ while serving public
+   * repositories without any. Resolves whether a challenge was learned; never rejects (an outage
+   * or a refusal here only means the first miss learns as before).
    */
   async learnChallenge(): Promise<boolean> {
     const url = new URL(`${this.#baseUrl.pathname.replace(/\/+$/, '')}/v2/`, this.#baseUrl);
@@ -194,8 +197,10 @@ export class UpstreamRegistry {
       discardBody(response);
       if (response.statusCode !== 401) return false;
       const header = response.headers['www-authenticate'];
+      const bearer = chooseRegistryChallenge(parseAuthChallenges(header))?.scheme === 'bearer';
+      if (!bearer && !this.#hasCredentials) return false;
       this.#learn(this.#auth, header);
-      if (chooseRegistryChallenge(parseAuthChallenges(header))?.scheme === 'bearer') this.#anonymousAuth.learn(header);
+      if (bearer) this.#anonymousAuth.learn(header);
       return true;
     } catch {
       return false;

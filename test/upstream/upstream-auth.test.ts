@@ -208,6 +208,17 @@ describe('UpstreamRegistry.learnChallenge (GET /v2/ before the first pull)', () 
     ]);
   });
 
+  it('learns no Basic challenge without credentials to answer it: a pull still asks without them first', async () => {
+    const registry = await startServer((req, res) => {
+      if (req.url === '/v2/') return send(res, 401, { 'www-authenticate': 'Basic realm="registry"' });
+      return manifestRoute(req, res); // public content
+    });
+    const upstream = track(upstreamFor(registry.origin));
+    expect(await upstream.learnChallenge()).toBe(false);
+    expect((await upstream.fetchManifest('team/app', 'v1', GET)).bytes?.toString()).toBe(MANIFEST_BODY);
+    expect(registry.requests.map((r) => `${r.method} ${r.path} ${r.headers.authorization ?? '-'}`)).toEqual(['GET /v2/ -', 'GET /v2/team/app/manifests/v1 -']);
+  });
+
   it('learns nothing from an upstream without authentication, and never throws when the upstream is down', async () => {
     const open = await startServer((_req, res) => send(res, 200, { 'content-type': 'application/json' }, '{}'));
     const upstream = track(upstreamFor(open.origin));
