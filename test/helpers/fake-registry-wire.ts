@@ -20,6 +20,8 @@ export interface RequestRecord {
   status: number;
   /** performance.now() when the request's head arrived. */
   receivedAt: number;
+  /** The client's port: which of its connections (and so which process) sent the request. */
+  remotePort?: number;
   /** performance.now() when the response's last byte was handed to the OS; undefined until then (or if cut). */
   finishedAt?: number;
 }
@@ -67,7 +69,7 @@ const DEFAULT_BYTES_PER_SECOND = 64 * 1024;
 export async function listenRecording(name: ServerName, records: RequestRecord[], handle: ExchangeHandler): Promise<{ server: Server; origin: string }> {
   const server = createServer(function recordAndHandle(req, res) {
     const url = new URL(req.url ?? '/', 'http://fake.invalid');
-    const record: RequestRecord = { server: name, method: req.method ?? 'GET', path: url.pathname, query: url.search.slice(1), headers: req.headers, status: 0, receivedAt: performance.now() };
+    const record: RequestRecord = { server: name, method: req.method ?? 'GET', path: url.pathname, query: url.search.slice(1), headers: req.headers, status: 0, receivedAt: performance.now(), remotePort: req.socket.remotePort };
     records.push(record);
     res.once('finish', () => (record.finishedAt = performance.now()));
     Promise.resolve(handle({ req, res, url, record })).catch((error: unknown) => {

@@ -103,7 +103,10 @@ describe('serve --workers 2', () => {
     await waitFor(() => upstreamBlobGets(fake, layer.digest).length > 0, 30_000, 'the upstream GET');
     const workers = await workerPids(served);
     expect(workers).toHaveLength(2);
-    const owner = await connectedTo(workers, Number(new URL(fake.url).port));
+    // Both workers hold a connection to the upstream (each learned its challenge at start): the
+    // owner is the one whose connection sent the blob GET.
+    const download = upstreamBlobGets(fake, layer.digest)[0]!;
+    const owner = await connectedTo(workers, Number(new URL(fake.url).port), download.remotePort!);
     process.kill(owner, 'SIGKILL');
     const cut = await first;
     expect(cut.error ?? cut.status === 0).toBeTruthy();
@@ -145,13 +148,14 @@ async function fillFiles(cacheDir: string): Promise<number> {
   return count;
 }
 
-/** The pid among `pids` with a TCP connection to 127.0.0.1:`port` (/proc/net/tcp and each process's descriptors). */
-async function connectedTo(pids: number[], port: number): Promise<number> {
+/** The pid among `pids` whose TCP connection from `localPort` goes to 127.0.0.1:`port` (/proc/net/tcp and each process's descriptors). */
+async function connectedTo(pids: number[], port: number, localPort: number): Promise<number> {
   const { readFile, readdir, readlink } = await import('node:fs/promises');
   const inodes = new Set<string>();
+  const portOf = (address: string) => Number.parseInt(address.split(':')[1]!, 16);
   for (const row of (await readFile('/proc/net/tcp', 'utf8')).split('\n').slice(1)) {
     const fields = row.trim().split(/\s+/);
-    if (fields.length > 9 && Number.parseInt(fields[2]!.split(':')[1]!, 16) === port) inodes.add(fields[9]!);
+    if (fields.length > 9 && portOf(fields[2]!) === port && portOf(fields[1]!) === localPort) inodes.add(fields[9]!);
   }
   for (const pid of pids) {
     for (const fd of await readdir(`/proc/${pid}/fd`).catch(() => [])) {
@@ -159,7 +163,7 @@ async function connectedTo(pids: number[], port: number): Promise<number> {
       if (inodes.has(/^socket:\[(\d+)\]$/.exec(target)?.[1] ?? '')) return pid;
     }
   }
-  throw new Error(`no worker is connected to port ${port}`);
+  throw new Error(`no worker is connected to port ${port} from port ${localPort}`);
 }
 
 /** The worker processes of a `serve --workers` primary (children of its pid). */
