@@ -14,7 +14,6 @@
  * The file is opened where it is written, or, once the owner has published it (renamed, or
  * dropped for a copy already there), where it is published; an open descriptor survives both.
  */
-import { openSync } from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import type { Digest } from '../domain/digest.js';
@@ -22,6 +21,8 @@ import { UpstreamUnavailableError } from '../domain/errors.js';
 import type { RunningDownload } from '../pull-through/blob-download.js';
 import { pumpBody } from '../pull-through/body-pump.js';
 import type { FillFiles, GrowingFile, StoredContent } from '../storage/content-store.js';
+import { openWrittenOrPublished } from '../storage/fs/fs-growing-file.js';
+import { ReadersWake } from '../storage/readers-wake.js';
 
 export interface OwnerStream {
   /** The owner's Content-Length: a follow needs it to know the last byte. */
@@ -39,8 +40,7 @@ export class OwnerFileFollow implements RunningDownload {
   readonly growing: GrowingFile;
   #received = 0;
   #failure: Error | undefined;
-  readonly #waiters = new Set<() => void>();
-  #wakeScheduled = false;
+  readonly #readers = new ReadersWake();
 
   /**
    * Follows `stream` (the owner's answer) for the file at `files`, which must lie inside
@@ -55,10 +55,7 @@ export class OwnerFileFollow implements RunningDownload {
     this.growing = {
       openSync: () => this.#open(),
       readable: (position, end) => this.#readable(position, end),
-      onceChanged: (listener) => {
-        this.#waiters.add(listener);
-        return () => this.#waiters.delete(listener);
-      },
+      onceChanged: (listener) => this.#readers.onceChanged(listener),
       finalSize: () => (this.#received === this.size ? this.size : undefined),
     };
     this.settled = this.#follow(stream.body, signal);
@@ -75,12 +72,12 @@ export class OwnerFileFollow implements RunningDownload {
     try {
       await pumpBody(body, (chunk) => this.#count(chunk.byteLength));
       if (this.#received !== this.size) throw new UpstreamUnavailableError(`the worker downloading ${this.digest.value} sent ${this.#received} of its ${this.size} bytes`);
-      this.#wake();
+      this.#readers.now();
       return { digest: this.digest, size: this.size };
     } catch (error) {
       body.on('error', () => {}).destroy();
       this.#failure = signal.aborted && signal.reason instanceof Error ? signal.reason : asFollowError(error, this.digest);
-      this.#wake();
+      this.#readers.now();
       throw this.#failure;
     } finally {
       signal.removeEventListener('abort', abort);
@@ -90,14 +87,7 @@ export class OwnerFileFollow implements RunningDownload {
   #count(bytes: number): undefined {
     this.#received += bytes;
     if (this.#received > this.size) throw new UpstreamUnavailableError(`the worker downloading ${this.digest.value} sent more than its ${this.size} bytes`);
-    // Once per burst of chunks, as the owner's own writer wakes its readers.
-    if (!this.#wakeScheduled) {
-      this.#wakeScheduled = true;
-      queueMicrotask(() => {
-        this.#wakeScheduled = false;
-        this.#wake();
-      });
-    }
+    this.#readers.soon();
     return undefined;
   }
 
@@ -110,20 +100,8 @@ export class OwnerFileFollow implements RunningDownload {
 
   #open(): number {
     if (this.#failure) throw this.#failure;
-    try {
-      return openSync(this.files.writing, 'r');
-    } catch (error) {
-      // Published a moment ago: renamed into place, or dropped for the copy already there.
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-      return openSync(this.files.published, 'r');
-    }
-  }
-
-  #wake(): void {
-    if (this.#waiters.size === 0) return;
-    const waiters = [...this.#waiters];
-    this.#waiters.clear();
-    for (const waiter of waiters) waiter();
+    // Published a moment ago: renamed into place, or dropped for the copy already there.
+    return openWrittenOrPublished(this.files.writing, this.files.published);
   }
 }
 

@@ -37,11 +37,16 @@ function readableBytes(writer: FsWriter, position: number, end: number): number 
 function openCurrent(writer: FsWriter): number {
   // A failed writer's file is being removed: never hand out what is left of it.
   if (writer.state === 'failed') throw writer.failure ?? new Error('the write failed');
+  // Renamed in the thread pool a moment ago, before `currentPath` caught up: look where it went.
+  return openWrittenOrPublished(writer.currentPath, writer.publishingTo);
+}
+
+/** Opens a fill's file where it is written or, gone from there (published), where it was published. */
+export function openWrittenOrPublished(writing: string, published: string | undefined): number {
   try {
-    return openSync(writer.currentPath, 'r');
+    return openSync(writing, 'r');
   } catch (error) {
-    // Renamed in the thread pool a moment ago, before `currentPath` caught up: look where it went.
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || writer.publishingTo === undefined) throw error;
-    return openSync(writer.publishingTo, 'r');
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || published === undefined) throw error;
+    return openSync(published, 'r');
   }
 }

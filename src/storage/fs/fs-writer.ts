@@ -27,6 +27,7 @@ import { promisify } from 'node:util';
 import { createDigester, type Digest } from '../../domain/digest.js';
 import { DigestInvalidError, SizeInvalidError } from '../../domain/errors.js';
 import type { ContentWriter, GrowingFile, StoredContent } from '../content-store.js';
+import { ReadersWake } from '../readers-wake.js';
 import { fsGrowingFile } from './fs-growing-file.js';
 
 export type WriterState = 'writing' | 'committed' | 'failed';
@@ -68,8 +69,7 @@ export class FsWriter implements ContentWriter {
   #threadPoolUntil = 0;
   #committed: StoredContent | undefined;
   #removal: Promise<void> | undefined;
-  readonly #waiters = new Set<() => void>();
-  #wakeScheduled = false;
+  readonly #readers = new ReadersWake();
 
   private constructor(readonly id: string, fd: number, readonly publishedPath: (digest: Digest) => string, file: string, written: number) {
     this.#fd = fd;
@@ -130,11 +130,11 @@ export class FsWriter implements ContentWriter {
     if (actual !== expected.value) throw this.#fail(new DigestInvalidError(`the bytes written for ${expected.value} hash to ${actual}`));
     // The bytes are the right ones: readers may have the last byte while they are made durable.
     this.verified = true;
-    this.#wake();
+    this.#readers.now();
     await this.#publish(expected);
     this.#committed = { digest: expected, size: this.written };
     this.state = 'committed';
-    this.#wake();
+    this.#readers.now();
     return this.#committed;
   }
 
@@ -160,14 +160,13 @@ export class FsWriter implements ContentWriter {
     if (this.state !== 'writing') return;
     this.state = 'failed';
     this.failure = new Error(`writer ${this.id} was released by this process`);
-    this.#wake();
+    this.#readers.now();
     await this.#closeFile().catch(() => {});
   }
 
   /** Calls `listener` once, after the next burst of writes or when the writer settles. */
   onceChanged(listener: () => void): () => void {
-    this.#waiters.add(listener);
-    return () => this.#waiters.delete(listener);
+    return this.#readers.onceChanged(listener);
   }
 
   async #writeInThreadPool(chunk: Uint8Array): Promise<void> {
@@ -185,21 +184,7 @@ export class FsWriter implements ContentWriter {
   #appended(chunk: Uint8Array): void {
     this.#hash.update(chunk);
     this.written += chunk.byteLength;
-    // Once per burst: the chunks of one socket read arrive in one go, and each wake costs every
-    // follower a sendfile(2).
-    if (this.#wakeScheduled) return;
-    this.#wakeScheduled = true;
-    queueMicrotask(() => {
-      this.#wakeScheduled = false;
-      this.#wake();
-    });
-  }
-
-  #wake(): void {
-    if (this.#waiters.size === 0) return;
-    const waiters = [...this.#waiters];
-    this.#waiters.clear();
-    for (const waiter of waiters) waiter();
+    this.#readers.soon();
   }
 
   async #digest(expected: Digest): Promise<string> {
@@ -246,7 +231,7 @@ export class FsWriter implements ContentWriter {
     if (this.state !== 'writing') return this.failure ?? error;
     this.state = 'failed';
     this.failure = error;
-    this.#wake();
+    this.#readers.now();
     this.#removal = this.#removeFile(waitForPendingWrite);
     return error;
   }
