@@ -42,6 +42,12 @@ export class ManifestInvalidError extends MirrorError { readonly code = 'MANIFES
 export class ManifestUnknownError extends MirrorError { readonly code = 'MANIFEST_UNKNOWN'; }
 export class BlobUnknownError extends MirrorError { readonly code = 'BLOB_UNKNOWN'; }
 export class NameUnknownError extends MirrorError { readonly code = 'NAME_UNKNOWN'; }
+/**
+ * The upstream refused a fetch the mirror made without its credentials, for a client that did
+ * not authenticate (pull-through/guarded-registry.ts): to that client the repository does not
+ * exist. A client with credentials that joined that fetch makes its own (proxy-blobs.ts).
+ */
+export class AnonymousAccessRefusedError extends NameUnknownError {}
 /** A method an endpoint does not offer (405); `allow` lists the ones it does (RFC 9110 section 15.5.6). */
 export class UnsupportedError extends MirrorError {
   readonly code = 'UNSUPPORTED';

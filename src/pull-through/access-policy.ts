@@ -9,8 +9,8 @@
  *
  *   1. The repository must be readable anonymously. Learned by an anonymous probe (the same
  *      request without the mirror's credentials: a manifest or blob HEAD, or a one-entry tag
- *      list), remembered for `probeTtlMs` (metadata verdicts), so a public repository costs its
- *      probe once.
+ *      list), or from a blob fetched without them (guarded-registry.ts), and remembered for
+ *      `probeTtlMs` (metadata verdicts), so a public repository costs its probe once.
  *   2. Content named by digest must be linked to a readable repository (metadata links): the
  *      upstream confirmed that repository serves it, by a 200 for that name, a verified fill
  *      through it (blob-download.ts, manifest-resolver.ts) or an anonymous probe here. Content
@@ -103,7 +103,7 @@ export class AccessPolicy {
     if (!probe) return 'allowed';
     const content = contentOf(request);
     const verdict = await this.#repositoryVerdict(probe, target, probeObjectOf(request));
-    if (verdict === 'refused') throw new NameUnknownError(`repository ${target.repository} is not known to this mirror`);
+    if (verdict === 'refused') throw repositoryUnknown(target);
     if (verdict === 'missing') throw notFound(target, request.endpoint, request.reference);
     if (!content) return 'allowed';
     // A probe of this very object has just confirmed it; otherwise check where it was seen.
@@ -140,6 +140,23 @@ export class AccessPolicy {
     if (!verdict?.readable || !this.#isFresh(verdict.checkedAt)) return false;
     const digest = contentDigestOf(request);
     return digest === undefined || this.#confirmedRecently(key, digest);
+  }
+
+  /**
+   * The upstream served `digest` through `target` to a fetch without credentials: what a probe
+   * of that blob would have learned (the repository is readable, and this content in it). The
+   * fill links the digest once it is verified.
+   */
+  async servedAnonymously(target: ProxiedTarget, digest: Digest): Promise<void> {
+    const key = repositoryKey(target);
+    this.#rememberConfirmed(key, digest.value);
+    await this.#saveVerdict(key, { readable: true, checkedAt: Date.now() });
+  }
+
+  /** The upstream refused a fetch without credentials through `target`: what a probe refused would have learned. */
+  async refusedAnonymously(target: ProxiedTarget): Promise<NameUnknownError> {
+    await this.#saveVerdict(repositoryKey(target), { readable: false, checkedAt: Date.now() });
+    return repositoryUnknown(target);
   }
 
   /** The content came from elsewhere than an upstream fetch through `target`: throws unless `target` serves it. */
@@ -289,5 +306,9 @@ function probeObjectOf(request: AnonymousRequest): ProbeObject {
 function notFound(target: ProxiedTarget, endpoint: AnonymousRequest['endpoint'], reference: string): Error {
   if (endpoint === 'blobs') return new BlobUnknownError(`blob ${reference} is not known to this mirror in ${target.repository}`);
   if (endpoint === 'manifests') return new ManifestUnknownError(`manifest ${reference} is not known to this mirror in ${target.repository}`);
+  return repositoryUnknown(target);
+}
+
+function repositoryUnknown(target: ProxiedTarget): NameUnknownError {
   return new NameUnknownError(`repository ${target.repository} is not known to this mirror`);
 }

@@ -44,6 +44,8 @@ export interface RunningDownload {
   readonly settled: Promise<StoredContent>;
   /** Bytes in so far. */
   readonly written: number;
+  /** Fetched without the mirror's credentials (UpstreamBlob `anonymous`). */
+  readonly anonymous?: boolean;
 }
 
 export class BlobDownload implements RunningDownload {
@@ -77,6 +79,10 @@ export class BlobDownload implements RunningDownload {
       throw error;
     }
     return new BlobDownload(digest, via, upstream, writer, stores, signal);
+  }
+
+  get anonymous(): boolean {
+    return this.upstream.anonymous === true;
   }
 
   /** Bytes written so far. */

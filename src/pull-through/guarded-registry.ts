@@ -9,6 +9,7 @@
  */
 import type { RangeRequest } from '../domain/byte-range.js';
 import type { Digest } from '../domain/digest.js';
+import { AnonymousAccessRefusedError } from '../domain/errors.js';
 import { referenceText, type ManifestReference } from '../domain/reference.js';
 import { repositoryKey, type ProxiedTarget } from '../domain/target.js';
 import type { PageRequest } from '../metadata/metadata-store.js';
@@ -57,10 +58,11 @@ export class GuardedRegistry implements RegistryService {
 
   /**
    * While the repository's verdict is fresh, the check costs no upstream request and runs first.
-   * Otherwise its anonymous probe runs beside the fetch, which is what a miss waits for anyway:
-   * the first byte comes after the slower of the two rather than after both (issue 16). No byte
-   * is handed over before the check allowed it; a refused client stops waiting at once, so a
-   * fetch still queued for it alone is dropped.
+   * Otherwise a miss is fetched without the mirror's credentials, and the upstream serving it so
+   * through this repository is the probe: what an anonymous HEAD of the blob would learn,
+   * without a second token and a HEAD before the first byte (issue 16); a refusal answers as a
+   * refused probe does, and nothing was fetched with the mirror's credentials for it. Bytes that
+   * came otherwise (cached, or a fetch another client started) are checked as before.
    */
   async blob(target: ProxiedTarget, digest: Digest, range?: RangeRequest, options: BlobRequestOptions = {}): Promise<BlobAnswer> {
     const request = { endpoint: 'blobs', reference: digest.value } as const;
@@ -70,19 +72,25 @@ export class GuardedRegistry implements RegistryService {
       const check = await this.policy.check(target, request);
       return this.#confirmed(target, digest, check, await this.inner.blob(target, digest, range, options));
     }
-    const refused = new AbortController();
-    const signal = options.signal ? AbortSignal.any([options.signal, refused.signal]) : refused.signal;
-    const answering = this.inner.blob(target, digest, range, { signal });
-    answering.catch(() => {});
+    let answer: BlobAnswer;
+    try {
+      answer = await this.inner.blob(target, digest, range, { ...options, withoutCredentials: true });
+    } catch (error) {
+      if (error instanceof AnonymousAccessRefusedError) throw await this.policy.refusedAnonymously(target);
+      throw error;
+    }
+    if (answer.anonymous && answer.origin !== 'cache' && answer.via === repositoryKey(target)) {
+      void this.policy.servedAnonymously(target, digest);
+      return answer;
+    }
     let check: AccessCheck;
     try {
       check = await this.policy.check(target, request);
     } catch (error) {
-      refused.abort(error);
-      void answering.then((answer) => answer.release(), () => {});
+      answer.release();
       throw error;
     }
-    return this.#confirmed(target, digest, check, await answering);
+    return this.#confirmed(target, digest, check, answer);
   }
 
   /** Settles an 'unconfirmed' check by where the answer's bytes come from (see the file's header). */

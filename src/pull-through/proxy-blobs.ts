@@ -9,13 +9,14 @@
  */
 import { resolveRange, type RangeRequest } from '../domain/byte-range.js';
 import type { Digest } from '../domain/digest.js';
-import { BlobUnknownError } from '../domain/errors.js';
+import { AnonymousAccessRefusedError, BlobUnknownError } from '../domain/errors.js';
 import type { ProxiedTarget } from '../domain/target.js';
 import type { CacheBudget } from '../eviction/cache-budget.js';
 import type { ContentStore } from '../storage/content-store.js';
 import type { RunningDownload } from './blob-download.js';
 import type { BlobDownloads } from './blob-downloads.js';
 import type { BlobAnswer, BlobOrigin, BlobRequestOptions } from './registry-service.js';
+import type { UpstreamPort } from './upstream-port.js';
 import type { Upstreams } from './upstreams.js';
 
 export interface ProxyBlobsOptions {
@@ -28,6 +29,7 @@ export interface ProxyBlobsOptions {
 interface Source {
   origin: BlobOrigin;
   via?: string;
+  anonymous?: boolean;
 }
 
 const FROM_CACHE: Source = { origin: 'cache' };
@@ -75,13 +77,24 @@ export class ProxyBlobs {
 
   async #fromUpstream(target: ProxiedTarget, digest: Digest, request: RangeRequest | undefined, options: BlobRequestOptions): Promise<BlobAnswer> {
     const upstream = this.#upstream(target, digest);
+    const port = (options.withoutCredentials && upstream.withoutCredentials) || upstream;
+    try {
+      return await this.#download(target, port, digest, request, options);
+    } catch (error) {
+      // That fetch was made without credentials for another client; this one's may be let in.
+      if (error instanceof AnonymousAccessRefusedError && port === upstream) return this.#download(target, upstream, digest, request, options);
+      throw error;
+    }
+  }
+
+  async #download(target: ProxiedTarget, upstream: UpstreamPort, digest: Digest, request: RangeRequest | undefined, options: BlobRequestOptions): Promise<BlobAnswer> {
     upstream.prepareFetch?.(target.repository);
     const { held, started, leave } = await this.options.downloads.join(target, upstream, digest, { signal: options.signal });
     if (held.kind === 'stored') {
       leave();
       return this.#afterFill(target, digest, request, FROM_CACHE, options);
     }
-    const source: Source = { origin: started ? 'upstream' : 'joined', via: held.via };
+    const source: Source = { origin: started ? 'upstream' : 'joined', via: held.via, anonymous: held.anonymous === true };
     // Followed as it grows where the store allows it; a range needs the size first.
     if (!held.growing || (request && held.size === undefined)) {
       try {

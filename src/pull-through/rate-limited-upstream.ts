@@ -8,8 +8,10 @@ import type { UpstreamRateLimits } from '../upstream/rate-limits.js';
 import type { UpstreamPort } from './upstream-port.js';
 
 export function rateLimitedUpstream(upstream: UpstreamPort, limits: UpstreamRateLimits): UpstreamPort {
+  const withoutCredentials = upstream.withoutCredentials && rateLimitedUpstream(upstream.withoutCredentials, limits);
   return {
     name: upstream.name,
+    ...(withoutCredentials ? { withoutCredentials } : {}),
     async fetchManifest(repo, reference, options) {
       if (options.method === 'GET') {
         // Replicas: a 429 another replica got counts here too (UpstreamRateLimits.refresh).

@@ -29,6 +29,8 @@ export interface BlobAnswer {
   origin: BlobOrigin;
   /** For fills: the repository (metadata key) the bytes come through from the upstream. */
   via?: string;
+  /** For fills: fetched without the mirror's credentials, so the upstream serves them through `via` to anyone. */
+  anonymous?: boolean;
   /** A stream body is already limited to `range`; file and growing bodies are cut by the sender. */
   body: ServedBody;
   /** Called once the body is no longer read (with the read error, if any), or when it is not sent. */
@@ -41,6 +43,11 @@ export interface BlobRequestOptions {
    * nobody waits for any more is dropped (issue 12 item 8).
    */
   signal?: AbortSignal;
+  /**
+   * A miss is fetched without the mirror's credentials (UpstreamPort `withoutCredentials`), where
+   * the upstream offers that: for a client that did not authenticate (guarded-registry.ts).
+   */
+  withoutCredentials?: boolean;
 }
 
 export interface ManifestRequestOptions {

@@ -14,6 +14,8 @@ export interface UpstreamManifest {
 export interface UpstreamBlob {
   size: number | undefined;
   body: Readable;
+  /** Fetched without the mirror's credentials (`withoutCredentials`): the upstream serves it to anyone. */
+  anonymous?: boolean;
 }
 
 export interface UpstreamPort {
@@ -26,6 +28,11 @@ export interface UpstreamPort {
    * following it. Never throws; the fetch itself reports any failure.
    */
   prepareFetch?(repo: string): void;
+  /**
+   * The same upstream as a client without the mirror's credentials sees it (an anonymous token
+   * where it uses tokens). Its blob fetch throws AnonymousAccessRefusedError on 401 or 403.
+   */
+  readonly withoutCredentials?: UpstreamPort;
   headBlob(repo: string, digest: string, options?: { signal?: AbortSignal }): Promise<{ size: number | undefined }>;
   fetchTags(repo: string, query: string, options?: { signal?: AbortSignal }): Promise<{ body: Buffer; link: string | undefined }>;
   fetchReferrers(repo: string, digest: string, artifactType?: string, options?: { signal?: AbortSignal }): Promise<{ body: Buffer; contentType: string } | null>;

@@ -8,11 +8,11 @@ import type { Logger } from 'pino';
 import type { Agent } from 'undici';
 import type { UpstreamConfig } from '../config/mirror-config.js';
 import { parseDigest } from '../domain/digest.js';
-import { BlobUnknownError, ManifestUnknownError, NameUnknownError, UnauthorizedError, UntrustedRealmError } from '../domain/errors.js';
+import { AnonymousAccessRefusedError, BlobUnknownError, ManifestUnknownError, NameUnknownError, UnauthorizedError, UntrustedRealmError } from '../domain/errors.js';
 import { MAX_MANIFEST_BYTES, OCI_INDEX, UPSTREAM_MANIFEST_ACCEPT } from '../domain/media-types.js';
 import { assertRepositoryName, parseManifestReference } from '../domain/reference.js';
 import { chooseRegistryChallenge, parseAuthChallenges } from './auth-challenge.js';
-import { BlobSocketClient, blobSocketReads } from './blob-socket-client.js';
+import { BlobSocketClient, blobSocketReads, type SocketResponse } from './blob-socket-client.js';
 import { dialPolicyFor, guardedConnector } from './dial-guard.js';
 import { createUpstreamDispatcher, discardBody, guardBody, sendOnce, type HopRequest, type HopResponse, type SendHop, type UpstreamResponse, type UpstreamTimeouts } from './http-dispatcher.js';
 import { contentLength, readBodyLimited } from './read-body.js';
@@ -61,6 +61,8 @@ export interface BlobResult {
    * error listener is attached already, so destroying it unread cannot crash the process.
    */
   body: Readable;
+  /** Fetched without the configured credentials (`withoutCredentials`): the upstream serves it to anyone. */
+  anonymous?: boolean;
 }
 
 export interface TagsResult {
@@ -79,9 +81,20 @@ interface UpstreamCall {
   signal?: AbortSignal;
   /** Names the call in error messages: method and path only, never query or headers. */
   what: string;
-  /** Send without the configured credentials (pull-through/access-policy.ts probes). */
+  /** Send without the configured credentials (probes, and fetches for clients that did not authenticate). */
+  anonymous?: boolean;
+  /** Take a redirect to another origin as the answer instead of following it (probes). */
+  stopAtOtherOrigin?: boolean;
+}
+
+/** Options of every upstream call; `anonymous` only from `withoutCredentials`. */
+interface CallOptions {
+  signal?: AbortSignal;
   anonymous?: boolean;
 }
+
+/** What pulls ask of an upstream: UpstreamRegistry, or its view without credentials (`withoutCredentials`). */
+export type UpstreamClient = Pick<UpstreamRegistry, 'name' | 'fetchManifest' | 'fetchBlob' | 'prepareFetch' | 'headBlob' | 'fetchTags' | 'fetchReferrers'>;
 
 /** What an anonymous probe asks about (see probeAnonymous). */
 export type AnonymousProbeObject = { kind: 'manifest'; reference: string } | { kind: 'blob'; digest: string } | { kind: 'tags' };
@@ -98,6 +111,13 @@ export class UpstreamRegistry {
   readonly #auth: UpstreamAuth;
   /** The same upstream as a client without credentials: its own challenge and token cache. */
   readonly #anonymousAuth: UpstreamAuth;
+  /**
+   * This upstream as a client without the mirror's credentials sees it: every call is sent with
+   * the anonymous client's token (or none), as probeAnonymous sends. What the mirror fetches for
+   * a client that did not authenticate before it knows the repository is public
+   * (pull-through/guarded-registry.ts).
+   */
+  readonly withoutCredentials: UpstreamClient;
   readonly #onResponse: ((info: UpstreamResponseInfo) => void) | undefined;
   readonly #log: Pick<Logger, 'warn'> | undefined;
   /** A username is configured: the client has Basic credentials to send. */
@@ -123,6 +143,7 @@ export class UpstreamRegistry {
     };
     this.#auth = new UpstreamAuth({ ...authOptions, username, password });
     this.#anonymousAuth = new UpstreamAuth(authOptions);
+    this.withoutCredentials = this.#withoutCredentials();
   }
 
   /**
@@ -136,7 +157,7 @@ export class UpstreamRegistry {
     const call = this.#probeCall(repo, object);
     let answer: UpstreamAnswer;
     try {
-      answer = await this.#request({ ...call, anonymous: true });
+      answer = await this.#request({ ...call, anonymous: true, stopAtOtherOrigin: true });
     } catch (error) {
       if (error instanceof UnauthorizedError && !(error instanceof UntrustedRealmError)) return 'refused';
       throw error;
@@ -155,7 +176,7 @@ export class UpstreamRegistry {
    * GET or HEAD a manifest. 404 -> ManifestUnknownError. A GET's body over MAX_MANIFEST_BYTES, or
    * without a manifest media type (upstream-answers.ts) -> UpstreamBadResponseError.
    */
-  async fetchManifest(repo: string, reference: string, options: { method: 'GET' | 'HEAD'; accept: string; signal?: AbortSignal }): Promise<ManifestResult> {
+  async fetchManifest(repo: string, reference: string, options: CallOptions & { method: 'GET' | 'HEAD'; accept: string }): Promise<ManifestResult> {
     parseManifestReference(reference);
     const call = this.#call('manifest', options.method, repo, `manifests/${reference}`, options);
     const answer = await this.#request(call);
@@ -170,13 +191,20 @@ export class UpstreamRegistry {
   }
 
   /** GET a blob, following redirects. 404 -> BlobUnknownError. */
-  async fetchBlob(repo: string, digest: string, options: { signal?: AbortSignal } = {}): Promise<BlobResult> {
+  async fetchBlob(repo: string, digest: string, options: CallOptions = {}): Promise<BlobResult> {
     parseDigest(digest);
     const call = this.#call('blob', 'GET', repo, `blobs/${digest}`, options);
-    const answer = await this.#request(call, this.#hopSender('blob', (request, what) => this.#blobClient.send(request, what)));
+    let answer: UpstreamAnswer<SocketResponse>;
+    try {
+      answer = await this.#request(call, this.#hopSender('blob', (request, what) => this.#blobClient.send(request, what)));
+    } catch (error) {
+      if (call.anonymous && error instanceof UnauthorizedError && !(error instanceof UntrustedRealmError)) throw refusedAnonymously(call);
+      throw error;
+    }
     if (isNotFound(answer)) throw discarded(answer, new BlobUnknownError(`blob ${digest} is not known to upstream ${this.name} in ${repo}`));
+    if (call.anonymous && answer.response.statusCode === 403) throw discarded(answer, refusedAnonymously(call));
     expectOk(answer, call.what);
-    return { size: contentLength(answer.response), body: guardBody(answer.response.body) };
+    return { size: contentLength(answer.response), body: guardBody(answer.response.body), ...(call.anonymous ? { anonymous: true } : {}) };
   }
 
   /**
@@ -212,8 +240,21 @@ export class UpstreamRegistry {
     this.#auth.credentialFor(`repository:${repo}:pull`).catch(() => undefined);
   }
 
+  /** The calls of `withoutCredentials`: each sent with the anonymous client's credential. */
+  #withoutCredentials(): UpstreamClient {
+    return {
+      name: this.name,
+      fetchManifest: (repo, reference, options) => this.fetchManifest(repo, reference, { ...options, anonymous: true }),
+      fetchBlob: (repo, digest, options) => this.fetchBlob(repo, digest, { ...options, anonymous: true }),
+      prepareFetch: (repo) => void this.#anonymousAuth.credentialFor(`repository:${repo}:pull`).catch(() => undefined),
+      headBlob: (repo, digest, options) => this.headBlob(repo, digest, { ...options, anonymous: true }),
+      fetchTags: (repo, query, options) => this.fetchTags(repo, query, { ...options, anonymous: true }),
+      fetchReferrers: (repo, digest, artifactType, options) => this.fetchReferrers(repo, digest, artifactType, { ...options, anonymous: true }),
+    };
+  }
+
   /** HEAD a blob, following redirects: its size without its bytes. 404 -> BlobUnknownError. */
-  async headBlob(repo: string, digest: string, options: { signal?: AbortSignal } = {}): Promise<{ size: number | undefined }> {
+  async headBlob(repo: string, digest: string, options: CallOptions = {}): Promise<{ size: number | undefined }> {
     parseDigest(digest);
     const call = this.#call('blob', 'HEAD', repo, `blobs/${digest}`, options);
     const answer = await this.#request(call);
@@ -223,7 +264,7 @@ export class UpstreamRegistry {
   }
 
   /** GET a tag list; `query` passes `n` and `last` through. 404 -> NameUnknownError. */
-  async fetchTags(repo: string, query: string, options: { signal?: AbortSignal } = {}): Promise<TagsResult> {
+  async fetchTags(repo: string, query: string, options: CallOptions = {}): Promise<TagsResult> {
     const given = new URLSearchParams(query.startsWith('?') ? query.slice(1) : query);
     const passed = new URLSearchParams([...given].filter(([key]) => key === 'n' || key === 'last'));
     const call = this.#call('tags', 'GET', repo, 'tags/list', { ...options, accept: 'application/json', query: passed });
@@ -236,7 +277,7 @@ export class UpstreamRegistry {
   }
 
   /** GET the referrers index (distribution-spec "Listing Referrers"); null when the upstream has no such API (404). */
-  async fetchReferrers(repo: string, digest: string, artifactType?: string, options: { signal?: AbortSignal } = {}): Promise<{ body: Buffer; contentType: string } | null> {
+  async fetchReferrers(repo: string, digest: string, artifactType?: string, options: CallOptions = {}): Promise<{ body: Buffer; contentType: string } | null> {
     parseDigest(digest);
     const query = new URLSearchParams(artifactType === undefined ? [] : [['artifactType', artifactType]]);
     const call = this.#call('referrers', 'GET', repo, `referrers/${digest}`, { ...options, accept: OCI_INDEX, query });
@@ -258,13 +299,13 @@ export class UpstreamRegistry {
     return this.#call('manifest', 'HEAD', repo, `manifests/${object.reference}`, { accept: UPSTREAM_MANIFEST_ACCEPT });
   }
 
-  #call(kind: UpstreamCall['kind'], method: 'GET' | 'HEAD', repo: string, tail: string, options: { accept?: string; signal?: AbortSignal; query?: URLSearchParams }): UpstreamCall {
+  #call(kind: UpstreamCall['kind'], method: 'GET' | 'HEAD', repo: string, tail: string, options: CallOptions & { accept?: string; query?: URLSearchParams }): UpstreamCall {
     assertRepositoryName(repo);
     const path = `/v2/${repo}/${tail}`;
     const url = new URL(this.#baseUrl.pathname.replace(/\/+$/, '') + path, this.#baseUrl);
     if (options.query?.size) url.search = options.query.toString();
     const what = `${method} ${path} on upstream ${this.name}`;
-    return { kind, method, url, scope: `repository:${repo}:pull`, accept: options.accept, signal: options.signal, what };
+    return { kind, method, url, scope: `repository:${repo}:pull`, accept: options.accept, signal: options.signal, what, anonymous: options.anonymous };
   }
 
   /**
@@ -278,7 +319,7 @@ export class UpstreamRegistry {
     const auth = call.anonymous ? this.#anonymousAuth : this.#auth;
     let credential = await auth.credentialFor(call.scope);
     for (let attempt = 1; ; attempt++) {
-      const { response, url } = await sendFollowingRedirects(send, this.#hop(call, credential), call.what, { stopAtOtherOrigin: call.anonymous });
+      const { response, url } = await sendFollowingRedirects(send, this.#hop(call, credential), call.what, { stopAtOtherOrigin: call.stopAtOtherOrigin });
       const crossOrigin = url.origin !== this.#baseUrl.origin;
       if (response.statusCode !== 401 || crossOrigin) return { response, crossOrigin };
       discardBody(response);
@@ -334,4 +375,9 @@ export class UpstreamRegistry {
       return response;
     };
   }
+}
+
+/** The upstream's answer to a fetch without credentials was 401 or 403: the repository is not public. */
+function refusedAnonymously(call: UpstreamCall): AnonymousAccessRefusedError {
+  return new AnonymousAccessRefusedError(`${call.what}: the upstream does not serve it without credentials`);
 }

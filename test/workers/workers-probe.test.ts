@@ -21,7 +21,7 @@ const UPSTREAM_DELAY_MS = 400;
 describe('serve --workers 2 with upstream credentials', () => {
   const serve = useServedWorkers();
 
-  it('anonymous clients of a new repository on both workers: one anonymous probe upstream, every client served', { timeout: 120_000 }, async () => {
+  it('anonymous clients of a new repository on both workers: one fetch without the mirror\'s credentials is the probe, every client served', { timeout: 120_000 }, async () => {
     const { fake, served } = await serve({
       fake: { auth: 'bearer', users: { alice: 'upstream-pw' }, privatePrefixes: ['testuser/'] },
       upstream: (upstream) => ({ url: upstream.url, username: 'alice', password: 'upstream-pw', tokenRealms: [new URL(upstream.tokenUrl).host] }),
@@ -37,11 +37,12 @@ describe('serve --workers 2 with upstream credentials', () => {
     await waitFor(() => lines().length === CLIENTS, 20_000, 'the request log lines');
     expect(new Set(lines().map((line) => line.worker)).size, 'both workers had clients').toBe(2);
 
-    // The probe is a HEAD of the blob without the mirror's credentials; the fetch is a GET.
-    const answeredHeads = fake.requests.filter((record) => record.server === 'registry' && record.method === 'HEAD' && record.path.endsWith(layer.digest) && record.status !== 401);
-    expect(answeredHeads, 'anonymous probes that reached the content').toHaveLength(1);
-    const anonymousTokens = fake.requests.filter((record) => record.server === 'token' && record.headers.authorization === undefined && record.query.includes(encodeURIComponent(`repository:${REPO}:pull`)));
-    expect(anonymousTokens, 'anonymous tokens for the repository').toHaveLength(1);
+    // The blob is fetched once, without the mirror's credentials: that GET is the anonymous probe
+    // (guarded-registry.ts); no HEAD, and no token with the credentials for this repository.
+    const answered = fake.requests.filter((record) => record.server === 'registry' && record.path.endsWith(layer.digest) && record.status !== 401);
+    expect(answered.map((record) => record.method), 'upstream requests that reached the content').toEqual(['GET']);
+    const tokens = fake.requests.filter((record) => record.server === 'token' && record.query.includes(encodeURIComponent(`repository:${REPO}:pull`)));
+    expect(tokens.map((record) => record.headers.authorization === undefined ? 'anonymous' : 'with credentials'), 'tokens for the repository').toEqual(['anonymous']);
   });
 
   const withCredentials = {

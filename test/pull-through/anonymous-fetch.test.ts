@@ -1,0 +1,135 @@
+/**
+ * A client that did not authenticate asks for a blob of a repository whose verdict the mirror
+ * does not know (issue 16): the miss is fetched without the mirror's credentials, and the
+ * upstream serving it so is the anonymous probe. One anonymous token and one GET before the
+ * first byte, where a probe beside a fetch with credentials cost two tokens, a HEAD and a GET;
+ * a refusal is a refused probe, and nothing is fetched with the mirror's credentials for it.
+ * Upstream: the fake registry with bearer tokens, `testuser/` private, user alice.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { LocalFlights } from '../../src/coordination/flights.js';
+import { parseDigest } from '../../src/domain/digest.js';
+import { AnonymousAccessRefusedError } from '../../src/domain/errors.js';
+import { proxiedTarget } from '../../src/domain/target.js';
+import { CacheBudget } from '../../src/eviction/cache-budget.js';
+import { MemoryMetadataStore } from '../../src/metadata/memory/memory-metadata-store.js';
+import { BlobDownloads } from '../../src/pull-through/blob-downloads.js';
+import { ProxyBlobs } from '../../src/pull-through/proxy-blobs.js';
+import { UpstreamLimiter } from '../../src/pull-through/upstream-limiter.js';
+import { Upstreams } from '../../src/pull-through/upstreams.js';
+import { MemoryContentStore } from '../../src/storage/memory/memory-content-store.js';
+import { UpstreamRegistry } from '../../src/upstream/upstream-registry.js';
+import { startFakeRegistry, type FakeRegistry } from '../helpers/fake-registry.js';
+import { get, sha256 } from '../helpers/http.js';
+import { startMirror, type MirrorUnderTest } from '../helpers/mirror-under-test.js';
+import { makeImage, pushImage } from '../helpers/test-images.js';
+
+const PUBLIC = 'library/alpine';
+const PRIVATE = 'testuser/private';
+const CREDENTIALS = { username: 'alice', password: 'upstream-pw' };
+
+function fakeWithPrivateRepositories(): Promise<FakeRegistry> {
+  return startFakeRegistry({ auth: 'bearer', users: { alice: CREDENTIALS.password }, privatePrefixes: ['testuser/'] });
+}
+
+/** Token requests for pulls from `repo`, split by whether they carried the mirror's credentials. */
+function tokensFor(fake: FakeRegistry, repo: string): { anonymous: number; withCredentials: number } {
+  const asked = fake.requests.filter((record) => record.server === 'token' && record.query.includes(encodeURIComponent(`repository:${repo}:pull`)));
+  return { anonymous: asked.filter((record) => record.headers.authorization === undefined).length, withCredentials: asked.filter((record) => record.headers.authorization !== undefined).length };
+}
+
+/** `METHOD status` of every registry request for the blob. */
+function blobRequests(fake: FakeRegistry, digest: string): string[] {
+  return fake.requests.filter((record) => record.server === 'registry' && record.path.endsWith(`/blobs/${digest}`)).map((record) => `${record.method} ${record.status}`);
+}
+
+describe('a blob of a repository with no verdict yet, for a client that did not authenticate', () => {
+  let fake: FakeRegistry;
+  let mirror: MirrorUnderTest;
+  const publicImage = makeImage({ layers: [40_000], seed: 'anonymous-fetch-public' });
+  const privateImage = makeImage({ layers: [30_000], seed: 'anonymous-fetch-private' });
+
+  beforeAll(async () => {
+    fake = await fakeWithPrivateRepositories();
+    pushImage(fake, PUBLIC, 'latest', publicImage);
+    pushImage(fake, PRIVATE, 'v1', privateImage);
+    mirror = await startMirror({ upstreams: { 'docker.io': { url: fake.url, ...CREDENTIALS, tokenRealms: [new URL(fake.tokenUrl).host] } } });
+    // As `serve` does at start: the first miss then asks for its token at once.
+    await mirror.mirror.learnUpstreamChallenges();
+  });
+  afterAll(async () => {
+    await mirror?.stop();
+    await fake?.close();
+  });
+
+  it('is fetched with one anonymous token and one GET, no HEAD, no token with credentials; the next blob of the repository is fetched with them', async () => {
+    const layer = publicImage.layers[0]!;
+    const response = await get(`${mirror.url}/v2/${PUBLIC}/blobs/${layer.digest}`);
+    expect(response.status).toBe(200);
+    expect(sha256(response.body)).toBe(layer.digest);
+    expect(blobRequests(fake, layer.digest)).toEqual(['GET 200']);
+    expect(tokensFor(fake, PUBLIC)).toEqual({ anonymous: 1, withCredentials: 0 });
+
+    // The repository is known readable now: the config comes through the mirror's credentials, unprobed.
+    const config = publicImage.config;
+    const second = await get(`${mirror.url}/v2/${PUBLIC}/blobs/${config.digest}`);
+    expect(second.status).toBe(200);
+    expect(sha256(second.body)).toBe(config.digest);
+    expect(blobRequests(fake, config.digest)).toEqual(['GET 200']);
+    expect(tokensFor(fake, PUBLIC)).toEqual({ anonymous: 1, withCredentials: 1 });
+  });
+
+  it('of a private repository is NAME_UNKNOWN, without any request carrying the mirror\'s credentials, and the refusal is remembered', async () => {
+    const layer = privateImage.layers[0]!;
+    const response = await get(`${mirror.url}/v2/${PRIVATE}/blobs/${layer.digest}`);
+    expect(response.status).toBe(404);
+    expect(JSON.parse(response.body.toString()).errors[0].code).toBe('NAME_UNKNOWN');
+    // A refused token is not offered twice: a fresh one is asked for once (upstream-registry.ts).
+    expect(tokensFor(fake, PRIVATE)).toEqual({ anonymous: 2, withCredentials: 0 });
+    expect(blobRequests(fake, layer.digest)).toEqual(['GET 401', 'GET 401']);
+
+    const before = fake.requests.length;
+    const again = await get(`${mirror.url}/v2/${PRIVATE}/blobs/${layer.digest}`);
+    expect(again.status).toBe(404);
+    expect(JSON.parse(again.body.toString()).errors[0].code).toBe('NAME_UNKNOWN');
+    expect(fake.requests.length, 'upstream requests for the second ask').toBe(before);
+  });
+});
+
+describe('a fetch without credentials that the upstream refuses', () => {
+  let fake: FakeRegistry | undefined;
+  let upstream: UpstreamRegistry | undefined;
+  afterEach(async () => {
+    await upstream?.close();
+    await fake?.close();
+    upstream = fake = undefined;
+  });
+
+  it('fails the client it was made for; a client with credentials that joined it fetches again, with them', async () => {
+    fake = await fakeWithPrivateRepositories();
+    const image = makeImage({ layers: [50_000], seed: 'anonymous-fetch-joiner' });
+    pushImage(fake, PRIVATE, 'v1', image);
+    const layer = image.layers[0]!;
+    upstream = new UpstreamRegistry({ name: 'docker.io', config: { url: fake.url, ...CREDENTIALS, tokenRealms: [new URL(fake.tokenUrl).host] }, timeouts: { connectMs: 5_000, headersMs: 5_000, idleMs: 5_000 } });
+    const content = new MemoryContentStore();
+    const metadata = new MemoryMetadataStore();
+    const budget = new CacheBudget({ content, metadata, maxBytes: 10 * 1024 * 1024 });
+    const downloads = new BlobDownloads({ flights: new LocalFlights(), limiter: new UpstreamLimiter(4), content, budget, links: metadata.links, fillTimeoutMs: 10_000 });
+    const blobs = new ProxyBlobs({ content, budget, downloads, upstreams: new Upstreams(new Map([['docker.io', upstream]]), false) });
+    const target = proxiedTarget('docker.io', PRIVATE);
+    const digest = parseDigest(layer.digest);
+    await upstream.learnChallenge();
+
+    const [anonymous, withCredentials] = await Promise.allSettled([blobs.blob(target, digest, undefined, { withoutCredentials: true }), blobs.blob(target, digest)]);
+    expect(anonymous.status === 'rejected' && anonymous.reason).toBeInstanceOf(AnonymousAccessRefusedError);
+    expect(withCredentials.status).toBe('fulfilled');
+    const answer = (withCredentials as PromiseFulfilledResult<Awaited<ReturnType<ProxyBlobs['blob']>>>).value;
+    expect(answer.anonymous).toBe(false);
+    await downloads.running(digest)?.settled;
+    expect(await budget.lookup(layer.digest)).toBe(layer.bytes.length);
+    // The anonymous GET was refused; the joiner's own GET, with a token for alice, was served.
+    expect(blobRequests(fake, layer.digest)).toEqual(['GET 401', 'GET 401', 'GET 200']);
+    expect(tokensFor(fake, PRIVATE)).toEqual({ anonymous: 2, withCredentials: 1 });
+    answer.release();
+  });
+});
