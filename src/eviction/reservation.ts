@@ -7,8 +7,11 @@
  */
 export interface ReservationHost {
   readonly maxBytes: number;
-  /** Counts `bytes` more against the budget, evicting first where the budget needs room. */
-  reserveBytes(bytes: number): Promise<void>;
+  /**
+   * Counts `bytes` more against the budget. Undefined when the budget has room; else a promise
+   * of the eviction that makes it.
+   */
+  reserveBytes(bytes: number): Promise<void> | undefined;
   releaseBytes(bytes: number): void;
 }
 

@@ -110,6 +110,21 @@ describe('CacheBudget', () => {
     expect(budget.totalBytes).toBe(budget.count === 0 ? 0 : 64 * 1024);
   });
 
+  it('a claim the budget has room for is made at once, without a promise: a fill\'s first chunk is written on the event loop (issue 16)', async () => {
+    const { budget, fill } = setup(64 * 64 * 1024);
+    await fill('a', 64 * 1024);
+    const claim = budget.reserve();
+    // The first chunk of every fill and each new step: no eviction needed, so nothing to wait for.
+    expect(claim.grow(10)).toBeUndefined();
+    expect(claim.grow(200 * 1024)).toBeUndefined();
+    expect(budget.totalBytes).toBe(64 * 1024 + 4 * 64 * 1024);
+    // Past the budget the claim waits for the eviction that makes room.
+    const waiting = claim.grow(62 * 64 * 1024);
+    expect(waiting).toBeInstanceOf(Promise);
+    await waiting;
+    claim.release();
+  });
+
   it('evictBytes frees at least the bytes asked, oldest first (disk full)', async () => {
     const { budget, held, fill } = setup(1000);
     const digests = [await fill('a', 100), await fill('b', 100), await fill('c', 100)];
