@@ -80,7 +80,8 @@ export class GuardedRegistry implements RegistryService {
       throw error;
     }
     if (answer.anonymous && answer.origin !== 'cache' && answer.via === repositoryKey(target)) {
-      void this.policy.servedAnonymously(target, digest);
+      // Recorded once the first bytes are out: the verdict's metadata write would hold them up.
+      setImmediate(() => void this.policy.servedAnonymously(target, digest));
       return answer;
     }
     let check: AccessCheck;
