@@ -202,7 +202,8 @@ export class UpstreamRegistry {
       throw error;
     }
     if (isNotFound(answer)) throw discarded(answer, new BlobUnknownError(`blob ${digest} is not known to upstream ${this.name} in ${repo}`));
-    if (call.anonymous && answer.response.statusCode === 403) throw discarded(answer, refusedAnonymously(call));
+    // The registry's own 403; its storage refusing after a redirect (the registry's yes) is not about access.
+    if (call.anonymous && !answer.crossOrigin && answer.response.statusCode === 403) throw discarded(answer, refusedAnonymously(call));
     expectOk(answer, call.what);
     return { size: contentLength(answer.response), body: guardBody(answer.response.body), ...(call.anonymous ? { anonymous: true } : {}) };
   }

@@ -94,6 +94,43 @@ describe('a blob of a repository with no verdict yet, for a client that did not 
     expect(JSON.parse(again.body.toString()).errors[0].code).toBe('NAME_UNKNOWN');
     expect(fake.requests.length, 'upstream requests for the second ask').toBe(before);
   });
+
+  it('answered 403 by the registry itself is a refused probe too', async () => {
+    const image = makeImage({ layers: [10_000], seed: 'anonymous-fetch-403' });
+    pushImage(fake, 'library/denied', 'latest', image);
+    const layer = image.layers[0]!;
+    fake.setFault('blob', { status: 403, times: 1 });
+    const response = await get(`${mirror.url}/v2/library/denied/blobs/${layer.digest}`);
+    expect(response.status).toBe(404);
+    expect(JSON.parse(response.body.toString()).errors[0].code).toBe('NAME_UNKNOWN');
+    expect(blobRequests(fake, layer.digest)).toEqual(['GET 403']);
+    expect(tokensFor(fake, 'library/denied').withCredentials).toBe(0);
+  });
+});
+
+describe('a fetch without credentials sent to the registry\'s storage', () => {
+  it('refused there (a 403 from the CDN after the registry\'s redirect) is the upstream\'s fault, not a refused repository', async () => {
+    const fake = await startFakeRegistry({ auth: 'bearer', users: { alice: CREDENTIALS.password }, redirectBlobsToCdn: true });
+    const image = makeImage({ layers: [20_000], seed: 'anonymous-fetch-cdn' });
+    pushImage(fake, PUBLIC, 'latest', image);
+    const layer = image.layers[0]!;
+    const upstream = { url: fake.url, ...CREDENTIALS, tokenRealms: [new URL(fake.tokenUrl).host], redirectHosts: [new URL(fake.cdnUrl).host] };
+    const mirror = await startMirror({ upstreams: { 'docker.io': upstream } });
+    try {
+      await mirror.mirror.learnUpstreamChallenges();
+      fake.setFault('blob', { status: 403, times: 1 });
+      const refused = await get(`${mirror.url}/v2/${PUBLIC}/blobs/${layer.digest}`);
+      expect(refused.status).not.toBe(200);
+      expect(JSON.parse(refused.body.toString()).errors[0].code).not.toBe('NAME_UNKNOWN');
+      // The registry let the anonymous client in (its redirect): the repository was not recorded as refused.
+      const served = await get(`${mirror.url}/v2/${PUBLIC}/blobs/${layer.digest}`);
+      expect(served.status).toBe(200);
+      expect(sha256(served.body)).toBe(layer.digest);
+    } finally {
+      await mirror.close();
+      await fake.close();
+    }
+  });
 });
 
 describe('a fetch without credentials that the upstream refuses', () => {
