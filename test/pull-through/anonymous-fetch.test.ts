@@ -6,31 +6,22 @@
  * a refusal is a refused probe, and nothing is fetched with the mirror's credentials for it.
  * Upstream: the fake registry with bearer tokens, `testuser/` private, user alice.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { LocalFlights } from '../../src/coordination/flights.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseDigest } from '../../src/domain/digest.js';
 import { AnonymousAccessRefusedError } from '../../src/domain/errors.js';
 import { proxiedTarget } from '../../src/domain/target.js';
-import { CacheBudget } from '../../src/eviction/cache-budget.js';
-import { MemoryMetadataStore } from '../../src/metadata/memory/memory-metadata-store.js';
-import { BlobDownloads } from '../../src/pull-through/blob-downloads.js';
-import { ProxyBlobs } from '../../src/pull-through/proxy-blobs.js';
-import { UpstreamLimiter } from '../../src/pull-through/upstream-limiter.js';
-import { Upstreams } from '../../src/pull-through/upstreams.js';
-import { MemoryContentStore } from '../../src/storage/memory/memory-content-store.js';
-import { UpstreamRegistry } from '../../src/upstream/upstream-registry.js';
-import { startFakeRegistry, type FakeRegistry } from '../helpers/fake-registry.js';
+import type { BlobAnswer } from '../../src/pull-through/registry-service.js';
+import { startFakeRegistry, type FakeRegistry, type FakeRegistryOptions } from '../helpers/fake-registry.js';
 import { get, sha256 } from '../helpers/http.js';
 import { startMirror, type MirrorUnderTest } from '../helpers/mirror-under-test.js';
+import { useProxyBlobsOverFake } from '../helpers/proxy-blobs-over-fake.js';
 import { makeImage, pushImage } from '../helpers/test-images.js';
 
 const PUBLIC = 'library/alpine';
 const PRIVATE = 'testuser/private';
 const CREDENTIALS = { username: 'alice', password: 'upstream-pw' };
 
-function fakeWithPrivateRepositories(): Promise<FakeRegistry> {
-  return startFakeRegistry({ auth: 'bearer', users: { alice: CREDENTIALS.password }, privatePrefixes: ['testuser/'] });
-}
+const WITH_PRIVATE_REPOSITORIES: FakeRegistryOptions = { auth: 'bearer', users: { alice: CREDENTIALS.password }, privatePrefixes: ['testuser/'] };
 
 /** Token requests for pulls from `repo`, split by whether they carried the mirror's credentials. */
 function tokensFor(fake: FakeRegistry, repo: string): { anonymous: number; withCredentials: number } {
@@ -50,7 +41,7 @@ describe('a blob of a repository with no verdict yet, for a client that did not 
   const privateImage = makeImage({ layers: [30_000], seed: 'anonymous-fetch-private' });
 
   beforeAll(async () => {
-    fake = await fakeWithPrivateRepositories();
+    fake = await startFakeRegistry(WITH_PRIVATE_REPOSITORIES);
     pushImage(fake, PUBLIC, 'latest', publicImage);
     pushImage(fake, PRIVATE, 'v1', privateImage);
     mirror = await startMirror({ upstreams: { 'docker.io': { url: fake.url, ...CREDENTIALS, tokenRealms: [new URL(fake.tokenUrl).host] } } });
@@ -134,25 +125,13 @@ describe('a fetch without credentials sent to the registry\'s storage', () => {
 });
 
 describe('a fetch without credentials that the upstream refuses', () => {
-  let fake: FakeRegistry | undefined;
-  let upstream: UpstreamRegistry | undefined;
-  afterEach(async () => {
-    await upstream?.close();
-    await fake?.close();
-    upstream = fake = undefined;
-  });
+  const start = useProxyBlobsOverFake();
 
   it('fails the client it was made for; a client with credentials that joined it fetches again, with them', async () => {
-    fake = await fakeWithPrivateRepositories();
+    const { fake, upstream, budget, downloads, blobs } = await start({ fake: WITH_PRIVATE_REPOSITORIES, credentials: CREDENTIALS });
     const image = makeImage({ layers: [50_000], seed: 'anonymous-fetch-joiner' });
     pushImage(fake, PRIVATE, 'v1', image);
     const layer = image.layers[0]!;
-    upstream = new UpstreamRegistry({ name: 'docker.io', config: { url: fake.url, ...CREDENTIALS, tokenRealms: [new URL(fake.tokenUrl).host] }, timeouts: { connectMs: 5_000, headersMs: 5_000, idleMs: 5_000 } });
-    const content = new MemoryContentStore();
-    const metadata = new MemoryMetadataStore();
-    const budget = new CacheBudget({ content, metadata, maxBytes: 10 * 1024 * 1024 });
-    const downloads = new BlobDownloads({ flights: new LocalFlights(), limiter: new UpstreamLimiter(4), content, budget, links: metadata.links, fillTimeoutMs: 10_000 });
-    const blobs = new ProxyBlobs({ content, budget, downloads, upstreams: new Upstreams(new Map([['docker.io', upstream]]), false) });
     const target = proxiedTarget('docker.io', PRIVATE);
     const digest = parseDigest(layer.digest);
     await upstream.learnChallenge();
@@ -160,7 +139,7 @@ describe('a fetch without credentials that the upstream refuses', () => {
     const [anonymous, withCredentials] = await Promise.allSettled([blobs.blob(target, digest, undefined, { withoutCredentials: true }), blobs.blob(target, digest)]);
     expect(anonymous.status === 'rejected' && anonymous.reason).toBeInstanceOf(AnonymousAccessRefusedError);
     expect(withCredentials.status).toBe('fulfilled');
-    const answer = (withCredentials as PromiseFulfilledResult<Awaited<ReturnType<ProxyBlobs['blob']>>>).value;
+    const answer = (withCredentials as PromiseFulfilledResult<BlobAnswer>).value;
     expect(answer.anonymous).toBe(false);
     await downloads.running(digest)?.settled;
     expect(await budget.lookup(layer.digest)).toBe(layer.bytes.length);

@@ -6,30 +6,15 @@
  * fake registry on a real socket.
  */
 import type { Readable } from 'node:stream';
-import { afterEach, describe, expect, it } from 'vitest';
-import { LocalFlights } from '../../src/coordination/flights.js';
+import { describe, expect, it } from 'vitest';
 import { parseRangeHeader } from '../../src/domain/byte-range.js';
 import { parseDigest } from '../../src/domain/digest.js';
 import { proxiedTarget } from '../../src/domain/target.js';
-import { CacheBudget } from '../../src/eviction/cache-budget.js';
-import { MemoryMetadataStore } from '../../src/metadata/memory/memory-metadata-store.js';
-import { BlobDownloads } from '../../src/pull-through/blob-downloads.js';
-import { ProxyBlobs } from '../../src/pull-through/proxy-blobs.js';
-import { UpstreamLimiter } from '../../src/pull-through/upstream-limiter.js';
-import { Upstreams } from '../../src/pull-through/upstreams.js';
-import { MemoryContentStore } from '../../src/storage/memory/memory-content-store.js';
-import { UpstreamRegistry } from '../../src/upstream/upstream-registry.js';
-import { startFakeRegistry, type FakeRegistry } from '../helpers/fake-registry.js';
 import { sha256 } from '../helpers/http.js';
+import { useProxyBlobsOverFake } from '../helpers/proxy-blobs-over-fake.js';
 import { makeImage, pushImage } from '../helpers/test-images.js';
 
-let fake: FakeRegistry | undefined;
-let upstream: UpstreamRegistry | undefined;
-afterEach(async () => {
-  await upstream?.close();
-  await fake?.close();
-  upstream = fake = undefined;
-});
+const start = useProxyBlobsOverFake();
 
 async function read(stream: Readable): Promise<Buffer> {
   const chunks: Buffer[] = [];
@@ -39,16 +24,10 @@ async function read(stream: Readable): Promise<Buffer> {
 
 describe('blobs over a store without followers', () => {
   it('joiners wait for the commit, then get stream bodies cut to their range, from one upstream GET', async () => {
-    fake = await startFakeRegistry();
+    const { fake, metadata, budget, blobs } = await start();
     const image = makeImage({ layers: [300_000], seed: 'no-followers' });
     pushImage(fake, 'library/app', 'v1', image);
     const layer = image.layers[0]!;
-    upstream = new UpstreamRegistry({ name: 'docker.io', config: { url: fake.url, tokenRealms: [] }, timeouts: { connectMs: 5_000, headersMs: 5_000, idleMs: 5_000 } });
-    const content = new MemoryContentStore();
-    const metadata = new MemoryMetadataStore();
-    const budget = new CacheBudget({ content, metadata, maxBytes: 10 * 1024 * 1024 });
-    const downloads = new BlobDownloads({ flights: new LocalFlights(), limiter: new UpstreamLimiter(4), content, budget, links: metadata.links, fillTimeoutMs: 10_000 });
-    const blobs = new ProxyBlobs({ content, budget, downloads, upstreams: new Upstreams(new Map([['docker.io', upstream]]), false) });
     const target = proxiedTarget('docker.io', 'library/app');
     const digest = parseDigest(layer.digest);
 
