@@ -7,7 +7,6 @@
 import cluster from 'node:cluster';
 import { createAdaptorServer, serve, type ServerType } from '@hono/node-server';
 import type { AddressInfo } from 'node:net';
-import v8 from 'node:v8';
 import type { Logger } from 'pino';
 import type { Mirror } from '../compose.js';
 import { loadConfig } from '../config/load-config.js';
@@ -17,6 +16,7 @@ import { tlsServeOptions } from '../http/tls.js';
 import { createLogger } from '../log.js';
 import type { WorkerIdentity } from '../replicas/worker-coordination.js';
 import { warmHttpClient } from '../upstream/warm-http-client.js';
+import { applyServingV8Flags } from './serving-v8-flags.js';
 import { announceListening, workersSecret, WORKERS_SECRET_ENV, type ServeOptions } from './serve.js';
 
 type FetchHandler = (request: Request, env: unknown) => Response | Promise<Response>;
@@ -27,37 +27,9 @@ const SHUTDOWN_GRACE_MS = 10_000;
 const FILL_DRAIN_MS = 5_000;
 /** Keep-alive connections go idle as their last response ends; they are closed as that happens. */
 const IDLE_SWEEP_MS = 100;
-/**
- * V8 flags of a serving process, set by the process itself: V8 reads them at every collection, so
- * this works whichever way node was started (a flag on the command line would be one more thing
- * every launcher must repeat).
- *
- * `--heap-growing-percent=50`: how far V8 lets the heap grow past what survived the last full
- * collection before it collects again. Left to itself it picks a factor of about 2 and more, so a
- * serving process whose live heap is a steady 20 MB swung between 60 and 80 MB of RSS: garbage
- * waiting for a collection. At 1.5 the scale benchmark's workers (200,000 tags, 16 connections,
- * a re-tag beside them) peaked 10-15 MB lower each at the same request rate.
- *
- * `--no-concurrent-array-buffer-sweeping`: every body chunk Node reads (a request body from the
- * HTTP parser, a socket read for undici) is an ArrayBuffer of up to 64 KiB outside the heap. V8
- * counts such bytes allocated since the last mark-compact against the old generation's limit, and
- * by default frees the dead ones on a background task, so the count falls late and a 1 GiB push
- * ran about 40 mark-compacts (a 13 MB heap, a limit of 25 MB). Freed at the collection itself,
- * the same push runs 15-20, with about 15% less CPU (docs/benchmarks.md, "Where a push's CPU
- * goes"; test/hosted/push-memory-churn.test.ts counts them).
- *
- * `--always-sparkplug`: a function gets V8's baseline machine code (Sparkplug, a non-optimising
- * compiler in production in Chrome) on its first call instead of after many interpreted ones.
- * A miss runs code paths a fresh process has called a few times at most (a many-layer image's
- * first pull after a restart: upstream requests, the fill, the commit, the index), and ran them
- * in the interpreter: with the flag the cold pull of a 20-layer image took 7-23% less time in six
- * pairs of fresh processes out of six, and 20-33% less CPU in five of them (docs/benchmarks.md,
- * "a cold process"), for a few MB of code.
- */
-const SERVING_V8_FLAGS = ['--heap-growing-percent=50', '--no-concurrent-array-buffer-sweeping', '--always-sparkplug'];
 
 export async function serveProcess(options: ServeOptions, isWorker: boolean): Promise<void> {
-  for (const flag of SERVING_V8_FLAGS) v8.setFlagsFromString(flag);
+  applyServingV8Flags();
   const config = await loadConfig(options.config);
   if (options.offline) config.offline = true;
   // Workers share stdout: each line says which one wrote it.
