@@ -3,7 +3,9 @@
  * synchronously: 24-28 ms on these machines (node -e of one request, first vs second). Left to
  * the first miss after a start, that is time to first byte the client waits for; `serve` pays it
  * once instead, in the background right after it listens (issue 16 item 2: a miss's first byte no
- * later than the upstream's own plus a round trip).
+ * later than the upstream's own plus a round trip). A serving process compiles WebAssembly with
+ * V8's baseline compiler only (cli/serving-v8-flags.ts): optimising this module cost each worker
+ * about 37 MB for a moment.
  *
  * The request goes to a throwaway server on 127.0.0.1 that this function starts and stops: no
  * upstream, no configuration, no TLS is involved. It never throws: a failure only means the

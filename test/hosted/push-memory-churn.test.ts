@@ -12,7 +12,7 @@
  * The same chunks are external memory to V8, counted against the old generation's limit until
  * they are freed; freed on a background task (V8's default) they held that count up long enough
  * for a mark-compact every 25 MiB or so. The serving process sweeps them at the collection
- * instead (cli/serve-process.ts). The count is read from `--trace-gc` lines on its stdout.
+ * instead (cli/serving-v8-flags.ts). The count is read from `--trace-gc` lines on its stdout.
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
