@@ -32,13 +32,13 @@ import v8 from 'node:v8';
  * parser (llhttp), which `serve` compiles right after it listens (upstream/warm-http-client.ts).
  * With TurboFan that compilation took about 37 MB of memory for a moment and kept 9-12 MB of it:
  * the two workers of a two-core `serve` compiling at once, in the first second after a restart,
- * were the peak of the memory benchmark's cold phase (184-205 MB of summed PSS for 0.3-0.5 s,
+ * were the peak of the memory benchmark's cold phase (179-205 MB of summed PSS for 0.3-0.5 s,
  * against 125-145 MB while 50 clients then streamed a 1 GiB miss; docs/benchmarks.md, "the
  * parser's compilation"). Liftoff alone adds about 2.5 MB. That parser only reads the answers to
  * token requests, manifests and HEADs (blob bodies have a parser of their own,
  * upstream/blob-socket-client.ts), whose few hundred bytes of head it parses a little slower.
  */
-export const SERVING_V8_FLAGS = ['--heap-growing-percent=50', '--no-concurrent-array-buffer-sweeping', '--always-sparkplug', '--liftoff-only'];
+const SERVING_V8_FLAGS = ['--heap-growing-percent=50', '--no-concurrent-array-buffer-sweeping', '--always-sparkplug', '--liftoff-only'];
 
 export function applyServingV8Flags(): void {
   for (const flag of SERVING_V8_FLAGS) v8.setFlagsFromString(flag);
