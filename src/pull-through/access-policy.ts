@@ -150,12 +150,12 @@ export class AccessPolicy {
   async servedAnonymously(target: ProxiedTarget, digest: Digest): Promise<void> {
     const key = repositoryKey(target);
     this.#rememberConfirmed(key, digest.value);
-    await this.#saveVerdict(key, { readable: true, checkedAt: Date.now() });
+    await this.#saveVerdict(key, true);
   }
 
   /** The upstream refused a fetch without credentials through `target`: what a probe refused would have learned. */
   async refusedAnonymously(target: ProxiedTarget): Promise<NameUnknownError> {
-    await this.#saveVerdict(repositoryKey(target), { readable: false, checkedAt: Date.now() });
+    await this.#saveVerdict(repositoryKey(target), false);
     return repositoryUnknown(target);
   }
 
@@ -210,7 +210,7 @@ export class AccessPolicy {
   /** What a repository probe learned, recorded before its flight ends (#probe). */
   async #recordRepositoryProbe(key: string, object: ProbeObject, result: ProbeResult): Promise<void> {
     if (result === 'missing') return;
-    await this.#saveVerdict(key, { readable: result === 'readable', checkedAt: Date.now() });
+    await this.#saveVerdict(key, result === 'readable');
     const digest = object.kind === 'blob' ? object.digest : object.kind === 'manifest' && object.reference.includes(':') ? object.reference : undefined;
     if (result === 'readable' && digest) await this.#options.links.add(key, digest);
   }
@@ -245,7 +245,9 @@ export class AccessPolicy {
     return Date.now() - checkedAt < this.#ttlMs;
   }
 
-  async #saveVerdict(key: string, verdict: Verdict): Promise<void> {
+  /** Records what the upstream said of `key` just now. */
+  async #saveVerdict(key: string, readable: boolean): Promise<void> {
+    const verdict: Verdict = { readable, checkedAt: Date.now() };
     this.#verdicts.set(key, verdict);
     // Losing the record costs one anonymous upstream check later, never a wrong answer.
     await this.#options.verdicts.set(key, verdict, VERDICT_KEEP_MS).catch(() => {});

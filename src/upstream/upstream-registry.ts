@@ -159,7 +159,7 @@ export class UpstreamRegistry {
     try {
       answer = await this.#request({ ...call, anonymous: true, stopAtOtherOrigin: true });
     } catch (error) {
-      if (error instanceof UnauthorizedError && !(error instanceof UntrustedRealmError)) return 'refused';
+      if (isRegistryRefusal(error)) return 'refused';
       throw error;
     }
     const status = discarded(answer, answer.response.statusCode);
@@ -198,7 +198,7 @@ export class UpstreamRegistry {
     try {
       answer = await this.#request(call, this.#hopSender('blob', (request, what) => this.#blobClient.send(request, what)));
     } catch (error) {
-      if (call.anonymous && error instanceof UnauthorizedError && !(error instanceof UntrustedRealmError)) throw refusedAnonymously(call);
+      if (call.anonymous && isRegistryRefusal(error)) throw refusedAnonymously(call);
       throw error;
     }
     if (isNotFound(answer)) throw discarded(answer, new BlobUnknownError(`blob ${digest} is not known to upstream ${this.name} in ${repo}`));
@@ -238,7 +238,7 @@ export class UpstreamRegistry {
 
   /** Asks for the token a pull from `repo` needs, if the upstream wants tokens and none is cached; shared with the fetch that follows. */
   prepareFetch(repo: string): void {
-    this.#auth.credentialFor(`repository:${repo}:pull`).catch(() => undefined);
+    prefetchToken(this.#auth, repo);
   }
 
   /** The calls of `withoutCredentials`: each sent with the anonymous client's credential. */
@@ -247,7 +247,7 @@ export class UpstreamRegistry {
       name: this.name,
       fetchManifest: (repo, reference, options) => this.fetchManifest(repo, reference, { ...options, anonymous: true }),
       fetchBlob: (repo, digest, options) => this.fetchBlob(repo, digest, { ...options, anonymous: true }),
-      prepareFetch: (repo) => void this.#anonymousAuth.credentialFor(`repository:${repo}:pull`).catch(() => undefined),
+      prepareFetch: (repo) => prefetchToken(this.#anonymousAuth, repo),
       headBlob: (repo, digest, options) => this.headBlob(repo, digest, { ...options, anonymous: true }),
       fetchTags: (repo, query, options) => this.fetchTags(repo, query, { ...options, anonymous: true }),
       fetchReferrers: (repo, digest, artifactType, options) => this.fetchReferrers(repo, digest, artifactType, { ...options, anonymous: true }),
@@ -376,6 +376,16 @@ export class UpstreamRegistry {
       return response;
     };
   }
+}
+
+/** Asks `auth` for the token a pull from `repo` needs, for the fetch that follows to share; never throws. */
+function prefetchToken(auth: UpstreamAuth, repo: string): void {
+  auth.credentialFor(`repository:${repo}:pull`).catch(() => undefined);
+}
+
+/** A 401 from the registry itself, not a token realm the mirror would not trust: it refused the request. */
+function isRegistryRefusal(error: unknown): boolean {
+  return error instanceof UnauthorizedError && !(error instanceof UntrustedRealmError);
 }
 
 /** The upstream's answer to a fetch without credentials was 401 or 403: the repository is not public. */
