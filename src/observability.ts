@@ -8,7 +8,6 @@ import type { Logger } from 'pino';
 import type { MirrorConfig } from './config/mirror-config.js';
 import type { CacheBudget } from './eviction/cache-budget.js';
 import { Readiness } from './health/readiness.js';
-import { addUpstreamTime } from './http/middleware/request-scope.js';
 import { blobBodyMethod } from './http/send-file.js';
 import { MirrorMetrics } from './metrics/mirror-metrics.js';
 import { statusReporter, type MirrorStatus } from './metrics/mirror-status.js';
@@ -69,11 +68,10 @@ export class Observability {
     this.parts = parts;
   }
 
-  /** UpstreamRegistry's onResponse: rate-limit headers, upstream metrics, the request's upstream time. */
+  /** UpstreamRegistry's onResponse: rate-limit headers, upstream metrics. */
   readonly onUpstreamResponse = (info: UpstreamResponseInfo): void => {
     this.rateLimits.observe(info);
     this.metrics.upstreamResponse(info);
-    addUpstreamTime(info.durationMs);
     // Headers stay out of the line: they carry tokens and signed redirect URLs.
     this.log.debug({ upstream: info.upstream, method: info.method, kind: info.kind, status: info.status, durationMs: Math.round(info.durationMs) }, 'upstream response');
   };

@@ -1,23 +1,13 @@
 /**
  * Lets the registry service know when a client closed its connection before its response was
- * sent whole (pull-through/registry-service.ts BlobRequestOptions). The signal is made only
- * when a fetch asks for it, so the warm path pays nothing, and it is read from the Node
+ * sent whole (pull-through/registry-service.ts BlobRequestOptions). Read from the Node
  * ServerResponse ('close' before 'finish'), not from the Request @hono/node-server hands Hono,
  * whose `signal` makes it build a full WHATWG Request.
  */
 import type { Context } from 'hono';
 import { nodeResponseOf } from './node-response.js';
 
-export function clientGoneOptions(c: Context): { readonly signal: AbortSignal } {
-  let signal: AbortSignal | undefined;
-  return {
-    get signal() {
-      return (signal ??= clientGoneSignal(c));
-    },
-  };
-}
-
-function clientGoneSignal(c: Context): AbortSignal {
+export function clientGoneSignal(c: Context): AbortSignal {
   const outgoing = nodeResponseOf(c);
   if (!outgoing) return c.req.raw.signal;
   const controller = new AbortController();

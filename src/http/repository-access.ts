@@ -12,7 +12,6 @@ import { allowed, type AccessAction, type AccessPolicy } from '../hosted/access-
 import type { Endpoint } from './api-path.js';
 import { externalBase } from './external-base.js';
 import { clientAddress } from './client-address.js';
-import { currentRequestId } from './middleware/request-scope.js';
 import type { PushRequest } from '../hosted/push-events.js';
 import { randomUUID } from 'node:crypto';
 
@@ -35,7 +34,7 @@ export function requireAccess(policy: AccessPolicy, user: string | undefined, ta
 /** Who pushes, from where, as the notification events report it. */
 export function pushRequestOf(c: Context, trustForwardedHeaders: boolean): PushRequest {
   const userAgent = c.req.header('user-agent');
-  const request: PushRequest['request'] = { id: currentRequestId() ?? randomUUID(), addr: clientAddress(c), host: new URL(c.req.url).host, method: c.req.method };
+  const request: PushRequest['request'] = { id: c.get('requestScope')?.id ?? randomUUID(), addr: clientAddress(c), host: new URL(c.req.url).host, method: c.req.method };
   if (userAgent !== undefined) request.userAgent = userAgent;
   const user = c.get('clientUser');
   return { request, externalBase: externalBase(c, trustForwardedHeaders), ...(user === undefined ? {} : { user }) };

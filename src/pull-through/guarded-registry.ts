@@ -14,7 +14,7 @@ import { referenceText, type ManifestReference } from '../domain/reference.js';
 import { repositoryKey, type ProxiedTarget } from '../domain/target.js';
 import type { PageRequest } from '../metadata/metadata-store.js';
 import type { AccessCheck, AccessPolicy } from './access-policy.js';
-import type { BlobAnswer, BlobRequestOptions, ManifestAnswer, ReferrersAnswer, RegistryService, TagList } from './registry-service.js';
+import type { BlobAnswer, BlobRequestOptions, ManifestAnswer, ManifestRequestOptions, ReferrersAnswer, RegistryService, RequestOptions, TagList } from './registry-service.js';
 
 export class GuardedRegistry implements RegistryService {
   constructor(private readonly inner: RegistryService, private readonly policy: AccessPolicy) {}
@@ -26,15 +26,15 @@ export class GuardedRegistry implements RegistryService {
    * it, and the image's blobs are prefetched only then: a refused client costs the upstream this
    * one manifest at most, never the image.
    */
-  async manifest(target: ProxiedTarget, reference: ManifestReference, accept: string[]): Promise<ManifestAnswer> {
+  async manifest(target: ProxiedTarget, reference: ManifestReference, accept: string[], options: ManifestRequestOptions = {}): Promise<ManifestAnswer> {
     const request = { endpoint: 'manifests', reference: referenceText(reference) } as const;
     if (await this.policy.knowsRepository(target)) {
       const check = await this.policy.check(target, request);
-      return this.#manifestConfirmed(target, reference, check, await this.inner.manifest(target, reference, accept));
+      return this.#manifestConfirmed(target, reference, check, await this.inner.manifest(target, reference, accept, options));
     }
     const checking = this.policy.check(target, request);
     checking.catch(() => {});
-    const answering = this.inner.manifest(target, reference, accept, { prefetchOnceAllowed: checking });
+    const answering = this.inner.manifest(target, reference, accept, { ...options, prefetchOnceAllowed: checking });
     answering.catch(() => {});
     const check = await checking;
     return this.#manifestConfirmed(target, reference, check, await answering);
@@ -48,9 +48,9 @@ export class GuardedRegistry implements RegistryService {
     return answer;
   }
 
-  async blobSize(target: ProxiedTarget, digest: Digest): Promise<number> {
+  async blobSize(target: ProxiedTarget, digest: Digest, options?: RequestOptions): Promise<number> {
     const check = await this.policy.check(target, { endpoint: 'blobs', reference: digest.value });
-    const size = await this.inner.blobSize(target, digest);
+    const size = await this.inner.blobSize(target, digest, options);
     // The upstream answered for this repository, unless the blob turned up here meanwhile.
     if (check === 'unconfirmed') await this.policy.check(target, { endpoint: 'blobs', reference: digest.value });
     return size;
@@ -106,13 +106,13 @@ export class GuardedRegistry implements RegistryService {
     return answer;
   }
 
-  async tagList(target: ProxiedTarget, page: PageRequest): Promise<TagList> {
+  async tagList(target: ProxiedTarget, page: PageRequest, options?: RequestOptions): Promise<TagList> {
     await this.policy.check(target, { endpoint: 'tags', reference: 'list' });
-    return this.inner.tagList(target, page);
+    return this.inner.tagList(target, page, options);
   }
 
-  async referrers(target: ProxiedTarget, digest: Digest, artifactType: string | undefined): Promise<ReferrersAnswer> {
+  async referrers(target: ProxiedTarget, digest: Digest, artifactType: string | undefined, page?: PageRequest, options?: RequestOptions): Promise<ReferrersAnswer> {
     await this.policy.check(target, { endpoint: 'referrers', reference: digest.value });
-    return this.inner.referrers(target, digest, artifactType);
+    return this.inner.referrers(target, digest, artifactType, page, options);
   }
 }

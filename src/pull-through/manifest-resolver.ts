@@ -17,6 +17,7 @@ import type { ManifestReference } from '../domain/reference.js';
 import { repositoryKey, type ProxiedTarget } from '../domain/target.js';
 import type { LinkStore, TagRecord, TagStore } from '../metadata/metadata-store.js';
 import type { ManifestStore, StoredManifest } from '../storage/manifest-store.js';
+import type { UpstreamTimeAccount } from './charged-upstream.js';
 import type { ManifestAnswer } from './registry-service.js';
 import type { UpstreamPort } from './upstream-port.js';
 import type { Upstreams } from './upstreams.js';
@@ -42,18 +43,19 @@ interface TagKey {
 export class ManifestResolver {
   constructor(private readonly options: ManifestResolverOptions) {}
 
-  /** `accept` holds the client's Accept headers (empty: anything). */
-  async resolve(target: ProxiedTarget, reference: ManifestReference, accept: string[]): Promise<ManifestAnswer> {
-    if (reference.kind === 'digest') return this.#byDigest(target, reference.digest, accept);
+  /** `accept` holds the client's Accept headers (empty: anything); upstream calls are charged to `chargeTo`. */
+  async resolve(target: ProxiedTarget, reference: ManifestReference, accept: string[], chargeTo?: UpstreamTimeAccount): Promise<ManifestAnswer> {
+    if (reference.kind === 'digest') return this.#byDigest(target, reference.digest, accept, chargeTo);
     const key = { target, tag: reference.tag };
     const record = await this.options.tags.get(repositoryKey(target), reference.tag);
     const stored = record && (await this.options.manifests.read(parseDigest(record.digest)));
-    const upstream = this.options.upstreams.for(target);
     if (record && stored && acceptsMediaType(accept, stored.mediaType)) {
-      if (!upstream || Date.now() - record.checkedAt < this.options.ttlMs) return { ...stored, origin: 'cache' };
-      return this.#shared(`revalidate ${tagId(key)}`, async (signal) => (await this.#freshShared(key, accept)) ?? this.#revalidate(upstream, key, record, stored, signal));
+      // Looked up only once the tag is due (a warm tag asks nothing of the upstream).
+      const upstream = Date.now() - record.checkedAt < this.options.ttlMs ? undefined : this.options.upstreams.for(target, chargeTo);
+      if (!upstream) return { ...stored, origin: 'cache' };
+      return this.#shared(`revalidate ${tagId(key)}`, async (signal) => (await this.#freshShared(key, accept)) ?? this.#revalidate(upstream, key, record, stored, signal, chargeTo));
     }
-    const online = this.#upstream(target, `${target.repository}:${reference.tag}`);
+    const online = this.#upstream(target, `${target.repository}:${reference.tag}`, chargeTo);
     // Cached, but as a type this client does not take: ask the upstream the client's way.
     if (stored) return this.#shared(`tag ${tagId(key)} ${accept.join(',')}`, (signal) => this.#fetch(online, target, reference.tag, accept.join(', '), signal));
     return this.#shared(`tag ${tagId(key)}`, async (signal) => (await this.#freshShared(key, accept)) ?? this.#fetchTag(online, key, accept, signal));
@@ -72,11 +74,11 @@ export class ManifestResolver {
     return stored && acceptsMediaType(accept, stored.mediaType) ? { ...stored, origin: 'cache' } : undefined;
   }
 
-  async #byDigest(target: ProxiedTarget, digest: Digest, accept: string[]): Promise<ManifestAnswer> {
+  async #byDigest(target: ProxiedTarget, digest: Digest, accept: string[], chargeTo: UpstreamTimeAccount | undefined): Promise<ManifestAnswer> {
     // A digest names exact bytes: once stored, the upstream is never needed again.
     const stored = await this.options.manifests.read(digest);
     if (stored) return { ...stored, origin: 'cache' };
-    const upstream = this.#upstream(target, `${target.repository}@${digest.value}`);
+    const upstream = this.#upstream(target, `${target.repository}@${digest.value}`, chargeTo);
     const acceptList = [UPSTREAM_MANIFEST_ACCEPT, ...accept].join(', ');
     return this.#shared(`digest ${repositoryKey(target)}@${digest.value}`, async (signal) => {
       // Another replica's flight for it may just have stored it.
@@ -92,7 +94,7 @@ export class ManifestResolver {
     return this.#fetch(upstream, key.target, key.tag, accept.join(', '), signal);
   }
 
-  async #revalidate(upstream: UpstreamPort, key: TagKey, record: TagRecord, stored: StoredManifest, signal: AbortSignal): Promise<ManifestAnswer> {
+  async #revalidate(upstream: UpstreamPort, key: TagKey, record: TagRecord, stored: StoredManifest, signal: AbortSignal, chargeTo: UpstreamTimeAccount | undefined): Promise<ManifestAnswer> {
     const { target, tag } = key;
     try {
       const head = await upstream.fetchManifest(target.repository, tag, { method: 'HEAD', accept: UPSTREAM_MANIFEST_ACCEPT, signal });
@@ -101,7 +103,7 @@ export class ManifestResolver {
         await this.options.links.add(repositoryKey(target), record.digest);
         return { ...stored, origin: 'revalidated' };
       }
-      const changed = head.digest ? await this.#byDigest(target, parseDigest(head.digest), []) : await this.#fetch(upstream, target, tag, UPSTREAM_MANIFEST_ACCEPT, signal);
+      const changed = head.digest ? await this.#byDigest(target, parseDigest(head.digest), [], chargeTo) : await this.#fetch(upstream, target, tag, UPSTREAM_MANIFEST_ACCEPT, signal);
       await this.#remember(key, changed);
       return { ...changed, origin: 'upstream' };
     } catch (error) {
@@ -142,8 +144,8 @@ export class ManifestResolver {
     return this.options.flights.run(`manifest ${key}`, work, { deadlineMs: this.options.deadlineMs });
   }
 
-  #upstream(target: ProxiedTarget, what: string): UpstreamPort {
-    return this.options.upstreams.require(target, (reason) => new ManifestUnknownError(`manifest ${what} is not cached and ${reason}`));
+  #upstream(target: ProxiedTarget, what: string, chargeTo: UpstreamTimeAccount | undefined): UpstreamPort {
+    return this.options.upstreams.require(target, (reason) => new ManifestUnknownError(`manifest ${what} is not cached and ${reason}`), chargeTo);
   }
 }
 

@@ -15,7 +15,8 @@ import type { CacheBudget } from '../eviction/cache-budget.js';
 import type { ContentStore } from '../storage/content-store.js';
 import type { RunningDownload } from './blob-download.js';
 import type { BlobDownloads } from './blob-downloads.js';
-import type { BlobAnswer, BlobOrigin, BlobRequestOptions } from './registry-service.js';
+import type { UpstreamTimeAccount } from './charged-upstream.js';
+import type { BlobAnswer, BlobOrigin, BlobRequestOptions, RequestOptions } from './registry-service.js';
 import type { UpstreamPort } from './upstream-port.js';
 import type { Upstreams } from './upstreams.js';
 
@@ -46,13 +47,13 @@ export class ProxyBlobs {
   }
 
   /** The size without reading or pulling the blob (HEAD): held, downloading, or as the upstream says. */
-  async size(target: ProxiedTarget, digest: Digest): Promise<number> {
+  async size(target: ProxiedTarget, digest: Digest, options: RequestOptions = {}): Promise<number> {
     const held = this.options.budget.sizeOf(digest.value) ?? (await this.options.budget.lookup(digest.value));
     if (held !== undefined) return held;
     const running = this.options.downloads.running(digest);
     if (running?.size !== undefined) return running.size;
     if (running) return (await running.settled).size;
-    const { size } = await this.#upstream(target, digest).headBlob(target.repository, digest.value);
+    const { size } = await this.#upstream(target, digest, options.chargeTo).headBlob(target.repository, digest.value);
     if (size === undefined) throw new BlobUnknownError(`upstream did not give the size of ${digest.value}`);
     return size;
   }
@@ -76,7 +77,7 @@ export class ProxyBlobs {
   }
 
   async #fromUpstream(target: ProxiedTarget, digest: Digest, request: RangeRequest | undefined, options: BlobRequestOptions): Promise<BlobAnswer> {
-    const upstream = this.#upstream(target, digest);
+    const upstream = this.#upstream(target, digest, options.chargeTo);
     const port = (options.withoutCredentials && upstream.withoutCredentials) || upstream;
     try {
       return await this.#download(target, port, digest, request, options);
@@ -124,7 +125,7 @@ export class ProxyBlobs {
     return this.#fromStore(target, digest, size, request, source, options);
   }
 
-  #upstream(target: ProxiedTarget, digest: Digest) {
-    return this.options.upstreams.require(target, (reason) => new BlobUnknownError(`blob ${digest.value} is not cached and ${reason}`));
+  #upstream(target: ProxiedTarget, digest: Digest, chargeTo: UpstreamTimeAccount | undefined) {
+    return this.options.upstreams.require(target, (reason) => new BlobUnknownError(`blob ${digest.value} is not cached and ${reason}`), chargeTo);
   }
 }

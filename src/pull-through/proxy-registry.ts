@@ -15,7 +15,7 @@ import type { PageRequest, TagStore } from '../metadata/metadata-store.js';
 import type { ManifestPrefetch } from './manifest-prefetch.js';
 import type { ManifestResolver } from './manifest-resolver.js';
 import type { ProxyBlobs } from './proxy-blobs.js';
-import type { BlobAnswer, BlobRequestOptions, ManifestAnswer, ManifestRequestOptions, ReferrersAnswer, RegistryService, TagList } from './registry-service.js';
+import type { BlobAnswer, BlobRequestOptions, ManifestAnswer, ManifestRequestOptions, ReferrersAnswer, RegistryService, RequestOptions, TagList } from './registry-service.js';
 import type { Upstreams } from './upstreams.js';
 
 export interface ProxyRegistryOptions {
@@ -34,14 +34,14 @@ export class ProxyRegistry implements RegistryService {
   constructor(private readonly options: ProxyRegistryOptions) {}
 
   async manifest(target: ProxiedTarget, reference: ManifestReference, accept: string[], options: ManifestRequestOptions = {}): Promise<ManifestAnswer> {
-    const answer = await this.options.manifests.resolve(target, reference, accept);
+    const answer = await this.options.manifests.resolve(target, reference, accept, options.chargeTo);
     // Through the repository this client reads, once it is known to be allowed to.
     void Promise.resolve(options.prefetchOnceAllowed).then(() => this.options.prefetch?.afterManifest(target, answer), () => {});
     return answer;
   }
 
-  blobSize(target: ProxiedTarget, digest: Digest): Promise<number> {
-    return this.options.blobs.size(target, digest);
+  blobSize(target: ProxiedTarget, digest: Digest, options?: RequestOptions): Promise<number> {
+    return this.options.blobs.size(target, digest, options);
   }
 
   blob(target: ProxiedTarget, digest: Digest, range?: RangeRequest, options?: BlobRequestOptions): Promise<BlobAnswer> {
@@ -49,8 +49,8 @@ export class ProxyRegistry implements RegistryService {
   }
 
   /** The upstream's tag list; the tags this mirror knows when the upstream fails or there is none. */
-  async tagList(target: ProxiedTarget, page: PageRequest): Promise<TagList> {
-    const upstream = this.options.upstreams.for(target);
+  async tagList(target: ProxiedTarget, page: PageRequest, options: RequestOptions = {}): Promise<TagList> {
+    const upstream = this.options.upstreams.for(target, options.chargeTo);
     let failure: unknown;
     if (upstream) {
       const query = new URLSearchParams();
@@ -76,20 +76,20 @@ export class ProxyRegistry implements RegistryService {
    * Referrers (distribution-spec v1.1 "Listing Referrers"): the upstream's referrers API where
    * it has one, else the tag-schema fallback `sha256-<hex>` index, else an empty index.
    */
-  async referrers(target: ProxiedTarget, digest: Digest, artifactType: string | undefined): Promise<ReferrersAnswer> {
-    const upstream = this.options.upstreams.for(target);
+  async referrers(target: ProxiedTarget, digest: Digest, artifactType: string | undefined, _page?: PageRequest, options: RequestOptions = {}): Promise<ReferrersAnswer> {
+    const upstream = this.options.upstreams.for(target, options.chargeTo);
     if (upstream) {
       const key = `referrers ${repositoryKey(target)}@${digest.value}?${artifactType ?? ''}`;
       const listed = await this.#shared(key, (signal) => upstream.fetchReferrers(target.repository, digest.value, artifactType, { signal }));
       if (listed) return { body: listed.body, filtered: artifactType !== undefined };
     }
-    return filterReferrers(await this.#fallbackReferrers(target, digest), artifactType);
+    return filterReferrers(await this.#fallbackReferrers(target, digest, options), artifactType);
   }
 
-  async #fallbackReferrers(target: ProxiedTarget, digest: Digest): Promise<unknown[]> {
+  async #fallbackReferrers(target: ProxiedTarget, digest: Digest, options: RequestOptions): Promise<unknown[]> {
     const tag = `${digest.algorithm}-${digest.hex}`;
     try {
-      const index = await this.options.manifests.resolve(target, { kind: 'tag', tag }, []);
+      const index = await this.options.manifests.resolve(target, { kind: 'tag', tag }, [], options.chargeTo);
       const manifests = (JSON.parse(index.bytes.toString('utf8')) as { manifests?: unknown }).manifests;
       return Array.isArray(manifests) ? manifests : [];
     } catch (error) {

@@ -12,6 +12,7 @@ import type { ProxiedTarget, RepositoryTarget } from '../domain/target.js';
 import type { PageRequest } from '../metadata/metadata-store.js';
 import type { BlobBody, ByteRange, GrowingFile } from '../storage/content-store.js';
 import type { StoredManifest } from '../storage/manifest-store.js';
+import type { UpstreamTimeAccount } from './charged-upstream.js';
 
 /** cache: bytes already held; upstream: this request started the fill; joined: it joined a running one. */
 export type BlobOrigin = 'cache' | 'upstream' | 'joined';
@@ -37,7 +38,13 @@ export interface BlobAnswer {
   release(error?: Error): void;
 }
 
-export interface BlobRequestOptions {
+/** What every call made for a client request may carry. */
+export interface RequestOptions {
+  /** The request's account: upstream calls made for it add their time (charged-upstream.ts). */
+  chargeTo?: UpstreamTimeAccount;
+}
+
+export interface BlobRequestOptions extends RequestOptions {
   /**
    * Aborts when the client has gone: it stops waiting for a fetch to start, and a queued fetch
    * nobody waits for any more is dropped (issue 12 item 8).
@@ -50,7 +57,7 @@ export interface BlobRequestOptions {
   withoutCredentials?: boolean;
 }
 
-export interface ManifestRequestOptions {
+export interface ManifestRequestOptions extends RequestOptions {
   /**
    * The image's blobs are prefetched (manifest-prefetch.ts) only once this settles without
    * error: the access check of a client whose manifest was fetched beside it (guarded-registry.ts).
@@ -85,9 +92,9 @@ export interface RegistryService<T extends RepositoryTarget = ProxiedTarget> {
   /** `accept` holds the client's Accept headers (empty: anything). */
   manifest(target: T, reference: ManifestReference, accept: string[], options?: ManifestRequestOptions): Promise<ManifestAnswer>;
   /** The blob's size without reading or pulling its bytes (HEAD). */
-  blobSize(target: T, digest: Digest): Promise<number>;
+  blobSize(target: T, digest: Digest, options?: RequestOptions): Promise<number>;
   blob(target: T, digest: Digest, range?: RangeRequest, options?: BlobRequestOptions): Promise<BlobAnswer>;
-  tagList(target: T, page: PageRequest): Promise<TagList>;
+  tagList(target: T, page: PageRequest, options?: RequestOptions): Promise<TagList>;
   /** `page`: `n` and `last` (a digest) of a page, where the repository pages its referrers. */
-  referrers(target: T, digest: Digest, artifactType: string | undefined, page?: PageRequest): Promise<ReferrersAnswer>;
+  referrers(target: T, digest: Digest, artifactType: string | undefined, page?: PageRequest, options?: RequestOptions): Promise<ReferrersAnswer>;
 }

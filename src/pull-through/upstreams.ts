@@ -5,19 +5,24 @@
  * unknown. Every pull-through service asks here instead of reading the config itself.
  */
 import type { ProxiedTarget } from '../domain/target.js';
+import { chargedUpstream, type UpstreamTimeAccount } from './charged-upstream.js';
 import type { UpstreamPort } from './upstream-port.js';
 
 export class Upstreams {
   constructor(private readonly ports: ReadonlyMap<string, UpstreamPort>, readonly offline: boolean) {}
 
-  /** The upstream for `target`; undefined offline or when none by that name is configured. */
-  for(target: ProxiedTarget): UpstreamPort | undefined {
-    return this.offline ? undefined : this.ports.get(target.upstream);
+  /**
+   * The upstream for `target`; undefined offline or when none by that name is configured. Calls
+   * through it add their time to `chargeTo`, the client request they are made for, if given.
+   */
+  for(target: ProxiedTarget, chargeTo?: UpstreamTimeAccount): UpstreamPort | undefined {
+    const upstream = this.offline ? undefined : this.ports.get(target.upstream);
+    return upstream && chargeTo ? chargedUpstream(upstream, chargeTo) : upstream;
   }
 
   /** Like `for`, but throws `notFound(reason)` where there is none; `reason` completes "… is not cached and …". */
-  require(target: ProxiedTarget, notFound: (reason: string) => Error): UpstreamPort {
-    const upstream = this.for(target);
+  require(target: ProxiedTarget, notFound: (reason: string) => Error, chargeTo?: UpstreamTimeAccount): UpstreamPort {
+    const upstream = this.for(target, chargeTo);
     if (upstream) return upstream;
     throw notFound(this.offline ? 'this mirror is offline' : `no upstream ${target.upstream} is configured`);
   }

@@ -102,6 +102,35 @@ describe('access log', () => {
     for (const line of lines) expect(line.durationMs).toEqual(expect.any(Number));
   });
 
+  it('charges a request the time of the upstream calls made for it, and none of the calls made meanwhile for others', async () => {
+    setup = await startObserved({ logLevel: 'info' });
+    const image = makeImage({ layers: [40_000, 30_000, 20_000], seed: 'charged' });
+    pushImage(setup.fake, 'library/timed', 'v1', image);
+    const [warm, fetched, headed] = image.layers as [typeof image.layers[0], typeof image.layers[0], typeof image.layers[0]];
+    const base = `${setup.url}/v2/library/timed`;
+    expect((await get(`${base}/blobs/${warm.digest}`)).status).toBe(200);
+    await fillsSettled(setup);
+
+    const UPSTREAM_DELAY_MS = 300;
+    for (const kind of ['manifest', 'blob', 'tags'] as const) setup.fake.setFault(kind, { delayMs: UPSTREAM_DELAY_MS });
+    const slow = Promise.all([
+      get(`${base}/manifests/v1`, { 'x-request-id': 'slow-manifest' }),
+      get(`${base}/blobs/${fetched.digest}`, { 'x-request-id': 'slow-blob' }),
+      head(`${base}/blobs/${headed.digest}`, { 'x-request-id': 'slow-head' }),
+      get(`${base}/tags/list`, { 'x-request-id': 'slow-tags' }),
+    ]);
+    // Served while those four wait for the upstream, in the same process.
+    await new Promise((resolve) => setTimeout(resolve, UPSTREAM_DELAY_MS / 3));
+    expect((await get(`${base}/blobs/${warm.digest}`, { 'x-request-id': 'warm-meanwhile' })).status).toBe(200);
+    expect((await slow).map((response) => response.status)).toEqual([200, 200, 200, 200]);
+
+    const ids = ['slow-manifest', 'slow-blob', 'slow-head', 'slow-tags', 'warm-meanwhile'];
+    await waitFor(() => ids.every((id) => requestLines(setup!).some((line) => line.requestId === id)), 5_000, 'the access log lines');
+    const upstreamMsOf = (id: string) => requestLines(setup!).find((line) => line.requestId === id)!.upstreamMs;
+    for (const id of ids.slice(0, 4)) expect(upstreamMsOf(id), id).toBeGreaterThanOrEqual(UPSTREAM_DELAY_MS - 5);
+    expect(upstreamMsOf('warm-meanwhile')).toBe(0);
+  });
+
   it('logs a warm blob the client abandoned as aborted, with the body bytes that did go out', async () => {
     setup = await startObserved({ logLevel: 'info' });
     const image = makeImage({ layers: [24 * 1024 * 1024], seed: 'abandoned' });

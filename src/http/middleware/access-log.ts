@@ -14,14 +14,13 @@ import type { ServerResponse } from 'node:http';
 import type { Context, MiddlewareHandler } from 'hono';
 import type { Logger } from 'pino';
 import { repositoryKey, type RepositoryTarget } from '../../domain/target.js';
-import '../app-env.js';
+import type { RequestScope } from '../app-env.js';
 import { accountAnswer } from '../../metrics/answer-accounting.js';
 import type { MirrorMetrics } from '../../metrics/mirror-metrics.js';
 import type { RepositoryUsage } from '../../metrics/repository-usage.js';
 import { parseApiPath, type ApiPath } from '../api-path.js';
 import { nodeResponseOf } from '../node-response.js';
 import { bytesSentBySendfile } from '../send-file-zero-copy.js';
-import { runInRequestScope, type RequestScope } from './request-scope.js';
 
 export interface AccessLogOptions {
   log: Logger;
@@ -58,7 +57,8 @@ export function accessLog(options: AccessLogOptions): MiddlewareHandler {
     outgoing?.setMaxListeners(RESPONSE_MAX_LISTENERS);
     const socket = outgoing?.socket ?? undefined;
     const socketBytesAtStart = socket?.bytesWritten ?? 0;
-    await runInRequestScope(scope, next);
+    c.set('requestScope', scope);
+    await next();
     if (c.res.headers.get('x-hono-already-sent') === null) c.res.headers.set('X-Request-Id', scope.id);
     const finish = (outcome: Outcome) => record(options, c, scope, performance.now() - started, outcome);
     if (!outgoing) {

@@ -9,7 +9,7 @@ import { parseDigest, type Digest } from '../../domain/digest.js';
 import type { RepositoryTarget } from '../../domain/target.js';
 import type { RegistryService } from '../../pull-through/registry-service.js';
 import { ACCEL_REQUEST_HEADER } from '../accel-redirect.js';
-import { clientGoneOptions } from '../client-gone.js';
+import { blobRequestOptions, requestOptions } from '../request-options.js';
 import type { ReadHandler } from '../route-table.js';
 import { sendBlobAnswer } from '../send-blob-body.js';
 import { SendWatchdog } from '../send-watchdog.js';
@@ -28,14 +28,14 @@ export interface BlobsRouteOptions {
 export function blobRoutes({ accelRedirectPrefix, sendfile = true, sendTimeoutMs = DEFAULT_SEND_TIMEOUT_MS }: BlobsRouteOptions = {}): { get: ReadHandler; head: ReadHandler } {
   const watchdog = new SendWatchdog(sendTimeoutMs);
   return {
-    async head<T extends RepositoryTarget>(_c: Context, registry: RegistryService<T>, target: T, digestText: string): Promise<Response> {
+    async head<T extends RepositoryTarget>(c: Context, registry: RegistryService<T>, target: T, digestText: string): Promise<Response> {
       const digest = parseDigest(digestText);
-      const size = await registry.blobSize(target, digest);
+      const size = await registry.blobSize(target, digest, requestOptions(c));
       return new Response(null, { status: 200, headers: { ...blobHeaders(digest), 'Content-Length': String(size) } });
     },
     async get<T extends RepositoryTarget>(c: Context, registry: RegistryService<T>, target: T, digestText: string): Promise<Response> {
       const digest = parseDigest(digestText);
-      const answer = await registry.blob(target, digest, parseRangeHeader(c.req.header('range')), clientGoneOptions(c));
+      const answer = await registry.blob(target, digest, parseRangeHeader(c.req.header('range')), blobRequestOptions(c));
       c.set('cacheResult', answer.origin);
       const fromNginx = accelRedirectPrefix !== undefined && c.req.header(ACCEL_REQUEST_HEADER) === accelRedirectPrefix;
       return sendBlobAnswer(c, answer, blobHeaders(digest), { sendfile, watchdog, accelPrefix: fromNginx ? accelRedirectPrefix : undefined });

@@ -3,11 +3,12 @@ import type { Context } from 'hono';
 import { parseManifestReference } from '../../domain/reference.js';
 import type { RepositoryTarget } from '../../domain/target.js';
 import type { RegistryService } from '../../pull-through/registry-service.js';
+import { requestOptions } from '../request-options.js';
 
 export async function manifestsRoute<T extends RepositoryTarget>(c: Context, registry: RegistryService<T>, target: T, referenceText: string): Promise<Response> {
   const reference = parseManifestReference(referenceText);
   const accept = c.req.raw.headers.get('accept');
-  const manifest = await registry.manifest(target, reference, accept ? [accept] : []);
+  const manifest = await registry.manifest(target, reference, accept ? [accept] : [], requestOptions(c));
   c.set('cacheResult', manifest.origin);
   const headers = {
     'Content-Type': manifest.mediaType,

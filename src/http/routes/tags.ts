@@ -5,9 +5,10 @@ import type { RepositoryTarget } from '../../domain/target.js';
 import type { PageRequest } from '../../metadata/metadata-store.js';
 import type { RegistryService } from '../../pull-through/registry-service.js';
 import { tagsLinkHeader } from '../link-header.js';
+import { requestOptions } from '../request-options.js';
 
 export async function tagsRoute<T extends RepositoryTarget>(c: Context, registry: RegistryService<T>, target: T): Promise<Response> {
-  const list = await registry.tagList(target, pageRequest(c));
+  const list = await registry.tagList(target, pageRequest(c), requestOptions(c));
   const headers: Record<string, string> = { 'Content-Type': 'application/json', 'Content-Length': String(list.body.byteLength) };
   // The upstream's Link points at the upstream: rebuilt for the client's route (link-header.ts).
   Object.assign(headers, tagsLinkHeader(list.link, c.req.url));
