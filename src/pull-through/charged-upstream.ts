@@ -2,13 +2,14 @@
  * Wraps an upstream so that the time of every call made through it is charged to one client
  * request: the access log reports the sum as the request's `upstreamMs`
  * (http/middleware/access-log.ts). A call is timed from its start until it resolves: the answer's
- * head for a blob, the whole body for a manifest or a tag list (a few KiB), a token round trip
- * and redirects included. The services wrap the port only where a request may reach the
+ * head for a blob, the whole body for a manifest, a tag list or referrers, a token round trip and
+ * redirects included. The services wrap the port only where a request may reach the
  * upstream, so a cache hit allocates nothing for it.
  *
  * The account is handed down with the call rather than found through AsyncLocalStorage: on Node
  * 20 that puts a hook on every promise of the process once it is used, which cost a warm 3 MiB
- * blob response about a quarter of its JavaScript time (docs/benchmarks.md, "The request scope").
+ * blob response about a quarter of its JavaScript time (docs/benchmarks.md, "the request scope
+ * without AsyncLocalStorage").
  */
 import type { UpstreamPort } from './upstream-port.js';
 
