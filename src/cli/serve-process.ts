@@ -5,13 +5,14 @@
  * having changed nothing; requests that arrive while the cache opens wait for it.
  */
 import cluster from 'node:cluster';
-import { createAdaptorServer, serve, type ServerType } from '@hono/node-server';
+import type { ServerType } from '@hono/node-server';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { Mirror } from '../compose.js';
 import { loadConfig } from '../config/load-config.js';
 import type { MirrorConfig } from '../config/mirror-config.js';
 import { bodyHeapStatus } from '../http/body-heap.js';
+import { createMirrorHttpServer } from '../http/http-server.js';
 import { tlsServeOptions } from '../http/tls.js';
 import { createLogger } from '../log.js';
 import type { WorkerIdentity } from '../replicas/worker-coordination.js';
@@ -41,7 +42,8 @@ export async function serveProcess(options: ServeOptions, isWorker: boolean): Pr
   // Until the cache is open, requests wait for it; then they go straight to the app.
   let handle: FetchHandler = (request, env) => ready.then((mirror) => mirror.app.fetch(request, env));
   const fetch: FetchHandler = (request, env) => handle(request, env);
-  const server = serve({ fetch, hostname: config.listen.host, port: config.listen.port, ...(await tlsServeOptions(config.tls)) });
+  const server = createMirrorHttpServer(fetch, { defaultHost: config.listen.host, tls: await tlsServeOptions(config.tls) });
+  server.listen(config.listen.port, config.listen.host);
   // A worker's port is the primary's; the primary says where it listens, once every worker does.
   await listening(server, config, log, !isWorker);
   const internal = isWorker ? await listenOnLoopback(fetch) : undefined;
@@ -79,7 +81,7 @@ export async function serveProcess(options: ServeOptions, isWorker: boolean): Pr
  * would otherwise be handed the same one).
  */
 function listenOnLoopback(fetch: FetchHandler): Promise<{ server: ServerType; url: string }> {
-  const server = createAdaptorServer({ fetch });
+  const server = createMirrorHttpServer(fetch, { defaultHost: '127.0.0.1' });
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen({ host: '127.0.0.1', port: 0, exclusive: true }, () => {

@@ -56,6 +56,16 @@ export class UnsupportedError extends MirrorError {
   }
 }
 export class BadRequestError extends MirrorError { readonly code = 'BAD_REQUEST'; }
+/**
+ * A request no route could be given: Node's parser refused it (400; 431 for headers past
+ * `maxHeaderSize`, RFC 6585 section 5; 408 for one that took too long), or it names no URL
+ * (no Host, the asterisk form, a backslash in the path). http/http-server.ts answers it.
+ */
+export class MalformedRequestError extends BadRequestError {
+  constructor(message: string, readonly status: 400 | 408 | 431 = 400) {
+    super(message);
+  }
+}
 /** An upload session that does not exist, or no longer: finished, cancelled or expired (distribution-spec "Error Codes": BLOB_UPLOAD_UNKNOWN). */
 export class BlobUploadUnknownError extends MirrorError { readonly code = 'BLOB_UPLOAD_UNKNOWN'; }
 /** An upload that cannot go on as asked: a malformed Content-Range, a body cut short. */

@@ -2,7 +2,8 @@
  * The one place where errors become HTTP responses: a status per stable error code, and the OCI
  * error body `{"errors":[{"code","message","detail"}]}` (distribution-spec "Error Codes").
  */
-import { AuthenticationRequiredError, ClientRateLimitedError, ManifestBlobUnknownError, MirrorError, RangeNotSatisfiableError, ServerBusyError, TooManyRequestsError, UnsupportedError, UploadOutOfOrderError, type ErrorCode } from '../domain/errors.js';
+import { STATUS_CODES } from 'node:http';
+import { AuthenticationRequiredError, ClientRateLimitedError, MalformedRequestError, ManifestBlobUnknownError, MirrorError, RangeNotSatisfiableError, ServerBusyError, TooManyRequestsError, UnsupportedError, UploadOutOfOrderError, type ErrorCode } from '../domain/errors.js';
 import { ManifestTooLargeError } from '../domain/manifest.js';
 
 const STATUS_BY_CODE: Record<ErrorCode, number> = {
@@ -56,6 +57,7 @@ export function errorResponseParts(error: unknown): ErrorResponseParts {
 function statusOf(error: MirrorError): number {
   if (error instanceof ManifestTooLargeError) return 413;
   if (error instanceof UploadOutOfOrderError) return 416;
+  if (error instanceof MalformedRequestError) return error.status;
   return STATUS_BY_CODE[error.code];
 }
 
@@ -68,6 +70,18 @@ function entries(error: unknown, entry: Record<string, unknown>): Array<Record<s
 function retryAfterSeconds(error: unknown): number | undefined {
   if (error instanceof TooManyRequestsError || error instanceof ClientRateLimitedError || error instanceof ServerBusyError) return error.retryAfterSeconds;
   return undefined;
+}
+
+/**
+ * The whole HTTP/1.1 answer as text, for a socket no ServerResponse owns (http-server.ts: a
+ * request Node's parser refused, a CONNECT). It ends the connection: after a request that could
+ * not be parsed, where the next one starts is unknown.
+ */
+export function errorResponseText(error: unknown, extraHeaders: Readonly<Record<string, string>> = {}): string {
+  const { status, headers, body } = errorResponseParts(error);
+  const fields = { ...headers, ...extraHeaders, 'Content-Length': String(Buffer.byteLength(body)), Connection: 'close' };
+  const head = Object.entries(fields).map(([name, value]) => `${name}: ${value}\r\n`).join('');
+  return `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\n${head}\r\n${body}`;
 }
 
 export function errorResponse(error: unknown, method: string): Response {

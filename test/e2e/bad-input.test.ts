@@ -3,6 +3,7 @@
  * that are not configured, and write methods are refused with an OCI error body before anything
  * reaches the upstream or the disk; nothing answers 500.
  */
+import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestResponse } from '../helpers/http.js';
 import { makeImage, pushImage } from '../helpers/test-images.js';
@@ -161,6 +162,83 @@ describe('no input produces a 500', () => {
       expect(response.status, rawPath).toBeLessThan(500);
       expect(errorCode(response), rawPath).toBeTypeOf('string');
     }
+    expect(e2e.fake.requests.length).toBe(0);
+  });
+});
+
+/**
+ * Raw bytes on a new connection, read until one whole answer is in (its Content-Length) or the
+ * mirror closes the connection: what a client gets whose request Node's parser or the adapter
+ * cannot take.
+ */
+function rawExchange(base: string, bytes: string, timeoutMs = 5_000): Promise<{ status: number; headers: Record<string, string>; body: string }> {
+  const { hostname, port } = new URL(base);
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(port), hostname);
+    let text = '';
+    const parse = () => {
+      const end = text.indexOf('\r\n\r\n');
+      if (end < 0) return undefined;
+      const [statusLine = '', ...lines] = text.slice(0, end).split('\r\n');
+      const headers = Object.fromEntries(lines.map((line) => [line.slice(0, line.indexOf(':')).toLowerCase(), line.slice(line.indexOf(':') + 1).trim()]));
+      return { status: Number(statusLine.split(' ')[1] ?? 0), headers, body: text.slice(end + 4) };
+    };
+    const finish = () => {
+      clearTimeout(timer);
+      socket.destroy();
+      const answer = parse();
+      if (answer) resolve(answer);
+      else reject(new Error(`no answer to ${JSON.stringify(bytes.slice(0, 60))}: ${JSON.stringify(text)}`));
+    };
+    const timer = setTimeout(finish, timeoutMs);
+    socket.on('data', (chunk: Buffer) => {
+      text += chunk.toString('latin1');
+      const answer = parse();
+      if (answer && answer.headers['content-length'] !== undefined && Buffer.byteLength(answer.body, 'latin1') >= Number(answer.headers['content-length'])) finish();
+    });
+    socket.on('close', finish);
+    socket.on('error', reject);
+    socket.write(bytes);
+  });
+}
+
+describe('requests that never reach a route', () => {
+  const cases: Array<[string, string, number]> = [
+    ['a request line that is not HTTP', 'GARBAGE\r\n\r\n', 400],
+    ['both Transfer-Encoding and Content-Length', 'POST /v2/ HTTP/1.1\r\nHost: mirror\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n', 400],
+    ['headers past the size limit', `GET /v2/ HTTP/1.1\r\nHost: mirror\r\nX-Filler: ${'a'.repeat(20_000)}\r\n\r\n`, 431],
+    ['an HTTP/1.1 request without Host', 'GET /v2/ HTTP/1.1\r\n\r\n', 400],
+    ['a Host header that is no host', 'GET /v2/ HTTP/1.1\r\nHost: a b\r\n\r\n', 400],
+    ['the asterisk form', 'OPTIONS * HTTP/1.1\r\nHost: mirror\r\n\r\n', 400],
+    ['a backslash in the path', 'GET /v2/library\\alpine/manifests/latest HTTP/1.1\r\nHost: mirror\r\n\r\n', 400],
+  ];
+  for (const [what, bytes, status] of cases) {
+    it(`${what}: ${status} with an OCI error body, and nothing upstream`, async () => {
+      e2e.fake.resetCounts();
+      const answer = await rawExchange(e2e.mirror.url, bytes);
+      expect(answer.status).toBe(status);
+      expect(answer.headers['content-type']).toMatch(/^application\/json/);
+      expect(answer.headers['docker-distribution-api-version']).toBe('registry/2.0');
+      expect(answer.headers['x-content-type-options']).toBe('nosniff');
+      expect(Number(answer.headers['content-length'])).toBe(Buffer.byteLength(answer.body));
+      expect((JSON.parse(answer.body) as { errors: Array<{ code: string }> }).errors[0]!.code).toBe('BAD_REQUEST');
+      expect(e2e.fake.requests.length).toBe(0);
+    });
+  }
+
+  it('an HTTP/1.0 request without Host is served: a load balancer\'s health check', async () => {
+    const answer = await rawExchange(e2e.mirror.url, 'GET /v2/ HTTP/1.0\r\n\r\n');
+    expect(answer.status).toBe(200);
+    expect(answer.body).toBe('{}');
+  });
+
+  it('CONNECT answers 405 UNSUPPORTED and closes: the mirror tunnels nowhere', async () => {
+    e2e.fake.resetCounts();
+    const upstream = new URL(e2e.fake.url).host;
+    const answer = await rawExchange(e2e.mirror.url, `CONNECT ${upstream} HTTP/1.1\r\nHost: ${upstream}\r\n\r\n`);
+    expect(answer.status).toBe(405);
+    expect(answer.headers.connection).toBe('close');
+    expect((JSON.parse(answer.body) as { errors: Array<{ code: string }> }).errors[0]!.code).toBe('UNSUPPORTED');
     expect(e2e.fake.requests.length).toBe(0);
   });
 });

@@ -6,9 +6,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { serve, type ServerType } from '@hono/node-server';
 import { parseMirrorConfig, type MirrorConfig } from '../../src/config/mirror-config.js';
 import { composeMirror, type Mirror } from '../../src/compose.js';
+import { createMirrorHttpServer } from '../../src/http/http-server.js';
 import { createLogger } from '../../src/log.js';
 
 export interface MirrorUnderTest {
@@ -52,10 +52,12 @@ export async function startMirror(raw: RawConfig, options: { cacheDir?: string }
   };
 }
 
-function listen(mirror: Mirror): Promise<ServerType> {
+/** The server `serve` runs (http/http-server.ts), on a port from the OS. */
+function listen(mirror: Mirror): Promise<import('node:http').Server> {
   return new Promise((resolve, reject) => {
-    const server = serve({ fetch: mirror.app.fetch, hostname: '127.0.0.1', port: 0 }, () => resolve(server));
+    const server = createMirrorHttpServer(mirror.app.fetch, { defaultHost: '127.0.0.1' }) as import('node:http').Server;
     server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve(server));
   });
 }
 

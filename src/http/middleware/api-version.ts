@@ -9,6 +9,8 @@ import { nodeResponseOf } from '../node-response.js';
 
 const NAME = 'Docker-Distribution-API-Version';
 const VALUE = 'registry/2.0';
+/** For answers written before any middleware runs (http-server.ts). */
+export const API_VERSION_HEADER: Readonly<Record<string, string>> = { [NAME]: VALUE };
 
 export function apiVersionHeader(): MiddlewareHandler {
   return async function apiVersionHeader(c, next) {

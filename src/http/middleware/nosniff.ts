@@ -10,6 +10,8 @@ import { nodeResponseOf } from '../node-response.js';
 
 const NAME = 'X-Content-Type-Options';
 const VALUE = 'nosniff';
+/** For answers written before any middleware runs (http-server.ts). */
+export const NOSNIFF_HEADER: Readonly<Record<string, string>> = { [NAME]: VALUE };
 
 export function noSniff(): MiddlewareHandler {
   return async function noSniff(c, next) {
