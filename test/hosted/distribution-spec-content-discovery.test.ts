@@ -120,6 +120,15 @@ describe('Listing tags', () => {
     expect((await tags('?n=2&last=3')).list!.tags).toEqual(['Latest', 'latest']);
   });
 
+  it('[D-05b] an n larger than any page is a page of them all, not an error', async () => {
+    for (const n of ['1000000', '9'.repeat(30)]) {
+      const answer = await tags(`?n=${n}`);
+      expect(answer.status, n).toBe(200);
+      expect(answer.list!.tags, n).toHaveLength(TAGS.length);
+      expect(answer.link, n).toBeUndefined();
+    }
+  });
+
   it('[D-11] last without n: every tag after it', async () => {
     expect((await tags('?last=latest')).list!.tags).toEqual(['v_1', 'zeta']);
   });

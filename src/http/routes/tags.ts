@@ -15,14 +15,20 @@ export async function tagsRoute<T extends RepositoryTarget>(c: Context, registry
   return new Response(c.req.method === 'HEAD' ? null : list.body, { status: 200, headers });
 }
 
+/**
+ * The largest page asked of a store or an upstream. A larger `n` is a page of this size: the
+ * spec lets a registry answer fewer than `n` (with a Link to the rest), never refuse one.
+ */
+const MAX_PAGE_ENTRIES = 999_999;
+
 /** `n` and `last` of a paged list (tags, referrers, catalog); a malformed `n` is a 400. */
 export function pageRequest(c: Context): PageRequest {
   const page: PageRequest = {};
   const n = c.req.query('n');
   const last = c.req.query('last');
   if (n !== undefined) {
-    if (!/^[0-9]{1,6}$/.test(n)) throw new BadRequestError(`n must be a non-negative integer, got ${JSON.stringify(n.slice(0, 50))}`);
-    page.n = Number(n);
+    if (!/^[0-9]+$/.test(n)) throw new BadRequestError(`n must be a non-negative integer, got ${JSON.stringify(n.slice(0, 50))}`);
+    page.n = Math.min(Number(n), MAX_PAGE_ENTRIES);
   }
   if (last !== undefined) page.last = last.slice(0, 256);
   return page;
