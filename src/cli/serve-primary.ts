@@ -7,7 +7,9 @@
  *     upstream download runs per blob on the machine and the others stream it;
  *   - says `listening` once every worker listens (the line tooling waits for);
  *   - starts another worker when one dies (ending the dead one's leases at once), and gives up
- *     with exit 1 if a worker dies before it ever listened (a bad port, a bad cache directory);
+ *     with exit 1 if a worker dies before it was ever ready, listening with its cache open (a bad
+ *     port, a bad cache directory, an htpasswd file it cannot read): restarting it would fail the
+ *     same way, forever;
  *   - on SIGTERM/SIGINT passes the signal on, waits for every worker's graceful shutdown, exits 0.
  *
  * If the primary itself is killed, the workers exit too (the cluster module does that when their
@@ -17,7 +19,7 @@ import cluster, { type Worker } from 'node:cluster';
 import { loadConfig } from '../config/load-config.js';
 import { createLogger } from '../log.js';
 import { PrimaryCoordinator } from '../workers/primary-coordinator.js';
-import { announceListening, workersSecret, WORKERS_SECRET_ENV, type ServeOptions } from './serve.js';
+import { announceListening, isWorkerReady, workersSecret, WORKERS_SECRET_ENV, type ServeOptions } from './serve.js';
 
 /** A worker that dies is replaced after this long (a crash loop does not spin the CPU). */
 const RESPAWN_DELAY_MS = 1_000;
@@ -30,23 +32,28 @@ export async function servePrimary(options: ServeOptions, count: number): Promis
   const coordinator = new PrimaryCoordinator(config.fetch.maxConcurrent);
   const env = { [WORKERS_SECRET_ENV]: workersSecret() };
   const listened = new Set<number>();
+  const ready = new Set<number>();
   let announced = false;
   let stopping = false;
 
   const fork = (): Worker => {
     const worker = cluster.fork(env);
     coordinator.attach(worker);
+    worker.on('message', (message: unknown) => {
+      if (isWorkerReady(message)) ready.add(worker.id);
+    });
     worker.once('exit', (code, signal) => onExit(worker, code, signal));
     return worker;
   };
   const onExit = (worker: Worker, code: number | null, signal: string | null) => {
-    const everListened = listened.delete(worker.id);
+    listened.delete(worker.id);
+    const wasReady = ready.delete(worker.id);
     if (stopping) {
       if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(0);
       return;
     }
-    if (!everListened) {
-      log.fatal({ pid: worker.process.pid, code, signal }, 'a worker stopped before it listened: stopping the others');
+    if (!wasReady) {
+      log.fatal({ pid: worker.process.pid, code, signal }, 'a worker stopped before it was ready: stopping the others');
       stopping = true;
       for (const other of Object.values(cluster.workers ?? {})) other?.process.kill('SIGKILL');
       process.exit(1);

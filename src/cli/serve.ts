@@ -24,6 +24,13 @@ export interface ServeOptions {
 /** The primary hands its workers the machine's secret for their internal endpoint in this variable. */
 export const WORKERS_SECRET_ENV = 'MIRROR_WORKERS_SECRET';
 
+/** What a worker tells its primary once it serves: listening, and its cache open (serve-primary.ts). */
+export const WORKER_READY_MESSAGE = { kind: 'registry-mirror:worker-ready' } as const;
+
+export function isWorkerReady(message: unknown): boolean {
+  return typeof message === 'object' && message !== null && (message as { kind?: unknown }).kind === WORKER_READY_MESSAGE.kind;
+}
+
 export async function serveCommand(options: ServeOptions): Promise<void> {
   const workers = workerCount(options.workers);
   if (workers > 1 && cluster.isPrimary) {
