@@ -94,13 +94,17 @@ function listenOnLoopback(fetch: FetchHandler): Promise<{ server: ServerType; ur
 /** Resolves once the port is bound, and logs the address (`announce`); a failure to bind ends the process. */
 function listening(server: ServerType, config: MirrorConfig, log: Logger, announce: boolean): Promise<void> {
   return new Promise((resolve) => {
+    let bound = false;
     server.once('listening', () => {
+      bound = true;
       const address = server.address() as AddressInfo;
       if (announce) announceListening(log, config, address);
       resolve();
     });
     server.on('error', (error) => {
-      log.fatal({ err: error }, 'server failed');
+      // Before it is bound, the error is the address's (in use, not this machine's, a name that does not resolve).
+      if (bound) log.fatal({ err: error }, 'server failed');
+      else log.fatal({ err: error }, `cannot listen on ${config.listen.host}:${config.listen.port}: change listen.host or listen.port`);
       process.exit(1);
     });
   });

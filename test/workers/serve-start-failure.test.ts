@@ -1,13 +1,14 @@
 /**
- * `serve --workers 2` whose workers cannot open the cache (a configuration the primary cannot
- * check: an htpasswd file that is not there, a cache directory that is a file): the command ends
- * with exit 1 and the workers' reason, naming the key, as a bad port does; it does not restart
- * workers that fail the same way forever. Real processes: `node dist/main.js serve`.
+ * `serve --workers 2` whose workers cannot start (a configuration the primary cannot check: a
+ * port in use, an htpasswd file that is not there, a cache directory that is a file): the command
+ * ends with exit 1 and the reason, naming the key to change; it does not restart workers that
+ * fail the same way forever. Real processes: `node dist/main.js serve`.
  */
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { createServer, type AddressInfo } from 'node:net';
 import { createInterface } from 'node:readline';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ensureMirrorBuilt, NODE_FLAGS, REPO_ROOT } from '../interop/support/mirror.js';
@@ -56,5 +57,20 @@ describe('serve --workers 2 whose workers cannot open the cache', () => {
     expect(code).toBe(1);
     expect(errorMessages(lines).some((message) => message.includes('mirror.config.json'))).toBe(true);
     expect(lines.filter((line) => line.msg === 'a worker died: starting another')).toEqual([]);
+  });
+
+  it('a port in use: exit 1 naming listen.port', { timeout: 60_000 }, async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (taken.address() as AddressInfo).port;
+      const { code, lines } = await serveUntilExit(() => ({ listen: { host: '127.0.0.1', port } }));
+      expect(code).toBe(1);
+      const fatal = lines.find((line) => line.level === 60);
+      expect(fatal?.msg).toBe(`cannot listen on 127.0.0.1:${port}: change listen.host or listen.port`);
+      expect((fatal?.err as { code?: string } | undefined)?.code).toBe('EADDRINUSE');
+    } finally {
+      await new Promise<void>((resolve) => taken.close(() => resolve()));
+    }
   });
 });
