@@ -82,6 +82,7 @@ function malformed(error: NodeJS.ErrnoException): MalformedRequestError {
   return new MalformedRequestError(`malformed HTTP request${error.code ? ` (${error.code})` : ''}`);
 }
 
+/** No method is allowed on an authority-form target, so Allow is empty (RFC 9110 section 10.2.1). */
 function refuseTunnel(_request: unknown, socket: Duplex): void {
   if (socket.writable) socket.write(errorResponseText(new UnsupportedError('CONNECT is not supported: this is a registry, not a proxy'), EVERY_ANSWER_HEADERS));
   socket.destroy();
