@@ -259,7 +259,7 @@ export class FleetBlobDownloads extends BlobDownloads {
     const root = this.#fleet.sharedStoreRoot;
     if (root === undefined || answer.files === undefined || answer.size === undefined) return undefined;
     try {
-      return new OwnerFileFollow(digest, { size: answer.size, body: answer.body, via: answer.via }, answer.files, root, signal);
+      return new OwnerFileFollow(digest, { size: answer.size, body: answer.body, via: answer.via, anonymous: answer.anonymous }, answer.files, root, signal);
     } catch (error) {
       this.#fleet.log?.warn({ digest: digest.value, err: error }, 'not following another worker\'s file: copying its download instead');
       return undefined;

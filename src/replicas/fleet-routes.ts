@@ -24,7 +24,7 @@ import { sendBlobAnswer } from '../http/send-blob-body.js';
 import { sendStream } from '../http/send-stream.js';
 import { CLUSTER_AUTH_HEADER, verifyClusterRequest } from './cluster-auth.js';
 import type { FleetBlobDownloads } from './fleet-downloads.js';
-import { FILL_FILES_WANTED_HEADER, FILL_PUBLISHED_HEADER, FILL_VIA_HEADER, FILL_WRITING_HEADER, FLEET_BLOB_PATH, type PeerClient } from './peer-client.js';
+import { FILL_ANONYMOUS_HEADER, FILL_FILES_WANTED_HEADER, FILL_PUBLISHED_HEADER, FILL_VIA_HEADER, FILL_WRITING_HEADER, FLEET_BLOB_PATH, type PeerClient } from './peer-client.js';
 
 export interface FleetRoutesOptions {
   secret: string;
@@ -43,12 +43,12 @@ export function mountFleetRoutes(app: Hono, { secret, downloads, peers, sendfile
     const relay = !download?.growing && peers ? await downloads.relayFor(digest) : undefined;
     if (relay) {
       const relayed = await peers!.download(relay, digest, c.req.raw.signal);
-      const headers: Record<string, string> = { 'Content-Type': 'application/octet-stream', 'Docker-Content-Digest': digest.value, [FILL_VIA_HEADER]: relayed.via };
+      const headers = fillHeaders(digest.value, relayed);
       if (relayed.size !== undefined) headers['Content-Length'] = String(relayed.size);
       return sendStream(c, 200, headers, relayed.body);
     }
     if (!download?.growing) throw new BlobUnknownError(`no download of ${digest.value} is in progress on this replica`);
-    const headers: Record<string, string> = { 'Content-Type': 'application/octet-stream', 'Docker-Content-Digest': digest.value, [FILL_VIA_HEADER]: download.via };
+    const headers = fillHeaders(digest.value, download);
     const files = c.req.header(FILL_FILES_WANTED_HEADER) === '1' ? download.growing.files?.(digest) : undefined;
     if (files) {
       headers[FILL_WRITING_HEADER] = encodeURIComponent(files.writing);
@@ -57,4 +57,11 @@ export function mountFleetRoutes(app: Hono, { secret, downloads, peers, sendfile
     const answer = { size: download.size, range: undefined, origin: 'joined' as const, via: download.via, body: { kind: 'growing' as const, file: download.growing }, release: () => {} };
     return sendBlobAnswer(c, answer, headers, { sendfile });
   });
+}
+
+/** What a follower needs to know of the download besides its bytes: where it comes from, and whether it was fetched without credentials. */
+function fillHeaders(digest: string, download: { via: string; anonymous?: boolean }): Record<string, string> {
+  const headers: Record<string, string> = { 'Content-Type': 'application/octet-stream', 'Docker-Content-Digest': digest, [FILL_VIA_HEADER]: download.via };
+  if (download.anonymous === true) headers[FILL_ANONYMOUS_HEADER] = '1';
+  return headers;
 }

@@ -30,11 +30,14 @@ export interface OwnerStream {
   body: Readable;
   /** The repository the owner's download comes through. */
   via: string;
+  /** The owner fetched it without the mirror's credentials. */
+  anonymous?: boolean;
 }
 
 export class OwnerFileFollow implements RunningDownload {
   readonly kind = 'download';
   readonly via: string;
+  readonly anonymous: boolean;
   readonly size: number;
   readonly settled: Promise<StoredContent>;
   readonly growing: GrowingFile;
@@ -51,6 +54,7 @@ export class OwnerFileFollow implements RunningDownload {
       if (!isInside(storeRoot, file)) throw new RangeError(`the owner's file ${JSON.stringify(file)} is not inside the store ${storeRoot}`);
     }
     this.via = stream.via;
+    this.anonymous = stream.anonymous === true;
     this.size = stream.size;
     this.growing = {
       openSync: () => this.#open(),

@@ -22,6 +22,12 @@ export const FLEET_BLOB_PATH = '/_mirror/fleet/blobs/';
 /** The repository the owner's download comes through (the access policy's `via`). */
 export const FILL_VIA_HEADER = 'x-mirror-fill-via';
 /**
+ * `1` when the owner fetched it without the mirror's credentials: the upstream serves it to
+ * anyone through `via`, so a follower answers its anonymous clients without an access check, as
+ * the owner does (pull-through/guarded-registry.ts).
+ */
+export const FILL_ANONYMOUS_HEADER = 'x-mirror-fill-anonymous';
+/**
  * Asked by a worker of the owner's machine (`1`): the owner names its file as it is written and
  * as it will be published, in the two headers after it, so the asking worker reads the bytes
  * there instead of writing them again (owner-file-follow.ts).
@@ -71,7 +77,8 @@ export class PeerClient {
     const writing = response.headers[FILL_WRITING_HEADER];
     const published = response.headers[FILL_PUBLISHED_HEADER];
     const files = typeof writing === 'string' && typeof published === 'string' ? { writing: decodeURIComponent(writing), published: decodeURIComponent(published) } : undefined;
-    return { size: typeof length === 'string' ? Number(length) : undefined, body: response.body, via, ...(files ? { files } : {}) };
+    const anonymous = response.headers[FILL_ANONYMOUS_HEADER] === '1';
+    return { size: typeof length === 'string' ? Number(length) : undefined, body: response.body, via, anonymous, ...(files ? { files } : {}) };
   }
 
   async close(): Promise<void> {

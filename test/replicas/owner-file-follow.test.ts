@@ -55,6 +55,15 @@ const tick = () => new Promise((resolve) => setImmediate(resolve));
 describe('OwnerFileFollow', () => {
   const blob = Buffer.from('0123456789abcdefghij');
 
+  it('says what the owner\'s stream says: the repository it comes through, and whether it was fetched without credentials', () => {
+    const { root, files } = setUp(blob);
+    const digest = parseDigest(`sha256:${createHash('sha256').update(blob).digest('hex')}`);
+    for (const anonymous of [true, false, undefined]) {
+      const follow = new OwnerFileFollow(digest, { size: blob.length, body: new PassThrough(), via: 'docker.io/library/x', anonymous }, files, root, new AbortController().signal);
+      expect([follow.via, follow.anonymous]).toEqual(['docker.io/library/x', anonymous === true]);
+    }
+  });
+
   it('makes readable what the owner sent, the last byte only with the whole stream, and reads it from the owner\'s file', async () => {
     const { follow, stream, ownerSends } = setUp(blob);
     const reading = readAll(follow, blob.length);
