@@ -197,7 +197,9 @@ function rawExchange(base: string, bytes: string, timeoutMs = 5_000): Promise<{ 
       if (answer && answer.headers['content-length'] !== undefined && Buffer.byteLength(answer.body, 'latin1') >= Number(answer.headers['content-length'])) finish();
     });
     socket.on('close', finish);
-    socket.on('error', reject);
+    // The mirror closes a connection whose request it could not parse, maybe before reading all of
+    // it (the oversized headers): a reset after the answer arrived still leaves that answer.
+    socket.on('error', (error) => (parse() ? finish() : reject(error)));
     socket.write(bytes);
   });
 }
