@@ -38,9 +38,11 @@ export interface MirrorHttpServerOptions {
 
 /** Not listening yet. */
 export function createMirrorHttpServer(fetch: FetchHandler, { defaultHost, tls = {} }: MirrorHttpServerOptions): Server | HttpsServer {
-  const adapter = getRequestListener(fetch, { hostname: urlHost(defaultHost), errorHandler: answerUnroutable });
+  const adapter = getRequestListener(fetch, { errorHandler: answerUnroutable });
+  const hostOfHttp10 = urlHost(defaultHost);
   const listener = (incoming: IncomingMessage, outgoing: ServerResponse) => {
-    if (incoming.headers.host === undefined && incoming.httpVersion === '1.1') return answerWithoutHost(outgoing);
+    // An HTTP/1.1 request without Host is the adapter's "Missing host header" (answerUnroutable).
+    if (incoming.headers.host === undefined && incoming.httpVersion === '1.0') incoming.headers.host = hostOfHttp10;
     return adapter(incoming, outgoing);
   };
   const server = 'createServer' in tls ? tls.createServer({ ...tls.serverOptions, requireHostHeader: false }, listener) : createServer({ requireHostHeader: false }, listener);
@@ -54,11 +56,6 @@ function answerUnroutable(error: unknown): Response {
   const cause = error instanceof RequestError ? new MalformedRequestError(`malformed request: ${error.message}`) : error;
   const { status, headers, body } = errorResponseParts(cause);
   return new Response(body, { status, headers: { ...headers, ...EVERY_ANSWER_HEADERS } });
-}
-
-function answerWithoutHost(outgoing: ServerResponse): void {
-  const { status, headers, body } = errorResponseParts(new MalformedRequestError('an HTTP/1.1 request must name its host (RFC 9112 section 3.2)'));
-  outgoing.writeHead(status, { ...headers, ...EVERY_ANSWER_HEADERS, 'Content-Length': String(Buffer.byteLength(body)), Connection: 'close' }).end(body);
 }
 
 /** An IPv6 address goes into a URL's host in brackets. */
