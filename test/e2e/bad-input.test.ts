@@ -3,9 +3,9 @@
  * that are not configured, and write methods are refused with an OCI error body before anything
  * reaches the upstream or the disk; nothing answers 500.
  */
-import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestResponse } from '../helpers/http.js';
+import { rawExchange } from '../helpers/raw-exchange.js';
 import { makeImage, pushImage } from '../helpers/test-images.js';
 import { type E2eSetup, errorCode, rawRequest, startE2e } from './e2e-fixture.js';
 
@@ -165,44 +165,6 @@ describe('no input produces a 500', () => {
     expect(e2e.fake.requests.length).toBe(0);
   });
 });
-
-/**
- * Raw bytes on a new connection, read until one whole answer is in (its Content-Length) or the
- * mirror closes the connection: what a client gets whose request Node's parser or the adapter
- * cannot take.
- */
-function rawExchange(base: string, bytes: string, timeoutMs = 5_000): Promise<{ status: number; headers: Record<string, string>; body: string }> {
-  const { hostname, port } = new URL(base);
-  return new Promise((resolve, reject) => {
-    const socket = connect(Number(port), hostname);
-    let text = '';
-    const parse = () => {
-      const end = text.indexOf('\r\n\r\n');
-      if (end < 0) return undefined;
-      const [statusLine = '', ...lines] = text.slice(0, end).split('\r\n');
-      const headers = Object.fromEntries(lines.map((line) => [line.slice(0, line.indexOf(':')).toLowerCase(), line.slice(line.indexOf(':') + 1).trim()]));
-      return { status: Number(statusLine.split(' ')[1] ?? 0), headers, body: text.slice(end + 4) };
-    };
-    const finish = () => {
-      clearTimeout(timer);
-      socket.destroy();
-      const answer = parse();
-      if (answer) resolve(answer);
-      else reject(new Error(`no answer to ${JSON.stringify(bytes.slice(0, 60))}: ${JSON.stringify(text)}`));
-    };
-    const timer = setTimeout(finish, timeoutMs);
-    socket.on('data', (chunk: Buffer) => {
-      text += chunk.toString('latin1');
-      const answer = parse();
-      if (answer && answer.headers['content-length'] !== undefined && Buffer.byteLength(answer.body, 'latin1') >= Number(answer.headers['content-length'])) finish();
-    });
-    socket.on('close', finish);
-    // The mirror closes a connection whose request it could not parse, maybe before reading all of
-    // it (the oversized headers): a reset after the answer arrived still leaves that answer.
-    socket.on('error', (error) => (parse() ? finish() : reject(error)));
-    socket.write(bytes);
-  });
-}
 
 describe('requests that never reach a route', () => {
   const cases: Array<[string, string, number]> = [

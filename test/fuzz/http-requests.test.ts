@@ -5,12 +5,12 @@
  * and it is never a 5xx: every bad input is the client's fault (a 4xx), and the upstream is
  * healthy.
  */
-import { connect } from 'node:net';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeRegistry, type FakeRegistry } from '../helpers/fake-registry.js';
 import { basicAuth } from '../helpers/http.js';
 import { startMirror, type MirrorUnderTest } from '../helpers/mirror-under-test.js';
+import { rawExchange } from '../helpers/raw-exchange.js';
 import { makeImage, pushImage } from '../helpers/test-images.js';
 import { tempDir, writeHtpasswd, type TempDir } from '../security/security-fixture.js';
 import { FUZZ_IO, hostile, mutated, repositoryName, sha256Digest, tag } from './fuzz-support.js';
@@ -18,34 +18,12 @@ import { FUZZ_IO, hostile, mutated, repositoryName, sha256Digest, tag } from './
 const RIGHT = basicAuth('alice', 'right');
 
 /**
- * One request on its own connection, exactly these bytes; the status code of the answer. From
- * `from` (a loopback address), so that failure limits per address do not turn every answer
- * into a held-back 429.
+ * The status of the answer to exactly these bytes on a connection of their own. From `from` (a
+ * loopback address), so that failure limits per address do not turn every answer into a
+ * held-back 429.
  */
-function statusOf(port: number, request: Buffer, from = '127.0.0.1'): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const socket = connect({ host: '127.0.0.1', port, localAddress: from });
-    let head = '';
-    const timer = setTimeout(() => socket.destroy(new Error(`no answer within 10 s to ${JSON.stringify(request.toString('latin1').slice(0, 200))}`)), 10_000);
-    socket.on('data', (chunk: Buffer) => {
-      head += chunk.toString('latin1');
-      const match = /^HTTP\/1\.1 (\d{3})/.exec(head);
-      if (match) {
-        clearTimeout(timer);
-        socket.destroy();
-        resolve(Number(match[1]));
-      }
-    });
-    socket.on('error', (error) => {
-      clearTimeout(timer);
-      reject(error);
-    });
-    socket.on('close', () => {
-      clearTimeout(timer);
-      if (!/^HTTP\/1\.1 \d{3}/.test(head)) reject(new Error(`connection closed without an answer to ${JSON.stringify(request.toString('latin1').slice(0, 200))}`));
-    });
-    socket.write(request);
-  });
+async function statusOf(port: number, request: Buffer, from = '127.0.0.1'): Promise<number> {
+  return (await rawExchange(`http://127.0.0.1:${port}`, request, { from })).status;
 }
 
 /**
