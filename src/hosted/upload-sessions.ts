@@ -9,7 +9,11 @@
  * process killed mid-PATCH leaves bytes the session record does not count yet, and the next
  * request reports and continues from them.
  *
- * Requests to one session are handled one at a time in a process. Sessions not written to for
+ * Requests to one session are handled one at a time: in arrival order within a process, and
+ * across the processes sharing the metadata store (`serve --workers`, servers on one cache,
+ * replicas) by a claim on the session in that store (UploadStore.claim), which a request waits
+ * for. Without it two processes given one chunk at once both wrote it at the same offset, and the
+ * one that finished the upload published the other's bytes under its own hash. Sessions not written to for
  * `hosted.uploadExpirySeconds` expire with their bytes (`expire`, which the garbage collector's
  * periodic run calls).
  */
@@ -18,6 +22,7 @@ import type { Digest } from '../domain/digest.js';
 import { BlobUploadInvalidError, BlobUploadUnknownError, MirrorError, UploadOutOfOrderError } from '../domain/errors.js';
 import type { UploadSession, UploadStore } from '../metadata/metadata-store.js';
 import type { ContentStore, ContentWriter } from '../storage/content-store.js';
+import { SessionClaim } from './session-claim.js';
 import { writeBody, type PieceSize } from './upload-body.js';
 
 export interface UploadSessionsOptions {
@@ -71,17 +76,18 @@ export class UploadSessions {
 
   /** Appends a chunk (PATCH): in order, or 416 with what the session holds. */
   append(repository: string, id: string, body: UploadBody): Promise<UploadSession> {
-    return this.#exclusive(id, async () => {
+    return this.#exclusive(id, async (claim) => {
       const session = await this.#session(repository, id);
       const writer = await this.#writer(session);
       await this.#receive(session, writer, body);
+      claim.assertHeld();
       return session;
     });
   }
 
   /** Closes the session (PUT ?digest=): the last chunk if any, then the whole blob is verified and published. */
   finish(repository: string, id: string, digest: Digest, body: UploadBody): Promise<{ digest: Digest; size: number }> {
-    return this.#exclusive(id, async () => {
+    return this.#exclusive(id, async (claim) => {
       const session = await this.#session(repository, id);
       const writer = await this.#writer(session);
       // A blob the store holds already (pushed again) is dropped at the commit, not published:
@@ -89,6 +95,8 @@ export class UploadSessions {
       const flushEarly = !(writer.flushSoFar && (await this.options.content.stat(digest)));
       await this.#receive(session, writer, body, flushEarly);
       try {
+        // Held all along, or another process may have written to the file since it was hashed.
+        claim.assertHeld();
         return await writer.commit(digest);
       } finally {
         // Published, or refused (the writer is then cancelled): the session is over either way.
@@ -134,7 +142,7 @@ export class UploadSessions {
 
   async #session(repository: string, id: string): Promise<UploadSession> {
     const session = SESSION_ID.test(id) ? await this.options.uploads.get(id) : undefined;
-    if (!session || session.repository !== repository) throw new BlobUploadUnknownError(`upload ${id.slice(0, 64)} is not known (finished, cancelled or expired)`);
+    if (!session || session.repository !== repository) throw unknownSession(id);
     if (session.updatedAt < Date.now() - this.options.expiryMs) {
       await this.#discard(session);
       throw new BlobUploadUnknownError(`upload ${id} has expired`);
@@ -195,10 +203,12 @@ export class UploadSessions {
     await writer?.cancel();
   }
 
-  /** One request per session at a time in this process, in arrival order. */
-  #exclusive<T>(id: string, work: () => Promise<T>): Promise<T> {
+  /** One request per session at a time: in arrival order in this process, then holding the session's claim. */
+  #exclusive<T>(id: string, work: (claim: SessionClaim) => Promise<T>): Promise<T> {
+    if (!SESSION_ID.test(id)) return Promise.reject(unknownSession(id));
+    const claimed = () => SessionClaim.hold(this.options.uploads, id, work);
     const previous = this.#queues.get(id) ?? Promise.resolve();
-    const run = previous.then(work, work);
+    const run = previous.then(claimed, claimed);
     const settled = run.then(() => undefined, () => undefined);
     this.#queues.set(id, settled);
     void settled.then(() => {
@@ -206,6 +216,10 @@ export class UploadSessions {
     });
     return run;
   }
+}
+
+function unknownSession(id: string): BlobUploadUnknownError {
+  return new BlobUploadUnknownError(`upload ${id.slice(0, 64)} is not known (finished, cancelled or expired)`);
 }
 
 /** The body length the headers promise: a Content-Range's, which Content-Length must agree with. */

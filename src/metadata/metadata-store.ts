@@ -149,6 +149,15 @@ export interface UploadStore {
   delete(id: string): Promise<void>;
   /** Sessions not updated since `before` (ms since the epoch). */
   olderThan(before: number): Promise<UploadSession[]>;
+  /**
+   * Takes session `id` for `holder` (one request) for `ttlMs`: true when nobody else holds it, or
+   * their claim ran out (a process that died mid-request); taking it again as the same holder
+   * extends it. Every process sharing the store writes a session one request at a time this way:
+   * two writers at one offset would put one's bytes on disk under the other's hash.
+   */
+  claim(id: string, holder: string, ttlMs: number): Promise<boolean>;
+  /** Ends `holder`'s claim on `id`; a claim someone else holds stays. */
+  unclaim(id: string, holder: string): Promise<void>;
 }
 
 export interface Verdict {

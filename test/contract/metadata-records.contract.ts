@@ -151,6 +151,26 @@ function describeUploadsContract(context: ContractContext): void {
       expect(await uploads.olderThan(100)).toEqual([]);
       expect(await uploads.olderThan(150)).toStrictEqual([session('a', 100)]);
     });
+
+    it('a claim is one holder\'s until it gives it back or it runs out; its holder may take it again', async () => {
+      const { uploads } = context.store;
+      await uploads.put(session('u1', 1_000));
+      expect(await uploads.claim('u1', 'first', 60_000)).toBe(true);
+      expect(await uploads.claim('u1', 'second', 60_000)).toBe(false);
+      expect(await uploads.claim('u1', 'first', 60_000)).toBe(true);
+      await uploads.unclaim('u1', 'second');
+      expect(await uploads.claim('u1', 'second', 60_000)).toBe(false);
+      await uploads.unclaim('u1', 'first');
+      expect(await uploads.claim('u1', 'second', 50)).toBe(true);
+      // A holder that stopped renewing (a process that died): the claim runs out.
+      await new Promise((resolve) => setTimeout(resolve, 120));
+      expect(await uploads.claim('u1', 'third', 60_000)).toBe(true);
+      expect(await uploads.claim('u1', 'second', 60_000)).toBe(false);
+      // A session's claims are independent of another's, and go with the session.
+      expect(await uploads.claim('u2', 'second', 60_000)).toBe(true);
+      await uploads.delete('u1');
+      expect(await uploads.claim('u1', 'fourth', 60_000)).toBe(true);
+    });
   });
 }
 

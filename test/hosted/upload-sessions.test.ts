@@ -6,9 +6,10 @@
  */
 import { readdirSync, readlinkSync, statSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import { sha256, waitFor } from '../helpers/http.js';
@@ -47,6 +48,25 @@ const patch = (location: string, body: Buffer, start: number) =>
   call(location, { method: 'PATCH', headers: { 'content-type': 'application/octet-stream', 'content-range': `${start}-${start + body.length - 1}` }, body });
 const on = (server: ServeProcess, location: string) => `${server.url}${new URL(location).pathname}`;
 
+/** A request whose head and first 10 body bytes are sent now; finish() sends the rest and resolves the whole answer. */
+function startedExchange(server: ServeProcess, head: string, body: Buffer): { finish(): Promise<string> } {
+  const socket = connect(Number(new URL(server.url).port), '127.0.0.1');
+  let answer = '';
+  const ended = new Promise<string>((resolve, reject) => {
+    socket.on('data', (chunk: Buffer) => void (answer += chunk.toString('latin1')));
+    socket.on('end', () => resolve(answer));
+    socket.on('error', reject);
+  });
+  socket.write(head);
+  socket.write(body.subarray(0, 10));
+  return {
+    finish() {
+      socket.write(body.subarray(10));
+      return ended;
+    },
+  };
+}
+
 function uploadFiles(): Array<{ name: string; size: number }> {
   const dir = path.join(workDir!, 'cache', 'uploads');
   return readdirSync(dir).map((name) => ({ name, size: statSync(path.join(dir, name)).size }));
@@ -66,6 +86,24 @@ describe('upload sessions across processes', () => {
     expect(header(await call(on(a, location)), 'range')).toBe(`0-${bytes.length - 1}`);
     expect((await call(withDigest(on(a, location), sha256(bytes)), { method: 'PUT' })).status).toBe(201);
     expect((await call(`${b.url}/v2/team/app/blobs/${sha256(bytes)}`)).body.equals(bytes)).toBe(true);
+  });
+
+  it('a chunk sent to two servers at once: the second waits for the first and appends after it, as in one process; nothing is published under a digest its bytes do not have', async () => {
+    workDir = await mkdtemp(path.join(tmpdir(), 'mirror-uploads-'));
+    const [a, b] = [await start('a'), await start('b')];
+    const [mine, theirs] = [seededBytes(100_000, 'mine'), seededBytes(100_000, 'theirs')];
+    const location = header(await call(`${a.url}/v2/team/app/blobs/uploads/`, { method: 'POST' }), 'location')!;
+    // Both heads and a first piece of each body (streamed chunks, no Content-Range), so both requests are in the middle at once.
+    const head = (server: ServeProcess) => `PATCH ${new URL(location).pathname} HTTP/1.1\r\nHost: ${new URL(server.url).host}\r\nContent-Type: application/octet-stream\r\nContent-Length: ${mine.length}\r\nConnection: close\r\n\r\n`;
+    const intoA = startedExchange(a, head(a), mine);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const intoB = startedExchange(b, head(b), theirs);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(await intoA.finish()).toMatch(new RegExp(`^HTTP/1\\.1 202 [^]*\r\nrange: 0-${mine.length - 1}\r\n`, 'i'));
+    expect(await intoB.finish()).toMatch(new RegExp(`^HTTP/1\\.1 202 [^]*\r\nrange: 0-${mine.length + theirs.length - 1}\r\n`, 'i'));
+    // Before the claim, both wrote at offset 0 and this PUT published the other's bytes under mine's digest.
+    expect(errorCodes(await call(withDigest(on(a, location), sha256(mine)), { method: 'PUT' }))).toEqual(['DIGEST_INVALID']);
+    expect((await call(`${b.url}/v2/team/app/blobs/${sha256(mine)}`, { method: 'HEAD' })).status).toBe(404);
   });
 
   it('kill -9 in the middle of a chunk: nothing visible; after a restart the upload continues from what was received, or starts over', async () => {
@@ -130,6 +168,30 @@ describe('UploadSessions sharing one store (two processes in one)', () => {
     await a.expire();
     expect(openUploadFiles()).toBe(filesBefore);
     await expect(a.status('team/app', session.id)).rejects.toThrow(BlobUploadUnknownError);
+    await content.close();
+  });
+
+  it('one chunk sent to two processes at once: one writes it, the other waits its turn and is told 416; the blob published is the bytes hashed', async () => {
+    workDir = await mkdtemp(path.join(tmpdir(), 'mirror-sessions-'));
+    const content = await FsContentStore.open(path.join(workDir, 'cache'));
+    const metadata = new MemoryMetadataStore();
+    const options = { content, uploads: metadata.uploads, expiryMs: 3600_000, pieces: FILE_STORE_PIECES };
+    const [a, b] = [new UploadSessions(options), new UploadSessions(options)];
+    const [mine, theirs] = [seededBytes(100_000, 'mine'), seededBytes(100_000, 'theirs')];
+    const session = await a.start('team/app');
+    const [toA, toB] = [new PassThrough(), new PassThrough()];
+    const wholeChunk = { start: 0, end: mine.length - 1 };
+    const intoA = a.append('team/app', session.id, { stream: toA, range: wholeChunk });
+    toA.write(mine.subarray(0, 10));
+    const intoB = b.append('team/app', session.id, { stream: toB, range: wholeChunk }).catch((error: unknown) => error);
+    toB.write(theirs.subarray(0, 10));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    toA.end(mine.subarray(10));
+    expect((await intoA).offset).toBe(mine.length);
+    toB.end(theirs.subarray(10));
+    expect(await intoB).toMatchObject({ code: 'BLOB_UPLOAD_INVALID', received: mine.length });
+    expect(await a.finish('team/app', session.id, digestOf(mine), { stream: Readable.from([]) })).toEqual({ digest: digestOf(mine), size: mine.length });
+    expect((await content.read(digestOf(mine)))!.equals(mine)).toBe(true);
     await content.close();
   });
 

@@ -196,6 +196,17 @@ class MemoryBlobs implements BlobIndex {
 
 class MemoryUploads implements UploadStore {
   readonly #sessions = new Map<string, UploadSession>();
+  readonly #claims = new Map<string, { holder: string; until: number }>();
+  async claim(id: string, holder: string, ttlMs: number): Promise<boolean> {
+    const now = Date.now();
+    const current = this.#claims.get(id);
+    if (current && current.holder !== holder && current.until > now) return false;
+    this.#claims.set(id, { holder, until: now + ttlMs });
+    return true;
+  }
+  async unclaim(id: string, holder: string): Promise<void> {
+    if (this.#claims.get(id)?.holder === holder) this.#claims.delete(id);
+  }
   async put(session: UploadSession): Promise<void> {
     this.#sessions.set(session.id, { ...session });
   }
@@ -205,6 +216,7 @@ class MemoryUploads implements UploadStore {
   }
   async delete(id: string): Promise<void> {
     this.#sessions.delete(id);
+    this.#claims.delete(id);
   }
   async olderThan(before: number): Promise<UploadSession[]> {
     return [...this.#sessions.values()].filter((session) => session.updatedAt < before).map((session) => ({ ...session }));

@@ -15,6 +15,7 @@
  *   <p>blobs:lru                  zset: digest scored by usedAt, blobs that are not retained
  *   <p>blobs:retained             zset: digest scored by usedAt, retained blobs
  *   <p>upload:<id>                hash: an upload session
+ *   <p>upload-claim:<id>          string: the holder writing the session now, with PX expiry
  *   <p>uploads                    zset: upload ids scored by updatedAt
  *   <p>verdict:<repository>       string: JSON Verdict, with PX expiry
  *   <p>usage:pulls|hits|misses    hash: repository -> count
@@ -73,6 +74,10 @@ export class RedisKeys {
 
   upload(id: string): string {
     return `${this.prefix}upload:${id}`;
+  }
+
+  uploadClaim(id: string): string {
+    return `${this.prefix}upload-claim:${id}`;
   }
 
   verdict(repository: string): string {

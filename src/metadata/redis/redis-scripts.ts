@@ -37,6 +37,22 @@ const SCRIPTS = {
       if added > 0 then redis.call('HINCRBY', KEYS[3], 'tags', added) end
       return added`,
   },
+  /** KEYS: uploadClaim(id). ARGV: holder, ttl in ms. Returns 1 when the claim is the holder's now (new, or extended). */
+  uploadClaim: {
+    numberOfKeys: 1,
+    lua: `
+      local current = redis.call('GET', KEYS[1])
+      if current and current ~= ARGV[1] then return 0 end
+      redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+      return 1`,
+  },
+  /** KEYS: uploadClaim(id). ARGV: holder. Deletes the claim only when it is the holder's. */
+  uploadUnclaim: {
+    numberOfKeys: 1,
+    lua: `
+      if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+      return 0`,
+  },
   /** KEYS: tags, tagNames, tagRepositories, counters. ARGV: tag, repository. Returns 1 when the tag existed. */
   tagDelete: {
     numberOfKeys: 4,

@@ -9,6 +9,7 @@ import {
 } from '../metadata-store.js';
 import { compareNames } from '../memory/memory-metadata-store.js';
 import type { RedisConnection } from './redis-connection.js';
+import { runScript } from './redis-scripts.js';
 import { failOnError } from './redis-tags.js';
 
 export class RedisUploads implements UploadStore {
@@ -31,7 +32,16 @@ export class RedisUploads implements UploadStore {
 
   async delete(id: string): Promise<void> {
     const { keys } = this.connection;
-    await this.connection.call(async (redis) => failOnError(await redis.multi().del(keys.upload(id)).zrem(keys.uploads, id).exec()));
+    await this.connection.call(async (redis) => failOnError(await redis.multi().del(keys.upload(id), keys.uploadClaim(id)).zrem(keys.uploads, id).exec()));
+  }
+
+  async claim(id: string, holder: string, ttlMs: number): Promise<boolean> {
+    const claimed = await this.connection.call((redis) => runScript(redis, 'uploadClaim', [this.connection.keys.uploadClaim(id)], [holder, Math.max(1, Math.ceil(ttlMs))]));
+    return claimed === 1;
+  }
+
+  async unclaim(id: string, holder: string): Promise<void> {
+    await this.connection.call((redis) => runScript(redis, 'uploadUnclaim', [this.connection.keys.uploadClaim(id)], [holder]));
   }
 
   async olderThan(before: number): Promise<UploadSession[]> {

@@ -132,8 +132,17 @@ CREATE TRIGGER usage_updated AFTER UPDATE ON usage BEGIN
 END;
 `;
 
+/** Which request of which process writes an upload session now (UploadStore.claim). */
+const VERSION_2 = `
+CREATE TABLE upload_claims (
+  id TEXT PRIMARY KEY,
+  holder TEXT NOT NULL,
+  until INTEGER NOT NULL
+) WITHOUT ROWID;
+`;
+
 /** Index i holds the migration to version i + 1. Append; never edit a released one. */
-const MIGRATIONS: readonly string[] = [VERSION_1];
+const MIGRATIONS: readonly string[] = [VERSION_1, VERSION_2];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
 

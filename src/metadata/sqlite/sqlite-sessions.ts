@@ -18,7 +18,13 @@ export const UPLOAD_SQL = {
       received = excluded.received, started_at = excluded.started_at, updated_at = excluded.updated_at`,
   get: 'SELECT id, repository, writer_id, received, started_at, updated_at FROM uploads WHERE id = ?',
   delete: 'DELETE FROM uploads WHERE id = ?',
+  deleteClaim: 'DELETE FROM upload_claims WHERE id = ?',
   olderThan: 'SELECT id, repository, writer_id, received, started_at, updated_at FROM uploads WHERE updated_at < ? ORDER BY updated_at',
+  // One statement, so two processes cannot both find the session free.
+  claim: `INSERT INTO upload_claims (id, holder, until) VALUES (?, ?, ?)
+    ON CONFLICT (id) DO UPDATE SET holder = excluded.holder, until = excluded.until
+    WHERE upload_claims.holder = excluded.holder OR upload_claims.until <= ?`,
+  unclaim: 'DELETE FROM upload_claims WHERE id = ? AND holder = ?',
 } as const;
 
 export const VERDICT_SQL = {
@@ -72,11 +78,23 @@ export class SqliteUploads implements UploadStore {
   }
 
   async delete(id: string): Promise<void> {
-    await this.#write(() => this.#sql.delete.run(id));
+    await this.#write(() => {
+      this.#sql.delete.run(id);
+      this.#sql.deleteClaim.run(id);
+    });
   }
 
   async olderThan(before: number): Promise<UploadSession[]> {
     return (this.#sql.olderThan.all(before) as UploadRow[]).map(sessionOf);
+  }
+
+  async claim(id: string, holder: string, ttlMs: number): Promise<boolean> {
+    const now = Date.now();
+    return this.#write(() => this.#sql.claim.run(id, holder, now + ttlMs, now).changes === 1);
+  }
+
+  async unclaim(id: string, holder: string): Promise<void> {
+    await this.#write(() => this.#sql.unclaim.run(id, holder));
   }
 }
 
