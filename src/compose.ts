@@ -268,14 +268,16 @@ function createUpstreams(config: MirrorConfig, onResponse: ((info: UpstreamRespo
 }
 
 /**
- * Only upstreams the mirror has credentials for can hold content anonymous clients must not get.
- * Offline, no credentials are ever used: what is cached was put there by the operator (warm,
+ * Only upstreams the mirror has credentials for can hold content anonymous clients must not get;
+ * with one such upstream, content by digest is checked under every upstream (access-policy.ts),
+ * since the cache holds it once whichever upstream it came through. Offline, no credentials are ever used: what is cached was put there by the operator (warm,
  * import), and there is no upstream to ask, so no policy applies.
  */
 function createAccessPolicy(config: MirrorConfig, pull: PullThrough, { metadata, manifests }: Stores, budget: CacheBudget): AccessPolicy | undefined {
   if (pull.upstreams.offline) return undefined;
-  const probes = new Map<string, AnonymousProbe>([...pull.clients].filter(([name]) => config.upstreams[name]?.username !== undefined));
-  if (probes.size === 0) return undefined;
+  const guarded = new Set(Object.keys(config.upstreams).filter((name) => config.upstreams[name]?.username !== undefined));
+  if (guarded.size === 0) return undefined;
+  const probes = new Map<string, AnonymousProbe>(pull.clients);
   const downloadingElsewhere = (digest: Digest, via: string) => {
     const running = pull.downloads.running(digest);
     return running !== undefined && running.via !== via;
@@ -285,6 +287,6 @@ function createAccessPolicy(config: MirrorConfig, pull: PullThrough, { metadata,
     : (await manifests.read(digest)) !== undefined;
   const fillingThrough = (kind: 'blob' | 'manifest', digest: Digest, via: string) => kind === 'blob' && pull.downloads.running(digest)?.via === via;
   return new AccessPolicy({
-    probes, verdicts: metadata.verdicts, links: metadata.links, flights: pull.flights, deadlineMs: pull.requestDeadlineMs, isLocal, fillingThrough, maxVerdicts: config.metadata.maxVerdicts,
+    probes, guarded, verdicts: metadata.verdicts, links: metadata.links, flights: pull.flights, deadlineMs: pull.requestDeadlineMs, isLocal, fillingThrough, maxVerdicts: config.metadata.maxVerdicts,
   });
 }

@@ -22,6 +22,14 @@
  *      A confirmation is remembered in memory for the probe TTL, like a verdict, so a warm blob
  *      costs no lookup per request (allowedFromMemory).
  *
+ *
+ * Content is stored once per digest across upstreams too, so rule 2 holds under every upstream
+ * once one has credentials: under an upstream without them a repository needs no verdict (the
+ * mirror reads it as any anonymous client would), but content named by digest is served from
+ * the cache only when linked to a readable repository or confirmed by that upstream (an
+ * anonymous probe, which is every request to it); otherwise `dead.io/x@<digest>` handed out
+ * what was cached through `docker.io/acme/private`.
+ *
  * Refusals say NAME_UNKNOWN / MANIFEST_UNKNOWN / BLOB_UNKNOWN, the answer for content that does
  * not exist, so that anonymous clients cannot even learn that a private repository exists.
  */
@@ -51,8 +59,10 @@ export interface AnonymousRequest {
 export type AccessCheck = 'allowed' | 'unconfirmed';
 
 export interface AccessPolicyOptions {
-  /** Only the upstreams the mirror has credentials for. */
+  /** Every upstream's, to ask it without credentials. */
   probes: Map<string, AnonymousProbe>;
+  /** The upstreams the mirror has credentials for: their repositories need a verdict (rule 1). */
+  guarded: ReadonlySet<string>;
   verdicts: VerdictStore;
   links: Pick<LinkStore, 'add' | 'has' | 'repositories'>;
   flights: Flights;
@@ -102,6 +112,7 @@ export class AccessPolicy {
     const probe = this.#options.probes.get(target.upstream);
     if (!probe) return 'allowed';
     const content = contentOf(request);
+    if (!this.#options.guarded.has(target.upstream)) return content ? this.#seen(probe, target, content, true) : 'allowed';
     const verdict = await this.#repositoryVerdict(probe, target, probeObjectOf(request));
     if (verdict === 'refused') throw repositoryUnknown(target);
     if (verdict === 'missing') throw notFound(target, request.endpoint, request.reference);
@@ -119,7 +130,7 @@ export class AccessPolicy {
    * verdict is fresh, or the upstream needs no guarding. Content checks may still probe.
    */
   async knowsRepository(target: ProxiedTarget): Promise<boolean> {
-    if (!this.#options.probes.has(target.upstream)) return true;
+    if (!this.#options.guarded.has(target.upstream)) return true;
     const known = await this.#verdictOf(repositoryKey(target));
     return known !== undefined && this.#isFresh(known.checkedAt);
   }
@@ -136,8 +147,10 @@ export class AccessPolicy {
   allowedFromMemory(target: ProxiedTarget, request: AnonymousRequest): boolean {
     if (!this.#options.probes.has(target.upstream)) return true;
     const key = repositoryKey(target);
-    const verdict = this.#verdicts.get(key);
-    if (!verdict?.readable || !this.#isFresh(verdict.checkedAt)) return false;
+    if (this.#options.guarded.has(target.upstream)) {
+      const verdict = this.#verdicts.get(key);
+      if (!verdict?.readable || !this.#isFresh(verdict.checkedAt)) return false;
+    }
     const digest = contentDigestOf(request);
     return digest === undefined || this.#confirmedRecently(key, digest);
   }
@@ -254,8 +267,14 @@ export class AccessPolicy {
   }
 
   async #anyReadable(repositories: string[]): Promise<boolean> {
-    for (const repository of repositories) if ((await this.#verdictOf(repository))?.readable) return true;
+    for (const repository of repositories) if (this.#isOpen(repository) || (await this.#verdictOf(repository))?.readable) return true;
     return false;
+  }
+
+  /** A repository key (`<upstream>/<name>`) of an upstream without credentials: what the mirror fetched through it, anyone could. */
+  #isOpen(key: string): boolean {
+    const upstream = key.slice(0, key.indexOf('/'));
+    return this.#options.probes.has(upstream) && !this.#options.guarded.has(upstream);
   }
 
   /**

@@ -31,6 +31,7 @@ function setUp(answer: AnonymousProbe['probeAnonymous'] = async () => 'readable'
   const has = vi.spyOn(metadata.links, 'has');
   const policy = new AccessPolicy({
     probes: new Map([[UPSTREAM, probe]]),
+    guarded: new Set([UPSTREAM]),
     verdicts: metadata.verdicts,
     links: metadata.links,
     flights: new LocalFlights(),

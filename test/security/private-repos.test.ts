@@ -157,4 +157,60 @@ describe('private upstream repositories', () => {
       expect(upstream.count()).toBe(0);
     });
   });
+
+  describe('under an upstream the mirror has no credentials for', () => {
+    const OPEN_PUBLIC = 'team/tools';
+    const openImage = makeImage({ layers: [2500], seed: 'open-upstream' });
+    let open: FakeRegistry;
+    let mirror: MirrorUnderTest;
+    beforeAll(async () => {
+      open = await startFakeRegistry();
+      pushImage(open, OPEN_PUBLIC, 'v1', openImage);
+      const cacheDir = (await import('node:path')).join(dir.dir, 'open-upstream-cache');
+      const upstreams = { ...upstreamConfig, 'quay.io': { url: open.url }, 'dead.io': { url: 'http://127.0.0.1:1' } };
+      const filler = await startMirror({ upstreams, auth: { htpasswd: dir.file('htpasswd') } }, { cacheDir });
+      expect(await pull(filler.url, PRIVATE, 'v1', privateImage, { authorization: basicAuth('carol', 'client-pw') })).toEqual([200, 200, 200]);
+      await fillsSettled(filler);
+      await filler.stop();
+      mirror = await startMirror({ upstreams }, { cacheDir });
+    });
+    afterAll(async () => {
+      await mirror?.close();
+      await open?.close();
+    });
+
+    it('does not hand out cached private content by digest under its names: its upstream is asked, as for any content it does not vouch for', async () => {
+      open.resetCounts();
+      expectNotFound(await get(`${mirror.url}/v2/quay.io/anything/blobs/${privateLayer}`), 'BLOB_UNKNOWN');
+      expectNotFound(await get(`${mirror.url}/v2/anything/blobs/${privateLayer}?ns=quay.io`), 'BLOB_UNKNOWN');
+      expect((await head(`${mirror.url}/v2/quay.io/anything/blobs/${privateLayer}`)).status).toBe(404);
+      expectNotFound(await get(`${mirror.url}/v2/quay.io/anything/manifests/${privateImage.manifest.digest}`), 'MANIFEST_UNKNOWN');
+      expect(open.count({ server: 'registry', pathIncludes: privateLayer })).toBeGreaterThan(0);
+    });
+
+    it('an upstream that cannot be reached cannot vouch for it either', async () => {
+      for (const path of [`/v2/dead.io/anything/blobs/${privateLayer}`, `/v2/dead.io/anything/manifests/${privateImage.manifest.digest}`]) {
+        const response = await get(`${mirror.url}${path}`);
+        expect(response.status, path).toBeGreaterThanOrEqual(400);
+        expect(response.body.includes(privateImage.layers[0]!.bytes.subarray(0, 64)), path).toBe(false);
+      }
+    });
+
+    it('serves its own content, and what it holds under the same digest, once it vouched for it; warm, without asking again', async () => {
+      expect(await pull(mirror.url, `quay.io/${OPEN_PUBLIC}`, 'v1', openImage)).toEqual([200, 200, 200]);
+      await fillsSettled(mirror);
+      open.resetCounts();
+      expect(await pull(mirror.url, `quay.io/${OPEN_PUBLIC}`, 'v1', openImage)).toEqual([200, 200, 200]);
+      expect(open.count({ server: 'registry', pathIncludes: '/blobs/' })).toBe(0);
+      // The private layer, pushed to the open upstream too: asked once, then served from the cache.
+      open.addBlob(privateImage.layers[0]!.bytes, OPEN_PUBLIC);
+      const served = await get(`${mirror.url}/v2/quay.io/${OPEN_PUBLIC}/blobs/${privateLayer}`);
+      expect(served.status).toBe(200);
+      expect(sha256(served.body)).toBe(privateLayer);
+      expect(open.count({ server: 'registry', method: 'GET', pathIncludes: '/blobs/' })).toBe(0);
+      open.resetCounts();
+      expect((await get(`${mirror.url}/v2/quay.io/${OPEN_PUBLIC}/blobs/${privateLayer}`)).status).toBe(200);
+      expect(open.count()).toBe(0);
+    });
+  });
 });
