@@ -62,7 +62,7 @@ export class BadRequestError extends MirrorError { readonly code = 'BAD_REQUEST'
  * (no Host, the asterisk form, a backslash in the path). http/http-server.ts answers it.
  */
 export class MalformedRequestError extends BadRequestError {
-  constructor(message: string, readonly status: 400 | 408 | 431 = 400) {
+  constructor(message: string, readonly status: 400 | 408 | 417 | 431 = 400) {
     super(message);
   }
 }

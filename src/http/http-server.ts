@@ -11,7 +11,8 @@
  *     such a request (a load balancer's health check) is taken as addressed to `defaultHost`;
  *   - the adapter could build no URL from it: a Host that is no host, the asterisk form, a
  *     backslash in the path;
- *   - CONNECT (405): the mirror is a registry, never a tunnel.
+ *   - CONNECT (405): the mirror is a registry, never a tunnel;
+ *   - an Expect other than 100-continue (417, RFC 9110 section 10.1.1).
  * These carry the headers the middleware puts on every answer (API version, nosniff).
  */
 import { createServer, maxHeaderSize, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -48,6 +49,7 @@ export function createMirrorHttpServer(fetch: FetchHandler, { defaultHost, tls =
   const server = 'createServer' in tls ? tls.createServer({ ...tls.serverOptions, requireHostHeader: false }, listener) : createServer({ requireHostHeader: false }, listener);
   server.on('clientError', answerUnparsable);
   server.on('connect', refuseTunnel);
+  server.on('checkExpectation', refuseExpectation);
   return server;
 }
 
@@ -77,6 +79,14 @@ function malformed(error: NodeJS.ErrnoException): MalformedRequestError {
   if (error.code === 'HPE_HEADER_OVERFLOW') return new MalformedRequestError(`request headers are larger than ${maxHeaderSize} bytes`, 431);
   if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') return new MalformedRequestError('the request did not arrive in time', 408);
   return new MalformedRequestError(`malformed HTTP request${error.code ? ` (${error.code})` : ''}`);
+}
+
+/** Node would answer it with an empty 417; the body it did not read ends the connection. */
+function refuseExpectation(request: IncomingMessage, response: ServerResponse): void {
+  const expectation = String(request.headers.expect).slice(0, 100);
+  const { status, headers, body } = errorResponseParts(new MalformedRequestError(`Expect: ${expectation} is not supported (only 100-continue)`, 417));
+  response.writeHead(status, { ...headers, ...EVERY_ANSWER_HEADERS, 'Content-Length': String(Buffer.byteLength(body)), Connection: 'close' });
+  response.end(body);
 }
 
 /** No method is allowed on an authority-form target, so Allow is empty (RFC 9110 section 10.2.1). */

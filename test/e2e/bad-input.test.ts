@@ -174,6 +174,7 @@ describe('requests that never reach a route', () => {
     ['an HTTP/1.1 request without Host', 'GET /v2/ HTTP/1.1\r\n\r\n', 400],
     ['a Host header that is no host', 'GET /v2/ HTTP/1.1\r\nHost: a b\r\n\r\n', 400],
     ['the asterisk form', 'OPTIONS * HTTP/1.1\r\nHost: mirror\r\n\r\n', 400],
+    ['an Expect other than 100-continue (RFC 9110 section 10.1.1)', 'PUT /v2/ HTTP/1.1\r\nHost: mirror\r\nExpect: foo\r\nContent-Length: 2\r\n\r\nab', 417],
     ['a backslash in the path', 'GET /v2/library\\alpine/manifests/latest HTTP/1.1\r\nHost: mirror\r\n\r\n', 400],
   ];
   for (const [what, bytes, status] of cases) {
