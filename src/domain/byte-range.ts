@@ -3,7 +3,8 @@
  * and `bytes=-suffixLength`. Clients use them to resume layer downloads. The header is parsed
  * where the request arrives; it is resolved against the blob's size where that is known (the
  * blob may still be downloading). A malformed or multi-part range is refused with 416 rather
- * than silently ignored, so the client learns what was wrong.
+ * than silently ignored, so the client learns what was wrong; a range in another unit than bytes
+ * is ignored, as RFC 9110 section 14.2 requires of a server that does not know the unit.
  */
 import { RangeNotSatisfiableError } from './errors.js';
 
@@ -23,11 +24,17 @@ const RANGE_PATTERN = /^bytes=(\d*)-(\d*)$/i;
 
 /** Undefined when the whole blob is wanted. */
 export function parseRangeHeader(header: string | undefined): RangeRequest | undefined {
-  if (header === undefined) return undefined;
+  if (header === undefined || !isBytesUnit(header)) return undefined;
   const match = RANGE_PATTERN.exec(header.trim());
   if (!match || (match[1] === '' && match[2] === '')) return { kind: 'malformed' };
   if (match[1] === '') return { kind: 'suffix', length: Number(match[2]) };
   return { kind: 'from', first: Number(match[1]), last: match[2] === '' ? undefined : Number(match[2]) };
+}
+
+/** True unless the header names a unit (the token before `=`) that is not bytes. */
+function isBytesUnit(header: string): boolean {
+  const equals = header.indexOf('=');
+  return equals === -1 || header.slice(0, equals).trim().toLowerCase() === 'bytes';
 }
 
 /** The bytes a request wants of a blob of `size` bytes; undefined: all of them. Throws 416 when none. */

@@ -148,6 +148,23 @@ describe('byte ranges (RFC 9110 section 14)', () => {
       expect(errorCode(response), range).toBe('RANGE_INVALID');
     }
   });
+
+  it('a Range in a unit other than bytes is ignored (RFC 9110 section 14.2): the whole blob', async () => {
+    const response = await get(e2e.url(`/v2/${REPO}/blobs/${cached.digest}`), { range: 'items=0-1' });
+    expect(response.status).toBe(200);
+    expect(response.headers['content-range']).toBeUndefined();
+    expect(response.body.equals(cached.bytes)).toBe(true);
+  });
+
+  it("If-Range: the range only when it names the blob's ETag, otherwise the whole blob (RFC 9110 section 13.1.5)", async () => {
+    const url = e2e.url(`/v2/${REPO}/blobs/${cached.digest}`);
+    const matching = await get(url, { range: 'bytes=0-9', 'if-range': `"${cached.digest}"` });
+    expect([matching.status, matching.body.equals(cached.bytes.subarray(0, 10))]).toEqual([206, true]);
+    for (const ifRange of ['"sha256:0000"', `W/"${cached.digest}"`, 'Wed, 21 Oct 2015 07:28:00 GMT']) {
+      const other = await get(url, { range: 'bytes=0-9', 'if-range': ifRange });
+      expect([other.status, other.headers['content-range'], other.body.equals(cached.bytes)], ifRange).toEqual([200, undefined, true]);
+    }
+  });
 });
 
 describe('docker.io library/ rule', () => {

@@ -4,7 +4,7 @@
  * upstream HEAD) and never reads or pulls the blob.
  */
 import type { Context } from 'hono';
-import { parseRangeHeader } from '../../domain/byte-range.js';
+import { parseRangeHeader, type RangeRequest } from '../../domain/byte-range.js';
 import { parseDigest, type Digest } from '../../domain/digest.js';
 import type { RepositoryTarget } from '../../domain/target.js';
 import type { RegistryService } from '../../pull-through/registry-service.js';
@@ -35,7 +35,7 @@ export function blobRoutes({ accelRedirectPrefix, sendfile = true, sendTimeoutMs
     },
     async get<T extends RepositoryTarget>(c: Context, registry: RegistryService<T>, target: T, digestText: string): Promise<Response> {
       const digest = parseDigest(digestText);
-      const answer = await registry.blob(target, digest, parseRangeHeader(c.req.header('range')), blobRequestOptions(c));
+      const answer = await registry.blob(target, digest, requestedRange(c, digest), blobRequestOptions(c));
       c.set('cacheResult', answer.origin);
       const fromNginx = accelRedirectPrefix !== undefined && c.req.header(ACCEL_REQUEST_HEADER) === accelRedirectPrefix;
       return sendBlobAnswer(c, answer, blobHeaders(digest), { sendfile, watchdog, accelPrefix: fromNginx ? accelRedirectPrefix : undefined });
@@ -43,11 +43,24 @@ export function blobRoutes({ accelRedirectPrefix, sendfile = true, sendTimeoutMs
   };
 }
 
+/**
+ * The Range of a GET, unless If-Range names another representation than this blob's ETag: then
+ * the whole blob (RFC 9110 section 13.1.5; a weak tag or a date never matches, as no
+ * Last-Modified is sent), so a client resuming a different file does not splice these bytes in.
+ */
+function requestedRange(c: Context, digest: Digest): RangeRequest | undefined {
+  const ifRange = c.req.header('if-range');
+  if (ifRange !== undefined && ifRange.trim() !== etagOf(digest)) return undefined;
+  return parseRangeHeader(c.req.header('range'));
+}
+
+const etagOf = (digest: Digest) => `"${digest.value}"`;
+
 function blobHeaders(digest: Digest): Record<string, string> {
   return {
     'Content-Type': 'application/octet-stream',
     'Docker-Content-Digest': digest.value,
     'Accept-Ranges': 'bytes',
-    ETag: `"${digest.value}"`,
+    ETag: etagOf(digest),
   };
 }
