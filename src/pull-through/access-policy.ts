@@ -22,13 +22,12 @@
  *      A confirmation is remembered in memory for the probe TTL, like a verdict, so a warm blob
  *      costs no lookup per request (allowedFromMemory).
  *
- *
  * Content is stored once per digest across upstreams too, so rule 2 holds under every upstream
  * once one has credentials: under an upstream without them a repository needs no verdict (the
  * mirror reads it as any anonymous client would), but content named by digest is served from
- * the cache only when linked to a readable repository or confirmed by that upstream (an
- * anonymous probe, which is every request to it); otherwise `dead.io/x@<digest>` handed out
- * what was cached through `docker.io/acme/private`.
+ * the cache only when linked to a readable repository or confirmed by that upstream (a probe,
+ * which for it is any request); otherwise `dead.io/x@<digest>` handed out what was cached
+ * through `docker.io/acme/private`.
  *
  * Refusals say NAME_UNKNOWN / MANIFEST_UNKNOWN / BLOB_UNKNOWN, the answer for content that does
  * not exist, so that anonymous clients cannot even learn that a private repository exists.
@@ -273,7 +272,9 @@ export class AccessPolicy {
 
   /** A repository key (`<upstream>/<name>`) of an upstream without credentials: what the mirror fetched through it, anyone could. */
   #isOpen(key: string): boolean {
-    const upstream = key.slice(0, key.indexOf('/'));
+    const slash = key.indexOf('/');
+    if (slash === -1) return false;
+    const upstream = key.slice(0, slash);
     return this.#options.probes.has(upstream) && !this.#options.guarded.has(upstream);
   }
 

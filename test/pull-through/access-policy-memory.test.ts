@@ -113,7 +113,36 @@ describe('access policy: what an anonymous warm request looks up', () => {
     await expect(policy.check(target, { endpoint: 'blobs', reference: LAYER })).rejects.toMatchObject({ code: 'NAME_UNKNOWN' });
     expect(policy.allowedFromMemory(target, { endpoint: 'blobs', reference: LAYER })).toBe(false);
     expect(policy.allowedFromMemory(target, TAG)).toBe(false);
-    // An upstream the mirror has no credentials for needs no check at all.
+    // An upstream the policy was given no client for is not its business.
     expect(policy.allowedFromMemory(proxiedTarget('gcr.io', 'distroless/static'), { endpoint: 'blobs', reference: LAYER })).toBe(true);
+  });
+
+  it('under an upstream without credentials: no repository probe, but a held digest is served only once linked to a readable repository or confirmed by that upstream', async () => {
+    const metadata = new MemoryMetadataStore();
+    const asked: string[] = [];
+    const open: AnonymousProbe = {
+      async probeAnonymous(repository, object) {
+        asked.push(`${repository} ${object.kind}`);
+        return 'missing';
+      },
+    };
+    const policy = new AccessPolicy({
+      probes: new Map([[UPSTREAM, { probeAnonymous: async () => 'readable' as const }], ['quay.io', open]]),
+      guarded: new Set([UPSTREAM]),
+      verdicts: metadata.verdicts, links: metadata.links, flights: new LocalFlights(), deadlineMs: 5_000, probeTtlMs: TTL_MS, isLocal: async () => true,
+    });
+    const target = proxiedTarget('quay.io', 'team/tools');
+    expect(await policy.knowsRepository(target)).toBe(true);
+    expect(await policy.check(target, TAG)).toBe('allowed');
+    // Linked only to a hosted repository whose name begins like the upstream's: no repository of it.
+    await metadata.links.add('quay.iox', LAYER);
+    await expect(policy.check(target, { endpoint: 'blobs', reference: LAYER })).rejects.toMatchObject({ code: 'BLOB_UNKNOWN' });
+    expect(asked).toEqual(['team/tools blob']);
+    expect(policy.allowedFromMemory(target, { endpoint: 'blobs', reference: LAYER })).toBe(false);
+    // Linked to another repository of that upstream: anyone can read it there, so no probe.
+    await metadata.links.add('quay.io/other/repo', OTHER);
+    expect(await policy.check(target, { endpoint: 'blobs', reference: OTHER })).toBe('allowed');
+    expect(asked).toHaveLength(1);
+    expect(policy.allowedFromMemory(target, { endpoint: 'blobs', reference: OTHER })).toBe(true);
   });
 });
