@@ -270,8 +270,9 @@ function createUpstreams(config: MirrorConfig, onResponse: ((info: UpstreamRespo
 /**
  * Only upstreams the mirror has credentials for can hold content anonymous clients must not get;
  * with one such upstream, content by digest is checked under every upstream (access-policy.ts),
- * since the cache holds it once whichever upstream it came through. Offline, no credentials are ever used: what is cached was put there by the operator (warm,
- * import), and there is no upstream to ask, so no policy applies.
+ * since the cache holds it once whichever upstream it came through. Offline, no credentials are
+ * ever used: what is cached was put there by the operator (warm, import), and there is no
+ * upstream to ask, so no policy applies.
  */
 function createAccessPolicy(config: MirrorConfig, pull: PullThrough, { metadata, manifests }: Stores, budget: CacheBudget): AccessPolicy | undefined {
   if (pull.upstreams.offline) return undefined;

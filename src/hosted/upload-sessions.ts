@@ -11,11 +11,12 @@
  *
  * Requests to one session are handled one at a time: in arrival order within a process, and
  * across the processes sharing the metadata store (`serve --workers`, servers on one cache,
- * replicas) by a claim on the session in that store (UploadStore.claim), which a request waits
- * for. Without it two processes given one chunk at once both wrote it at the same offset, and the
- * one that finished the upload published the other's bytes under its own hash. Sessions not written to for
- * `hosted.uploadExpirySeconds` expire with their bytes (`expire`, which the garbage collector's
- * periodic run calls).
+ * replicas) by a claim on the session in that store (session-claim.ts), which a request waits
+ * for. Without it two processes given one chunk at once both wrote it at the same offset, and
+ * the one that finished the upload published the other's bytes under its own hash.
+ *
+ * Sessions not written to for `hosted.uploadExpirySeconds` expire with their bytes (`expire`,
+ * which the garbage collector's periodic run calls).
  */
 import { randomUUID } from 'node:crypto';
 import type { Digest } from '../domain/digest.js';
