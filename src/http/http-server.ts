@@ -23,7 +23,7 @@ import { getRequestListener, RequestError } from '@hono/node-server';
 import { MalformedRequestError, UnsupportedError } from '../domain/errors.js';
 import { API_VERSION_HEADER } from './middleware/api-version.js';
 import { NOSNIFF_HEADER } from './middleware/nosniff.js';
-import { errorResponseParts, errorResponseText } from './oci-error-response.js';
+import { closingErrorResponseParts, errorResponseParts, errorResponseText } from './oci-error-response.js';
 import type { ServeTlsOptions } from './tls.js';
 
 type FetchHandler = Parameters<typeof getRequestListener>[0];
@@ -84,9 +84,8 @@ function malformed(error: NodeJS.ErrnoException): MalformedRequestError {
 /** Node would answer it with an empty 417; the body it did not read ends the connection. */
 function refuseExpectation(request: IncomingMessage, response: ServerResponse): void {
   const expectation = String(request.headers.expect).slice(0, 100);
-  const { status, headers, body } = errorResponseParts(new MalformedRequestError(`Expect: ${expectation} is not supported (only 100-continue)`, 417));
-  response.writeHead(status, { ...headers, ...EVERY_ANSWER_HEADERS, 'Content-Length': String(Buffer.byteLength(body)), Connection: 'close' });
-  response.end(body);
+  const { status, headers, body } = closingErrorResponseParts(new MalformedRequestError(`Expect: ${expectation} is not supported (only 100-continue)`, 417), EVERY_ANSWER_HEADERS);
+  response.writeHead(status, headers).end(body);
 }
 
 /** No method is allowed on an authority-form target, so Allow is empty (RFC 9110 section 10.2.1). */

@@ -73,14 +73,18 @@ function retryAfterSeconds(error: unknown): number | undefined {
 }
 
 /**
- * The whole HTTP/1.1 answer as text, for a socket no ServerResponse owns (http-server.ts: a
- * request Node's parser refused, a CONNECT). It ends the connection: after a request that could
- * not be parsed, where the next one starts is unknown.
+ * An answer that ends its connection, written outside Hono (http-server.ts): after a request
+ * that could not be parsed, or whose body was not read, where the next one starts is unknown.
  */
-export function errorResponseText(error: unknown, extraHeaders: Readonly<Record<string, string>> = {}): string {
+export function closingErrorResponseParts(error: unknown, extraHeaders: Readonly<Record<string, string>> = {}): ErrorResponseParts {
   const { status, headers, body } = errorResponseParts(error);
-  const fields = { ...headers, ...extraHeaders, 'Content-Length': String(Buffer.byteLength(body)), Connection: 'close' };
-  const head = Object.entries(fields).map(([name, value]) => `${name}: ${value}\r\n`).join('');
+  return { status, headers: { ...headers, ...extraHeaders, 'Content-Length': String(Buffer.byteLength(body)), Connection: 'close' }, body };
+}
+
+/** The whole HTTP/1.1 answer as text, for a socket no ServerResponse owns (a request Node's parser refused, a CONNECT). */
+export function errorResponseText(error: unknown, extraHeaders: Readonly<Record<string, string>> = {}): string {
+  const { status, headers, body } = closingErrorResponseParts(error, extraHeaders);
+  const head = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`).join('');
   return `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\n${head}\r\n${body}`;
 }
 
