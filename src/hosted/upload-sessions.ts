@@ -142,7 +142,8 @@ export class UploadSessions {
   }
 
   async #session(repository: string, id: string): Promise<UploadSession> {
-    const session = SESSION_ID.test(id) ? await this.options.uploads.get(id) : undefined;
+    // A malformed id never gets here (#exclusive).
+    const session = await this.options.uploads.get(id);
     if (!session || session.repository !== repository) throw unknownSession(id);
     if (session.updatedAt < Date.now() - this.options.expiryMs) {
       await this.#discard(session);
