@@ -4,7 +4,9 @@
  * line containing `"msg":"listening"` and its `"url"` on stdout; that is how we find it.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { createWriteStream, existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
@@ -23,6 +25,8 @@ const MAIN = process.env.INTEROP_MIRROR_MAIN ?? BUILT_MAIN;
  */
 export const NODE_FLAGS = ['--max-semi-space-size=4'];
 const LISTEN_DEADLINE_MS = 30_000;
+/** How long every serving process gets to open its cache and greet its upstreams after `listening`. */
+const SETTLE_DEADLINE_MS = 30_000;
 
 export interface RunningMirror {
   readonly url: string;
@@ -90,6 +94,7 @@ export async function startMirror(dir: string, upstreams: Upstreams, overrides: 
   ensureMirrorBuilt();
   mkdirSync(dir, { recursive: true });
   const configFile = writeMirrorConfig(dir, upstreams, overrides);
+  const greetings = startupGreetings(configFile, upstreams, options.args ?? []);
   const logFile = join(dir, 'mirror.log');
   const log = createWriteStream(logFile, { flags: 'a' });
   const args = [...NODE_FLAGS, MAIN, 'serve', '--config', configFile, ...(options.args ?? [])];
@@ -100,6 +105,7 @@ export async function startMirror(dir: string, upstreams: Upstreams, overrides: 
   const started: StartedProcess = { name: 'mirror', pid: child.pid, logFile, child, exited };
   try {
     const url = await listeningUrl(started, log);
+    await greetings.seen(started);
     const stop = async () => {
       await stopByPid(started);
       log.end();
@@ -110,6 +116,40 @@ export async function startMirror(dir: string, upstreams: Upstreams, overrides: 
     log.end();
     throw error;
   }
+}
+
+/**
+ * The `GET /v2/` every serving process sends each upstream once its cache is open, to learn how
+ * it authenticates (src/upstream/upstream-registry.ts learnChallenge). `listening` comes before
+ * that: workers listen first and open the cache after. A test that counts upstream requests right
+ * after the start would count a slow worker's greeting as caused by its own requests (CI, stop 31:
+ * `GET /v2/` at hub among requests that must reach no upstream). So startMirror returns only once
+ * each process has greeted each stand-in the config points at (none when offline).
+ */
+function startupGreetings(configFile: string, upstreams: Upstreams, args: string[]): { seen(started: StartedProcess): Promise<void> } {
+  const config = JSON.parse(readFileSync(configFile, 'utf8')) as { offline?: boolean; upstreams?: Record<string, { url?: string }> };
+  const urls = new Set(Object.values(config.upstreams ?? {}).map((upstream) => upstream.url));
+  const proxies = config.offline ? [] : [upstreams.hub.proxy, upstreams.gcr.proxy].filter((proxy) => urls.has(proxy.url));
+  const marks = proxies.map((proxy) => proxy.requests.mark());
+  const processes = servingProcesses(args);
+  const greeted = () => proxies.every((proxy, index) => proxy.requests.linesSince(marks[index]).filter((line) => line === 'GET /v2/').length >= processes);
+  return {
+    async seen(started) {
+      const deadline = Date.now() + SETTLE_DEADLINE_MS;
+      while (!greeted()) {
+        if (Date.now() > deadline) throw new Error(`not every one of the mirror's ${processes} serving processes sent GET /v2/ to ${proxies.map((proxy) => proxy.requests.name).join(' and ')} within ${SETTLE_DEADLINE_MS} ms of listening (did one fail to open the cache?):\n${logTail(started.logFile)}`);
+        await sleep(10);
+      }
+    },
+  };
+}
+
+/** How many processes serve: `--workers N`, else one per CPU (src/cli/serve.ts workerCount). */
+function servingProcesses(args: string[]): number {
+  const index = args.findIndex((arg) => arg === '--workers' || arg.startsWith('--workers='));
+  if (index === -1) return availableParallelism();
+  const value = args[index]!.includes('=') ? args[index]!.split('=')[1] : args[index + 1];
+  return Number(value);
 }
 
 /** Reads stdout lines (copying them to the log) until the `listening` line, exit, or the deadline. */
