@@ -26,6 +26,8 @@ export interface AppDependencies {
   registry: RegistryService;
   /** The registry behind the access policy, for clients that did not authenticate (pull-through/guarded-registry.ts). */
   guarded?: RegistryService;
+  /** The registry as an authenticated client gets it under access rules (pull-through/granted-registry.ts). */
+  granted?: (user: string) => RegistryService;
   router: UpstreamRouter;
   log: Logger;
   /** Access log, request metrics, /metrics, /readyz, /api/status and the status page at /. */
@@ -44,7 +46,7 @@ export interface AppDependencies {
   internalRoutes?: (app: Hono) => void;
 }
 
-export function createApp({ registry, guarded, router, log, observability, clientCredentials, accelRedirectPrefix, sendfile, sendTimeoutMs, hosted, internalRoutes }: AppDependencies): Hono {
+export function createApp({ registry, guarded, granted, router, log, observability, clientCredentials, accelRedirectPrefix, sendfile, sendTimeoutMs, hosted, internalRoutes }: AppDependencies): Hono {
   const app = new Hono();
   app.use(apiVersionHeader());
   app.use(noSniff());
@@ -65,7 +67,7 @@ export function createApp({ registry, guarded, router, log, observability, clien
 
   const routes = pullRoutes({ accelRedirectPrefix, sendfile, sendTimeoutMs });
   if (hosted) app.on(['GET', 'HEAD'], '/v2/_catalog', catalogRoute(hosted.services.catalog));
-  app.all('/v2/*', registryApiRoute({ registry, guarded, router, routes, ...(hosted ? hostedApi(hosted, { accelRedirectPrefix, sendfile, sendTimeoutMs }) : {}) }));
+  app.all('/v2/*', registryApiRoute({ registry, guarded, granted, router, routes, ...(hosted ? hostedApi(hosted, { accelRedirectPrefix, sendfile, sendTimeoutMs }) : {}) }));
 
   app.get('/healthz', (c) => c.text('ok'));
   if (observability) mountOperations(app, observability);

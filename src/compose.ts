@@ -10,6 +10,7 @@ import type { MirrorConfig } from './config/mirror-config.js';
 import { LocalFlights, type Flights } from './coordination/flights.js';
 import type { Digest } from './domain/digest.js';
 import { CacheBudget, type ReconcileMode } from './eviction/cache-budget.js';
+import { grantedByRules, type AccessPolicy as AccessRules } from './hosted/access-rules.js';
 import { createHostedServices, type HostedServices } from './hosted/hosted-services.js';
 import { FILE_STORE_PIECES, OBJECT_STORE_PIECES, type PieceSize } from './hosted/upload-body.js';
 import { RepositoryPatterns } from './hosted/repository-patterns.js';
@@ -21,6 +22,9 @@ import { Observability } from './observability.js';
 import { AccessPolicy, type AnonymousProbe } from './pull-through/access-policy.js';
 import { BlobDownloads } from './pull-through/blob-downloads.js';
 import { GuardedRegistry } from './pull-through/guarded-registry.js';
+import { ContentGrants } from './pull-through/content-grants.js';
+import { GrantedRegistry } from './pull-through/granted-registry.js';
+import type { RegistryService } from './pull-through/registry-service.js';
 import { ManifestPrefetch } from './pull-through/manifest-prefetch.js';
 import { ManifestResolver } from './pull-through/manifest-resolver.js';
 import { ProxyBlobs } from './pull-through/proxy-blobs.js';
@@ -142,10 +146,11 @@ export async function composeMirror(config: MirrorConfig, log: Logger, options: 
   const router = createRouter(config);
   const credentialedUpstreams = new Set(Object.keys(config.upstreams).filter((name) => config.upstreams[name]?.username !== undefined));
   const hosted = createHostedServices({ config, stores: { ...stores, budget }, uploadPieces: stores.writePieces, router, credentialedUpstreams, log, ...(guarded ? { guarded } : {}) });
+  const granted = createGrantedRegistries(hosted.access, pull, stores);
   if (options.housekeeping ?? options.reconcile !== 'skip') hosted.maintenance.start();
   observability.watch({ budget: stores.localTier?.budget ?? budget, limiter: pull.limiter, downloads: pull.downloads, recorder });
   const app = createApp({
-    registry: pull.registry, guarded, router, log, observability: observability.http, clientCredentials, accelRedirectPrefix: config.accel?.redirectPrefix, sendfile: config.sendfile,
+    registry: pull.registry, guarded, granted, router, log, observability: observability.http, clientCredentials, accelRedirectPrefix: config.accel?.redirectPrefix, sendfile: config.sendfile,
     sendTimeoutMs: config.listen.sendTimeoutSeconds * 1000,
     hosted: { services: hosted, trustForwardedHeaders: config.hosted.trustForwardedHeaders }, internalRoutes: pull.fleet.mountRoutes,
   });
@@ -265,6 +270,21 @@ function createUpstreams(config: MirrorConfig, onResponse: ((info: UpstreamRespo
     idleMs: config.fetch.idleTimeoutSeconds * 1000,
   };
   return new Map(Object.entries(config.upstreams).map(([name, upstream]) => [name, new UpstreamRegistry({ name, config: upstream, timeouts, onResponse, log })]));
+}
+
+/**
+ * Under access rules, content by digest under a proxied name is checked against what the user
+ * may pull (pull-through/content-grants.ts); without rules every authenticated user may pull
+ * everything, so there is nothing to keep from anyone. Offline, no upstream can confirm a digest.
+ */
+function createGrantedRegistries(access: AccessRules, pull: PullThrough, { metadata }: Stores): ((user: string) => RegistryService) | undefined {
+  if (!access.authentication || !access.rules) return undefined;
+  const grants = new ContentGrants({
+    links: metadata.links, flights: pull.flights, deadlineMs: pull.requestDeadlineMs,
+    mayPull: (user, key) => grantedByRules(user, key, 'pull', access),
+    probe: async (target, object) => (pull.upstreams.offline ? 'missing' : pull.clients.get(target.upstream)?.probe(target.repository, object) ?? 'missing'),
+  });
+  return (user) => new GrantedRegistry(pull.registry, grants, user);
 }
 
 /**

@@ -47,9 +47,16 @@ export function allowed(user: string | undefined, target: RepositoryTarget, acti
   if (action !== 'pull' && target.kind !== 'hosted') return false;
   if (!policy.authentication) return anonymousAllowed(action, policy);
   if (user === undefined) return false;
-  if (!policy.rules) return true;
-  const key = repositoryKey(target);
-  return policy.rules.some((rule) => grants(rule, user, key, action));
+  return grantedByRules(user, repositoryKey(target), action, policy);
+}
+
+/**
+ * What the rules grant an authenticated `user` on the repository with metadata key `key`,
+ * hosted or proxied alike (without rules: everything). For keys met without a request naming
+ * them: the repositories a cached digest is linked to (pull-through/content-grants.ts).
+ */
+export function grantedByRules(user: string, key: string, action: AccessAction, policy: AccessPolicy): boolean {
+  return !policy.rules || policy.rules.some((rule) => grants(rule, user, key, action));
 }
 
 function anonymousAllowed(action: AccessAction, policy: AccessPolicy): boolean {

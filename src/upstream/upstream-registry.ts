@@ -153,11 +153,24 @@ export class UpstreamRegistry {
    * an untrusted token realm: that is the config's fault, not the repository's, and saying
    * "refused" would make every public image look missing.
    */
-  async probeAnonymous(repo: string, object: AnonymousProbeObject): Promise<'readable' | 'refused' | 'missing'> {
+  probeAnonymous(repo: string, object: AnonymousProbeObject): Promise<'readable' | 'refused' | 'missing'> {
+    return this.#probe(repo, object, true);
+  }
+
+  /**
+   * Whether the upstream serves `object` in `repo` to the mirror's own credentials, with the same
+   * answers as probeAnonymous: what an authenticated client may read under a proxied name that
+   * the cache holds through another repository (pull-through/content-grants.ts).
+   */
+  probe(repo: string, object: AnonymousProbeObject): Promise<'readable' | 'refused' | 'missing'> {
+    return this.#probe(repo, object, false);
+  }
+
+  async #probe(repo: string, object: AnonymousProbeObject, anonymous: boolean): Promise<'readable' | 'refused' | 'missing'> {
     const call = this.#probeCall(repo, object);
     let answer: UpstreamAnswer;
     try {
-      answer = await this.#request({ ...call, anonymous: true, stopAtOtherOrigin: true });
+      answer = await this.#request({ ...call, anonymous, stopAtOtherOrigin: true });
     } catch (error) {
       if (isRegistryRefusal(error)) return 'refused';
       throw error;

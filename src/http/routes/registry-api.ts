@@ -4,7 +4,8 @@
  * write to a proxied name is refused there, naming the hosted patterns, and never reaches an
  * upstream), checks the client may take the action (repository-access.ts), and hands over.
  * Clients that did not authenticate get the pull-through service behind the access policy,
- * when there is one (pull-through/guarded-registry.ts).
+ * when there is one (pull-through/guarded-registry.ts); authenticated ones, under access rules,
+ * behind their grants on content by digest (pull-through/granted-registry.ts).
  */
 import type { IncomingMessage } from 'node:http';
 import type { Context } from 'hono';
@@ -22,6 +23,8 @@ export interface RegistryApiOptions {
   registry: RegistryService;
   /** For clients that did not authenticate; undefined when every client may read everything. */
   guarded?: RegistryService;
+  /** For an authenticated client, under access rules; undefined when every such client may read everything. */
+  granted?: (user: string) => RegistryService;
   router: UpstreamRouter;
   routes: RouteTable;
   /** Hosted repositories: their read service and route table. */
@@ -31,7 +34,7 @@ export interface RegistryApiOptions {
 }
 
 export function registryApiRoute(options: RegistryApiOptions) {
-  const { registry, guarded, router, routes, hosted, access } = options;
+  const { registry, guarded, granted, router, routes, hosted, access } = options;
   return async function registryApi(c: Context): Promise<Response> {
     const api = parseApiPath(rawPathname(c));
     const target = router.target(api.name, namespaceParameter(c));
@@ -45,7 +48,7 @@ export function registryApiRoute(options: RegistryApiOptions) {
     }
     const handler = handlerFor(routes, api.endpoint, c.req.method, proxiedRefusal(api, target, router));
     if (access) requireAccess(access, user, target, 'pull');
-    const service = guarded && user === undefined ? guarded : registry;
+    const service = user === undefined ? guarded ?? registry : granted?.(user) ?? registry;
     return handler(c, service, target, api.reference);
   };
 }

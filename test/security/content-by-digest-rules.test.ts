@@ -1,0 +1,146 @@
+/**
+ * Access rules (`auth.access`) grant pulls per repository, but the cache holds each digest once,
+ * whatever repository it came through: a hosted push, or a fill through a proxied repository.
+ * So a user who may pull `docker.io/library/**` must not read, as `library/alpine@<digest>`,
+ * what was pushed to a hosted repository or fetched through a proxied one they may not pull
+ * (found in stop 31: bob, refused `team/secret` with 403, got its blob with 200 under
+ * `library/alpine`). A digest linked only to repositories the user may not pull is served
+ * under a proxied name once that name's upstream confirms the repository serves it, as an
+ * upstream fill through it would.
+ */
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { basicAuth, sha256, waitFor, type TestResponse } from '../helpers/http.js';
+import { makeImage, pushImage, seededBytes } from '../helpers/test-images.js';
+import { call, errorCodes, pushBlob, pushImageTo, startHosted, type HostedSetup } from '../hosted/hosted-fixture.js';
+
+const USERS = { alice: 'alice-pw', bob: 'bob-pw', carol: 'carol-pw', dave: 'dave-pw' };
+const ACCESS = [
+  { users: ['alice'], repositories: ['team/**'], actions: ['pull', 'push'] },
+  { users: ['bob'], repositories: ['docker.io/library/**', 'team/public'], actions: ['pull'] },
+  { users: ['carol'], repositories: ['team/**', 'docker.io/**'], actions: ['pull'] },
+  { users: ['dave'], repositories: ['docker.io/acme/**'], actions: ['pull'] },
+];
+const as = (user: keyof typeof USERS) => ({ authorization: basicAuth(user, USERS[user]) });
+
+describe('content by digest under a proxied name, with access rules', () => {
+  let bed: HostedSetup;
+  const secret = seededBytes(4000, 'hosted secret layer');
+  const secretDigest = sha256(secret);
+  const secretImage = makeImage({ layers: [3000], seed: 'hosted secret image' });
+  const acme = makeImage({ layers: [6000, 7000], seed: 'acme private' });
+  const acmeLater = seededBytes(200_000, 'acme layer pulled while bob asks');
+  const [acmeOnly, shared] = acme.layers as [typeof acme.layers[0], typeof acme.layers[0]];
+  const alpine = makeImage({ layers: [5000], seed: 'alpine' });
+
+  beforeAll(async () => {
+    bed = await startHosted({ users: USERS, config: { hosted: { repositories: ['team/**'], allowAnonymousPush: false }, auth: { access: ACCESS } } });
+    pushImage(bed.upstream, 'acme/private', 'v1', acme);
+    bed.upstream.addBlob(acmeLater, 'acme/private');
+    pushImage(bed.upstream, 'library/alpine', 'latest', alpine);
+    // A layer both repositories serve upstream (a common base layer).
+    bed.upstream.addBlob(shared.bytes, 'library/alpine');
+    await pushBlob(bed.url(''), 'team/secret', secret, as('alice'));
+    await pushImageTo(bed.url(''), 'team/secret', 'v1', secretImage, as('alice'));
+    for (const blob of [acme.config, ...acme.layers]) expect((await call(bed.url(`/v2/acme/private/blobs/${blob.digest}`), { headers: as('dave') })).status).toBe(200);
+  });
+  afterAll(async () => bed?.close());
+  beforeEach(() => {
+    for (const target of ['all', 'blob', 'manifest'] as const) bed.upstream.setFault(target, null);
+  });
+
+  function expectUnknown(response: TestResponse, code: string, secretBytes?: Buffer): void {
+    expect(response.status).toBe(404);
+    expect(errorCodes(response)).toEqual([code]);
+    if (secretBytes) expect(response.body.includes(secretBytes)).toBe(false);
+  }
+
+  it('a blob pushed to a hosted repository the user may not pull: 404 under every spelling of a proxied name, and HEAD too', async () => {
+    expect((await call(bed.url(`/v2/team/secret/blobs/${secretDigest}`), { headers: as('bob') })).status).toBe(403);
+    for (const path of [`/v2/library/alpine/blobs/${secretDigest}`, `/v2/docker.io/library/alpine/blobs/${secretDigest}`, `/v2/library/alpine/blobs/${secretDigest}?ns=docker.io`]) {
+      expectUnknown(await call(bed.url(path), { headers: as('bob') }), 'BLOB_UNKNOWN', secret);
+      expect((await call(bed.url(path), { method: 'HEAD', headers: as('bob') })).status, `HEAD ${path}`).toBe(404);
+    }
+  });
+
+  it('a manifest pushed to a hosted repository the user may not pull: 404 by digest under a proxied name', async () => {
+    expectUnknown(await call(bed.url(`/v2/library/alpine/manifests/${secretImage.manifest.digest}`), { headers: { ...as('bob'), accept: secretImage.manifest.mediaType } }), 'MANIFEST_UNKNOWN', secretImage.manifest.bytes);
+    expect((await call(bed.url(`/v2/library/alpine/manifests/${secretImage.manifest.digest}`), { method: 'HEAD', headers: { ...as('bob'), accept: secretImage.manifest.mediaType } })).status).toBe(404);
+  });
+
+  it('a layer cached through a proxied repository the user may not pull, which the requested one does not serve: 404 after asking its upstream', async () => {
+    bed.upstream.resetCounts();
+    expectUnknown(await call(bed.url(`/v2/library/alpine/blobs/${acmeOnly.digest}`), { headers: as('bob') }), 'BLOB_UNKNOWN', acmeOnly.bytes);
+    expect(bed.upstream.count({ pathIncludes: `/v2/library/alpine/blobs/${acmeOnly.digest}` })).toBeGreaterThanOrEqual(1);
+    expect(bed.upstream.count({ method: 'GET', pathIncludes: acmeOnly.digest }), 'no upstream GET of the bytes').toBe(0);
+  });
+
+  it('a fill through a repository the user may not pull, joined under another name: 404, and the fill still completes for its own client', async () => {
+    const digest = sha256(acmeLater);
+    bed.upstream.setFault('blob', { mode: 'slow', bytesPerSecond: 400_000 });
+    const daves = call(bed.url(`/v2/acme/private/blobs/${digest}`), { headers: as('dave') });
+    await waitFor(() => bed.upstream.count({ method: 'GET', pathIncludes: `/v2/acme/private/blobs/${digest}` }) === 1, 5_000, 'the fill through acme/private to start');
+    bed.upstream.resetCounts();
+    expectUnknown(await call(bed.url(`/v2/library/alpine/blobs/${digest}`), { headers: as('bob') }), 'BLOB_UNKNOWN', acmeLater.subarray(0, 1000));
+    expect(bed.upstream.count({ method: 'HEAD', pathIncludes: `/v2/library/alpine/blobs/${digest}` })).toBe(1);
+    expect(bed.upstream.count({ method: 'GET' }), 'bob joined the running fill: no second GET').toBe(0);
+    const dave = await daves;
+    expect(dave.status).toBe(200);
+    expect(dave.body.equals(acmeLater)).toBe(true);
+  });
+
+  it('a layer the requested repository serves upstream too: served from the cache after one upstream HEAD, then with no upstream request', async () => {
+    bed.upstream.resetCounts();
+    const first = await call(bed.url(`/v2/library/alpine/blobs/${shared.digest}`), { headers: as('bob') });
+    expect(first.status).toBe(200);
+    expect(sha256(first.body)).toBe(shared.digest);
+    expect(bed.upstream.count({ method: 'HEAD', pathIncludes: `/v2/library/alpine/blobs/${shared.digest}` })).toBe(1);
+    expect(bed.upstream.count({ method: 'GET', pathIncludes: shared.digest })).toBe(0);
+    bed.upstream.resetCounts();
+    const again = await call(bed.url(`/v2/library/alpine/blobs/${shared.digest}`), { headers: as('bob') });
+    expect(again.status).toBe(200);
+    expect(sha256(again.body)).toBe(shared.digest);
+    expect(bed.upstream.count()).toBe(0);
+  });
+
+  it('a user who may pull a repository the digest is linked to reads it under any proxied name they may pull, with no upstream request', async () => {
+    bed.upstream.resetCounts();
+    const hostedSecret = await call(bed.url(`/v2/library/alpine/blobs/${secretDigest}`), { headers: as('carol') });
+    expect(hostedSecret.status).toBe(200);
+    expect(hostedSecret.body.equals(secret)).toBe(true);
+    const acmeLayer = await call(bed.url(`/v2/library/alpine/blobs/${acmeOnly.digest}`), { headers: as('carol') });
+    expect(acmeLayer.status).toBe(200);
+    expect(sha256(acmeLayer.body)).toBe(acmeOnly.digest);
+    expect(bed.upstream.count()).toBe(0);
+  });
+
+  it('the upstream down: a digest it cannot confirm is not served, what the repository itself cached still is', async () => {
+    const layer = alpine.layers[0]!;
+    expect((await call(bed.url(`/v2/library/alpine/blobs/${layer.digest}`), { headers: as('bob') })).status).toBe(200);
+    bed.upstream.setFault('all', { status: 503 });
+    const refused = await call(bed.url(`/v2/library/alpine/blobs/${secretDigest}`), { headers: as('bob') });
+    expect(refused.status).toBeGreaterThanOrEqual(500);
+    expect(refused.body.includes(secret)).toBe(false);
+    const cached = await call(bed.url(`/v2/library/alpine/blobs/${layer.digest}`), { headers: as('bob') });
+    expect(cached.status).toBe(200);
+    expect(sha256(cached.body)).toBe(layer.digest);
+  });
+});
+
+describe('content by digest under a proxied name, with access rules, offline', () => {
+  let bed: HostedSetup;
+  afterAll(async () => bed?.close());
+
+  it('a hosted blob the user may not pull is 404 under a proxied name, and no upstream is asked', async () => {
+    bed = await startHosted({ users: USERS, config: { offline: true, hosted: { repositories: ['team/**'], allowAnonymousPush: false }, auth: { access: ACCESS } } });
+    const secret = seededBytes(3000, 'offline secret');
+    const digest = await pushBlob(bed.url(''), 'team/secret', secret, as('alice'));
+    const response = await call(bed.url(`/v2/library/alpine/blobs/${digest}`), { headers: as('bob') });
+    expect(response.status).toBe(404);
+    expect(errorCodes(response)).toEqual(['BLOB_UNKNOWN']);
+    expect(response.body.includes(secret)).toBe(false);
+    const carols = await call(bed.url(`/v2/library/alpine/blobs/${digest}`), { headers: as('carol') });
+    expect(carols.status).toBe(200);
+    expect(carols.body.equals(secret)).toBe(true);
+    expect(bed.upstream.count()).toBe(0);
+  });
+});
