@@ -281,6 +281,7 @@ function createGrantedRegistries(access: AccessRules, pull: PullThrough, { metad
   if (!access.authentication || !access.rules) return undefined;
   const grants = new ContentGrants({
     links: metadata.links, flights: pull.flights, deadlineMs: pull.requestDeadlineMs,
+    isHosted: async (digest) => (await metadata.blobs.get(digest))?.retained === true,
     mayPull: (user, key) => grantedByRules(user, key, 'pull', access),
     probe: async (target, object) => (pull.upstreams.offline ? 'missing' : pull.clients.get(target.upstream)?.probe(target.repository, object) ?? 'missing'),
   });

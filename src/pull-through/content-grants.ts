@@ -14,7 +14,9 @@
  *     user may pull (they could read it there anyway);
  *   - it is linked to no repository at all: not held yet (it is then fetched through the
  *     requested name, and where the bytes came from is settled on the answer, `settle`), or
- *     held without a record of where from (`import` of an archive, caches older than links);
+ *     held without a record of where from (`import` of an archive, caches older than links).
+ *     Not hosted content, though (indexed `retained`): unlinked, it was deleted from the
+ *     repositories it was pushed to and waits for garbage collection;
  *   - otherwise the requested name's upstream confirms it serves the content there (a HEAD with
  *     the mirror's credentials, as a fill through that name would learn). The confirmation links
  *     the repository, so it is asked once; offline, nothing can confirm, and the answer is 404.
@@ -33,6 +35,8 @@ import type { BlobOrigin, ManifestOrigin } from './registry-service.js';
 
 export interface ContentGrantsOptions {
   links: Pick<LinkStore, 'add' | 'has' | 'repositories'>;
+  /** True when `digest` was pushed to a hosted repository (the blob index has it `retained`). */
+  isHosted(digest: string): Promise<boolean>;
   /** The rules' pull grant on a repository's metadata key (hosted/access-rules.ts grantedByRules). */
   mayPull(user: string, key: string): boolean;
   /** The upstream of `target`, asked with the mirror's credentials (upstream-registry.ts probe); offline: 'missing'. */
@@ -92,7 +96,7 @@ export class ContentGrants {
       return 'allowed';
     }
     const sources = await links.repositories(content.digest.value, MAX_SOURCES_PER_DIGEST);
-    if (sources.length === 0) return 'unlinked';
+    if (sources.length === 0 && !(await this.#options.isHosted(content.digest.value))) return 'unlinked';
     if (sources.some((source) => mayPull(user, source))) return 'allowed';
     await this.#confirm(target, content);
     return 'allowed';

@@ -15,7 +15,7 @@ import { call, errorCodes, pushBlob, pushImageTo, startHosted, type HostedSetup 
 
 const USERS = { alice: 'alice-pw', bob: 'bob-pw', carol: 'carol-pw', dave: 'dave-pw' };
 const ACCESS = [
-  { users: ['alice'], repositories: ['team/**'], actions: ['pull', 'push'] },
+  { users: ['alice'], repositories: ['team/**'], actions: ['pull', 'push', 'delete'] },
   { users: ['bob'], repositories: ['docker.io/library/**', 'team/public'], actions: ['pull'] },
   { users: ['carol'], repositories: ['team/**', 'docker.io/**'], actions: ['pull'] },
   { users: ['dave'], repositories: ['docker.io/acme/**'], actions: ['pull'] },
@@ -100,6 +100,13 @@ describe('content by digest under a proxied name, with access rules', () => {
     expect(again.status).toBe(200);
     expect(sha256(again.body)).toBe(shared.digest);
     expect(bed.upstream.count()).toBe(0);
+  });
+
+  it('a blob deleted from the only hosted repository that held it is not served under a proxied name (it waits for garbage collection)', async () => {
+    const deleted = seededBytes(2500, 'deleted hosted layer');
+    const digest = await pushBlob(bed.url(''), 'team/secret', deleted, as('alice'));
+    expect((await call(bed.url(`/v2/team/secret/blobs/${digest}`), { method: 'DELETE', headers: as('alice') })).status).toBe(202);
+    for (const user of ['bob', 'carol'] as const) expectUnknown(await call(bed.url(`/v2/library/alpine/blobs/${digest}`), { headers: as(user) }), 'BLOB_UNKNOWN', deleted);
   });
 
   it('a user who may pull a repository the digest is linked to reads it under any proxied name they may pull, with no upstream request', async () => {
