@@ -167,6 +167,41 @@ describe('byte ranges (RFC 9110 section 14)', () => {
   });
 });
 
+describe('If-None-Match (RFC 9110 section 13.1.2): 304 when it names the ETag, the digest', () => {
+  const blob = schema2.layers[0]!;
+  const missing = `sha256:${'0'.repeat(64)}`;
+
+  it('a blob: 304 without a body for its ETag, weak or strong, in a list, or *; the blob for another tag', async () => {
+    const url = e2e.url(`/v2/${REPO}/blobs/${blob.digest}`);
+    for (const ifNoneMatch of [`"${blob.digest}"`, `W/"${blob.digest}"`, `"sha256:1111", "${blob.digest}"`, '*']) {
+      for (const send of [get, head]) {
+        const response = await send(url, { 'if-none-match': ifNoneMatch });
+        expect([response.status, response.body.length, response.headers.etag, response.headers['docker-content-digest']], `${send.name} ${ifNoneMatch}`).toEqual([304, 0, `"${blob.digest}"`, blob.digest]);
+      }
+    }
+    const other = await get(url, { 'if-none-match': '"sha256:1111"' });
+    expect([other.status, sha256(other.body)]).toEqual([200, blob.digest]);
+  });
+
+  it('a blob that does not exist: 404, not 304, for any If-None-Match', async () => {
+    for (const ifNoneMatch of [`"${missing}"`, '*']) {
+      const response = await get(e2e.url(`/v2/${REPO}/blobs/${missing}`), { 'if-none-match': ifNoneMatch });
+      expect([response.status, errorCode(response)], ifNoneMatch).toEqual([404, 'BLOB_UNKNOWN']);
+    }
+  });
+
+  it('a manifest by tag: 304 for the digest the tag points at, the manifest for an older one', async () => {
+    const url = e2e.url(`/v2/${REPO}/manifests/schema2`);
+    const accept = { accept: schema2.manifest.mediaType };
+    const current = await get(url, { ...accept, 'if-none-match': `"${schema2.manifest.digest}"` });
+    expect([current.status, current.body.length, current.headers.etag, current.headers['docker-content-digest']]).toEqual([304, 0, `"${schema2.manifest.digest}"`, schema2.manifest.digest]);
+    const older = await get(url, { ...accept, 'if-none-match': `"${armImage.manifest.digest}"` });
+    expect([older.status, older.body.equals(schema2.manifest.bytes)]).toEqual([200, true]);
+    const byHead = await head(url, { ...accept, 'if-none-match': `"${schema2.manifest.digest}"` });
+    expect(byHead.status).toBe(304);
+  });
+});
+
 describe('docker.io library/ rule', () => {
   it('/v2/busybox/... reaches upstream library/busybox', async () => {
     const image = makeImage({ layers: [512], seed: 'library-rule', mediaTypes: 'docker' });

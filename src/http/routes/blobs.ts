@@ -1,7 +1,7 @@
 /**
  * GET/HEAD /v2/<name>/blobs/<digest> (distribution-spec "Pulling blobs"), with single byte
- * ranges. HEAD is answered from what is known (the blob index, a running download, or an
- * upstream HEAD) and never reads or pulls the blob.
+ * ranges and If-None-Match (entity-tags.ts). HEAD is answered from what is known (the blob index,
+ * a running download, or an upstream HEAD) and never reads or pulls the blob.
  */
 import type { Context } from 'hono';
 import { parseRangeHeader, type RangeRequest } from '../../domain/byte-range.js';
@@ -9,6 +9,7 @@ import { parseDigest, type Digest } from '../../domain/digest.js';
 import type { RepositoryTarget } from '../../domain/target.js';
 import type { RegistryService } from '../../pull-through/registry-service.js';
 import { ACCEL_REQUEST_HEADER } from '../accel-redirect.js';
+import { entityTagOf, ifNoneMatchNames, notModified } from '../entity-tags.js';
 import { blobRequestOptions, requestOptions } from '../request-options.js';
 import type { ReadHandler } from '../route-table.js';
 import { sendBlobAnswer } from '../send-blob-body.js';
@@ -31,10 +32,16 @@ export function blobRoutes({ accelRedirectPrefix, sendfile = true, sendTimeoutMs
     async head<T extends RepositoryTarget>(c: Context, registry: RegistryService<T>, target: T, digestText: string): Promise<Response> {
       const digest = parseDigest(digestText);
       const size = await registry.blobSize(target, digest, requestOptions(c));
+      if (ifNoneMatchNames(c, etagOf(digest))) return notModified(digest.value);
       return new Response(null, { status: 200, headers: { ...blobHeaders(digest), 'Content-Length': String(size) } });
     },
     async get<T extends RepositoryTarget>(c: Context, registry: RegistryService<T>, target: T, digestText: string): Promise<Response> {
       const digest = parseDigest(digestText);
+      // The client holds these bytes: it learns they still exist here (and it may read them), as a HEAD would.
+      if (ifNoneMatchNames(c, etagOf(digest))) {
+        await registry.blobSize(target, digest, requestOptions(c));
+        return notModified(digest.value);
+      }
       const answer = await registry.blob(target, digest, requestedRange(c, digest), blobRequestOptions(c));
       c.set('cacheResult', answer.origin);
       const fromNginx = accelRedirectPrefix !== undefined && c.req.header(ACCEL_REQUEST_HEADER) === accelRedirectPrefix;
@@ -54,7 +61,7 @@ function requestedRange(c: Context, digest: Digest): RangeRequest | undefined {
   return parseRangeHeader(c.req.header('range'));
 }
 
-const etagOf = (digest: Digest) => `"${digest.value}"`;
+const etagOf = (digest: Digest) => entityTagOf(digest.value);
 
 function blobHeaders(digest: Digest): Record<string, string> {
   return {
