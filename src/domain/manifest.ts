@@ -99,10 +99,14 @@ export function contentTypeMediaType(header: string | undefined): string | undef
   return type ? type : undefined;
 }
 
+const MANIFEST_TEXT = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
 function parseJsonObject(bytes: Uint8Array): JsonObject {
   let document: unknown;
   try {
-    document = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+    // ignoreBOM keeps a byte order mark, which JSON.parse then refuses: the stored bytes are
+    // what clients get, and Go's encoding/json (docker, containerd) cannot parse it (RFC 8259 section 8.1).
+    document = JSON.parse(MANIFEST_TEXT.decode(bytes));
   } catch (error) {
     throw new ManifestInvalidError(`manifest invalid: not UTF-8 JSON (${(error as Error).message.slice(0, 200)})`);
   }

@@ -206,6 +206,11 @@ describe('structure: refusals name the field', () => {
     expect(refusal('[1, 2]')).toMatch(/^manifest invalid: manifest: expected a JSON object, got an array/);
     expect(refusal('"manifest"')).toMatch(/expected a JSON object, got "manifest"/);
   });
+
+  it('a UTF-8 byte order mark before the JSON: refused (RFC 8259 section 8.1; Go clients cannot parse it)', () => {
+    const withBom = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), bytes(ociManifest())]);
+    expect(() => parseManifest(withBom, OCI_MANIFEST)).toThrow(/^manifest invalid: not UTF-8 JSON/);
+  });
 });
 
 describe('size limit (distribution-spec "Pushing Manifests": at least 4 MiB accepted, 413 above the limit)', () => {
