@@ -20,6 +20,12 @@ export interface TokenRequest {
 }
 
 const DEFAULT_EXPIRES_IN_SECONDS = 60;
+/**
+ * What can follow `Bearer ` in an Authorization header: visible ASCII without spaces. RFC 6750's
+ * b64token is narrower; this only keeps out what would break the header (CR, LF, NUL, spaces),
+ * which is the token endpoint's fault, not an outage.
+ */
+const BEARER_TOKEN = /^[\x21-\x7e]+$/;
 const MAX_TOKEN_RESPONSE_BYTES = 1024 * 1024;
 
 export async function requestToken(send: SendHop, request: TokenRequest, upstreamName: string): Promise<IssuedToken> {
@@ -46,6 +52,7 @@ function parseTokenResponse(body: Buffer, what: string): IssuedToken {
   }
   const token = [parsed?.token, parsed?.access_token].find((value) => typeof value === 'string' && value !== '');
   if (typeof token !== 'string') throw new UpstreamBadResponseError(`${what}: the answer has no token`);
+  if (!BEARER_TOKEN.test(token)) throw new UpstreamBadResponseError(`${what}: the answer's token is not a bearer token (it holds spaces or control characters)`);
   const expiresIn = parsed?.expires_in;
   const valid = typeof expiresIn === 'number' && Number.isFinite(expiresIn) && expiresIn > 0;
   return { token, expiresInSeconds: valid ? expiresIn : DEFAULT_EXPIRES_IN_SECONDS };

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { DeniedError, UnauthorizedError } from '../../src/domain/errors.js';
+import { DeniedError, UnauthorizedError, UpstreamBadResponseError } from '../../src/domain/errors.js';
 import { UPSTREAM_MANIFEST_ACCEPT } from '../../src/domain/media-types.js';
 import type { UpstreamResponseInfo } from '../../src/upstream/upstream-registry.js';
 import {
@@ -109,6 +109,19 @@ describe('UpstreamRegistry bearer authentication', () => {
     const upstream = track(upstreamFor(denied.origin));
     await expect(upstream.fetchManifest('library/alpine', 'latest', GET)).rejects.toBeInstanceOf(DeniedError);
     expect(denied.requests).toHaveLength(1);
+  });
+});
+
+describe('UpstreamRegistry token answers', () => {
+  it('a token that cannot be an Authorization header value (CR, LF, spaces) is the upstream\'s fault: UpstreamBadResponseError, and it is never sent', async () => {
+    for (const token of ['tok\r\nX-Injected: 1', 'tok with spaces', 'tok\u0000']) {
+      const tokens = await startServer((_req, res) => send(res, 200, { 'content-type': 'application/json' }, JSON.stringify({ token })));
+      const registry = await startBearerRegistry(() => `${tokens.origin}/token`, manifestRoute);
+      const upstream = track(upstreamFor(registry.origin, { tokenRealms: [tokens.host] }));
+      await expect(upstream.fetchManifest('library/alpine', 'latest', GET), JSON.stringify(token)).rejects.toThrow(UpstreamBadResponseError);
+      await expect(upstream.fetchManifest('library/alpine', 'latest', GET), JSON.stringify(token)).rejects.toThrow(/token request to .* the answer's token is not a bearer token/);
+      expect(registry.requests.every((request) => request.headers.authorization === undefined), JSON.stringify(token)).toBe(true);
+    }
   });
 });
 
