@@ -18,6 +18,7 @@ import { catalogRoute } from './http/routes/catalog.js';
 import { hostedRoutes } from './http/routes/hosted-routes.js';
 import { pushRequestOf } from './http/repository-access.js';
 import type { HostedServices } from './hosted/hosted-services.js';
+import { pullableBy, type AccessPolicy } from './hosted/access-rules.js';
 import type { AccessLogOptions } from './http/middleware/access-log.js';
 import type { RegistryService } from './pull-through/registry-service.js';
 import type { UpstreamRouter } from './upstream/upstream-router.js';
@@ -70,12 +71,17 @@ export function createApp({ registry, guarded, granted, router, log, observabili
   app.all('/v2/*', registryApiRoute({ registry, guarded, granted, router, routes, ...(hosted ? hostedApi(hosted, { accelRedirectPrefix, sendfile, sendTimeoutMs }) : {}) }));
 
   app.get('/healthz', (c) => c.text('ok'));
-  if (observability) mountOperations(app, observability);
+  if (observability) mountOperations(app, { ...observability, ...visibility(hosted?.services.access) });
   // Clients parse error bodies; a path outside every route gets the same OCI shape as the rest.
   app.notFound(function notFound(c) {
     return errorResponse(new RouteUnknownError(`no route for ${c.req.path.slice(0, 200)}`), c.req.method);
   });
   return app;
+}
+
+function visibility(access: AccessPolicy | undefined): Pick<OperationsDependencies, 'visibleTo'> {
+  const visibleTo = access && pullableBy(access);
+  return visibleTo ? { visibleTo } : {};
 }
 
 function hostedApi({ services, trustForwardedHeaders }: NonNullable<AppDependencies['hosted']>, blobOptions: { accelRedirectPrefix?: string | undefined; sendfile?: boolean | undefined; sendTimeoutMs?: number | undefined }) {

@@ -282,6 +282,8 @@ function createGrantedRegistries(access: AccessRules, pull: PullThrough, { metad
   const grants = new ContentGrants({
     links: metadata.links, flights: pull.flights, deadlineMs: pull.requestDeadlineMs,
     isHosted: async (digest) => (await metadata.blobs.get(digest))?.retained === true,
+    isManifestRecorded: async (digest) => (await metadata.manifests.get(digest)) !== undefined,
+    fillingThrough: (digest) => pull.downloads.running(digest)?.via,
     mayPull: (user, key) => grantedByRules(user, key, 'pull', access),
     probe: async (target, object) => (pull.upstreams.offline ? 'missing' : pull.clients.get(target.upstream)?.probe(target.repository, object) ?? 'missing'),
   });

@@ -10,7 +10,7 @@ import type { CacheBudget } from './eviction/cache-budget.js';
 import { Readiness } from './health/readiness.js';
 import { blobBodyMethod } from './http/send-file.js';
 import { MirrorMetrics } from './metrics/mirror-metrics.js';
-import { statusReporter, type MirrorStatus } from './metrics/mirror-status.js';
+import { statusReporter, type MirrorStatus, type RepositoryVisibility } from './metrics/mirror-status.js';
 import { RepositoryUsage } from './metrics/repository-usage.js';
 import type { UsageRecorder } from './metrics/usage-recorder.js';
 import type { BlobDownloads } from './pull-through/blob-downloads.js';
@@ -35,7 +35,7 @@ export class Observability {
   readonly usage = new RepositoryUsage();
   readonly readiness: Readiness;
   readonly metrics: MirrorMetrics;
-  readonly status: () => MirrorStatus;
+  readonly status: (visible?: RepositoryVisibility) => MirrorStatus;
   private parts: WatchedParts | undefined;
 
   constructor(config: MirrorConfig, private readonly log: Logger) {

@@ -59,6 +59,12 @@ export function grantedByRules(user: string, key: string, action: AccessAction, 
   return !policy.rules || policy.rules.some((rule) => grants(rule, user, key, action));
 }
 
+/** Under rules, which repository keys `user` may pull (the status names only those); undefined without rules. */
+export function pullableBy(policy: AccessPolicy): ((user: string | undefined) => (key: string) => boolean) | undefined {
+  if (!policy.authentication || !policy.rules) return undefined;
+  return (user) => (key) => user !== undefined && grantedByRules(user, key, 'pull', policy);
+}
+
 function anonymousAllowed(action: AccessAction, policy: AccessPolicy): boolean {
   if (action === 'pull') return true;
   return action === 'push' && policy.allowAnonymousPush;

@@ -5,6 +5,7 @@
  */
 import type { Logger } from 'pino';
 import type { MirrorConfig } from '../config/mirror-config.js';
+import { parseDigest } from '../domain/digest.js';
 import type { ProxiedTarget, RepositoryTarget } from '../domain/target.js';
 import type { RegistryService } from '../pull-through/registry-service.js';
 import type { UpstreamRouter } from '../upstream/upstream-router.js';
@@ -60,7 +61,10 @@ export function createHostedServices({ config, stores, uploadPieces, router, gua
     metadata: stores.metadata, content: stores.content, graceMs: config.hosted.gc.graceSeconds * 1000, dryRun: options.dryRun === true,
     isHosted: (key) => router.targetOfKey(key).kind === 'hosted',
     expireUploads: (now) => uploads.expire(now),
-    onDeleted: (digest) => stores.budget.forget(digest),
+    onDeleted: (digest) => {
+      stores.budget.forget(digest);
+      stores.manifests.forget(parseDigest(digest));
+    },
   }).finally(() => stores.budget.refresh());
   const maintenance = new HostedMaintenance({
     collect, expireUploads: () => uploads.expire(), gcIntervalMs: config.hosted.gc.intervalSeconds * 1000, uploadExpiryMs: config.hosted.uploadExpirySeconds * 1000, log,

@@ -16,7 +16,8 @@ export interface StatusSources {
   tally(): CacheTally;
   rateLimits(): Array<RateLimitState & { upstream: string }>;
   topRepositories(): RepositoryUsageEntry[];
-  downloads(): Array<{ digest: string; bytesWritten: number; size?: number | undefined }>;
+  /** `via`: the repository key the download goes through. */
+  downloads(): Array<{ digest: string; bytesWritten: number; size?: number | undefined; via?: string }>;
   queued(): number;
   /** How cached blob bodies are sent (http/send-file.ts). */
   blobBodies: { method: 'sendfile' | 'copy'; reason: string | null };
@@ -37,8 +38,15 @@ export interface MirrorStatus {
   downloads: { inFlight: Array<{ digest: string; bytesWritten: number; size: number | null }>; queued: number };
 }
 
-export function statusReporter(sources: StatusSources, now: () => number = Date.now): () => MirrorStatus {
-  return function mirrorStatus(): MirrorStatus {
+/**
+ * Which repositories (metadata keys) the asking client may see named: under access rules, the
+ * ones it may pull (hosted/access-rules.ts), so the status does not name, or give the digests
+ * of, what the rules keep from it. Counts and totals are everyone's.
+ */
+export type RepositoryVisibility = (repositoryKey: string) => boolean;
+
+export function statusReporter(sources: StatusSources, now: () => number = Date.now): (visible?: RepositoryVisibility) => MirrorStatus {
+  return function mirrorStatus(visible: RepositoryVisibility = () => true): MirrorStatus {
     const at = now();
     const cache = sources.cache();
     const tally = sources.tally();
@@ -61,9 +69,11 @@ export function statusReporter(sources: StatusSources, now: () => number = Date.
         observedAt: state.observedAtMs === undefined ? null : new Date(state.observedAtMs).toISOString(),
         blockedForSeconds: state.blockedUntilMs === undefined ? 0 : Math.max(0, Math.ceil((state.blockedUntilMs - at) / 1000)),
       })),
-      topRepositories: sources.topRepositories(),
+      topRepositories: sources.topRepositories().filter((entry) => visible(entry.repository)),
       downloads: {
-        inFlight: sources.downloads().map((download) => ({ digest: download.digest, bytesWritten: download.bytesWritten, size: download.size ?? null })),
+        inFlight: sources.downloads()
+          .filter((download) => download.via === undefined || visible(download.via))
+          .map((download) => ({ digest: download.digest, bytesWritten: download.bytesWritten, size: download.size ?? null })),
         queued: sources.queued(),
       },
     };

@@ -70,8 +70,8 @@ export class BlobDownloads {
   }
 
   /** Downloads under way, for metrics and the status page. */
-  list(): Array<{ digest: string; bytesWritten: number; size: number | undefined }> {
-    return [...this.#active].map((download) => ({ digest: download.digest.value, bytesWritten: download.written, size: download.size }));
+  list(): Array<{ digest: string; bytesWritten: number; size: number | undefined; via: string }> {
+    return [...this.#active].map((download) => ({ digest: download.digest.value, bytesWritten: download.written, size: download.size, via: download.via }));
   }
 
   /** The download of `digest` under way in this process, if any. */

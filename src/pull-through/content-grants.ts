@@ -37,6 +37,13 @@ export interface ContentGrantsOptions {
   links: Pick<LinkStore, 'add' | 'has' | 'repositories'>;
   /** True when `digest` was pushed to a hosted repository (the blob index has it `retained`). */
   isHosted(digest: string): Promise<boolean>;
+  /**
+   * True while the metadata store records the manifest: a process's memory of manifests keeps
+   * one that garbage collection in another process (a worker, `registry-mirror gc`) removed.
+   */
+  isManifestRecorded(digest: string): Promise<boolean>;
+  /** The repository key a download of `digest` running in this process goes through, if one runs. */
+  fillingThrough(digest: Digest): string | undefined;
   /** The rules' pull grant on a repository's metadata key (hosted/access-rules.ts grantedByRules). */
   mayPull(user: string, key: string): boolean;
   /** The upstream of `target`, asked with the mirror's credentials (upstream-registry.ts probe); offline: 'missing'. */
@@ -109,11 +116,25 @@ export class ContentGrants {
    * may be linked.
    */
   async settle(user: string, target: ProxiedTarget, content: Content, answer: AnswerSource): Promise<void> {
-    if (answer.origin === 'cache') {
-      await this.check(user, target, content);
-      return;
-    }
-    const via = answer.via ?? repositoryKey(target);
+    if (answer.origin !== 'cache') return this.#settleFetched(user, target, content, answer.via ?? repositoryKey(target));
+    const check = await this.check(user, target, content);
+    // Held, linked nowhere and not hosted: imported, unless it is a manifest garbage collection removed.
+    if (check === 'unlinked' && content.kind === 'manifest' && !(await this.#options.isManifestRecorded(content.digest.value))) throw notFound(target, content);
+  }
+
+  /**
+   * After an 'unlinked' check of a HEAD: the size came from an upstream HEAD through the
+   * requested name, from content held without links, or from a download under way, which may be
+   * going through another repository (its link comes only once it is verified).
+   */
+  async settleSize(user: string, target: ProxiedTarget, content: Content): Promise<void> {
+    const via = this.#options.fillingThrough(content.digest);
+    if (via !== undefined) return this.#settleFetched(user, target, content, via);
+    await this.check(user, target, content);
+  }
+
+  /** Bytes on their way from the upstream through `via`: the requested repository's, the user's, or confirmed. */
+  async #settleFetched(user: string, target: ProxiedTarget, content: Content, via: string): Promise<void> {
     if (via === repositoryKey(target) || this.#options.mayPull(user, via)) return;
     await this.#confirm(target, content);
   }

@@ -29,8 +29,7 @@ export class GrantedRegistry implements RegistryService {
     const content: Content = { kind: 'blob', digest };
     const check = await this.grants.check(this.user, target, content);
     const size = await this.inner.blobSize(target, digest, options);
-    // The upstream answered for this repository, unless the blob turned up here meanwhile.
-    if (check === 'unlinked') await this.grants.check(this.user, target, content);
+    if (check === 'unlinked') await this.grants.settleSize(this.user, target, content);
     return size;
   }
 

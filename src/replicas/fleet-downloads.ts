@@ -99,8 +99,8 @@ export class FleetBlobDownloads extends BlobDownloads {
     this.#outages = options.levels.map((level) => new OutageNotice(`blob downloads (${level.name})`, 'downloading without that coordination', options.log));
   }
 
-  override list(): Array<{ digest: string; bytesWritten: number; size: number | undefined }> {
-    const peers = [...this.#peerFills.values()].map(({ download }) => ({ digest: download.digest.value, bytesWritten: download.written, size: download.size }));
+  override list(): Array<{ digest: string; bytesWritten: number; size: number | undefined; via: string }> {
+    const peers = [...this.#peerFills.values()].map(({ download }) => ({ digest: download.digest.value, bytesWritten: download.written, size: download.size, via: download.via }));
     return [...super.list(), ...peers];
   }
 

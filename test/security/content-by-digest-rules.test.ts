@@ -9,6 +9,7 @@
  * upstream fill through it would.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { parseDigest } from '../../src/domain/digest.js';
 import { basicAuth, sha256, waitFor, type TestResponse } from '../helpers/http.js';
 import { makeImage, pushImage, seededBytes } from '../helpers/test-images.js';
 import { call, errorCodes, pushBlob, pushImageTo, startHosted, type HostedSetup } from '../hosted/hosted-fixture.js';
@@ -81,11 +82,23 @@ describe('content by digest under a proxied name, with access rules', () => {
     await waitFor(() => bed.upstream.count({ method: 'GET', pathIncludes: `/v2/acme/private/blobs/${digest}` }) === 1, 5_000, 'the fill through acme/private to start');
     bed.upstream.resetCounts();
     expectUnknown(await call(bed.url(`/v2/library/alpine/blobs/${digest}`), { headers: as('bob') }), 'BLOB_UNKNOWN', acmeLater.subarray(0, 1000));
-    expect(bed.upstream.count({ method: 'HEAD', pathIncludes: `/v2/library/alpine/blobs/${digest}` })).toBe(1);
+    const byHead = await call(bed.url(`/v2/library/alpine/blobs/${digest}`), { method: 'HEAD', headers: as('bob') });
+    expect([byHead.status, byHead.headers['content-length']], 'HEAD tells neither that it exists nor its size').toEqual([404, undefined]);
+    expect(bed.upstream.count({ method: 'HEAD', pathIncludes: `/v2/library/alpine/blobs/${digest}` })).toBeGreaterThanOrEqual(1);
     expect(bed.upstream.count({ method: 'GET' }), 'bob joined the running fill: no second GET').toBe(0);
+    const inFlight = async (user: keyof typeof USERS) => (JSON.parse((await call(bed.url('/api/status'), { headers: as(user) })).body.toString()) as { downloads: { inFlight: Array<{ digest: string }> } }).downloads.inFlight.map((entry) => entry.digest);
+    expect(await inFlight('dave'), 'the status page shows the download to a user who may pull its repository').toContain(digest);
+    expect(await inFlight('bob'), 'and not to one who may not').not.toContain(digest);
     const dave = await daves;
     expect(dave.status).toBe(200);
     expect(dave.body.equals(acmeLater)).toBe(true);
+  });
+
+  it('the status page lists among the top repositories only those the user may pull', async () => {
+    const top = async (user: keyof typeof USERS) => (JSON.parse((await call(bed.url('/api/status'), { headers: as(user) })).body.toString()) as { topRepositories: Array<{ repository: string }> }).topRepositories.map((entry) => entry.repository);
+    await waitFor(async () => (await top('carol')).includes('docker.io/acme/private'), 5_000, 'acme/private among the top repositories');
+    expect(await top('dave')).toContain('docker.io/acme/private');
+    expect(await top('bob')).not.toContain('docker.io/acme/private');
   });
 
   it('a layer the requested repository serves upstream too: served from the cache after one upstream HEAD, then with no upstream request', async () => {
@@ -149,5 +162,45 @@ describe('content by digest under a proxied name, with access rules, offline', (
     expect(carols.status).toBe(200);
     expect(carols.body.equals(secret)).toBe(true);
     expect(bed.upstream.count()).toBe(0);
+  });
+});
+
+describe('content by digest under a proxied name, with access rules, after garbage collection', () => {
+  let gcBed: HostedSetup;
+  beforeAll(async () => {
+    gcBed = await startHosted({ users: USERS, config: { hosted: { repositories: ['team/**'], allowAnonymousPush: false, gc: { graceSeconds: 0 } }, auth: { access: ACCESS } } });
+  });
+  afterAll(async () => gcBed?.close());
+
+  function expectUnknown(response: TestResponse, code: string, secretBytes: Buffer): void {
+    expect(response.status).toBe(404);
+    expect(errorCodes(response)).toEqual([code]);
+    expect(response.body.includes(secretBytes)).toBe(false);
+  }
+
+  it('a hosted manifest deleted and garbage-collected is not served under a proxied name from the memory of manifests', async () => {
+    const image = makeImage({ layers: [1500], seed: 'collected secret image' });
+    await pushImageTo(gcBed.url(''), 'team/collected', 'v1', image, as('alice'));
+    const path = `/v2/library/alpine/manifests/${image.manifest.digest}`;
+    const accept = { accept: image.manifest.mediaType };
+    expectUnknown(await call(gcBed.url(path), { headers: { ...as('bob'), ...accept } }), 'MANIFEST_UNKNOWN', image.manifest.bytes);
+    expect((await call(gcBed.url(`/v2/team/collected/manifests/${image.manifest.digest}`), { method: 'DELETE', headers: as('alice') })).status).toBe(202);
+    const report = await gcBed.mirror.mirror.hosted.collect();
+    expect(report.blobsDeleted).toBeGreaterThan(0);
+    for (const user of ['bob', 'carol'] as const) expectUnknown(await call(gcBed.url(path), { headers: { ...as(user), ...accept } }), 'MANIFEST_UNKNOWN', image.manifest.bytes);
+  });
+
+  it('the same when another process collected it (a worker, `registry-mirror gc`): this one still remembers the manifest', async () => {
+    const image = makeImage({ layers: [1600], seed: 'collected elsewhere' });
+    await pushImageTo(gcBed.url(''), 'team/elsewhere', 'v1', image, as('alice'));
+    const path = `/v2/library/alpine/manifests/${image.manifest.digest}`;
+    const accept = { accept: image.manifest.mediaType };
+    expect((await call(gcBed.url(`/v2/team/elsewhere/manifests/${image.manifest.digest}`), { method: 'DELETE', headers: as('alice') })).status).toBe(202);
+    // What another process's sweep removes (garbage-collect.ts sweepOne), leaving this process's memory of manifests alone.
+    const { metadata, content } = gcBed.mirror.mirror;
+    await metadata.manifests.delete(image.manifest.digest);
+    await metadata.blobs.delete(image.manifest.digest);
+    await content.delete(parseDigest(image.manifest.digest));
+    for (const user of ['bob', 'carol'] as const) expectUnknown(await call(gcBed.url(path), { headers: { ...as(user), ...accept } }), 'MANIFEST_UNKNOWN', image.manifest.bytes);
   });
 });

@@ -5,18 +5,20 @@
 import type { Hono } from 'hono';
 import type { ReadinessReport } from '../../health/readiness.js';
 import type { MirrorMetrics } from '../../metrics/mirror-metrics.js';
-import type { MirrorStatus } from '../../metrics/mirror-status.js';
+import type { MirrorStatus, RepositoryVisibility } from '../../metrics/mirror-status.js';
 import { STATUS_PAGE_CSP, STATUS_PAGE_HTML } from '../status-page.js';
 
 export interface OperationsDependencies {
   metrics: MirrorMetrics;
   readiness: { check(): Promise<ReadinessReport> };
-  status: () => MirrorStatus;
+  status: (visible?: RepositoryVisibility) => MirrorStatus;
+  /** Under access rules: the repositories a client may see named in the status (the ones it may pull). */
+  visibleTo?: (user: string | undefined) => RepositoryVisibility;
 }
 
 const NO_STORE = { 'Cache-Control': 'no-store' };
 
-export function mountOperations(app: Hono, { metrics, readiness, status }: OperationsDependencies): void {
+export function mountOperations(app: Hono, { metrics, readiness, status, visibleTo }: OperationsDependencies): void {
   app.get('/metrics', async function metricsRoute(c) {
     return c.body(await metrics.render(), 200, { ...NO_STORE, 'Content-Type': metrics.contentType });
   });
@@ -27,7 +29,7 @@ export function mountOperations(app: Hono, { metrics, readiness, status }: Opera
   });
 
   app.get('/api/status', function apiStatus(c) {
-    return c.json(status(), 200, NO_STORE);
+    return c.json(status(visibleTo?.(c.get('clientUser'))), 200, NO_STORE);
   });
 
   app.get('/', function statusPage(c) {
