@@ -23,6 +23,13 @@ const ACCESS = [
 ];
 const as = (user: keyof typeof USERS) => ({ authorization: basicAuth(user, USERS[user]) });
 
+/** A 404 with `code`, whose body does not carry the content refused. */
+function expectUnknown(response: TestResponse, code: string, secretBytes?: Buffer): void {
+  expect(response.status).toBe(404);
+  expect(errorCodes(response)).toEqual([code]);
+  if (secretBytes) expect(response.body.includes(secretBytes)).toBe(false);
+}
+
 describe('content by digest under a proxied name, with access rules', () => {
   let bed: HostedSetup;
   const secret = seededBytes(4000, 'hosted secret layer');
@@ -48,12 +55,6 @@ describe('content by digest under a proxied name, with access rules', () => {
   beforeEach(() => {
     for (const target of ['all', 'blob', 'manifest'] as const) bed.upstream.setFault(target, null);
   });
-
-  function expectUnknown(response: TestResponse, code: string, secretBytes?: Buffer): void {
-    expect(response.status).toBe(404);
-    expect(errorCodes(response)).toEqual([code]);
-    if (secretBytes) expect(response.body.includes(secretBytes)).toBe(false);
-  }
 
   it('a blob pushed to a hosted repository the user may not pull: 404 under every spelling of a proxied name, and HEAD too', async () => {
     expect((await call(bed.url(`/v2/team/secret/blobs/${secretDigest}`), { headers: as('bob') })).status).toBe(403);
@@ -171,12 +172,6 @@ describe('content by digest under a proxied name, with access rules, after garba
     gcBed = await startHosted({ users: USERS, config: { hosted: { repositories: ['team/**'], allowAnonymousPush: false, gc: { graceSeconds: 0 } }, auth: { access: ACCESS } } });
   });
   afterAll(async () => gcBed?.close());
-
-  function expectUnknown(response: TestResponse, code: string, secretBytes: Buffer): void {
-    expect(response.status).toBe(404);
-    expect(errorCodes(response)).toEqual([code]);
-    expect(response.body.includes(secretBytes)).toBe(false);
-  }
 
   it('a hosted manifest deleted and garbage-collected is not served under a proxied name from the memory of manifests', async () => {
     const image = makeImage({ layers: [1500], seed: 'collected secret image' });
