@@ -181,9 +181,22 @@ class IndexScanner {
   }
 }
 
+/**
+ * A descriptor with a digest, whose media type and annotations, where present, are strings
+ * (image-spec "Descriptor"): the import names images by the ref.name annotation and routes them
+ * by the media type, so anything else there would reach it as a name or type that is not text.
+ */
 function checkDescriptor(entry: unknown, position: number): Descriptor {
   if (entry === null || typeof entry !== 'object' || typeof (entry as { digest?: unknown }).digest !== 'string') {
     throw invalid(`manifests[${position}] is not a descriptor with a digest`);
+  }
+  const { mediaType, annotations } = entry as { mediaType?: unknown; annotations?: unknown };
+  if (mediaType !== undefined && typeof mediaType !== 'string') throw invalid(`manifests[${position}].mediaType: expected a string, got ${JSON.stringify(mediaType)}`);
+  if (annotations !== undefined) {
+    if (annotations === null || typeof annotations !== 'object' || Array.isArray(annotations)) throw invalid(`manifests[${position}].annotations: expected an object`);
+    for (const [key, value] of Object.entries(annotations)) {
+      if (typeof value !== 'string') throw invalid(`manifests[${position}].annotations[${JSON.stringify(key).slice(0, 200)}]: expected a string, got ${JSON.stringify(value)?.slice(0, 40)}`);
+    }
   }
   return entry as Descriptor;
 }

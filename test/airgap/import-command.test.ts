@@ -55,6 +55,9 @@ async function craft(): Promise<Record<string, string>> {
   await writeLayoutArchive(file('index-not-json.tar'), Buffer.from('{"manifests": [ {"digest": "sha256:'), blobsOf([image]));
   await writeLayoutArchive(file('index-bad-entry.tar'), Buffer.from('{"manifests":[{"digest":"sha256:abc","size":"x"},7]}'), []);
   await writeLayoutArchive(file('no-index.tar'), undefined, blobsOf([image]));
+  const entry = JSON.parse(indexJsonOf([{ image, refName: 'docker.io/library/app:1' }]).toString()).manifests[0];
+  await writeLayoutArchive(file('ref-name-number.tar'), Buffer.from(JSON.stringify({ schemaVersion: 2, manifests: [{ ...entry, annotations: { 'org.opencontainers.image.ref.name': 5 } }] })), blobsOf([image]));
+  await writeLayoutArchive(file('media-type-number.tar'), Buffer.from(JSON.stringify({ schemaVersion: 2, manifests: [{ ...entry, mediaType: 5 }] })), blobsOf([image]));
   await mkdir(file('a-directory'), { recursive: true });
   return {
     'not a tar at all': file('random.tar'),
@@ -63,6 +66,8 @@ async function craft(): Promise<Record<string, string>> {
     'an index.json that is not JSON': file('index-not-json.tar'),
     'an index.json whose entry is not a descriptor': file('index-bad-entry.tar'),
     'no index.json': file('no-index.tar'),
+    'an index.json entry whose ref.name annotation is a number': file('ref-name-number.tar'),
+    'an index.json entry whose mediaType is a number': file('media-type-number.tar'),
     'a file that does not exist': file('nothing-here.tar'),
     'a directory': file('a-directory'),
   };
@@ -78,6 +83,8 @@ describe('registry-mirror import', () => {
       const lines = outcome.stderr.trim().split('\n');
       expect(lines, `${what}: ${outcome.stderr}`).toHaveLength(1);
       expect(lines[0], what).toMatch(/^(registry-mirror: import: |error: )\S/);
+      if (what.includes('ref.name')) expect(lines[0], what).toMatch(/manifests\[0\]\.annotations\["org\.opencontainers\.image\.ref\.name"\]: expected a string/);
+      if (what.includes('mediaType is')) expect(lines[0], what).toMatch(/manifests\[0\]\.mediaType: expected a string/);
     }
   }, 180_000);
 
