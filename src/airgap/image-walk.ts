@@ -69,6 +69,9 @@ export async function walkImage(top: StoredManifest, source: ManifestSource, fil
   const contents: ImageContents = { manifests: [], blobs: [], platforms: [], missing: [] };
   const seenBlobs = new Set<string>();
   const seenManifests = new Set<string>();
+  // Children asked for once each: an index may list one child many times, and reading a child
+  // (from an archive, the cache, an upstream) costs far more than this set.
+  const askedChildren = new Set<string>();
   const visit = async (manifest: StoredManifest): Promise<void> => {
     if (seenManifests.has(manifest.digest)) return;
     seenManifests.add(manifest.digest);
@@ -80,6 +83,8 @@ export async function walkImage(top: StoredManifest, source: ManifestSource, fil
       contents.blobs.push(blob);
     }
     for (const child of parsed.children.filter((entry) => platformMatches(filter, entry.platform))) {
+      if (askedChildren.has(child.digest)) continue;
+      askedChildren.add(child.digest);
       const childManifest = await source(child);
       if (!childManifest) {
         contents.missing.push(child);
