@@ -72,10 +72,16 @@ export class ArchiveManifests {
     this.smallStored.bytes += bytes.byteLength;
   }
 
-  /** A manifest that went to the content store because memory ran short (or was there already). */
+  /**
+   * A manifest that went to the content store because memory ran short (or was there already).
+   * Its stored size, not the descriptor's claim, decides whether it is read: any blob of the
+   * archive can be named as a manifest, and reading a large one whole would hold it in memory.
+   */
   private async spilled(descriptor: Descriptor): Promise<Buffer | undefined> {
     if (!this.archive.stored.has(descriptor.digest) || descriptor.size > MAX_MANIFEST_BYTES) return undefined;
     const digest = parseDigest(descriptor.digest);
+    const stored = await this.targets.content.stat(digest);
+    if (stored && stored.size > MAX_MANIFEST_BYTES) throw new ManifestInvalidError(`manifest ${digest.value} is ${stored.size} bytes, more than the ${MAX_MANIFEST_BYTES} a manifest may have`);
     const bytes = await this.targets.content.read(digest);
     return bytes && digestOf(bytes, digest.algorithm).value === digest.value ? bytes : undefined;
   }

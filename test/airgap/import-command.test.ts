@@ -10,7 +10,7 @@ import { gzipSync } from 'node:zlib';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeImage } from '../helpers/test-images.js';
+import { blobOf, makeImage } from '../helpers/test-images.js';
 import { tempDir } from './airgap-fixture.js';
 import { blobsOf, indexJsonOf, writeLayoutArchive } from './crafted-archives.js';
 
@@ -87,6 +87,15 @@ describe('registry-mirror import', () => {
       if (what.includes('mediaType is')) expect(lines[0], what).toMatch(/manifests\[0\]\.mediaType: expected a string/);
     }
   }, 180_000);
+
+  it('a stored blob an index entry names as a manifest, under a size claim it does not have, is refused by its real size, not read whole', async () => {
+    const big = blobOf(Buffer.alloc(5 * 1024 * 1024), 'application/vnd.oci.image.manifest.v1+json');
+    const index = { schemaVersion: 2, manifests: [{ mediaType: big.mediaType, digest: big.digest, size: 10, annotations: { 'org.opencontainers.image.ref.name': 'docker.io/library/spill:1' } }] };
+    await writeLayoutArchive(file('spill.tar'), Buffer.from(JSON.stringify(index)), [big]);
+    const outcome = await cli(['import', '--config', config, file('spill.tar')]);
+    expect(outcome.code).toBe(1);
+    expect(outcome.stdout).toMatch(/docker\.io\/library\/spill:1\s+FAILED\s+.*5242880 bytes, more than the 4194304 a manifest may have/);
+  }, 60_000);
 
   it('re-points a tag the cache has only with --retag, and says so in its help', async () => {
     await writeLayoutArchive(file('first.tar'), indexJsonOf([{ image, refName: 'docker.io/library/tagged:1' }]), blobsOf([image]));
