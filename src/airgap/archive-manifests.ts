@@ -41,12 +41,17 @@ export class ArchiveManifests {
     await this.targets.manifests.write(digest, manifest.bytes, manifest.mediaType);
   }
 
-  /** Blobs of `descriptors` that are neither in the cache nor verified in memory. */
-  async absentBlobs(descriptors: Descriptor[]): Promise<string[]> {
-    const absent: string[] = [];
+  /**
+   * Blobs of `descriptors` that are neither in the cache nor verified in memory: `missing` were
+   * never stored (or were corrupt), `evicted` were stored from this archive and are gone again,
+   * taken by the cache budget for the blobs that came after them.
+   */
+  async absentBlobs(descriptors: Descriptor[]): Promise<{ missing: string[]; evicted: string[] }> {
+    const absent = { missing: [] as string[], evicted: [] as string[] };
     for (const descriptor of descriptors) {
-      if (this.archive.stored.has(descriptor.digest) || this.archive.small.has(descriptor.digest)) continue;
-      if ((await this.targets.content.stat(parseDigest(descriptor.digest))) === undefined) absent.push(descriptor.digest);
+      if (this.archive.small.has(descriptor.digest)) continue;
+      if ((await this.targets.content.stat(parseDigest(descriptor.digest))) !== undefined) continue;
+      (this.archive.stored.has(descriptor.digest) ? absent.evicted : absent.missing).push(descriptor.digest);
     }
     return absent;
   }

@@ -153,7 +153,8 @@ class ImageImports {
     const absent = await this.manifests.absentBlobs(contents.blobs);
     await this.manifests.storeSmallBlobs(contents.blobs);
     for (const manifest of contents.manifests) await this.manifests.store(manifest);
-    if (absent.length > 0) throw new ManifestInvalidError(`blobs missing or corrupt: ${absent.join(', ')}; tag not restored`);
+    if (absent.missing.length > 0) throw new ManifestInvalidError(`blobs missing or corrupt: ${absent.missing.join(', ')}; tag not restored`);
+    if (absent.evicted.length > 0) throw new ManifestInvalidError(`blobs evicted by the cache budget during the import: ${absent.evicted.join(', ')}; tag not restored (raise cache.maxBytes above the images' size)`);
     return { digest: top.digest, mediaType: top.mediaType, size: top.bytes.byteLength };
   }
 }

@@ -97,6 +97,16 @@ describe('registry-mirror import', () => {
     expect(outcome.stdout).toMatch(/docker\.io\/library\/spill:1\s+FAILED\s+.*5242880 bytes, more than the 4194304 a manifest may have/);
   }, 60_000);
 
+  it('an image whose blobs the cache budget evicted during the import gets no tag, and the failure names cache.maxBytes', async () => {
+    const small = path.join(work.dir, 'small.config.json');
+    await writeFile(small, JSON.stringify({ log: { level: 'warn' }, cache: { dir: path.join(work.dir, 'small-cache'), maxBytes: 200_000 }, upstreams: { 'docker.io': { url: 'http://127.0.0.1:9' } } }));
+    const budget = makeImage({ layers: [90_000, 90_000, 90_000, 90_000], seed: 'over-budget' });
+    await writeLayoutArchive(file('budget.tar'), indexJsonOf([{ image: budget, refName: 'docker.io/library/budget:1' }]), blobsOf([budget]));
+    const outcome = await cli(['import', '--config', small, file('budget.tar')]);
+    expect(outcome.code, outcome.stdout).toBe(1);
+    expect(outcome.stdout).toMatch(/docker\.io\/library\/budget:1\s+FAILED\s+.*evicted .*cache\.maxBytes/);
+  }, 60_000);
+
   it('re-points a tag the cache has only with --retag, and says so in its help', async () => {
     await writeLayoutArchive(file('first.tar'), indexJsonOf([{ image, refName: 'docker.io/library/tagged:1' }]), blobsOf([image]));
     await writeLayoutArchive(file('second.tar'), indexJsonOf([{ image: other, refName: 'docker.io/library/tagged:1' }]), blobsOf([other]));
