@@ -13,7 +13,7 @@
  *   - entries other than oci-layout, index.json and blobs/<alg>/<hex> are skipped, so no entry
  *     name ever becomes a path.
  */
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -57,7 +57,20 @@ export interface ReadTargets {
 
 export async function readOciArchive(input: Readable, targets: ReadTargets): Promise<ArchiveContents> {
   const spool = await mkdtemp(path.join(tmpdir(), 'registry-mirror-import-'));
-  const close = () => rm(spool, { recursive: true, force: true });
+  // SIGINT or SIGTERM ends the process without unwinding, and nothing sweeps the spool, which
+  // is outside the cache (often a tmpfs), afterwards: removed first, then the signal does what
+  // it would have done.
+  const onSignal = (signal: NodeJS.Signals) => {
+    rmSync(spool, { recursive: true, force: true });
+    process.kill(process.pid, signal);
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  const close = async () => {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    await rm(spool, { recursive: true, force: true });
+  };
   const contents: ArchiveContents = { index: undefined, layoutSeen: false, small: new Map(), stored: new Set(), storedBytes: 0, present: new Set(), failures: [], close };
   try {
     await readTar(input, contents, targets, spool);

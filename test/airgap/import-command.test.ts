@@ -3,13 +3,14 @@
  * a malformed archive or a bad file ends in one line on stderr and exit status 1, never a stack
  * trace; a tag the cache has is re-pointed only with `--retag`, which `import --help` documents.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { writeFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { waitFor } from '../helpers/http.js';
 import { blobOf, makeImage } from '../helpers/test-images.js';
 import { tempDir } from './airgap-fixture.js';
 import { blobsOf, indexJsonOf, writeLayoutArchive } from './crafted-archives.js';
@@ -105,6 +106,20 @@ describe('registry-mirror import', () => {
     const outcome = await cli(['import', '--config', small, file('budget.tar')]);
     expect(outcome.code, outcome.stdout).toBe(1);
     expect(outcome.stdout).toMatch(/docker\.io\/library\/budget:1\s+FAILED\s+.*evicted .*cache\.maxBytes/);
+  }, 60_000);
+
+  it('SIGTERM in the middle of an archive on stdin: the spool directory outside the cache is removed', async () => {
+    const spoolRoot = path.join(work.dir, 'spool-root');
+    await mkdir(spoolRoot, { recursive: true });
+    await writeLayoutArchive(file('to-cut.tar'), indexJsonOf([{ image, refName: 'docker.io/library/cut:1' }]), blobsOf([image]));
+    const child = spawn(process.execPath, ['--import', 'tsx', MAIN, 'import', '--config', config, '-'], { env: { ...process.env, TMPDIR: spoolRoot }, stdio: ['pipe', 'ignore', 'ignore'] });
+    const exited = new Promise<NodeJS.Signals | null>((resolve) => child.once('exit', (_code, signal) => resolve(signal)));
+    // The archive without its last blocks, and stdin left open: the import waits for the rest.
+    child.stdin.write(readFileSync(file('to-cut.tar')).subarray(0, 3_000));
+    await waitFor(() => readdirSync(spoolRoot).some((entry) => entry.startsWith('registry-mirror-import-')), 30_000, 'the spool directory');
+    child.kill('SIGTERM');
+    expect(await exited).toBe('SIGTERM');
+    expect(readdirSync(spoolRoot).filter((entry) => entry.startsWith('registry-mirror-import-'))).toEqual([]);
   }, 60_000);
 
   it('re-points a tag the cache has only with --retag, and says so in its help', async () => {
