@@ -26,10 +26,19 @@ export async function openTool(configFile: string | undefined, overrides: Partia
 }
 
 /** Renders rows as a left-aligned text table with a header line. */
-export function formatTable(headers: string[], rows: string[][]): string {
+export function formatTable(headers: string[], rawRows: string[][]): string {
+  const rows = rawRows.map((row) => row.map(printable));
   const widths = headers.map((header, column) => Math.max(header.length, ...rows.map((row) => (row[column] ?? '').length)));
   const line = (cells: string[]) => cells.map((cell, column) => cell.padEnd(widths[column]!)).join('  ').trimEnd();
   return [line(headers), ...rows.map(line)].join('\n');
+}
+
+/** C0 and C1 control characters and DEL: in a cell they would drive the terminal. */
+const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f]/g;
+
+/** A cell's text with control characters written as `\uXXXX` (cells come from archives and upstreams). */
+function printable(cell: string): string {
+  return cell.replace(CONTROL_CHARACTERS, (character) => `\\u${character.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 export { UsageError } from './usage-error.js';
