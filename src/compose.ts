@@ -10,7 +10,7 @@ import type { MirrorConfig } from './config/mirror-config.js';
 import { LocalFlights, type Flights } from './coordination/flights.js';
 import type { Digest } from './domain/digest.js';
 import { CacheBudget, type ReconcileMode } from './eviction/cache-budget.js';
-import { grantedByRules, type AccessPolicy as AccessRules } from './hosted/access-rules.js';
+import { pullableBy, type AccessPolicy as AccessRules } from './hosted/access-rules.js';
 import { createHostedServices, type HostedServices } from './hosted/hosted-services.js';
 import { FILE_STORE_PIECES, OBJECT_STORE_PIECES, type PieceSize } from './hosted/upload-body.js';
 import { RepositoryPatterns } from './hosted/repository-patterns.js';
@@ -278,13 +278,14 @@ function createUpstreams(config: MirrorConfig, onResponse: ((info: UpstreamRespo
  * everything, so there is nothing to keep from anyone. Offline, no upstream can confirm a digest.
  */
 function createGrantedRegistries(access: AccessRules, pull: PullThrough, { metadata }: Stores): ((user: string) => RegistryService) | undefined {
-  if (!access.authentication || !access.rules) return undefined;
+  const pullable = pullableBy(access);
+  if (!pullable) return undefined;
   const grants = new ContentGrants({
     links: metadata.links, flights: pull.flights, deadlineMs: pull.requestDeadlineMs,
     isHosted: async (digest) => (await metadata.blobs.get(digest))?.retained === true,
     isManifestRecorded: async (digest) => (await metadata.manifests.get(digest)) !== undefined,
     fillingThrough: (digest) => pull.downloads.running(digest)?.via,
-    mayPull: (user, key) => grantedByRules(user, key, 'pull', access),
+    mayPull: (user, key) => pullable(user)(key),
     probe: async (target, object) => (pull.upstreams.offline ? 'missing' : pull.clients.get(target.upstream)?.probe(target.repository, object) ?? 'missing'),
   });
   return (user) => new GrantedRegistry(pull.registry, grants, user);
