@@ -19,7 +19,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { ensureMirrorBuilt } from '../interop/support/mirror.js';
 import { startBenchUpstreams, type BenchUpstreams } from './bench-upstreams.js';
 import { UpstreamMeter } from './upstream-meter.js';
-import { startMirrorNginxTarget, startMirrorTarget, startNginxTarget, startReferenceTarget, type Target, type TargetName } from './targets.js';
+import { startMirrorNginxTarget, startMirrorTarget, startNginxTarget, startNodeSendfileTarget, startReferenceTarget, type Target, type TargetName } from './targets.js';
 import { SCENARIOS, STANDALONE_SCENARIOS, type BenchContext, type BenchOptions, type BenchResult, type ScenarioName } from './context.js';
 import { describeMachine, versionOf } from './machine.js';
 import { formatTable, summaryRows } from './summary.js';
@@ -80,6 +80,7 @@ async function startTargets(root: string, env: BenchUpstreams, stops: Array<() =
   else emit({ bench: 'note', note: 'docker-registry is not installed: the reference columns are skipped' });
   if (versionOf('nginx', ['-v'])) {
     add(await startNginxTarget(join(root, 'nginx'), env.seedDir));
+    add(await startNodeSendfileTarget(join(root, 'node-sendfile'), env.seedDir));
     add(await startMirrorNginxTarget(join(root, 'mirror-nginx'), env));
   } else emit({ bench: 'note', note: 'nginx is not installed: the nginx ceiling, mirror+nginx and the ratios against nginx are skipped' });
   return targets;

@@ -39,7 +39,7 @@ function blobRows(find: Finder, num: Num): Row[] {
     ['30MiB', 'mb_per_s', 'MB/s', '>= 0.8x'],
     ['3MiB', 'req_per_s', 'req/s', '>= 0.6x'],
   ];
-  return rows.map(([blob, key, unit, target]) => {
+  return rows.flatMap(([blob, key, unit, target]) => {
     const ceiling = num(find('blob-throughput', 'nginx', { blob }), key);
     const cell = (name: string) => {
       const result = find('blob-throughput', name, { blob });
@@ -47,7 +47,11 @@ function blobRows(find: Finder, num: Num): Row[] {
       // The median of per-round ratios (scenarios/throughput.ts) when the run had rounds.
       return withRaw(num(result, `vs_nginx.${key}`) ?? ratio(value, ceiling), value, unit);
     };
-    return { what: `warm ${blob} blob, ${unit} vs nginx sendfile (median ${ceiling ?? 'n/a'} ${unit})`, mirror: cell('mirror'), mirrorNginx: cell('mirror+nginx'), reference: cell('reference'), target };
+    return [
+      { what: `warm ${blob} blob, ${unit} vs nginx sendfile (median ${ceiling ?? 'n/a'} ${unit})`, mirror: cell('mirror'), mirrorNginx: cell('mirror+nginx'), reference: cell('reference'), target },
+      // In the mirror's column: the most a server built on Node's HTTP module got on this machine.
+      { what: `  same, Node's http + the mirror's sendfile, no registry`, mirror: cell('node-sendfile'), mirrorNginx: '-', reference: '-', target: 'ceiling in Node' },
+    ];
   });
 }
 

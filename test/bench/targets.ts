@@ -7,10 +7,13 @@
  *   mirror+nginx  the mirror with accel.redirectPrefix behind nginx configured by
  *              deploy/nginx/registry-mirror.conf (nginx sends cached blobs with sendfile)
  *   direct     no server: the client pulls from hub itself (direct.ts), the peer of cold pulls
+ *   node-sendfile  Node's HTTP server with the mirror's sendfile path and nothing else
+ *              (node-sendfile-server.ts): the ceiling of a server built on Node's HTTP module
  * `reset()` makes a server cold: stop it by PID, wipe its cache, start it again (new port).
  */
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { LOG_LEVELS } from '../../src/config/schema.js';
 import { ProcessGroup, freeLoopbackPort, stopByPid, waitForHttp, type StartedProcess } from '../interop/support/processes.js';
 import { startMirror, type RunningMirror } from '../interop/support/mirror.js';
@@ -18,7 +21,7 @@ import { ACCEL_PREFIX, startNginxFront, type NginxFront } from '../interop/suppo
 import { HUB_PASSWORD, HUB_USER } from '../interop/support/token-server.js';
 import type { BenchUpstreams } from './bench-upstreams.js';
 
-export type TargetName = 'mirror' | 'mirror+nginx' | 'reference' | 'nginx' | 'direct';
+export type TargetName = 'mirror' | 'mirror+nginx' | 'reference' | 'nginx' | 'node-sendfile' | 'direct';
 
 export interface Target {
   readonly name: TargetName;
@@ -153,6 +156,18 @@ function referenceConfig(dataDir: string, port: number, remote: PlainRemote & { 
     http: { addr: `127.0.0.1:${port}`, headers: { 'X-Content-Type-Options': ['nosniff'] } },
     proxy: { remoteurl: remote.url, ...(remote.username ? { username: remote.username, password: remote.password } : {}) },
   }, null, 2);
+}
+
+/** Serves the seeded blob files like the nginx ceiling, with as many processes as it has workers. */
+export async function startNodeSendfileTarget(dir: string, seedDir: string, processCount = 2): Promise<Target> {
+  const processes = new ProcessGroup();
+  mkdirSync(dir, { recursive: true });
+  const port = await freeLoopbackPort();
+  const script = fileURLToPath(new URL('./node-sendfile-server.ts', import.meta.url));
+  const started = processes.start('node-sendfile', process.execPath, ['--import', 'tsx', script, String(port), seedDir, String(processCount)], join(dir, 'node-sendfile.log'));
+  const url = `http://127.0.0.1:${port}`;
+  await waitForHttp(`${url}/v2/`, started);
+  return { name: 'node-sendfile', url, pid: started.pid, reset: async () => undefined, stop: () => processes.stopAll() };
 }
 
 /** nginx serves only blobs by digest and `/v2/`; that is all the throughput scenario asks of it. */

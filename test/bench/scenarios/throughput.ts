@@ -1,11 +1,13 @@
 /**
  * Warm blob throughput (issue 8): wrk with 8 connections on the ~30 MiB and the ~3 MiB layer,
  * after the server has them cached, for the mirror (alone and behind nginx in accel mode), the
- * reference and nginx serving the same files with sendfile (the ceiling). Reports MB/s, req/s,
+ * reference, nginx serving the same files with sendfile (the ceiling), and Node's HTTP server
+ * sending them with the mirror's sendfile path and nothing else (node-sendfile-server.ts: the
+ * ceiling of a server built on Node). Reports MB/s, req/s,
  * latency and any upstream request made during the run (a warm cache makes none).
  *
- * The servers are measured in interleaved rounds (rounds.ts: nginx, mirror, mirror+nginx,
- * reference, then again) of `--duration / 2` seconds each. Every round yields a ratio against
+ * The servers are measured in interleaved rounds (rounds.ts: nginx, mirror, node-sendfile,
+ * mirror+nginx, reference, then again) of `--duration / 2` seconds each. Every round yields a ratio against
  * the nginx measurement just before it; a server's reported ratio is the median of its rounds'
  * ratios, and its reported rate the median of its rounds' rates.
  *
@@ -38,7 +40,7 @@ interface Round {
 export async function throughput(context: BenchContext): Promise<void> {
   const { app } = context.env;
   const blobs = { '30MiB': app.layers[1]!, '3MiB': app.layers[2]! };
-  const order = (['nginx', 'mirror', 'mirror+nginx', 'reference'] as const).flatMap((name) => context.targets.get(name) ?? []);
+  const order = (['nginx', 'mirror', 'node-sendfile', 'mirror+nginx', 'reference'] as const).flatMap((name) => context.targets.get(name) ?? []);
   const durationS = roundSeconds(context.options.durationS);
   for (const [label, blob] of Object.entries(blobs)) {
     const blobUrl = (target: Target) => `${target.url}/v2/${app.repo}/blobs/${blob.digest}`;
