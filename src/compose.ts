@@ -277,12 +277,13 @@ function createUpstreams(config: MirrorConfig, onResponse: ((info: UpstreamRespo
  * may pull (pull-through/content-grants.ts); without rules every authenticated user may pull
  * everything, so there is nothing to keep from anyone. Offline, no upstream can confirm a digest.
  */
-function createGrantedRegistries(access: AccessRules, pull: PullThrough, { metadata }: Stores): ((user: string) => RegistryService) | undefined {
+function createGrantedRegistries(access: AccessRules, pull: PullThrough, { metadata, content }: Stores): ((user: string) => RegistryService) | undefined {
   const pullable = pullableBy(access);
   if (!pullable) return undefined;
   const grants = new ContentGrants({
     links: metadata.links, flights: pull.flights, deadlineMs: pull.requestDeadlineMs,
-    isHosted: async (digest) => (await metadata.blobs.get(digest))?.retained === true,
+    indexed: (digest) => metadata.blobs.get(digest),
+    held: async (digest) => (await content.stat(digest)) !== undefined,
     isManifestRecorded: async (digest) => (await metadata.manifests.get(digest)) !== undefined,
     fillingThrough: (digest) => pull.downloads.running(digest)?.via,
     mayPull: (user, key) => pullable(user)(key),

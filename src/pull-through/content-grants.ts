@@ -14,9 +14,10 @@
  *     user may pull (they could read it there anyway);
  *   - it is linked to no repository at all: not held yet (it is then fetched through the
  *     requested name, and where the bytes came from is settled on the answer, `settle`), or
- *     held without a record of where from (`import` of an archive, caches older than links).
- *     Not hosted content, though (indexed `retained`): unlinked, it was deleted from the
- *     repositories it was pushed to and waits for garbage collection;
+ *     held and indexed without a record of where from (`import` of an archive, caches older
+ *     than links). Not hosted content, though (indexed `retained`): unlinked, it was deleted
+ *     from the repositories it was pushed to and waits for garbage collection; nor content held
+ *     but not indexed yet, which a push published a moment ago and is about to record;
  *   - otherwise the requested name's upstream confirms it serves the content there (a HEAD with
  *     the mirror's credentials, as a fill through that name would learn). The confirmation links
  *     the repository, so it is asked once; offline, nothing can confirm, and the answer is 404.
@@ -35,8 +36,13 @@ import type { BlobOrigin, ManifestOrigin } from './registry-service.js';
 
 export interface ContentGrantsOptions {
   links: Pick<LinkStore, 'add' | 'has' | 'repositories'>;
-  /** True when `digest` was pushed to a hosted repository (the blob index has it `retained`). */
-  isHosted(digest: string): Promise<boolean>;
+  /**
+   * The blob index's record of `digest` (blobs and manifests alike): `retained` when it was
+   * pushed to a hosted repository; none while not held, or held a moment before being recorded.
+   */
+  indexed(digest: string): Promise<{ retained: boolean } | undefined>;
+  /** True when the content store holds `digest`. */
+  held(digest: Digest): Promise<boolean>;
   /**
    * True while the metadata store records the manifest: a process's memory of manifests keeps
    * one that garbage collection in another process (a worker, `registry-mirror gc`) removed.
@@ -103,10 +109,22 @@ export class ContentGrants {
       return 'allowed';
     }
     const sources = await links.repositories(content.digest.value, MAX_SOURCES_PER_DIGEST);
-    if (sources.length === 0 && !(await this.#options.isHosted(content.digest.value))) return 'unlinked';
+    if (sources.length === 0 && (await this.#fromNowhere(content.digest))) return 'unlinked';
     if (sources.some((source) => mayPull(user, source))) return 'allowed';
     await this.#confirm(target, content);
     return 'allowed';
+  }
+
+  /**
+   * Linked nowhere, and either not held (whatever comes is fetched through the requested name and
+   * settled) or held and indexed as cached, not hosted: imported, or cached before links existed.
+   * Held but not indexed is content published a moment ago whose record and link are still on
+   * their way: a hosted push publishes the verified bytes, then indexes and links them (a fill
+   * links first, blob-download.ts). Where it came from is not known yet, so it is not 'unlinked'.
+   */
+  async #fromNowhere(digest: Digest): Promise<boolean> {
+    const record = await this.#options.indexed(digest.value);
+    return record ? !record.retained : !(await this.#options.held(digest));
   }
 
   /**
@@ -118,7 +136,7 @@ export class ContentGrants {
   async settle(user: string, target: ProxiedTarget, content: Content, answer: AnswerSource): Promise<void> {
     if (answer.origin !== 'cache') return this.#settleFetched(user, target, content, answer.via ?? repositoryKey(target));
     const check = await this.check(user, target, content);
-    // Held, linked nowhere and not hosted: imported, unless it is a manifest garbage collection removed.
+    // Held, linked nowhere and indexed as cached: imported, unless it is a manifest garbage collection removed.
     if (check === 'unlinked' && content.kind === 'manifest' && !(await this.#options.isManifestRecorded(content.digest.value))) throw notFound(target, content);
   }
 

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { parseDigest } from '../../src/domain/digest.js';
 import { basicAuth, sha256, waitFor, type TestResponse } from '../helpers/http.js';
 import { makeImage, pushImage, seededBytes } from '../helpers/test-images.js';
-import { call, errorCodes, pushBlob, pushImageTo, startHosted, type HostedSetup } from '../hosted/hosted-fixture.js';
+import { call, errorCodes, pushBlob, pushImageTo, putManifest, startHosted, type HostedSetup } from '../hosted/hosted-fixture.js';
 
 const USERS = { alice: 'alice-pw', bob: 'bob-pw', carol: 'carol-pw', dave: 'dave-pw' };
 const ACCESS = [
@@ -121,6 +121,75 @@ describe('content by digest under a proxied name, with access rules', () => {
     const digest = await pushBlob(bed.url(''), 'team/secret', deleted, as('alice'));
     expect((await call(bed.url(`/v2/team/secret/blobs/${digest}`), { method: 'DELETE', headers: as('alice') })).status).toBe(202);
     for (const user of ['bob', 'carol'] as const) expectUnknown(await call(bed.url(`/v2/library/alpine/blobs/${digest}`), { headers: as(user) }), 'BLOB_UNKNOWN', deleted);
+  });
+
+  /**
+   * A push publishes the verified bytes, then indexes them (retained) and links its repository.
+   * Held by `blobs.put` of the pushed digest, the push stays inside that moment, in which the
+   * content is held but recorded nowhere.
+   */
+  async function duringPush<T>(digest: string, push: () => Promise<unknown>, ask: () => Promise<T>): Promise<T> {
+    const blobs = bed.mirror.mirror.metadata.blobs;
+    const put = blobs.put.bind(blobs);
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let reached!: () => void;
+    const inWindow = new Promise<void>((resolve) => (reached = resolve));
+    let held = false;
+    blobs.put = async (...args: Parameters<typeof put>) => {
+      if (args[0] === digest && !held) {
+        held = true;
+        reached();
+        await released;
+      }
+      return put(...args);
+    };
+    const pushed = push();
+    try {
+      await inWindow;
+      return await ask();
+    } finally {
+      release();
+      blobs.put = put;
+      await pushed;
+    }
+  }
+
+  it('a blob a push has stored but not yet recorded (no index record, no link): 404 under a proxied name after asking its upstream', async () => {
+    const pushed = seededBytes(3500, 'blob in the middle of its push');
+    const digest = sha256(pushed);
+    bed.upstream.resetCounts();
+    const [got, head] = await duringPush(digest, () => pushBlob(bed.url(''), 'team/secret', pushed, as('alice')), async () => [
+      await call(bed.url(`/v2/library/alpine/blobs/${digest}`), { headers: as('bob') }),
+      await call(bed.url(`/v2/library/alpine/blobs/${digest}`), { method: 'HEAD', headers: as('bob') }),
+    ]);
+    expectUnknown(got!, 'BLOB_UNKNOWN', pushed);
+    expect([head!.status, head!.headers['content-length']], 'HEAD tells neither that it exists nor its size').toEqual([404, undefined]);
+    expect(bed.upstream.count({ method: 'HEAD', pathIncludes: `/v2/library/alpine/blobs/${digest}` })).toBeGreaterThanOrEqual(1);
+    expect(bed.upstream.count({ method: 'GET', pathIncludes: digest }), 'nothing fetched').toBe(0);
+  });
+
+  it('a manifest a push has stored but not yet recorded as hosted: 404 by digest under a proxied name', async () => {
+    const image = makeImage({ layers: [1200], seed: 'manifest in the middle of its push' });
+    for (const blob of [image.config, ...image.layers]) await pushBlob(bed.url(''), 'team/secret', blob.bytes, as('alice'));
+    const response = await duringPush(image.manifest.digest, () => putManifest(bed.url(''), 'team/secret', 'mid-push', image.manifest, as('alice')), () =>
+      call(bed.url(`/v2/library/alpine/manifests/${image.manifest.digest}`), { headers: { ...as('bob'), accept: image.manifest.mediaType } }));
+    expectUnknown(response, 'MANIFEST_UNKNOWN', image.manifest.bytes);
+  });
+
+  it('content held and indexed with no record of where from (as `import` leaves it): served under a proxied name, with no upstream request', async () => {
+    const imported = seededBytes(2800, 'imported layer');
+    const digest = parseDigest(sha256(imported));
+    const { content, metadata } = bed.mirror.mirror;
+    const writer = await content.writer({ sizeHint: imported.byteLength });
+    await writer.write(imported);
+    await writer.commit(digest, imported.byteLength);
+    await metadata.blobs.put(digest.value, imported.byteLength, { usedAt: Date.now() });
+    bed.upstream.resetCounts();
+    const response = await call(bed.url(`/v2/library/alpine/blobs/${digest.value}`), { headers: as('bob') });
+    expect(response.status).toBe(200);
+    expect(response.body.equals(imported)).toBe(true);
+    expect(bed.upstream.count()).toBe(0);
   });
 
   it('a user who may pull a repository the digest is linked to reads it under any proxied name they may pull, with no upstream request', async () => {
