@@ -3,13 +3,13 @@
  * after the server has them cached, for the mirror (alone and behind nginx in accel mode), the
  * reference, nginx serving the same files with sendfile (the ceiling), and Node's HTTP server
  * sending them with the mirror's sendfile path and nothing else (node-sendfile-server.ts: the
- * ceiling of a server built on Node). Reports MB/s, req/s,
- * latency and any upstream request made during the run (a warm cache makes none).
+ * ceiling of a server built on Node). Reports MB/s, req/s, latency and any upstream request made
+ * during the run (a warm cache makes none).
  *
  * The servers are measured in interleaved rounds (rounds.ts: nginx, mirror, node-sendfile,
- * mirror+nginx, reference, then again) of `--duration / 2` seconds each. Every round yields a ratio against
- * the nginx measurement just before it; a server's reported ratio is the median of its rounds'
- * ratios, and its reported rate the median of its rounds' rates.
+ * mirror+nginx, reference, then again) of `--duration / 2` seconds each. Every round yields a
+ * ratio against the nginx measurement just before it; a server's reported ratio is the median
+ * of its rounds' ratios, and its reported rate the median of its rounds' rates.
  *
  * Before its rounds every server gets `--warmup` seconds of the same load, unmeasured: what is
  * compared is a server's steady state. The mirror's per-request JavaScript is optimized by V8
