@@ -10,6 +10,7 @@
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { parseDigest } from '../../src/domain/digest.js';
+import { holdFirstCall } from '../helpers/hold-first-call.js';
 import { basicAuth, sha256, waitFor, type TestResponse } from '../helpers/http.js';
 import { makeImage, pushImage, seededBytes } from '../helpers/test-images.js';
 import { call, errorCodes, pushBlob, pushImageTo, putManifest, startHosted, type HostedSetup } from '../hosted/hosted-fixture.js';
@@ -129,28 +130,14 @@ describe('content by digest under a proxied name, with access rules', () => {
    * content is held but recorded nowhere.
    */
   async function duringPush<T>(digest: string, push: () => Promise<unknown>, ask: () => Promise<T>): Promise<T> {
-    const blobs = bed.mirror.mirror.metadata.blobs;
-    const put = blobs.put.bind(blobs);
-    let release!: () => void;
-    const released = new Promise<void>((resolve) => (release = resolve));
-    let reached!: () => void;
-    const inWindow = new Promise<void>((resolve) => (reached = resolve));
-    let held = false;
-    blobs.put = async (...args: Parameters<typeof put>) => {
-      if (args[0] === digest && !held) {
-        held = true;
-        reached();
-        await released;
-      }
-      return put(...args);
-    };
+    const held = holdFirstCall(bed.mirror.mirror.metadata.blobs, 'put', (indexed) => indexed === digest);
     const pushed = push();
     try {
-      await inWindow;
+      await held.reached;
       return await ask();
     } finally {
-      release();
-      blobs.put = put;
+      held.release();
+      held.restore();
       await pushed;
     }
   }

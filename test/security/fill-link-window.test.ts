@@ -11,6 +11,7 @@
 import { describe, expect, it } from 'vitest';
 import type { FakeRegistry } from '../helpers/fake-registry.js';
 import { fillThrough } from '../helpers/fill-through.js';
+import { holdFirstCall, type HeldCall } from '../helpers/hold-first-call.js';
 import { get, sha256 } from '../helpers/http.js';
 import { fillsSettled, type MirrorUnderTest } from '../helpers/mirror-under-test.js';
 import { makeImage, pushImage, type TestBlob } from '../helpers/test-images.js';
@@ -22,23 +23,8 @@ const PRIVATE = 'testuser/private';
 const start = useCredentialedMirror();
 
 /** Holds the first `links.add` for `digest` (the fill's) until the returned release is called; `reached` resolves when it is held. */
-function holdLink(under: MirrorUnderTest, digest: string): { reached: Promise<void>; release: () => void } {
-  const links = under.mirror.metadata.links;
-  const add = links.add.bind(links);
-  let release!: () => void;
-  const gate = new Promise<void>((resolve) => (release = resolve));
-  let reached!: () => void;
-  const held = new Promise<void>((resolve) => (reached = resolve));
-  let holding = true;
-  links.add = async (repository, linked) => {
-    if (linked === digest && holding) {
-      holding = false;
-      reached();
-      await gate;
-    }
-    return add(repository, linked);
-  };
-  return { reached: held, release };
+function holdLink(under: MirrorUnderTest, digest: string): HeldCall {
+  return holdFirstCall(under.mirror.metadata.links, 'add', (_repository, linked) => linked === digest);
 }
 
 /** A public image on the upstream, its repository's verdict known (one probe, for the manifest): a blob's own check then probes nothing and links nothing. */
