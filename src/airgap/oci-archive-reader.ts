@@ -13,8 +13,9 @@
  *   - entries other than oci-layout, index.json and blobs/<alg>/<hex> are skipped, so no entry
  *     name ever becomes a path.
  */
-import { createWriteStream, rmSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { createWriteStream, mkdirSync, rmSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
@@ -56,21 +57,33 @@ export interface ReadTargets {
 }
 
 export async function readOciArchive(input: Readable, targets: ReadTargets): Promise<ArchiveContents> {
-  const spool = await mkdtemp(path.join(tmpdir(), 'registry-mirror-import-'));
   // SIGINT or SIGTERM ends the process without unwinding, and nothing sweeps the spool, which
   // is outside the cache (often a tmpfs), afterwards: removed first, then the signal does what
-  // it would have done.
+  // it would have done. The handlers go in before the directory exists: with an awaited
+  // mkdtemp, a signal between the directory's creation and the handlers' installation left it
+  // behind (seen under load).
+  const spool = path.join(tmpdir(), `registry-mirror-import-${randomBytes(6).toString('hex')}`);
   const onSignal = (signal: NodeJS.Signals) => {
     rmSync(spool, { recursive: true, force: true });
     process.kill(process.pid, signal);
   };
+  const unhook = () => {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   const close = async () => {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    unhook();
     await rm(spool, { recursive: true, force: true });
   };
+  try {
+    // Private to this user, and never one that exists already, as mkdtemp makes it.
+    mkdirSync(spool, { mode: 0o700 });
+  } catch (error) {
+    unhook();
+    throw error;
+  }
   const contents: ArchiveContents = { index: undefined, layoutSeen: false, small: new Map(), stored: new Set(), storedBytes: 0, present: new Set(), failures: [], close };
   try {
     await readTar(input, contents, targets, spool);
