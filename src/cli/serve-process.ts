@@ -18,7 +18,7 @@ import { createLogger } from '../log.js';
 import type { WorkerIdentity } from '../replicas/worker-coordination.js';
 import { warmHttpClient } from '../upstream/warm-http-client.js';
 import { applyServingV8Flags } from './serving-v8-flags.js';
-import { announceListening, WORKER_READY_MESSAGE, workersSecret, WORKERS_SECRET_ENV, type ServeOptions } from './serve.js';
+import { announceListening, tellPrimaryReady, workersSecret, WORKERS_SECRET_ENV, type ServeOptions } from './serve.js';
 
 type FetchHandler = (request: Request, env: unknown) => Response | Promise<Response>;
 
@@ -58,7 +58,7 @@ export async function serveProcess(options: ServeOptions, isWorker: boolean): Pr
   });
   handle = mirror.app.fetch;
   resolveMirror(mirror);
-  if (isWorker) process.send?.(WORKER_READY_MESSAGE);
+  if (isWorker) tellPrimaryReady();
   // As distribution's proxy does at start: the first miss then asks for its token at once.
   if (!config.offline) void mirror.learnUpstreamChallenges().then((names) => log.debug({ upstreams: names }, 'learned the upstreams\' authentication challenges'));
   let stopping = false;

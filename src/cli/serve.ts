@@ -27,6 +27,15 @@ export const WORKERS_SECRET_ENV = 'MIRROR_WORKERS_SECRET';
 /** What a worker tells its primary once it serves: listening, and its cache open (serve-primary.ts). */
 export const WORKER_READY_MESSAGE = { kind: 'registry-mirror:worker-ready' } as const;
 
+/**
+ * Tells the primary this worker serves. A primary killed while the worker started makes the
+ * message fail (EPIPE, or the channel closed): not an error to throw, since the cluster module
+ * ends a worker whose channel closes, quietly.
+ */
+export function tellPrimaryReady(channel: Pick<NodeJS.Process, 'send'> = process): void {
+  channel.send?.(WORKER_READY_MESSAGE, undefined, {}, () => {});
+}
+
 export function isWorkerReady(message: unknown): boolean {
   return typeof message === 'object' && message !== null && (message as { kind?: unknown }).kind === WORKER_READY_MESSAGE.kind;
 }
