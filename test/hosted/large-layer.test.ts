@@ -52,7 +52,8 @@ function rssBytes(pid: number): number {
 describe('a 5 GiB layer', () => {
   it.runIf(process.platform === 'linux')('streams through a chunked-encoding PATCH with the server\'s memory bounded, and reads back past 4 GiB', async () => {
     workDir = await mkdtemp(path.join(tmpdir(), 'mirror-large-'));
-    server = await serveProcess(workDir, 'large', { cache: { dir: path.join(workDir, 'cache'), maxBytes: '1GiB' }, defaultUpstream: null, upstreams: {}, hosted: { allowAnonymousPush: true } });
+    server = await serveProcess(workDir, 'large', { cache: { dir: path.join(workDir, 'cache'), maxBytes: '1GiB' }, defaultUpstream: null, upstreams: {}, hosted: { allowAnonymousPush: true } }, { serveArgs: ['--workers', '1'] });
+    // One process, so this is the one that receives the layer (with workers, it is the primary).
     const pid = server.child.pid!;
     const digest = zerosDigest(SIZE);
     const location = header(await call(`${server.url}/v2/team/big/blobs/uploads/`, { method: 'POST' }), 'location')!;

@@ -1,7 +1,9 @@
 /**
  * `registry-mirror serve` as a real child process (from the sources through tsx, no build), for
  * tests that need a second process on the same cache or a kill -9: started with a config file,
- * found by its "listening" log line, stopped by its PID only.
+ * found by its "listening" log line, stopped by its process group: `serve` runs a worker per
+ * core by default, and a SIGKILL of the primary alone leaves the workers (which hold the
+ * connections and the upload files) to exit on their own, after kill() has resolved.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
@@ -18,7 +20,7 @@ export interface ServeProcess {
   logs: Array<Record<string, unknown>>;
   /** Lines of its stdout that are not log entries (what `--trace-gc` prints, say). */
   otherLines: string[];
-  /** SIGKILL, and resolves once it is gone. */
+  /** SIGKILL to the primary and its workers at once, and resolves once the primary is gone. */
   kill(): Promise<void>;
 }
 
@@ -36,7 +38,15 @@ export async function serveProcess(workDir: string, name: string, config: Record
   const configFile = path.join(workDir, `${name}.config.json`);
   await writeFile(configFile, JSON.stringify({ listen: { host: '127.0.0.1', port: 0 }, log: { level: 'warn' }, ...config }));
   const args = [...(options.nodeArgs ?? []), '--import', 'tsx', 'src/main.ts', 'serve', '--config', configFile, ...(options.serveArgs ?? [])];
-  const child = spawn(process.execPath, args, { cwd: PROJECT_ROOT, env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, args, { cwd: PROJECT_ROOT, env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'inherit'], detached: true });
+  const killAll = () => {
+    try {
+      process.kill(-child.pid!, 'SIGKILL');
+    } catch (error) {
+      // The group is gone already.
+      if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
+    }
+  };
   const logs: Array<Record<string, unknown>> = [];
   const otherLines: string[] = [];
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
@@ -53,13 +63,13 @@ export async function serveProcess(workDir: string, name: string, config: Record
       }
     });
   }).catch((error: unknown) => {
-    child.kill('SIGKILL');
+    killAll();
     throw error;
   });
   return {
     url, child, logs, otherLines,
     async kill() {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      if (child.exitCode === null && child.signalCode === null) killAll();
       await exited;
     },
   };
