@@ -14,17 +14,16 @@
  */
 import type { Readable } from 'node:stream';
 import { ManifestInvalidError } from '../domain/errors.js';
-import type { TagStore } from '../metadata/metadata-store.js';
 import type { UpstreamRouter } from '../upstream/upstream-router.js';
 import { ArchiveManifests, type ManifestTargets } from './archive-manifests.js';
 import { walkImage, type Descriptor } from './image-walk.js';
 import { countIndexEntries, indexEntries } from './index-json-entries.js';
-import { TagBatch } from './import-tags.js';
+import { TagBatch, type TagTargets } from './import-tags.js';
 import { REF_NAME_ANNOTATION } from './oci-archive-writer.js';
 import { readOciArchive, type ArchiveContents } from './oci-archive-reader.js';
 
 export interface ImportTargets extends ManifestTargets {
-  metadata: { tags: Pick<TagStore, 'get' | 'setMany'> };
+  metadata: TagTargets['metadata'];
   router: UpstreamRouter;
 }
 
@@ -155,7 +154,8 @@ class ImageImports {
     for (const manifest of contents.manifests) await this.manifests.store(manifest);
     if (absent.missing.length > 0) throw new ManifestInvalidError(`blobs missing or corrupt: ${absent.missing.join(', ')}; tag not restored`);
     if (absent.evicted.length > 0) throw new ManifestInvalidError(`blobs evicted by the cache budget during the import: ${absent.evicted.join(', ')}; tag not restored (raise cache.maxBytes above the images' size)`);
-    return { digest: top.digest, mediaType: top.mediaType, size: top.bytes.byteLength };
+    const digests = new Set([...contents.manifests.map((manifest) => manifest.digest), ...contents.blobs.map((blob) => blob.digest)]);
+    return { digest: top.digest, mediaType: top.mediaType, size: top.bytes.byteLength, contents: [...digests] };
   }
 }
 
@@ -163,4 +163,6 @@ interface ImageSummary {
   digest: string;
   mediaType: string;
   size: number;
+  /** Every manifest and blob of the image that is stored: what its repository is linked to. */
+  contents: readonly string[];
 }

@@ -8,8 +8,14 @@
  * under a proxied name once that name's upstream confirms the repository serves it, as an
  * upstream fill through it would.
  */
+import { createReadStream } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { importOciArchive } from '../../src/airgap/import-archive.js';
 import { parseDigest } from '../../src/domain/digest.js';
+import { blobsOf, indexJsonOf, writeLayoutArchive } from '../airgap/crafted-archives.js';
 import { holdFirstCall } from '../helpers/hold-first-call.js';
 import { basicAuth, sha256, waitFor, type TestResponse } from '../helpers/http.js';
 import { makeImage, pushImage, seededBytes } from '../helpers/test-images.js';
@@ -164,7 +170,7 @@ describe('content by digest under a proxied name, with access rules', () => {
     expectUnknown(response, 'MANIFEST_UNKNOWN', image.manifest.bytes);
   });
 
-  it('content held and indexed with no record of where from (as `import` leaves it): served under a proxied name, with no upstream request', async () => {
+  it('content held and indexed with no record of where from (as `import` leaves an image its archive names by digest only): served under a proxied name, with no upstream request', async () => {
     const imported = seededBytes(2800, 'imported layer');
     const digest = parseDigest(sha256(imported));
     const { content, metadata } = bed.mirror.mirror;
@@ -176,6 +182,32 @@ describe('content by digest under a proxied name, with access rules', () => {
     const response = await call(bed.url(`/v2/library/alpine/blobs/${digest.value}`), { headers: as('bob') });
     expect(response.status).toBe(200);
     expect(response.body.equals(imported)).toBe(true);
+    expect(bed.upstream.count()).toBe(0);
+  });
+
+  it('content imported under a repository name (`import` of an archive naming docker.io/acme/imported:1): linked to it, so 404 under a name the user may pull after asking its upstream; served to a user who may pull it', async () => {
+    const image = makeImage({ layers: [2200], seed: 'imported private image' });
+    const layer = image.layers[0]!;
+    const dir = await mkdtemp(path.join(tmpdir(), 'mirror-rules-import-'));
+    try {
+      const archive = path.join(dir, 'private.tar');
+      await writeLayoutArchive(archive, indexJsonOf([{ image, refName: 'docker.io/acme/imported:1' }]), blobsOf([image]));
+      const result = await importOciArchive(createReadStream(archive), bed.mirror.mirror);
+      expect([result.failedCount, result.tagsRestored]).toEqual([0, 1]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+    bed.upstream.resetCounts();
+    expectUnknown(await call(bed.url(`/v2/library/alpine/blobs/${layer.digest}`), { headers: as('bob') }), 'BLOB_UNKNOWN', layer.bytes);
+    expectUnknown(await call(bed.url(`/v2/library/alpine/manifests/${image.manifest.digest}`), { headers: { ...as('bob'), accept: image.manifest.mediaType } }), 'MANIFEST_UNKNOWN', image.manifest.bytes);
+    expect(bed.upstream.count({ method: 'HEAD', pathIncludes: `/v2/library/alpine/blobs/${layer.digest}` })).toBeGreaterThanOrEqual(1);
+    expect(bed.upstream.count({ method: 'GET' }), 'nothing fetched').toBe(0);
+    bed.upstream.resetCounts();
+    const daves = await call(bed.url(`/v2/acme/imported/blobs/${layer.digest}`), { headers: as('dave') });
+    expect(daves.status).toBe(200);
+    expect(daves.body.equals(layer.bytes)).toBe(true);
+    const byTag = await call(bed.url('/v2/acme/imported/manifests/1'), { headers: { ...as('dave'), accept: image.manifest.mediaType } });
+    expect([byTag.status, byTag.headers['docker-content-digest']]).toEqual([200, image.manifest.digest]);
     expect(bed.upstream.count()).toBe(0);
   });
 
