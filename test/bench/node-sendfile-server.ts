@@ -4,8 +4,9 @@
  * GET ends in, with the addon `npm ci` built) and nothing else: no routing, authentication,
  * registry lookup, logging or metrics. It serves the seeded blob files
  * (`<seedDir>/blobs/sha256/<hex>`) at `/v2/<name>/blobs/sha256:<hex>`, as the nginx ceiling
- * does, with as many processes as nginx has workers (`serve` runs one per core too). What the mirror loses against this server is its own per-request work; what this
- * server loses against nginx is Node's.
+ * does, with as many processes as nginx has workers (`serve` runs one per core too). What the
+ * mirror loses against this server is its own per-request work; what this server loses against
+ * nginx is Node's.
  *
  *   node --import tsx test/bench/node-sendfile-server.ts <port> <seedDir> <processes>
  */
