@@ -154,8 +154,9 @@ class ImageImports {
     for (const manifest of contents.manifests) await this.manifests.store(manifest);
     if (absent.missing.length > 0) throw new ManifestInvalidError(`blobs missing or corrupt: ${absent.missing.join(', ')}; tag not restored`);
     if (absent.evicted.length > 0) throw new ManifestInvalidError(`blobs evicted by the cache budget during the import: ${absent.evicted.join(', ')}; tag not restored (raise cache.maxBytes above the images' size)`);
-    const digests = new Set([...contents.manifests.map((manifest) => manifest.digest), ...contents.blobs.map((blob) => blob.digest)]);
-    return { digest: top.digest, mediaType: top.mediaType, size: top.bytes.byteLength, contents: [...digests] };
+    // walkImage lists each manifest and blob once.
+    const stored = [...contents.manifests.map((manifest) => manifest.digest), ...contents.blobs.map((blob) => blob.digest)];
+    return { digest: top.digest, mediaType: top.mediaType, size: top.bytes.byteLength, contents: stored };
   }
 }
 

@@ -32,8 +32,8 @@ export const WORKER_READY_MESSAGE = { kind: 'registry-mirror:worker-ready' } as 
  * message fail (EPIPE, or the channel closed): not an error to throw, since the cluster module
  * ends a worker whose channel closes, quietly.
  */
-export function tellPrimaryReady(channel: Pick<NodeJS.Process, 'send'> = process): void {
-  channel.send?.(WORKER_READY_MESSAGE, undefined, {}, () => {});
+export function tellPrimaryReady(): void {
+  process.send?.(WORKER_READY_MESSAGE, undefined, {}, () => {});
 }
 
 export function isWorkerReady(message: unknown): boolean {
