@@ -78,7 +78,8 @@ export async function readOciArchive(input: Readable, targets: ReadTargets): Pro
     await rm(spool, { recursive: true, force: true });
   };
   try {
-    // Private to this user, and never one that exists already, as mkdtemp makes it.
+    // Private to this user, and never one that exists already, as mkdtemp makes it. Not through
+    // close(): on EEXIST that would remove a directory this process did not make.
     mkdirSync(spool, { mode: 0o700 });
   } catch (error) {
     unhook();
