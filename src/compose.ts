@@ -25,7 +25,7 @@ import { GuardedRegistry } from './pull-through/guarded-registry.js';
 import { ContentGrants } from './pull-through/content-grants.js';
 import { GrantedRegistry } from './pull-through/granted-registry.js';
 import type { RegistryService } from './pull-through/registry-service.js';
-import { ManifestPrefetch } from './pull-through/manifest-prefetch.js';
+import { ManifestPrefetch, prefetchWindow } from './pull-through/manifest-prefetch.js';
 import { ManifestResolver } from './pull-through/manifest-resolver.js';
 import { ProxyBlobs } from './pull-through/proxy-blobs.js';
 import { ProxyRegistry } from './pull-through/proxy-registry.js';
@@ -249,7 +249,7 @@ function createPullThrough(
   });
   const blobs = new ProxyBlobs({ content, budget, downloads, upstreams });
   const prefetch = prefetching
-    ? new ManifestPrefetch({ downloads, budget, upstreams, maxWaiting: config.fetch.maxConcurrent, onOutcome: (outcome) => observability.metrics.prefetch(outcome) })
+    ? new ManifestPrefetch({ downloads, budget, upstreams, window: prefetchWindow(config.fetch.maxConcurrent), onOutcome: (outcome) => observability.metrics.prefetch(outcome) })
     : undefined;
   const registry = new ProxyRegistry({ manifests: resolver, blobs, tags: metadata.tags, upstreams, flights, deadlineMs: deadlines.requestMs, prefetch });
   return { registry, downloads, limiter, fleet, flights, clients, upstreams, requestDeadlineMs: deadlines.requestMs };

@@ -7,6 +7,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { startFakeRegistry, type FakeRegistry } from '../helpers/fake-registry.js';
+import type { RequestRecord } from '../helpers/fake-registry-wire.js';
 import { basicAuth, get, waitFor } from '../helpers/http.js';
 import { fillsSettled, startMirror, type MirrorUnderTest } from '../helpers/mirror-under-test.js';
 import { makeImage, makeIndex, pushImage, type TestBlob, type TestImage } from '../helpers/test-images.js';
@@ -45,6 +46,26 @@ async function prefetched(mirror: MirrorUnderTest, outcome: string): Promise<num
   return line === undefined ? 0 : Number(line.split(' ')[1]);
 }
 
+/** The upstream's blob transfers (the CDN's GETs after the registry's redirect), in the order they began. */
+function transfers(fake: FakeRegistry): RequestRecord[] {
+  return fake.requests.filter((record) => record.server === 'cdn' && record.method === 'GET').sort((a, b) => a.receivedAt - b.receivedAt);
+}
+
+function digestIn(path: string): string {
+  return decodeURIComponent(path.slice(path.lastIndexOf('/') + 1));
+}
+
+/** The most of `records` in flight at one moment (each from its arrival until its response finished). */
+function mostAtOnce(records: RequestRecord[]): number {
+  const edges = records.flatMap((record) => [{ at: record.receivedAt, step: 1 }, { at: record.finishedAt ?? Infinity, step: -1 }]);
+  // An end and a start at the same instant: the end first.
+  edges.sort((a, b) => a.at - b.at || a.step - b.step);
+  let now = 0;
+  let most = 0;
+  for (const { step } of edges) most = Math.max(most, (now += step));
+  return most;
+}
+
 describe('an image manifest fetched for a client', () => {
   it('starts the fetches of its config and layers; the client asking for them at once joins them: one upstream GET each', async () => {
     const setup = await start();
@@ -81,6 +102,38 @@ describe('an image manifest fetched for a client', () => {
     // A second fetch of the manifest (by digest, from the cache) prefetches nothing more.
     expect((await getManifest(setup.url(`/v2/${REPO}/manifests/{ref}`), image, image.manifest.digest)).status).toBe(200);
     expect(setup.fake.count()).toBe(0);
+  });
+
+  it('runs a window of downloads at a time, the first of the manifest first, and leaves slots for the client\'s own fetches', async () => {
+    // fetch.maxConcurrent 4: the prefetch runs 3 downloads at once (prefetchWindow), so the one
+    // slot left starts a blob the client asks for beyond the window at once.
+    const setup = await start({ config: { fetch: { maxConcurrent: 4 } } });
+    const image = makeImage({ layers: [32 * KiB, 32 * KiB, 32 * KiB, 32 * KiB, 32 * KiB, 32 * KiB], seed: 'prefetch-window' });
+    pushImage(setup.fake, REPO, 'latest', image);
+    setup.fake.setFault('blob', { mode: 'slow', bytesPerSecond: 32 * KiB });
+    const wanted = blobsOf(image);
+    const last = wanted.at(-1)!;
+
+    expect((await getManifest(setup.url(`/v2/${REPO}/manifests/{ref}`), image, 'latest')).status).toBe(200);
+    await waitFor(() => transfers(setup.fake).length >= 3, 10_000, 'the window\'s first three downloads');
+    // The first three of the manifest (in any order: they start together), the config and two
+    // layers that take about a second each.
+    expect(transfers(setup.fake).slice(0, 3).map((record) => digestIn(record.path)).sort()).toEqual(wanted.slice(0, 3).map((blob) => blob.digest).sort());
+    const client = streamGet(setup.url(`/v2/${REPO}/blobs/${last.digest}`));
+    await waitFor(() => blobGets(setup.fake, last.digest) === 1, 10_000, 'the client\'s own download of the last layer');
+    // It started beside the window, not behind it: before any prefetched layer had finished.
+    const clientTransfer = transfers(setup.fake).find((record) => digestIn(record.path) === last.digest)!;
+    const prefetchedLayers = transfers(setup.fake).filter((record) => record !== clientTransfer && digestIn(record.path) !== image.config.digest);
+    expect(prefetchedLayers.filter((record) => (record.finishedAt ?? Infinity) <= clientTransfer.receivedAt)).toEqual([]);
+    expect(deliveredExactly(await client, last.bytes)).toBe(true);
+
+    await waitFor(() => wanted.every((blob) => isBlobCached(setup.mirror, blob.digest)), 20_000, 'every prefetched blob to be cached');
+    await fillsSettled(setup.mirror);
+    for (const blob of wanted) expect(blobGets(setup.fake, blob.digest)).toBe(1);
+    // Never more than the window's three plus the client's one at a time.
+    const records = transfers(setup.fake);
+    expect(mostAtOnce(records)).toBe(4);
+    expect(mostAtOnce(records.filter((record) => record !== clientTransfer))).toBe(3);
   });
 
   it('blobs already cached or already downloading are not fetched again', async () => {
