@@ -1,9 +1,11 @@
 /**
  * Several processes on one metadata.db, as `serve`, `warm` and `import` share a cache: every
  * increment, tag and blob record from each of them is there afterwards, and the totals the
- * triggers keep agree with a count of the rows.
+ * triggers keep agree with a count of the rows; and a process opening a new file while another
+ * is still writing its first transaction (the workers of a first `serve`) waits for it.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -49,5 +51,32 @@ describe('SQLite metadata shared by processes', () => {
     const kept = db.prepare('SELECT tags, tag_repositories AS repositories, blobs, pulls FROM totals').get();
     db.close();
     expect(kept).toEqual(counted);
+  });
+
+  it('opening a new file while another process writes to it before WAL mode waits for that write instead of failing with SQLITE_BUSY', async () => {
+    // The workers of a first `npm start` open a cache's new metadata.db at once. Switching it to
+    // WAL is a write; SQLite answers a connection that needs to write while another holds the
+    // write lock of a rollback-journal file with SQLITE_BUSY at once, without its busy handler
+    // (a deadlock otherwise), and the worker died with "cannot open the cache".
+    const filename = path.join(dir, 'metadata.db');
+    const holder = spawn(process.execPath, ['-e', `
+      const db = new (require('better-sqlite3'))(process.argv[1]);
+      db.exec('BEGIN IMMEDIATE'); db.exec('CREATE TABLE first_writer (a)');
+      process.stdout.write('holding\\n');
+      setTimeout(() => { db.exec('COMMIT'); db.close(); }, 500);
+    `, filename], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
+    const [firstLine] = (await once(holder.stdout!, 'data')) as [Buffer];
+    expect(firstLine.toString()).toBe('holding\n');
+
+    const store = new SqliteMetadataStore({ filename, busyTimeoutMs: 10_000 });
+    await store.tags.set('library/alpine', 'latest', { digest: 'sha256:opened', mediaType: 'm', size: 1, checkedAt: 1 });
+    expect((await store.tags.get('library/alpine', 'latest'))?.digest).toBe('sha256:opened');
+    await store.close();
+    const [code] = (await once(holder, 'exit')) as [number | null];
+    expect(code).toBe(0);
+    const db = new Database(filename, { readonly: true });
+    expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
+    expect(db.prepare("SELECT name FROM sqlite_master WHERE name = 'first_writer'").get()).toEqual({ name: 'first_writer' });
+    db.close();
   });
 });

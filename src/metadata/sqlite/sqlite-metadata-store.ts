@@ -81,12 +81,14 @@ export class SqliteMetadataStore implements MetadataStore {
     mkdirSync(path.dirname(path.resolve(filename)), { recursive: true });
     const db = (this.#db = new Database(filename, { timeout: busyTimeoutMs }));
     try {
-      db.pragma('journal_mode = WAL');
-      db.pragma('synchronous = NORMAL');
-      db.pragma(`wal_autocheckpoint = ${WAL_AUTOCHECKPOINT_PAGES}`);
-      db.pragma(`journal_size_limit = ${JOURNAL_SIZE_LIMIT}`);
-      db.pragma(`cache_size = -${PAGE_CACHE_KIB}`);
-      migrateSchema(db, filename, Date.now());
+      whileBusy(busyTimeoutMs, () => {
+        db.pragma('journal_mode = WAL');
+        db.pragma('synchronous = NORMAL');
+        db.pragma(`wal_autocheckpoint = ${WAL_AUTOCHECKPOINT_PAGES}`);
+        db.pragma(`journal_size_limit = ${JOURNAL_SIZE_LIMIT}`);
+        db.pragma(`cache_size = -${PAGE_CACHE_KIB}`);
+        migrateSchema(db, filename, Date.now());
+      });
       db.pragma(`busy_timeout = ${Math.min(SYNC_BUSY_TIMEOUT_MS, busyTimeoutMs)}`);
     } catch (error) {
       db.close();
@@ -121,6 +123,30 @@ export class SqliteMetadataStore implements MetadataStore {
       if (!String((error as { code?: unknown }).code).startsWith('SQLITE_BUSY')) throw error;
     } finally {
       this.#db.close();
+    }
+  }
+}
+
+const OPEN_RETRY_MS = 10;
+const sleeper = new Int32Array(new SharedArrayBuffer(4));
+
+/**
+ * Runs `open` again while it fails with SQLITE_BUSY, for up to `budgetMs`. Switching a new file
+ * to WAL is a write, and SQLite answers a connection that must write while another holds a
+ * rollback-journal file's write lock with SQLITE_BUSY at once, without calling its busy handler
+ * (waiting there could deadlock; https://www.sqlite.org/c3ref/busy_handler.html). The workers of
+ * a first `serve` open a new metadata.db together, and one of them died of it ("cannot open the
+ * cache"). Every step is idempotent (the migration is one IMMEDIATE transaction, rolled back on
+ * failure), and nothing is served while the store opens, so the wait between tries may block.
+ */
+function whileBusy(budgetMs: number, open: () => void): void {
+  const deadline = Date.now() + budgetMs;
+  for (;;) {
+    try {
+      return open();
+    } catch (error) {
+      if (!String((error as { code?: unknown }).code).startsWith('SQLITE_BUSY') || Date.now() >= deadline) throw error;
+      Atomics.wait(sleeper, 0, 0, OPEN_RETRY_MS);
     }
   }
 }
