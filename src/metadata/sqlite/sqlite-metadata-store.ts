@@ -23,7 +23,7 @@ import { assertInteger, MetadataOptionError } from '../metadata-errors.js';
 import { SqliteBlobs } from './sqlite-blobs.js';
 import { SqliteLinks, SqliteManifests } from './sqlite-links.js';
 import { migrateSchema } from './sqlite-schema.js';
-import { writeWithRetries } from './sqlite-statements.js';
+import { isBusy, writeWithRetries } from './sqlite-statements.js';
 import { SqliteUploads, SqliteUsage, SqliteVerdicts } from './sqlite-sessions.js';
 import { SqliteCatalog, SqliteTags } from './sqlite-tags.js';
 
@@ -120,7 +120,7 @@ export class SqliteMetadataStore implements MetadataStore {
     try {
       this.#db.pragma('optimize');
     } catch (error) {
-      if (!String((error as { code?: unknown }).code).startsWith('SQLITE_BUSY')) throw error;
+      if (!isBusy(error)) throw error;
     } finally {
       this.#db.close();
     }
@@ -145,7 +145,7 @@ function whileBusy(budgetMs: number, open: () => void): void {
     try {
       return open();
     } catch (error) {
-      if (!String((error as { code?: unknown }).code).startsWith('SQLITE_BUSY') || Date.now() >= deadline) throw error;
+      if (!isBusy(error) || Date.now() >= deadline) throw error;
       Atomics.wait(sleeper, 0, 0, OPEN_RETRY_MS);
     }
   }

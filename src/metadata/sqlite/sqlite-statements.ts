@@ -69,6 +69,7 @@ export function writeWithRetries(filename: string, budgetMs: number): Write {
   };
 }
 
-function isBusy(error: unknown): boolean {
+/** SQLite could not take a lock another connection holds (SQLITE_BUSY and its extended codes). */
+export function isBusy(error: unknown): boolean {
   return error instanceof Database.SqliteError && error.code.startsWith('SQLITE_BUSY');
 }
