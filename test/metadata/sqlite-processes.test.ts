@@ -65,6 +65,8 @@ describe('SQLite metadata shared by processes', () => {
       process.stdout.write('holding\\n');
       setTimeout(() => { db.exec('COMMIT'); db.close(); }, 500);
     `, filename], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
+    // Listened for from the start: it may exit while the store is still being checked below.
+    const exited = once(holder, 'exit');
     const [firstLine] = (await once(holder.stdout!, 'data')) as [Buffer];
     expect(firstLine.toString()).toBe('holding\n');
 
@@ -72,7 +74,7 @@ describe('SQLite metadata shared by processes', () => {
     await store.tags.set('library/alpine', 'latest', { digest: 'sha256:opened', mediaType: 'm', size: 1, checkedAt: 1 });
     expect((await store.tags.get('library/alpine', 'latest'))?.digest).toBe('sha256:opened');
     await store.close();
-    const [code] = (await once(holder, 'exit')) as [number | null];
+    const [code] = (await exited) as [number | null];
     expect(code).toBe(0);
     const db = new Database(filename, { readonly: true });
     expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
