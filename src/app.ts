@@ -22,6 +22,8 @@ import { pullableBy, type AccessPolicy } from './hosted/access-rules.js';
 import type { AccessLogOptions } from './http/middleware/access-log.js';
 import type { RegistryService } from './pull-through/registry-service.js';
 import type { UpstreamRouter } from './upstream/upstream-router.js';
+import { DEFAULT_SEND_TIMEOUT_MS } from './http/routes/blobs.js';
+import { warmBlobLane, type RequestLane } from './http/warm-blob-lane.js';
 
 export interface AppDependencies {
   registry: RegistryService;
@@ -77,6 +79,19 @@ export function createApp({ registry, guarded, granted, router, log, observabili
     return errorResponse(new RouteUnknownError(`no route for ${c.req.path.slice(0, 200)}`), c.req.method);
   });
   return app;
+}
+
+/**
+ * The warm-blob lane in front of the app (http/warm-blob-lane.ts), for anonymous clients; none
+ * when every client authenticates (auth.htpasswd), or without the access log to record its answers.
+ */
+export function createWarmBlobLane({ registry, guarded, router, log, observability, clientCredentials, sendfile, sendTimeoutMs, hosted }: AppDependencies): RequestLane | undefined {
+  if (clientCredentials || !observability) return undefined;
+  return warmBlobLane({
+    registry: guarded ?? registry, router, access: hosted?.services.access,
+    accessLog: { log, metrics: observability.metrics, usage: observability.usage, recorder: observability.recorder },
+    sendfile: sendfile ?? true, sendTimeoutMs: sendTimeoutMs ?? DEFAULT_SEND_TIMEOUT_MS,
+  });
 }
 
 function visibility(access: AccessPolicy | undefined): Pick<OperationsDependencies, 'visibleTo'> {

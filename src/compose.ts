@@ -5,7 +5,7 @@
  */
 import type { Hono } from 'hono';
 import type { Logger } from 'pino';
-import { createApp } from './app.js';
+import { createApp, createWarmBlobLane, type AppDependencies } from './app.js';
 import type { MirrorConfig } from './config/mirror-config.js';
 import { LocalFlights, type Flights } from './coordination/flights.js';
 import type { Digest } from './domain/digest.js';
@@ -15,6 +15,7 @@ import { createHostedServices, type HostedServices } from './hosted/hosted-servi
 import { FILE_STORE_PIECES, OBJECT_STORE_PIECES, type PieceSize } from './hosted/upload-body.js';
 import { RepositoryPatterns } from './hosted/repository-patterns.js';
 import { Htpasswd } from './http/htpasswd.js';
+import type { RequestLane } from './http/warm-blob-lane.js';
 import type { MetadataStore } from './metadata/metadata-store.js';
 import { openMetadataStore, type OpenMetadataOptions } from './metadata/open-metadata-store.js';
 import { UsageRecorder } from './metrics/usage-recorder.js';
@@ -46,6 +47,8 @@ import { UpstreamRouter } from './upstream/upstream-router.js';
 
 export interface Mirror {
   app: Hono;
+  /** Answers warm blob GETs in front of the app (http/warm-blob-lane.ts); none with client authentication. */
+  lane: RequestLane | undefined;
   /** The pull-through service, unguarded: what the tools (warm) use with the mirror's own credentials. */
   registry: ProxyRegistry;
   downloads: BlobDownloads;
@@ -149,13 +152,14 @@ export async function composeMirror(config: MirrorConfig, log: Logger, options: 
   const granted = createGrantedRegistries(hosted.access, pull, stores);
   if (options.housekeeping ?? options.reconcile !== 'skip') hosted.maintenance.start();
   observability.watch({ budget: stores.localTier?.budget ?? budget, limiter: pull.limiter, downloads: pull.downloads, recorder });
-  const app = createApp({
+  const appDependencies: AppDependencies = {
     registry: pull.registry, guarded, granted, router, log, observability: observability.http, clientCredentials, accelRedirectPrefix: config.accel?.redirectPrefix, sendfile: config.sendfile,
     sendTimeoutMs: config.listen.sendTimeoutSeconds * 1000,
     hosted: { services: hosted, trustForwardedHeaders: config.hosted.trustForwardedHeaders }, internalRoutes: pull.fleet.mountRoutes,
-  });
+  };
+  const app = createApp(appDependencies);
   return {
-    app, registry: pull.registry, downloads: pull.downloads, budget, limiter: pull.limiter, router, hosted, observability,
+    app, lane: createWarmBlobLane(appDependencies), registry: pull.registry, downloads: pull.downloads, budget, limiter: pull.limiter, router, hosted, observability,
     content: stores.content, manifests: stores.manifests, metadata: stores.metadata,
     markShuttingDown: () => observability.markShuttingDown(),
     async learnUpstreamChallenges() {

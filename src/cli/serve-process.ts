@@ -14,6 +14,7 @@ import type { MirrorConfig } from '../config/mirror-config.js';
 import { bodyHeapStatus } from '../http/body-heap.js';
 import { createMirrorHttpServer } from '../http/http-server.js';
 import { tlsServeOptions } from '../http/tls.js';
+import type { RequestLane } from '../http/warm-blob-lane.js';
 import { createLogger } from '../log.js';
 import type { WorkerIdentity } from '../replicas/worker-coordination.js';
 import { warmHttpClient } from '../upstream/warm-http-client.js';
@@ -42,7 +43,10 @@ export async function serveProcess(options: ServeOptions, isWorker: boolean): Pr
   // Until the cache is open, requests wait for it; then they go straight to the app.
   let handle: FetchHandler = (request, env) => ready.then((mirror) => mirror.app.fetch(request, env));
   const fetch: FetchHandler = (request, env) => handle(request, env);
-  const server = createMirrorHttpServer(fetch, { defaultHost: config.listen.host, tls: await tlsServeOptions(config.tls) });
+  // The warm-blob lane joins once the cache is open (http/warm-blob-lane.ts).
+  let lane: RequestLane | undefined;
+  const laneOnceOpen: RequestLane = (incoming, outgoing, toApp) => lane?.(incoming, outgoing, toApp) ?? false;
+  const server = createMirrorHttpServer(fetch, { defaultHost: config.listen.host, tls: await tlsServeOptions(config.tls), lane: laneOnceOpen });
   server.listen(config.listen.port, config.listen.host);
   // A worker's port is the primary's; the primary says where it listens, once every worker does.
   await listening(server, config, log, !isWorker);
@@ -57,6 +61,7 @@ export async function serveProcess(options: ServeOptions, isWorker: boolean): Pr
     process.exit(1);
   });
   handle = mirror.app.fetch;
+  lane = mirror.lane;
   resolveMirror(mirror);
   if (isWorker) tellPrimaryReady();
   // As distribution's proxy does at start: the first miss then asks for its token at once.

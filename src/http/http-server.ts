@@ -25,6 +25,7 @@ import { API_VERSION_HEADER } from './middleware/api-version.js';
 import { NOSNIFF_HEADER } from './middleware/nosniff.js';
 import { closingErrorResponseParts, errorResponseParts, errorResponseText } from './oci-error-response.js';
 import type { ServeTlsOptions } from './tls.js';
+import type { RequestLane } from './warm-blob-lane.js';
 
 type FetchHandler = Parameters<typeof getRequestListener>[0];
 
@@ -35,15 +36,18 @@ export interface MirrorHttpServerOptions {
   defaultHost: string;
   /** tlsServeOptions(config.tls): https then. */
   tls?: ServeTlsOptions;
+  /** Takes the requests it can answer before the app (the warm-blob lane: warm-blob-lane.ts). */
+  lane?: RequestLane;
 }
 
 /** Not listening yet. */
-export function createMirrorHttpServer(fetch: FetchHandler, { defaultHost, tls = {} }: MirrorHttpServerOptions): Server | HttpsServer {
+export function createMirrorHttpServer(fetch: FetchHandler, { defaultHost, tls = {}, lane }: MirrorHttpServerOptions): Server | HttpsServer {
   const adapter = getRequestListener(fetch, { errorHandler: answerUnroutable });
   const hostOfHttp10 = urlHost(defaultHost);
   const listener = (incoming: IncomingMessage, outgoing: ServerResponse) => {
     // An HTTP/1.1 request without Host is the adapter's "Missing host header" (answerUnroutable).
     if (incoming.headers.host === undefined && incoming.httpVersion === '1.0') incoming.headers.host = hostOfHttp10;
+    if (lane?.(incoming, outgoing, () => void adapter(incoming, outgoing))) return;
     return adapter(incoming, outgoing);
   };
   const server = 'createServer' in tls ? tls.createServer({ ...tls.serverOptions, requireHostHeader: false }, listener) : createServer({ requireHostHeader: false }, listener);

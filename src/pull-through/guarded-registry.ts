@@ -56,6 +56,11 @@ export class GuardedRegistry implements RegistryService {
     return size;
   }
 
+  /** blob()'s warm path: allowed on what this process remembers, and held. */
+  blobHeldInMemory(target: ProxiedTarget, digest: Digest): boolean {
+    return this.policy.allowedFromMemory(target, { endpoint: 'blobs', reference: digest.value }) && this.inner.blobHeldInMemory?.(target, digest) === true;
+  }
+
   /**
    * While the repository's verdict is fresh, the check costs no upstream request and runs first.
    * Otherwise a miss is fetched without the mirror's credentials, and the upstream serving it so

@@ -46,6 +46,11 @@ export class ProxyBlobs {
     return this.#fromUpstream(target, digest, range, options);
   }
 
+  /** What blob() answers from the store on its first line, with no lookup. */
+  heldInMemory(digest: Digest): boolean {
+    return this.options.budget.sizeOf(digest.value) !== undefined;
+  }
+
   /** The size without reading or pulling the blob (HEAD): held, downloading, or as the upstream says. */
   async size(target: ProxiedTarget, digest: Digest, options: RequestOptions = {}): Promise<number> {
     const held = this.options.budget.sizeOf(digest.value) ?? (await this.options.budget.lookup(digest.value));

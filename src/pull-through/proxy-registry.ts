@@ -48,6 +48,10 @@ export class ProxyRegistry implements RegistryService {
     return this.options.blobs.blob(target, digest, range, options);
   }
 
+  blobHeldInMemory(target: ProxiedTarget, digest: Digest): boolean {
+    return this.options.blobs.heldInMemory(digest);
+  }
+
   /** The upstream's tag list; the tags this mirror knows when the upstream fails or there is none. */
   async tagList(target: ProxiedTarget, page: PageRequest, options: RequestOptions = {}): Promise<TagList> {
     const upstream = this.options.upstreams.for(target, options.chargeTo);

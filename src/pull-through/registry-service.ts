@@ -94,6 +94,13 @@ export interface RegistryService<T extends RepositoryTarget = ProxiedTarget> {
   /** The blob's size without reading or pulling its bytes (HEAD). */
   blobSize(target: T, digest: Digest, options?: RequestOptions): Promise<number>;
   blob(target: T, digest: Digest, range?: RangeRequest, options?: BlobRequestOptions): Promise<BlobAnswer>;
+  /**
+   * True when `blob()` of the whole blob would answer from the cache on what this process
+   * remembers, with no lookup, access check or upstream request (the warm path). The warm-blob
+   * lane (http/warm-blob-lane.ts) asks before it answers outside the app. A service without it
+   * is never asked.
+   */
+  blobHeldInMemory?(target: T, digest: Digest): boolean;
   tagList(target: T, page: PageRequest, options?: RequestOptions): Promise<TagList>;
   /** `page`: `n` and `last` (a digest) of a page, where the repository pages its referrers. */
   referrers(target: T, digest: Digest, artifactType: string | undefined, page?: PageRequest, options?: RequestOptions): Promise<ReferrersAnswer>;

@@ -52,10 +52,10 @@ export async function startMirror(raw: RawConfig, options: { cacheDir?: string }
   };
 }
 
-/** The server `serve` runs (http/http-server.ts), on a port from the OS. */
+/** The server `serve` runs (http/http-server.ts), with its warm-blob lane, on a port from the OS. */
 function listen(mirror: Mirror): Promise<import('node:http').Server> {
   return new Promise((resolve, reject) => {
-    const server = createMirrorHttpServer(mirror.app.fetch, { defaultHost: '127.0.0.1' }) as import('node:http').Server;
+    const server = createMirrorHttpServer(mirror.app.fetch, { defaultHost: '127.0.0.1', ...(mirror.lane ? { lane: mirror.lane } : {}) }) as import('node:http').Server;
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => resolve(server));
   });

@@ -11,7 +11,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
-import type { Context, MiddlewareHandler } from 'hono';
+import type { MiddlewareHandler } from 'hono';
 import type { Logger } from 'pino';
 import { repositoryKey, type RepositoryTarget } from '../../domain/target.js';
 import type { RequestScope } from '../app-env.js';
@@ -37,6 +37,18 @@ interface Outcome {
   aborted: boolean;
 }
 
+/** What the log line and the metrics say of a request besides its outcome. */
+export interface LoggedRequest {
+  id: string;
+  method: string;
+  path: string;
+  /** The repository, once the name was routed. */
+  target: RepositoryTarget | undefined;
+  /** Where the answer's bytes came from, when the registry service answered. */
+  cacheResult: string | undefined;
+  upstreamMs: number;
+}
+
 const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:/+=-]{1,128}$/;
 /**
  * 'close' listeners one streamed blob response carries: Node's pipeline (five), @hono/node-server
@@ -48,28 +60,40 @@ const OPERATIONS_ROUTES: Record<string, string> = { '/': 'status-page', '/health
 
 export function accessLog(options: AccessLogOptions): MiddlewareHandler {
   return async function accessLog(c, next) {
-    const given = c.req.header('x-request-id');
-    const scope: RequestScope = { id: given && REQUEST_ID_PATTERN.test(given) ? given : randomUUID(), upstreamMs: 0 };
+    const scope: RequestScope = { id: requestIdOf(c.req.header('x-request-id')), upstreamMs: 0 };
     const started = performance.now();
+    const describe = (): LoggedRequest => ({ id: scope.id, method: c.req.method, path: c.req.path, target: c.get('target'), cacheResult: c.get('cacheResult'), upstreamMs: scope.upstreamMs });
     const outgoing = nodeResponseOf(c);
     // Set on the ServerResponse too: streamed blob responses never pass back through Hono.
     outgoing?.setHeader('X-Request-Id', scope.id);
-    outgoing?.setMaxListeners(RESPONSE_MAX_LISTENERS);
-    const socket = outgoing?.socket ?? undefined;
-    const socketBytesAtStart = socket?.bytesWritten ?? 0;
+    if (outgoing) recordWhenClosed(options, outgoing, describe, started);
     c.set('requestScope', scope);
     await next();
     if (c.res.headers.get('x-hono-already-sent') === null) c.res.headers.set('X-Request-Id', scope.id);
-    const finish = (outcome: Outcome) => record(options, c, scope, performance.now() - started, outcome);
-    if (!outgoing) {
-      finish({ status: c.res.status, bytes: declaredBodyBytes(c.req.method, c.res.status, c.res.headers.get('content-length')), aborted: false });
-      return;
-    }
-    // Bytes sent by sendfile(2) never pass through the socket object, which cannot count them.
-    const onClose = () => finish(measure(c.req.method, outgoing, (socket?.bytesWritten ?? 0) - socketBytesAtStart + bytesSentBySendfile(outgoing)));
-    if (outgoing.closed) onClose();
-    else outgoing.once('close', onClose);
+    if (!outgoing) record(options, describe(), performance.now() - started, { status: c.res.status, bytes: declaredBodyBytes(c.req.method, c.res.status, c.res.headers.get('content-length')), aborted: false });
   };
+}
+
+/** A well-formed `X-Request-Id` from the client, or a new one. */
+export function requestIdOf(given: string | string[] | undefined): string {
+  return typeof given === 'string' && REQUEST_ID_PATTERN.test(given) ? given : randomUUID();
+}
+
+/**
+ * Logs and counts the answer on `outgoing` once it closes: only then are the real status and the
+ * bytes actually sent known. Called before the answer is written: its bytes are counted from here.
+ */
+export function recordWhenClosed(options: AccessLogOptions, outgoing: ServerResponse, describe: () => LoggedRequest, started = performance.now()): void {
+  outgoing.setMaxListeners(RESPONSE_MAX_LISTENERS);
+  const socket = outgoing.socket ?? undefined;
+  const socketBytesAtStart = socket?.bytesWritten ?? 0;
+  // Bytes sent by sendfile(2) never pass through the socket object, which cannot count them.
+  const onClose = () => {
+    const request = describe();
+    record(options, request, performance.now() - started, measure(request.method, outgoing, (socket?.bytesWritten ?? 0) - socketBytesAtStart + bytesSentBySendfile(outgoing)));
+  };
+  if (outgoing.closed) onClose();
+  else outgoing.once('close', onClose);
 }
 
 function measure(method: string, outgoing: ServerResponse, socketBytes: number): Outcome {
@@ -85,16 +109,13 @@ function declaredBodyBytes(method: string, status: number, contentLength: unknow
   return value === undefined || value === null ? NaN : Number(value);
 }
 
-function record(options: AccessLogOptions, c: Context, scope: RequestScope, durationMs: number, outcome: Outcome): void {
-  const path = c.req.path;
+function record(options: AccessLogOptions, { id, method, path, target, cacheResult, upstreamMs }: LoggedRequest, durationMs: number, outcome: Outcome): void {
   const api = apiPathOf(path);
   const route = routeName(path, api);
-  const cacheResult: string | undefined = c.get('cacheResult');
-  const target: RepositoryTarget | undefined = c.get('target');
   const bytes = Number.isNaN(outcome.bytes) ? 0 : outcome.bytes;
   const { metrics, usage, recorder } = options;
-  metrics.request(route, c.req.method, outcome.status);
-  const accounted = api && accountAnswer({ endpoint: api.endpoint, method: c.req.method, status: outcome.status, reference: api.reference, origin: cacheResult });
+  metrics.request(route, method, outcome.status);
+  const accounted = api && accountAnswer({ endpoint: api.endpoint, method, status: outcome.status, reference: api.reference, origin: cacheResult });
   if (accounted) {
     metrics.cacheResult(accounted.kind, accounted.origin);
     metrics.served(accounted.hit ? 'cache' : 'upstream', bytes);
@@ -104,15 +125,15 @@ function record(options: AccessLogOptions, c: Context, scope: RequestScope, dura
     }
   }
   const line = {
-    requestId: scope.id,
-    method: c.req.method,
+    requestId: id,
+    method,
     path: path.slice(0, 512),
     route,
     status: outcome.status,
     bytes,
     cache: cacheResult,
     upstream: target?.kind === 'proxy' ? target.upstream : undefined,
-    upstreamMs: Math.round(scope.upstreamMs),
+    upstreamMs: Math.round(upstreamMs),
     durationMs: Math.round(durationMs),
     aborted: outcome.aborted || undefined,
   };

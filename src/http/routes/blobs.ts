@@ -15,7 +15,7 @@ import type { ReadHandler } from '../route-table.js';
 import { sendBlobAnswer } from '../send-blob-body.js';
 import { SendWatchdog } from '../send-watchdog.js';
 
-const DEFAULT_SEND_TIMEOUT_MS = 60_000;
+export const DEFAULT_SEND_TIMEOUT_MS = 60_000;
 
 export interface BlobsRouteOptions {
   /** Cache hits go out as X-Accel-Redirect to this nginx internal location (http/accel-redirect.ts). */
@@ -63,7 +63,8 @@ function requestedRange(c: Context, digest: Digest): RangeRequest | undefined {
 
 const etagOf = (digest: Digest) => entityTagOf(digest.value);
 
-function blobHeaders(digest: Digest): Record<string, string> {
+/** The headers of every blob answer (the lane's too: warm-blob-lane.ts). */
+export function blobHeaders(digest: Digest): Record<string, string> {
   return {
     'Content-Type': 'application/octet-stream',
     'Docker-Content-Digest': digest.value,

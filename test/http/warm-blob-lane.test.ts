@@ -1,0 +1,202 @@
+/**
+ * The warm-blob lane (src/http/warm-blob-lane.ts): a GET of a whole blob the mirror holds is
+ * answered before the app, with the app's answer (status, headers, bytes, access-log line,
+ * metrics), and every other request reaches the app as before. Two servers share one composed
+ * mirror: one with the lane in front of a fetch handler that counts what reaches the app, one
+ * with the app alone.
+ */
+import { createHash } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { composeMirror, type Mirror } from '../../src/compose.js';
+import { parseMirrorConfig } from '../../src/config/mirror-config.js';
+import { createMirrorHttpServer } from '../../src/http/http-server.js';
+import { createLogger } from '../../src/log.js';
+import { type FakeRegistry, startFakeRegistry } from '../helpers/fake-registry.js';
+import { get, head, send, sha256, type TestResponse } from '../helpers/http.js';
+import { fillsSettled } from '../helpers/mirror-under-test.js';
+import { makeImage, pushImage } from '../helpers/test-images.js';
+import { startHosted } from '../hosted/hosted-fixture.js';
+import { rawExchange } from '../helpers/raw-exchange.js';
+
+const REPO = 'library/alpine';
+const image = makeImage({ layers: [300_000, 5_000], seed: 'warm-blob-lane' });
+const layer = image.layers[0]!;
+const other = image.layers[1]!;
+
+let fake: FakeRegistry;
+let mirror: Mirror;
+let cacheDir: string;
+let laneServer: Server;
+let appServer: Server;
+let laneUrl: string;
+let appUrl: string;
+const logChunks: string[] = [];
+/** Paths (with query) that reached the app behind the lane. */
+const reachedApp: string[] = [];
+
+beforeAll(async () => {
+  fake = await startFakeRegistry({ auth: 'bearer', redirectBlobsToCdn: true });
+  pushImage(fake, REPO, 'latest', image);
+  cacheDir = await mkdtemp(path.join(tmpdir(), 'mirror-lane-'));
+  const config = parseMirrorConfig({
+    listen: { host: '127.0.0.1', port: 0 },
+    log: { level: 'info' },
+    fetch: { prefetch: false },
+    cache: { dir: cacheDir, maxBytes: 2 ** 30 },
+    hosted: { repositories: ['team/**'], allowAnonymousPush: true },
+    upstreams: { 'docker.io': { url: fake.url, tokenRealms: [new URL(fake.tokenUrl).host], redirectHosts: [new URL(fake.cdnUrl).host] } },
+  });
+  const sink = new Writable({ write(chunk, _encoding, done) { logChunks.push(String(chunk)); done(); } });
+  mirror = await composeMirror(config, createLogger(config.log.level, sink));
+  expect(mirror.lane).toBeDefined();
+  const countingFetch = (request: Request, env: unknown) => {
+    const url = new URL(request.url);
+    reachedApp.push(url.pathname + url.search);
+    return mirror.app.fetch(request, env);
+  };
+  laneServer = await listen(createMirrorHttpServer(countingFetch, { defaultHost: '127.0.0.1', lane: mirror.lane! }) as Server);
+  appServer = await listen(createMirrorHttpServer(mirror.app.fetch, { defaultHost: '127.0.0.1' }) as Server);
+  laneUrl = `http://127.0.0.1:${(laneServer.address() as AddressInfo).port}`;
+  appUrl = `http://127.0.0.1:${(appServer.address() as AddressInfo).port}`;
+  // Cached through the app: the lane answers only what is held.
+  for (const blob of [layer, other]) expect((await get(`${appUrl}/v2/${REPO}/blobs/${blob.digest}`)).status).toBe(200);
+  await fillsSettled({ mirror });
+});
+
+afterAll(async () => {
+  for (const server of [laneServer, appServer]) {
+    server?.closeAllConnections();
+    await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+  }
+  await mirror?.close();
+  await fake?.close();
+  await rm(cacheDir, { recursive: true, force: true });
+});
+
+function listen(server: Server): Promise<Server> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve(server));
+  });
+}
+
+/** What the app reached for `pathAndQuery` while `request` ran. */
+async function appCallsDuring(request: () => Promise<TestResponse>): Promise<{ response: TestResponse; calls: string[] }> {
+  const before = reachedApp.length;
+  const response = await request();
+  return { response, calls: reachedApp.slice(before) };
+}
+
+function withoutDate(headers: TestResponse['headers']): Record<string, unknown> {
+  const { date: _date, ...rest } = headers;
+  return rest;
+}
+
+function requestLines(id: string): Array<Record<string, unknown>> {
+  return logChunks.join('').split('\n').filter(Boolean).map((line) => JSON.parse(line) as Record<string, unknown>).filter((line) => line.msg === 'request' && line.requestId === id);
+}
+
+async function metricValue(name: string, labels: string): Promise<number> {
+  const text = (await get(`${appUrl}/metrics`)).body.toString();
+  const line = text.split('\n').find((candidate) => candidate.startsWith(`${name}{${labels}}`));
+  return line === undefined ? 0 : Number(line.slice(line.lastIndexOf(' ') + 1));
+}
+
+describe('warm-blob lane', () => {
+  it('answers a cached blob GET without the app, with the app\'s status, headers and bytes', async () => {
+    const headers = { 'x-request-id': 'lane-same-answer' };
+    const { response: viaLane, calls } = await appCallsDuring(() => get(`${laneUrl}/v2/${REPO}/blobs/${layer.digest}`, headers));
+    const viaApp = await get(`${appUrl}/v2/${REPO}/blobs/${layer.digest}`, headers);
+    expect(calls).toEqual([]);
+    expect(viaLane.status).toBe(200);
+    expect(viaLane.body.equals(layer.bytes)).toBe(true);
+    expect(sha256(viaLane.body)).toBe(layer.digest);
+    expect(viaLane.headers['docker-content-digest']).toBe(layer.digest);
+    expect(viaLane.headers['content-length']).toBe(String(layer.bytes.length));
+    expect(viaLane.headers['x-request-id']).toBe('lane-same-answer');
+    expect(withoutDate(viaLane.headers)).toEqual(withoutDate(viaApp.headers));
+    expect(viaApp.body.equals(viaLane.body)).toBe(true);
+  });
+
+  it('answers containerd\'s ?ns= form and a path-prefixed name too, and never asks the upstream', async () => {
+    fake.resetCounts();
+    for (const url of [`${laneUrl}/v2/${REPO}/blobs/${other.digest}?ns=docker.io`, `${laneUrl}/v2/docker.io/${REPO}/blobs/${other.digest}`]) {
+      const { response, calls } = await appCallsDuring(() => get(url));
+      expect(calls, url).toEqual([]);
+      expect(response.status).toBe(200);
+      expect(createHash('sha256').update(response.body).digest('hex')).toBe(other.digest.slice('sha256:'.length));
+    }
+    expect(fake.count()).toBe(0);
+  });
+
+  it('logs and counts its answer as the app does', async () => {
+    const hitsBefore = await metricValue('registry_mirror_cache_hits_total', 'kind="blob",result="cache"');
+    const requestsBefore = await metricValue('registry_mirror_http_requests_total', 'route="blobs",method="GET",status="200"');
+    const bytesBefore = await metricValue('registry_mirror_served_bytes_total', 'source="cache"');
+    expect((await get(`${laneUrl}/v2/${REPO}/blobs/${layer.digest}`, { 'x-request-id': 'lane-logged' })).status).toBe(200);
+    expect((await get(`${appUrl}/v2/${REPO}/blobs/${layer.digest}`, { 'x-request-id': 'app-logged' })).status).toBe(200);
+    const [laneLine] = requestLines('lane-logged');
+    const [appLine] = requestLines('app-logged');
+    expect(laneLine).toBeDefined();
+    const comparable = (line: Record<string, unknown>) => {
+      const { requestId: _id, durationMs: _duration, time: _time, ...rest } = line;
+      return rest;
+    };
+    expect(comparable(laneLine!)).toEqual(comparable(appLine!));
+    expect(laneLine).toMatchObject({ method: 'GET', route: 'blobs', status: 200, bytes: layer.bytes.length, cache: 'cache', upstream: 'docker.io' });
+    expect(await metricValue('registry_mirror_cache_hits_total', 'kind="blob",result="cache"')).toBe(hitsBefore + 2);
+    expect(await metricValue('registry_mirror_http_requests_total', 'route="blobs",method="GET",status="200"')).toBe(requestsBefore + 2);
+    expect(await metricValue('registry_mirror_served_bytes_total', 'source="cache"')).toBe(bytesBefore + 2 * layer.bytes.length);
+  });
+
+  it('hands the app every request it cannot answer the same way', async () => {
+    const blob = `/v2/${REPO}/blobs/${layer.digest}`;
+    const uncached = image.config.digest;
+    const cases: Array<[string, () => Promise<TestResponse>, number]> = [
+      ['a range', () => get(`${laneUrl}${blob}`, { range: 'bytes=0-9' }), 206],
+      ['If-None-Match', () => get(`${laneUrl}${blob}`, { 'if-none-match': `"${layer.digest}"` }), 304],
+      ['If-Range', () => get(`${laneUrl}${blob}`, { 'if-range': '"other"', range: 'bytes=0-9' }), 200],
+      ['HEAD', () => head(`${laneUrl}${blob}`), 200],
+      ['a query besides ns', () => get(`${laneUrl}${blob}?ns=docker.io&x=1`), 200],
+      ['ns given twice', () => get(`${laneUrl}${blob}?ns=docker.io&ns=docker.io`), 400],
+      ['an encoded ns', () => get(`${laneUrl}${blob}?ns=docker%2Eio`), 200],
+      ['an unknown ns', () => get(`${laneUrl}${blob}?ns=quay.io`), 404],
+      ['a blob not held', () => get(`${laneUrl}/v2/${REPO}/blobs/${uncached}`), 200],
+      ['a bad digest', () => get(`${laneUrl}/v2/${REPO}/blobs/sha256:abc`), 400],
+      ['a bad name', () => get(`${laneUrl}/v2/UPPER/blobs/${layer.digest}`), 400],
+      ['a hosted name', () => get(`${laneUrl}/v2/team/app/blobs/${layer.digest}`), 404],
+      ['a manifest', () => get(`${laneUrl}/v2/${REPO}/manifests/latest`, { accept: image.manifest.mediaType }), 200],
+      ['a DELETE', () => send(`${laneUrl}${blob}`, { method: 'DELETE' }), 405],
+    ];
+    for (const [label, request, status] of cases) {
+      const { response, calls } = await appCallsDuring(request);
+      expect(response.status, label).toBe(status);
+      expect(calls, label).toHaveLength(1);
+    }
+  });
+
+  it('hands the app a request whose Host the adapter refuses, which answers it 400', async () => {
+    const before = reachedApp.length;
+    const answer = await rawExchange(laneUrl, `GET /v2/${REPO}/blobs/${layer.digest} HTTP/1.1\r\nHost: 127.1\r\nConnection: close\r\n\r\n`);
+    expect(answer.status).toBe(400);
+    expect(answer.body).toContain('"errors"');
+    expect(reachedApp.length).toBe(before);
+  });
+});
+
+describe('warm-blob lane with client authentication', () => {
+  it('is not there: every request authenticates in the app', async () => {
+    const setup = await startHosted({ users: { alice: 'secret' } });
+    try {
+      expect(setup.mirror.mirror.lane).toBeUndefined();
+    } finally {
+      await setup.close();
+    }
+  });
+});
