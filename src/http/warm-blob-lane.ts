@@ -56,7 +56,7 @@ export interface WarmBlobLaneOptions {
 
 /** A query the lane reads as the app does: nothing, or one `ns` with nothing to decode. */
 const PLAIN_NS_QUERY = /^ns=([A-Za-z0-9.:[\]-]+)$/;
-/** Whether @hono/node-server builds a URL from a Host header (hono's newRequest), by value. */
+/** How many Host values the lane remembers the adapter's verdict on (hostBuildsUrl). */
 const HOSTS_SEEN_LIMIT = 256;
 
 export function warmBlobLane(options: WarmBlobLaneOptions): RequestLane {
@@ -80,12 +80,20 @@ export function warmBlobLane(options: WarmBlobLaneOptions): RequestLane {
           return toApp();
         }
         const id = requestIdOf(incoming.headers['x-request-id']);
-        recordWhenClosed(accessLog, outgoing, () => ({ id, method: 'GET', path, target, cacheResult: answer.origin, upstreamMs: 0 }), started);
-        watchdog.watch(outgoing);
-        // Set, not only written: the access log reads the Content-Length back (getHeader), as the app's middleware sets these.
-        for (const [name, value] of EVERY_ANSWER_HEADERS) outgoing.setHeader(name, value);
-        outgoing.setHeader('X-Request-Id', id);
-        outgoing.writeHead(200, { ...blobHeaders(digest), 'Content-Length': String(answer.size) });
+        try {
+          recordWhenClosed(accessLog, outgoing, () => ({ id, method: 'GET', path, target, cacheResult: answer.origin, upstreamMs: 0 }), started);
+          watchdog.watch(outgoing);
+          // Set, not only written: the access log reads the Content-Length back (getHeader), as the app's middleware sets these.
+          for (const [name, value] of EVERY_ANSWER_HEADERS) outgoing.setHeader(name, value);
+          outgoing.setHeader('X-Request-Id', id);
+          outgoing.writeHead(200, { ...blobHeaders(digest), 'Content-Length': String(answer.size) });
+        } catch (error) {
+          // As the app's onError logs what is not a MirrorError; the client sees the answer cut short, never complete.
+          accessLog.log.error({ err: error, method: 'GET', path }, 'request failed');
+          answer.release();
+          outgoing.destroy(error as Error);
+          return;
+        }
         sendFileRange(outgoing, { path: body.path, start: 0, end: answer.size - 1, done: answer.release, sendfile });
       },
       () => toApp(),

@@ -6,8 +6,9 @@
  * with the app alone.
  */
 import { createHash } from 'node:crypto';
+import { EventEmitter } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -17,8 +18,10 @@ import { composeMirror, type Mirror } from '../../src/compose.js';
 import { parseMirrorConfig } from '../../src/config/mirror-config.js';
 import { createMirrorHttpServer } from '../../src/http/http-server.js';
 import { createLogger } from '../../src/log.js';
+import { warmBlobLane } from '../../src/http/warm-blob-lane.js';
+import type { BlobAnswer, RegistryService } from '../../src/pull-through/registry-service.js';
 import { type FakeRegistry, startFakeRegistry } from '../helpers/fake-registry.js';
-import { get, head, send, sha256, type TestResponse } from '../helpers/http.js';
+import { get, head, send, sha256, waitFor, type TestResponse } from '../helpers/http.js';
 import { fillsSettled } from '../helpers/mirror-under-test.js';
 import { makeImage, pushImage } from '../helpers/test-images.js';
 import { startHosted } from '../hosted/hosted-fixture.js';
@@ -187,6 +190,40 @@ describe('warm-blob lane', () => {
     expect(answer.status).toBe(400);
     expect(answer.body).toContain('"errors"');
     expect(reachedApp.length).toBe(before);
+  });
+});
+
+describe('warm-blob lane, an answer it cannot write', () => {
+  it('releases the blob, cuts the response and logs the error, never crashing the process', async () => {
+    let released = 0;
+    const answer: BlobAnswer = { size: 10, range: undefined, origin: 'cache', body: { kind: 'file', path: '/nonexistent', size: 10, relativePath: 'x' }, release: () => void (released += 1) };
+    const registry = { blobHeldInMemory: () => true, blob: async () => answer } as unknown as RegistryService;
+    const lines: string[] = [];
+    const log = createLogger('info', new Writable({ write(chunk, _encoding, done) { lines.push(String(chunk)); done(); } }));
+    const { metrics, usage } = mirror.observability.http;
+    const lane = warmBlobLane({ registry, router: mirror.router, accessLog: { log, metrics, usage }, sendfile: true, sendTimeoutMs: 60_000 });
+    let destroyedWith: Error | undefined;
+    const events = new EventEmitter();
+    const outgoing = Object.assign(events, {
+      socket: null, closed: false, writableFinished: false, statusCode: 200,
+      getHeader: () => undefined,
+      setHeader() {
+        throw new Error('the header could not be set');
+      },
+      destroy(error: Error) {
+        destroyedWith = error;
+        events.emit('close');
+      },
+    }) as unknown as ServerResponse;
+    const incoming = { method: 'GET', url: `/v2/${REPO}/blobs/${layer.digest}`, headers: { host: '127.0.0.1' } } as unknown as IncomingMessage;
+    let handedToApp = 0;
+    expect(lane(incoming, outgoing, () => void (handedToApp += 1))).toBe(true);
+    await waitFor(() => destroyedWith !== undefined, 2_000, 'the response destroyed');
+    expect(destroyedWith?.message).toBe('the header could not be set');
+    expect(released).toBe(1);
+    expect(handedToApp).toBe(0);
+    const failure = lines.map((line) => JSON.parse(line) as Record<string, unknown>).find((line) => line.msg === 'request failed');
+    expect(failure).toMatchObject({ level: 50, method: 'GET', path: `/v2/${REPO}/blobs/${layer.digest}` });
   });
 });
 
