@@ -1,9 +1,10 @@
 /**
  * The warm-blob lane: a GET of a whole blob this process holds, the request a fleet sends most,
  * answered from Node's request listener without passing through Hono (issue 16 item 4). Through
- * the app, such a response cost about 1.2 ms of CPU, against 0.7 ms for Node's HTTP server
- * sending the same file and nothing else: building the Request and the Context, the middleware
- * chain and its promises came to a third of it (docs/benchmarks.md, "the warm-blob lane").
+ * the app, such a response cost about 1.2 ms of CPU, against 0.75 ms for Node's HTTP server
+ * sending the same file and nothing else; most of the difference was building the Request and
+ * the Context and running the middleware chain and its promises. Through the lane it costs about
+ * 0.76 ms (docs/benchmarks.md, "the warm-blob lane").
  *
  * The lane takes a request only when it knows the app's answer, and gives the same one: the
  * status, the headers every answer carries (API version, nosniff, X-Request-Id) and the blob's,
