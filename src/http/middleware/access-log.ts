@@ -70,7 +70,9 @@ export function accessLog(options: AccessLogOptions): MiddlewareHandler {
     c.set('requestScope', scope);
     await next();
     if (c.res.headers.get('x-hono-already-sent') === null) c.res.headers.set('X-Request-Id', scope.id);
-    if (!outgoing) record(options, describe(), performance.now() - started, { status: c.res.status, bytes: declaredBodyBytes(c.req.method, c.res.status, c.res.headers.get('content-length')), aborted: false });
+    if (outgoing) return;
+    const bytes = declaredBodyBytes(c.req.method, c.res.status, c.res.headers.get('content-length'));
+    record(options, describe(), performance.now() - started, { status: c.res.status, bytes, aborted: false });
   };
 }
 
