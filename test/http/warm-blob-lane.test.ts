@@ -34,52 +34,75 @@ const other = image.layers[1]!;
 
 let fake: FakeRegistry;
 let mirror: Mirror;
-let cacheDir: string;
-let laneServer: Server;
-let appServer: Server;
 let laneUrl: string;
 let appUrl: string;
 const logChunks: string[] = [];
 /** Paths (with query) that reached the app behind the lane. */
-const reachedApp: string[] = [];
+let reachedApp: string[];
+let closeHarness: (() => Promise<void>) | undefined;
 
-beforeAll(async () => {
-  fake = await startFakeRegistry({ auth: 'bearer', redirectBlobsToCdn: true });
-  pushImage(fake, REPO, 'latest', image);
-  cacheDir = await mkdtemp(path.join(tmpdir(), 'mirror-lane-'));
+interface LaneHarness {
+  mirror: Mirror;
+  /** The lane in front of a fetch handler that records in `reachedApp` what reaches the app. */
+  laneUrl: string;
+  /** The app alone. */
+  appUrl: string;
+  reachedApp: string[];
+  close(): Promise<void>;
+}
+
+/** One composed mirror in front of `upstream` (the docker.io upstream's config), served twice. */
+async function startLaneHarness(upstream: FakeRegistry, credentials: Record<string, string> = {}): Promise<LaneHarness> {
+  const cacheDir = await mkdtemp(path.join(tmpdir(), 'mirror-lane-'));
   const config = parseMirrorConfig({
     listen: { host: '127.0.0.1', port: 0 },
     log: { level: 'info' },
     fetch: { prefetch: false },
     cache: { dir: cacheDir, maxBytes: 2 ** 30 },
     hosted: { repositories: ['team/**'], allowAnonymousPush: true },
-    upstreams: { 'docker.io': { url: fake.url, tokenRealms: [new URL(fake.tokenUrl).host], redirectHosts: [new URL(fake.cdnUrl).host] } },
+    upstreams: { 'docker.io': { url: upstream.url, tokenRealms: [new URL(upstream.tokenUrl).host], redirectHosts: [new URL(upstream.cdnUrl).host], ...credentials } },
   });
   const sink = new Writable({ write(chunk, _encoding, done) { logChunks.push(String(chunk)); done(); } });
-  mirror = await composeMirror(config, createLogger(config.log.level, sink));
-  expect(mirror.lane).toBeDefined();
+  const composed = await composeMirror(config, createLogger(config.log.level, sink));
+  expect(composed.lane).toBeDefined();
+  const calls: string[] = [];
   const countingFetch = (request: Request, env: unknown) => {
     const url = new URL(request.url);
-    reachedApp.push(url.pathname + url.search);
-    return mirror.app.fetch(request, env);
+    calls.push(url.pathname + url.search);
+    return composed.app.fetch(request, env);
   };
-  laneServer = await listen(createMirrorHttpServer(countingFetch, { defaultHost: '127.0.0.1', lane: mirror.lane! }) as Server);
-  appServer = await listen(createMirrorHttpServer(mirror.app.fetch, { defaultHost: '127.0.0.1' }) as Server);
-  laneUrl = `http://127.0.0.1:${(laneServer.address() as AddressInfo).port}`;
-  appUrl = `http://127.0.0.1:${(appServer.address() as AddressInfo).port}`;
+  const servers = [
+    await listen(createMirrorHttpServer(countingFetch, { defaultHost: '127.0.0.1', lane: composed.lane! }) as Server),
+    await listen(createMirrorHttpServer(composed.app.fetch, { defaultHost: '127.0.0.1' }) as Server),
+  ];
+  const [laneAt, appAt] = servers.map((server) => `http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+  return {
+    mirror: composed, laneUrl: laneAt!, appUrl: appAt!, reachedApp: calls,
+    async close() {
+      for (const server of servers) {
+        server.closeAllConnections();
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+      }
+      await composed.close();
+      await rm(cacheDir, { recursive: true, force: true });
+    },
+  };
+}
+
+beforeAll(async () => {
+  fake = await startFakeRegistry({ auth: 'bearer', redirectBlobsToCdn: true });
+  pushImage(fake, REPO, 'latest', image);
+  const harness = await startLaneHarness(fake);
+  ({ mirror, laneUrl, appUrl, reachedApp } = harness);
+  closeHarness = () => harness.close();
   // Cached through the app: the lane answers only what is held.
   for (const blob of [layer, other]) expect((await get(`${appUrl}/v2/${REPO}/blobs/${blob.digest}`)).status).toBe(200);
   await fillsSettled({ mirror });
 });
 
 afterAll(async () => {
-  for (const server of [laneServer, appServer]) {
-    server?.closeAllConnections();
-    await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
-  }
-  await mirror?.close();
+  await closeHarness?.();
   await fake?.close();
-  await rm(cacheDir, { recursive: true, force: true });
 });
 
 function listen(server: Server): Promise<Server> {
@@ -224,6 +247,34 @@ describe('warm-blob lane, an answer it cannot write', () => {
     expect(handedToApp).toBe(0);
     const failure = lines.map((line) => JSON.parse(line) as Record<string, unknown>).find((line) => line.msg === 'request failed');
     expect(failure).toMatchObject({ level: 50, method: 'GET', path: `/v2/${REPO}/blobs/${layer.digest}` });
+  });
+});
+
+describe('warm-blob lane behind the access policy', () => {
+  it('hands the app a held blob asked for through a repository the policy has no fresh verdict on', async () => {
+    const upstream = await startFakeRegistry({ auth: 'bearer', users: { alice: 'upstream-pw' }, privatePrefixes: ['testuser/'] });
+    const harness = await startLaneHarness(upstream, { username: 'alice', password: 'upstream-pw' });
+    try {
+      pushImage(upstream, REPO, 'latest', image);
+      pushImage(upstream, 'library/busybox', 'latest', image);
+      const blob = (repo: string) => `/v2/${repo}/blobs/${layer.digest}`;
+      expect((await get(`${harness.appUrl}${blob(REPO)}`)).status).toBe(200);
+      await fillsSettled(harness);
+      // Allowed from memory through the repository it was fetched through.
+      await waitFor(async () => {
+        const before = harness.reachedApp.length;
+        return (await get(`${harness.laneUrl}${blob(REPO)}`)).status === 200 && harness.reachedApp.length === before;
+      }, 5_000, 'the lane to answer through the repository the blob came through');
+      // Held, but no verdict on this repository yet: the app checks it (and answers, as it is public).
+      const before = harness.reachedApp.length;
+      const response = await get(`${harness.laneUrl}${blob('library/busybox')}`);
+      expect(response.status).toBe(200);
+      expect(sha256(response.body)).toBe(layer.digest);
+      expect(harness.reachedApp.slice(before)).toEqual([blob('library/busybox')]);
+    } finally {
+      await harness.close();
+      await upstream.close();
+    }
   });
 });
 
