@@ -12,7 +12,7 @@
  * The same chunks are external memory to V8, counted against the old generation's limit until
  * they are freed; freed on a background task (V8's default) they held that count up long enough
  * for a mark-compact every 25 MiB or so. The serving process sweeps them at the collection
- * instead (cli/serving-v8-flags.ts). The count is read from `--trace-gc` lines on its stdout.
+ * instead (cli/serving-v8-flags.ts). The count is read from `--trace-gc` lines on its stdout, per push.
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -31,8 +31,15 @@ const PUSH_BYTES = 512 * MiB;
 const CHUNK = Buffer.alloc(MiB, 'registry-mirror push page faults ');
 /** Tuned, the second push costs 0.2-0.5 faults per MiB here; untuned 160-180. */
 const MAX_FAULTS_PER_MIB = 16;
-/** Mark-compacts during the second push: 5-7 here with the chunks freed at the collection, 19-23 without. */
+/**
+ * Mark-compacts of a push after the first: with the chunks freed at the collection 2-13 here
+ * alone, and 15 once in CI beside the other suites (a burst of collections, each a few tens of
+ * milliseconds apart, while the machine was busy); without, 16-22 every time. So the test counts
+ * three pushes and bounds the fewest: 0-5 of three with the chunks freed at the collection,
+ * 16-17 without.
+ */
 const MAX_MARK_COMPACTS = 14;
+const MEASURED_PUSHES = 3;
 
 let workDir: string | undefined;
 let server: ServeProcess | undefined;
@@ -129,11 +136,15 @@ describe.runIf(process.platform === 'linux')('memory churn of a large push', () 
     const digest = pushedDigest();
     server = await startServe(environment(undefined));
     expect(await pushMonolithic(server.url, digest)).toBe(201);
-    await gcLinesFlushed();
-    const before = markCompacts(server);
-    expect(await pushMonolithic(server.url, digest)).toBe(201);
-    await gcLinesFlushed();
-    expect(markCompacts(server) - before).toBeLessThanOrEqual(MAX_MARK_COMPACTS);
+    const counts: number[] = [];
+    for (let push = 0; push < MEASURED_PUSHES; push++) {
+      await gcLinesFlushed();
+      const before = markCompacts(server);
+      expect(await pushMonolithic(server.url, digest)).toBe(201);
+      await gcLinesFlushed();
+      counts.push(markCompacts(server) - before);
+    }
+    expect(Math.min(...counts), `mark-compacts of each push: ${counts.join(', ')}`).toBeLessThanOrEqual(MAX_MARK_COMPACTS);
   }, 120_000);
 
   it("an operator's trim threshold is kept (MALLOC_TRIM_THRESHOLD_ or GLIBC_TUNABLES), and the log says so", async () => {
