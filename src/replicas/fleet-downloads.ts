@@ -239,7 +239,13 @@ export class FleetBlobDownloads extends BlobDownloads {
         drainPeerBody(answer);
         return 'wait-for-owner';
       }
-      download = (sharedStore ? this.#inOwnerFile(digest, answer, abort.signal) : undefined) ?? (await BlobDownload.start(digest, answer.via, answer, this.#fleet.peerStores, abort.signal));
+      const inOwnerFile = sharedStore ? this.#inOwnerFile(digest, answer, abort.signal) : undefined;
+      if (!inOwnerFile && answer.progress) {
+        // Progress without a file this process may read is nothing to copy from.
+        drainPeerBody(answer);
+        throw new UpstreamUnavailableError(`the owner of ${digest.value} sent its progress, and its file cannot be followed here`);
+      }
+      download = inOwnerFile ?? (await BlobDownload.start(digest, answer.via, answer, this.#fleet.peerStores, abort.signal));
     } catch (error) {
       clearTimeout(deadline);
       this.#fleet.log?.info({ owner, digest: digest.value, err: error }, 'cannot stream the download from its owner: waiting for it to finish instead');
@@ -259,7 +265,7 @@ export class FleetBlobDownloads extends BlobDownloads {
     const root = this.#fleet.sharedStoreRoot;
     if (root === undefined || answer.files === undefined || answer.size === undefined) return undefined;
     try {
-      return new OwnerFileFollow(digest, { size: answer.size, body: answer.body, via: answer.via, anonymous: answer.anonymous }, answer.files, root, signal);
+      return new OwnerFileFollow(digest, { size: answer.size, body: answer.body, via: answer.via, anonymous: answer.anonymous, progress: answer.progress }, answer.files, root, signal);
     } catch (error) {
       this.#fleet.log?.warn({ digest: digest.value, err: error }, 'not following another worker\'s file: copying its download instead');
       return undefined;

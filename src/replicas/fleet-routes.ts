@@ -8,7 +8,9 @@
  *     401: no valid signature. 404: no download of <digest> runs here (any more).
  *          With X-Mirror-Fill-Files: 1 (a worker of this machine), X-Mirror-Fill-Writing and
  *          X-Mirror-Fill-Published name the download's file now and once published
- *          (URI-encoded), where the download writes to a local file.
+ *          (URI-encoded), where the download writes to a local file; if its size is known,
+ *          X-Mirror-Fill-Progress gives it, and the body is how far the file may be read
+ *          (fill-progress.ts) instead of the bytes, which that worker reads from the file.
  *
  * With `serve --workers` a replica's address reaches any of its workers; one that does not run
  * the download relays the request to the worker of its machine that does (its lease names it).
@@ -23,8 +25,9 @@ import { BlobUnknownError } from '../domain/errors.js';
 import { sendBlobAnswer } from '../http/send-blob-body.js';
 import { sendStream } from '../http/send-stream.js';
 import { CLUSTER_AUTH_HEADER, verifyClusterRequest } from './cluster-auth.js';
+import { fillProgress } from './fill-progress.js';
 import type { FleetBlobDownloads } from './fleet-downloads.js';
-import { FILL_ANONYMOUS_HEADER, FILL_FILES_WANTED_HEADER, FILL_PUBLISHED_HEADER, FILL_VIA_HEADER, FILL_WRITING_HEADER, FLEET_BLOB_PATH, type PeerClient } from './peer-client.js';
+import { FILL_ANONYMOUS_HEADER, FILL_FILES_WANTED_HEADER, FILL_PROGRESS_HEADER, FILL_PUBLISHED_HEADER, FILL_VIA_HEADER, FILL_WRITING_HEADER, FLEET_BLOB_PATH, type PeerClient } from './peer-client.js';
 
 export interface FleetRoutesOptions {
   secret: string;
@@ -53,6 +56,12 @@ export function mountFleetRoutes(app: Hono, { secret, downloads, peers, sendfile
     if (files) {
       headers[FILL_WRITING_HEADER] = encodeURIComponent(files.writing);
       headers[FILL_PUBLISHED_HEADER] = encodeURIComponent(files.published);
+      if (download.size !== undefined && download.size > 0) {
+        headers[FILL_PROGRESS_HEADER] = String(download.size);
+        headers['Content-Type'] = 'text/plain; charset=us-ascii';
+        // The head now: the first record waits for the download's first bytes.
+        return sendStream(c, 200, headers, fillProgress(download.growing, download.size), undefined, { headNow: true });
+      }
     }
     const answer = { size: download.size, range: undefined, origin: 'joined' as const, via: download.via, body: { kind: 'growing' as const, file: download.growing }, release: () => {} };
     return sendBlobAnswer(c, answer, headers, { sendfile });

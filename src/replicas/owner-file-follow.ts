@@ -4,12 +4,14 @@
  * blob's race has no reason to write and hash a second copy of bytes already landing there: on a
  * cold pull of a 158 MB image with two workers, the copies had doubled the mirror's CPU.
  *
- * The owner's stream (fleet-routes.ts) still comes, and is read and dropped: it is what says how
- * far the file may be read. The owner sends a byte only once it is in its file, and the last one
- * only after its digest check (storage/content-store.ts GrowingFile), so the bytes received so
- * far are the bytes readable here, and the last byte of the blob never is before the owner
- * verified it. A stream that breaks or ends short fails every reader here at once, as a failed
- * fill does, so a client is cut short rather than given a clean end of wrong bytes.
+ * The owner's stream (fleet-routes.ts) still comes: it is what says how far the file may be read.
+ * It is the owner's progress (fill-progress.ts), or from an owner that sends the bytes themselves,
+ * those bytes, counted and dropped. Either way the owner reports a byte only once it is in its
+ * file, and the last one only after its digest check (storage/content-store.ts GrowingFile), so
+ * what the stream reported so far is readable here, and the last byte of the blob never is before
+ * the owner verified it. A stream that breaks, ends short or reports nonsense fails every reader
+ * here at once, as a failed fill does, so a client is cut short rather than given a clean end of
+ * wrong bytes.
  *
  * The file is opened where it is written, or, once the owner has published it (renamed, or
  * dropped for a copy already there), where it is published; an open descriptor survives both.
@@ -23,6 +25,7 @@ import { pumpBody } from '../pull-through/body-pump.js';
 import type { FillFiles, GrowingFile, StoredContent } from '../storage/content-store.js';
 import { openWrittenOrPublished } from '../storage/fs/fs-growing-file.js';
 import { ReadersWake } from '../storage/readers-wake.js';
+import { FillProgressReader } from './fill-progress.js';
 
 export interface OwnerStream {
   /** The owner's Content-Length: a follow needs it to know the last byte. */
@@ -32,6 +35,8 @@ export interface OwnerStream {
   via: string;
   /** The owner fetched it without the mirror's credentials. */
   anonymous?: boolean;
+  /** The body is the owner's progress records (fill-progress.ts), not the blob's bytes. */
+  progress?: boolean;
 }
 
 export class OwnerFileFollow implements RunningDownload {
@@ -62,7 +67,7 @@ export class OwnerFileFollow implements RunningDownload {
       onceChanged: (listener) => this.#readers.onceChanged(listener),
       finalSize: () => (this.#received === this.size ? this.size : undefined),
     };
-    this.settled = this.#follow(stream.body, signal);
+    this.settled = this.#follow(stream.body, stream.progress === true, signal);
     this.settled.catch(() => {});
   }
 
@@ -70,11 +75,12 @@ export class OwnerFileFollow implements RunningDownload {
     return this.#received;
   }
 
-  async #follow(body: Readable, signal: AbortSignal): Promise<StoredContent> {
+  async #follow(body: Readable, progress: boolean, signal: AbortSignal): Promise<StoredContent> {
     const abort = () => body.destroy(signal.reason as Error);
     signal.addEventListener('abort', abort, { once: true });
+    const records = progress ? new FillProgressReader(this.size, `the worker downloading ${this.digest.value}`) : undefined;
     try {
-      await pumpBody(body, (chunk) => this.#count(chunk.byteLength));
+      await pumpBody(body, records ? (chunk) => this.#advanceTo(records.read(chunk)) : (chunk) => this.#advanceTo(this.#received + chunk.byteLength));
       if (this.#received !== this.size) throw new UpstreamUnavailableError(`the worker downloading ${this.digest.value} sent ${this.#received} of its ${this.size} bytes`);
       this.#readers.now();
       return { digest: this.digest, size: this.size };
@@ -88,8 +94,9 @@ export class OwnerFileFollow implements RunningDownload {
     }
   }
 
-  #count(bytes: number): undefined {
-    this.#received += bytes;
+  #advanceTo(received: number): undefined {
+    if (received === this.#received) return undefined;
+    this.#received = received;
     if (this.#received > this.size) throw new UpstreamUnavailableError(`the worker downloading ${this.digest.value} sent more than its ${this.size} bytes`);
     this.#readers.soon();
     return undefined;

@@ -7,8 +7,8 @@
  *
  * Only http(s) URLs are dialled, and nothing of any client's request goes with it. The body is
  * read as an upstream blob's is (upstream/blob-socket-client.ts): into the connection's own
- * reused buffer and straight into the fill, which matters most between the workers of one machine, where every
- * blob a worker does not own comes this way.
+ * reused buffer and straight into the fill. Between the workers of one machine, which share a
+ * disk, the owner sends how far its file may be read instead of the bytes (fill-progress.ts).
  */
 import { buildConnector } from 'undici';
 import type { Digest } from '../domain/digest.js';
@@ -35,6 +35,12 @@ export const FILL_ANONYMOUS_HEADER = 'x-mirror-fill-anonymous';
 export const FILL_FILES_WANTED_HEADER = 'x-mirror-fill-files';
 export const FILL_WRITING_HEADER = 'x-mirror-fill-writing';
 export const FILL_PUBLISHED_HEADER = 'x-mirror-fill-published';
+/**
+ * In the owner's answer to a worker that asked for its files, when it knows the blob's size:
+ * that size, and the body is then the owner's progress (fill-progress.ts), not the bytes, which
+ * the worker reads from the file.
+ */
+export const FILL_PROGRESS_HEADER = 'x-mirror-fill-progress';
 
 export interface PeerTimeouts {
   connectMs: number;
@@ -48,6 +54,8 @@ export interface PeerDownload extends UpstreamBlob {
   via: string;
   /** Where the owner's file is, when asked for and the owner writes to a local file. */
   files?: FillFiles;
+  /** The body is the owner's progress records, not the bytes (then `files` and `size` are set). */
+  progress?: boolean;
 }
 
 export class PeerClient {
@@ -78,7 +86,14 @@ export class PeerClient {
     const published = response.headers[FILL_PUBLISHED_HEADER];
     const files = typeof writing === 'string' && typeof published === 'string' ? { writing: decodeURIComponent(writing), published: decodeURIComponent(published) } : undefined;
     const anonymous = response.headers[FILL_ANONYMOUS_HEADER] === '1';
-    return { size: typeof length === 'string' ? Number(length) : undefined, body: response.body, via, anonymous, ...(files ? { files } : {}) };
+    const progressOf = response.headers[FILL_PROGRESS_HEADER];
+    const progressSize = typeof progressOf === 'string' && /^[1-9][0-9]{0,15}$/.test(progressOf) && Number.isSafeInteger(Number(progressOf)) ? Number(progressOf) : undefined;
+    if (progressOf !== undefined && (progressSize === undefined || !files)) {
+      discardUpstreamBody(response.body);
+      throw new UpstreamUnavailableError(`replica ${url.origin} sent progress for ${digest.value} without a size or files`);
+    }
+    const size = progressSize ?? (typeof length === 'string' ? Number(length) : undefined);
+    return { size, body: response.body, via, anonymous, ...(files ? { files } : {}), ...(progressSize !== undefined ? { progress: true } : {}) };
   }
 
   async close(): Promise<void> {

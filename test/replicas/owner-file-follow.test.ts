@@ -19,7 +19,7 @@ afterEach(() => {
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
 
-function setUp(bytes: Buffer) {
+function setUp(bytes: Buffer, progress = false) {
   const root = mkdtempSync(path.join(tmpdir(), 'owner-file-'));
   dirs.push(root);
   mkdirSync(path.join(root, 'tmp'));
@@ -29,7 +29,7 @@ function setUp(bytes: Buffer) {
   const digest = parseDigest(`sha256:${createHash('sha256').update(bytes).digest('hex')}`);
   const stream = new PassThrough();
   const abort = new AbortController();
-  const follow = new OwnerFileFollow(digest, { size: bytes.length, body: stream, via: 'docker.io/library/x' }, files, root, abort.signal);
+  const follow = new OwnerFileFollow(digest, { size: bytes.length, body: stream, via: 'docker.io/library/x', progress }, files, root, abort.signal);
   /** What the owner does: the bytes go into its file, then onto its stream. */
   const ownerSends = (part: Buffer) => {
     appendFileSync(files.writing, part);
@@ -124,6 +124,49 @@ describe('OwnerFileFollow', () => {
     await follow.settled;
     renameSync(files.writing, files.published);
     expect((await readAll(follow, blob.length)).bytes.equals(blob)).toBe(true);
+  });
+
+  it("follows the owner's progress records (replicas/fill-progress.ts) however its chunks cut them, and reads the bytes from the file", async () => {
+    const { follow, stream, files } = setUp(blob, true);
+    const reading = readAll(follow, blob.length);
+    appendFileSync(files.writing, blob.subarray(0, 12));
+    stream.write('1');
+    stream.write('2\n');
+    await tick();
+    expect(follow.growing.readable(0, blob.length - 1)).toBe(12);
+    expect(follow.written).toBe(12);
+    appendFileSync(files.writing, blob.subarray(12));
+    stream.write('19\n2');
+    await tick();
+    expect(follow.growing.readable(0, blob.length - 1)).toBe(19);
+    expect(follow.growing.finalSize()).toBeUndefined();
+    stream.end('0\n');
+    expect((await reading).bytes.equals(blob)).toBe(true);
+    await expect(follow.settled).resolves.toEqual({ digest: follow.digest, size: blob.length });
+  });
+
+  it('cuts every reader on progress that goes back, passes the size, is not a count, or ends short or mid-record', async () => {
+    const cases: Array<[string, RegExp]> = [
+      ['12\n5\n', /did not advance \(5 after 12\)/],
+      ['12\n12\n', /did not advance/],
+      ['21\n', /past its 20 bytes/],
+      ['12\nx\n', /not a byte count/],
+      ['-1\n', /not a byte count/],
+      ['012\n', /not a byte count/],
+      ['1'.repeat(25), /longer than 20 characters/],
+      ['12\n19\n', /sent 19 of its 20 bytes/],
+      ['12\n2', /sent 12 of its 20 bytes/],
+    ];
+    for (const [records, error] of cases) {
+      const { follow, stream, files } = setUp(blob, true);
+      writeFileSync(files.writing, blob);
+      const reading = readAll(follow, blob.length);
+      stream.end(records);
+      await expect(follow.settled, records).rejects.toThrow(error);
+      const result = await reading;
+      expect(result.error, records).toBeDefined();
+      expect(result.bytes.length, records).toBeLessThan(blob.length);
+    }
   });
 
   it('refuses a file outside the store', () => {
