@@ -61,7 +61,7 @@ export interface WriterOptions {
 export interface ContentWriter {
   /** Stable across processes for resumable writers. */
   readonly id: string;
-  /** Bytes accepted so far. */
+  /** Bytes written so far; bytes `writeNow` still holds back are not counted. */
   readonly written: number;
   /**
    * Appends bytes. The caller may reuse `chunk`'s memory once the promise settles (a fill passes
@@ -70,9 +70,11 @@ export interface ContentWriter {
    */
   write(chunk: Uint8Array): Promise<void>;
   /**
-   * Appends bytes at once, without a promise, where the store can do that cheaply (the local
-   * disk's page cache); false when they must go through `write` instead, in order. Optional: a
-   * cache fill uses it to keep up with the wire (pull-through/blob-download.ts).
+   * Takes bytes at once, without a promise, where the store can do that cheaply (the local
+   * disk's page cache); false when they must go through `write` instead, in order. The store may
+   * hold them back from `written` and readers for a few milliseconds, to write them with the
+   * bytes that follow (storage/fs/write-gather.ts). Optional: a cache fill uses it to keep up
+   * with the wire (pull-through/blob-download.ts).
    */
   writeNow?(chunk: Uint8Array): boolean;
   /**
