@@ -149,9 +149,12 @@ export class BlobDownload implements RunningDownload {
       throw new UpstreamBadResponseError(`upstream sent more than the ${announced} bytes announced for ${this.digest.value}`);
     }
     const room = this.#reservation.grow(chunk.byteLength);
-    if (room === undefined && this.writer.writeNow?.(chunk)) return undefined;
     // The chunk may be a view of a connection's read buffer: it holds until this promise settles.
-    return room === undefined ? this.writer.write(chunk) : room.then(() => this.writer.write(chunk));
+    return room === undefined ? this.#write(chunk) : room.then(() => this.#write(chunk));
+  }
+
+  #write(chunk: Buffer): Promise<void> | undefined {
+    return this.writer.append ? this.writer.append(chunk) : this.writer.write(chunk);
   }
 }
 

@@ -61,7 +61,7 @@ export interface WriterOptions {
 export interface ContentWriter {
   /** Stable across processes for resumable writers. */
   readonly id: string;
-  /** Bytes written so far; bytes `writeNow` still holds back are not counted. */
+  /** Bytes written so far; bytes `append` still holds back are not counted. */
   readonly written: number;
   /**
    * Appends bytes. The caller may reuse `chunk`'s memory once the promise settles (a fill passes
@@ -70,13 +70,14 @@ export interface ContentWriter {
    */
   write(chunk: Uint8Array): Promise<void>;
   /**
-   * Takes bytes at once, without a promise, where the store can do that cheaply (the local
-   * disk's page cache); false when they must go through `write` instead, in order. The store may
-   * hold them back from `written` and readers for a few milliseconds, to write them with the
-   * bytes that follow (storage/fs/write-gather.ts). Optional: a cache fill uses it to keep up
-   * with the wire (pull-through/blob-download.ts).
+   * Takes a fill's bytes at once where the store can do that cheaply (the local disk's page
+   * cache): undefined when they are taken, else a promise to await before the next bytes (the
+   * disk is behind). The store may hold them back from `written` and readers for a few
+   * milliseconds, to write them with the bytes that follow (storage/fs/write-gather.ts); it
+   * never keeps `chunk`'s memory. Optional: a cache fill uses it to keep up with the wire
+   * (pull-through/blob-download.ts), and `write` where a store has none.
    */
-  writeNow?(chunk: Uint8Array): boolean;
+  append?(chunk: Uint8Array): Promise<void> | undefined;
   /**
    * Checks that what was written hashes to `expected` (and is `size` bytes, when given), then
    * publishes it durably and atomically under that digest. On a mismatch nothing is published,

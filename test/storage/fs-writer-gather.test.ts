@@ -70,7 +70,7 @@ describe('a fill written in whole blocks', () => {
     const writes = recordWrites();
     const writer = await newWriter();
     const { bytes, chunks } = chunked(5 * MiB + 12_345, SOCKET_READS);
-    for (const chunk of chunks) expect(writer.writeNow(chunk)).toBe(true);
+    for (const chunk of chunks) expect(writer.append(chunk)).toBeUndefined();
     await writer.commit(digestOf(bytes), bytes.length);
 
     expect(writes[0]).toEqual([0, chunks[0]!.length]);
@@ -103,8 +103,8 @@ describe('a fill written in whole blocks', () => {
     const writes = recordWrites();
     const writer = await newWriter();
     const { bytes, chunks } = chunked(64 * KiB + 100, [64 * KiB, 100]);
-    writer.writeNow(chunks[0]!);
-    writer.writeNow(chunks[1]!);
+    writer.append(chunks[0]!);
+    writer.append(chunks[1]!);
     expect(writer.written).toBe(64 * KiB);
     let woken = 0;
     writer.onceChanged(() => (woken += 1));
@@ -117,11 +117,41 @@ describe('a fill written in whole blocks', () => {
     expect(writes).toHaveLength(2);
   });
 
+  it('while the disk is slow, whole blocks go through the thread pool, and only a block makes the fill wait', async () => {
+    const writes = recordWrites();
+    const { writeSync } = fsWriterFiles;
+    // The first write takes longer than the disk should: writes leave the event loop for a while.
+    vi.mocked(fsWriterFiles.writeSync).mockImplementationOnce((fd, bytes, offset, length, position) => {
+      const until = performance.now() + 8;
+      while (performance.now() < until);
+      // The recording spy, which writes.
+      return writeSync(fd, bytes, offset, length, position);
+    });
+    const threadPool = vi.mocked(fsWriterFiles.write);
+    const writer = await newWriter();
+    const { bytes, chunks } = chunked(2 * MiB + 5_000, SOCKET_READS);
+    let waits = 0;
+    for (const chunk of chunks) {
+      const behind = writer.append(chunk);
+      if (behind) {
+        waits += 1;
+        await behind;
+      }
+    }
+    await writer.commit(digestOf(bytes), bytes.length);
+    const ends = writes.map(([position, length]) => position + length);
+    expect(ends).toEqual([chunks[0]!.length, 64 * KiB, 128 * KiB, 256 * KiB, 512 * KiB, MiB, 2 * MiB, bytes.length]);
+    // Every block after the slow first write went through the thread pool, one write each.
+    expect(threadPool).toHaveBeenCalledTimes(ends.length - 1);
+    expect(waits).toBe(6);
+    expect(readFileSync(path.join(root, 'blobs', digestOf(bytes).hex)).equals(bytes)).toBe(true);
+  });
+
   it('a chunk through the thread pool goes after the bytes gathered before it', async () => {
     const writer = await newWriter();
     const { bytes, chunks } = chunked(300 * KiB, [100 * KiB]);
-    writer.writeNow(chunks[0]!);
-    writer.writeNow(chunks[1]!);
+    writer.append(chunks[0]!);
+    writer.append(chunks[1]!);
     await writer.write(chunks[2]!);
     expect(writer.written).toBe(bytes.length);
     await writer.commit(digestOf(bytes), bytes.length);
@@ -132,8 +162,8 @@ describe('a fill written in whole blocks', () => {
     const writes = recordWrites();
     const writer = await newWriter();
     const { chunks } = chunked(64 * KiB + 100, [64 * KiB, 100]);
-    writer.writeNow(chunks[0]!);
-    writer.writeNow(chunks[1]!);
+    writer.append(chunks[0]!);
+    writer.append(chunks[1]!);
     await writer.cancel(new Error('client gone'));
     await new Promise((resolve) => setTimeout(resolve, GATHER_WAIT_MS * 3));
     expect(writes).toEqual([[0, 64 * KiB]]);
@@ -144,9 +174,9 @@ describe('a fill written in whole blocks', () => {
     diskFillsUpAfter(1);
     const writer = await newWriter();
     const { bytes, chunks } = chunked(256 * KiB, [64 * KiB]);
-    expect(writer.writeNow(chunks[0]!)).toBe(true);
-    expect(() => writer.writeNow(chunks[1]!)).toThrow(/ENOSPC/);
-    expect(writer.writeNow(chunks[2]!)).toBe(false);
+    expect(writer.append(chunks[0]!)).toBeUndefined();
+    expect(() => writer.append(chunks[1]!)).toThrow(/ENOSPC/);
+    expect(() => writer.append(chunks[2]!)).toThrow(/ENOSPC/);
     await expect(writer.commit(digestOf(bytes), bytes.length)).rejects.toThrow(/ENOSPC/);
     await writer.cancel();
     expect(() => readFileSync(writer.currentPath)).toThrow(/ENOENT/);
@@ -164,7 +194,7 @@ describe('a fill written in whole blocks', () => {
           for (const step of steps) {
             const chunk = bytes.subarray(offset, offset + step.size);
             offset += step.size;
-            if (step.threadPool || !writer.writeNow(chunk)) await writer.write(chunk);
+            await (step.threadPool ? writer.write(chunk) : writer.append(chunk));
             if (step.pause) await new Promise((resolve) => setTimeout(resolve, GATHER_WAIT_MS + 2));
           }
           await writer.commit(digestOf(bytes), total);

@@ -6,7 +6,7 @@
  * (compare distribution's registry/storage/blobwriter.go, which verifies before the move).
  *
  * Writes land in the page cache, which takes a 64 KiB chunk in tens of microseconds: a cache
- * fill appends them at once on the event loop (`writeNow`), as nginx writes its proxy temp
+ * fill appends them at once on the event loop (`append`), as nginx writes its proxy temp
  * files, instead of paying a thread-pool round trip per chunk, which on a busy machine cost more
  * than the write itself (docs/benchmarks.md, "Where the time goes on a miss"). A disk that
  * stops keeping up shows as a slow write (the kernel throttles writers once too much is dirty);
@@ -78,6 +78,8 @@ export class FsWriter implements ContentWriter {
   readonly #gather = new WriteGather();
   /** Writes what is gathered once it has waited GATHER_WAIT_MS for the rest of its block. */
   #gatherTimer: NodeJS.Timeout | undefined;
+  /** Bytes handed to the thread pool and not written yet: the gather's next block starts after them. */
+  #queued = 0;
 
   private constructor(readonly id: string, fd: number, readonly publishedPath: (digest: Digest) => string, file: string, written: number) {
     this.#fd = fd;
@@ -99,23 +101,28 @@ export class FsWriter implements ContentWriter {
   }
 
   /**
-   * Takes `chunk` on the event loop when the disk keeps up: the first chunk is written at once
-   * (a reader's first byte never waits), later ones are gathered into whole blocks
-   * (write-gather.ts). False when it must go through `write` instead (a thread-pool write is
-   * pending, or the disk was slow a moment ago). Throws what a write threw (ENOSPC), after
-   * failing the writer.
+   * Takes a fill's `chunk`: the first is written at once (a reader's first byte never waits),
+   * later ones are gathered into whole blocks (write-gather.ts), each written on the event loop
+   * while the disk keeps up, else through the thread pool. Undefined when the chunk is taken;
+   * a promise to await before the next one while a block is being written in the thread pool.
+   * Throws (or rejects with) what a write threw (ENOSPC), after failing the writer.
    */
-  writeNow(chunk: Uint8Array): boolean {
-    if (this.#pending !== undefined || this.state !== 'writing' || performance.now() < this.#threadPoolUntil) return false;
-    const started = performance.now();
+  append(chunk: Uint8Array): Promise<void> | undefined {
+    if (this.state !== 'writing') throw this.failure ?? new Error(`writer ${this.id} has already committed`);
     try {
-      if (this.written === 0 && this.#gather.held === 0) this.#writeOnLoop(chunk);
-      else this.#gatherOnLoop(chunk);
+      if (this.written + this.#queued === 0 && this.#gather.held === 0 && this.#onLoop()) return this.#writeOnLoop(chunk);
+      let behind: Promise<void> | undefined;
+      for (let offset = 0; offset < chunk.byteLength; ) {
+        offset += this.#gather.take(this.written + this.#queued, chunk, offset);
+        if (!this.#gather.full(this.written + this.#queued)) continue;
+        if (this.#onLoop()) this.#writeOnLoop(this.#takeGathered()!);
+        else behind = this.#inThreadPool();
+      }
+      if (this.#gather.held > 0) this.#gatherTimer ??= setTimeout(() => void this.#writeGathered().catch(() => {}), GATHER_WAIT_MS).unref();
+      return behind;
     } catch (error) {
       throw this.#fail(error as Error);
     }
-    if (performance.now() - started > SLOW_WRITE_MS) this.#threadPoolUntil = performance.now() + THREAD_POOL_SPELL_MS;
-    return true;
   }
 
   /** Appends `chunk`, after what is gathered, through the thread pool, in order. */
@@ -127,8 +134,12 @@ export class FsWriter implements ContentWriter {
   #inThreadPool(chunk?: Uint8Array): Promise<void> {
     const gathered = this.#takeGathered();
     const writes = [gathered && Buffer.from(gathered), chunk].filter((bytes) => bytes !== undefined);
+    for (const bytes of writes) this.#queued += bytes.byteLength;
     const next = (this.#pending ?? Promise.resolve()).then(async () => {
-      for (const bytes of writes) await this.#writeInThreadPool(bytes);
+      for (const bytes of writes) {
+        await this.#writeInThreadPool(bytes);
+        this.#queued -= bytes.byteLength;
+      }
     });
     const settled = next.catch(() => {});
     this.#pending = settled;
@@ -192,18 +203,19 @@ export class FsWriter implements ContentWriter {
     return this.#readers.onceChanged(listener);
   }
 
-  #writeOnLoop(bytes: Uint8Array): void {
-    let offset = 0;
-    while (offset < bytes.byteLength) offset += fsWriterFiles.writeSync(this.#fd!, bytes, offset, bytes.byteLength - offset, this.written + offset);
-    this.#appended(bytes);
+  /** Whether writes may go on the event loop now: none is pending in the thread pool, and the disk was not slow a moment ago. */
+  #onLoop(): boolean {
+    return this.#pending === undefined && performance.now() >= this.#threadPoolUntil;
   }
 
-  #gatherOnLoop(chunk: Uint8Array): void {
-    for (let offset = 0; offset < chunk.byteLength; ) {
-      offset += this.#gather.take(this.written, chunk, offset);
-      if (this.#gather.full(this.written)) this.#writeOnLoop(this.#takeGathered()!);
-    }
-    if (this.#gather.held > 0) this.#gatherTimer ??= setTimeout(() => void this.#writeGathered().catch(() => {}), GATHER_WAIT_MS).unref();
+  /** Writes `bytes` on the event loop; a slow write sends the writes of the next while to the thread pool. */
+  #writeOnLoop(bytes: Uint8Array): undefined {
+    const started = performance.now();
+    let offset = 0;
+    while (offset < bytes.byteLength) offset += fsWriterFiles.writeSync(this.#fd!, bytes, offset, bytes.byteLength - offset, this.written + offset);
+    if (performance.now() - started > SLOW_WRITE_MS) this.#threadPoolUntil = performance.now() + THREAD_POOL_SPELL_MS;
+    this.#appended(bytes);
+    return undefined;
   }
 
   /** What is gathered, out of the gather (its timer stopped); undefined when nothing is. */
@@ -213,10 +225,10 @@ export class FsWriter implements ContentWriter {
     return this.#gather.held > 0 ? this.#gather.takeOut() : undefined;
   }
 
-  /** Writes what is gathered now: on the loop as writeNow would, else through the thread pool. Rejects (the writer failed) on a write error. */
+  /** Writes what is gathered now: on the loop as `append` would, else through the thread pool. Rejects (the writer failed) on a write error. */
   async #writeGathered(): Promise<void> {
     if (this.#gather.held === 0 || this.state !== 'writing') return;
-    if (this.#pending !== undefined || performance.now() < this.#threadPoolUntil) return this.#inThreadPool();
+    if (!this.#onLoop()) return this.#inThreadPool();
     try {
       this.#writeOnLoop(this.#takeGathered()!);
     } catch (error) {
