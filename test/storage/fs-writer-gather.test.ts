@@ -147,6 +147,27 @@ describe('a fill written in whole blocks', () => {
     expect(readFileSync(path.join(root, 'blobs', digestOf(bytes).hex)).equals(bytes)).toBe(true);
   });
 
+  it('while the disk is slow, the blocks of a large fill are written from two buffers, not a new one per block', async () => {
+    const { writeSync, write } = fsWriterFiles;
+    vi.spyOn(fsWriterFiles, 'writeSync').mockImplementationOnce((fd, bytes, offset, length, position) => {
+      const until = performance.now() + 8;
+      while (performance.now() < until);
+      return writeSync(fd, bytes, offset, length, position);
+    });
+    const blockBuffers = new Set<ArrayBufferLike>();
+    vi.spyOn(fsWriterFiles, 'write').mockImplementation(async (fd, bytes, offset, length, position) => {
+      if (length === MiB) blockBuffers.add(bytes.buffer);
+      return write(fd, bytes, offset, length, position);
+    });
+    const writer = await newWriter();
+    const { bytes, chunks } = chunked(12 * MiB, SOCKET_READS);
+    for (const chunk of chunks) await writer.append(chunk);
+    await writer.commit(digestOf(bytes), bytes.length);
+    expect(blockBuffers.size).toBeGreaterThanOrEqual(1);
+    expect(blockBuffers.size).toBeLessThanOrEqual(2);
+    expect(readFileSync(path.join(root, 'blobs', digestOf(bytes).hex)).equals(bytes)).toBe(true);
+  });
+
   it('a chunk through the thread pool goes after the bytes gathered before it', async () => {
     const writer = await newWriter();
     const { bytes, chunks } = chunked(300 * KiB, [100 * KiB]);

@@ -130,10 +130,10 @@ export class FsWriter implements ContentWriter {
     return this.#inThreadPool(chunk);
   }
 
-  /** Writes what is gathered (a copy: the gather's buffer is reused), then `chunk` if any, after the pending writes. */
+  /** Writes what is gathered (lent by the gather until written), then `chunk` if any, after the pending writes. */
   #inThreadPool(chunk?: Uint8Array): Promise<void> {
-    const gathered = this.#takeGathered();
-    const writes = [gathered && Buffer.from(gathered), chunk].filter((bytes) => bytes !== undefined);
+    const gathered = this.#lendGathered();
+    const writes = [gathered, chunk].filter((bytes) => bytes !== undefined);
     for (const bytes of writes) this.#queued += bytes.byteLength;
     const next = (this.#pending ?? Promise.resolve()).then(async () => {
       for (const bytes of writes) {
@@ -141,6 +141,7 @@ export class FsWriter implements ContentWriter {
         this.#queued -= bytes.byteLength;
       }
     });
+    if (gathered) void next.then(() => this.#gather.giveBack(gathered), () => {});
     const settled = next.catch(() => {});
     this.#pending = settled;
     void settled.then(() => {
@@ -218,11 +219,21 @@ export class FsWriter implements ContentWriter {
     return undefined;
   }
 
-  /** What is gathered, out of the gather (its timer stopped); undefined when nothing is. */
+  /** What is gathered, out of the gather (its timer stopped), for a write now; undefined when nothing is. */
   #takeGathered(): Buffer | undefined {
+    this.#stopGatherTimer();
+    return this.#gather.held > 0 ? this.#gather.takeOut() : undefined;
+  }
+
+  /** As #takeGathered, with the buffer, for a write in the thread pool. */
+  #lendGathered(): Buffer | undefined {
+    this.#stopGatherTimer();
+    return this.#gather.held > 0 ? this.#gather.lendOut() : undefined;
+  }
+
+  #stopGatherTimer(): void {
     clearTimeout(this.#gatherTimer);
     this.#gatherTimer = undefined;
-    return this.#gather.held > 0 ? this.#gather.takeOut() : undefined;
   }
 
   /** Writes what is gathered now: on the loop as `append` would, else through the thread pool. Rejects (the writer failed) on a write error. */
@@ -298,7 +309,7 @@ export class FsWriter implements ContentWriter {
     if (this.state !== 'writing') return this.failure ?? error;
     this.state = 'failed';
     this.failure = error;
-    this.#takeGathered();
+    this.#stopGatherTimer();
     this.#gather.drop();
     this.#readers.now();
     this.#removal = this.#removeFile(waitForPendingWrite);

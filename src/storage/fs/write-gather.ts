@@ -37,6 +37,9 @@ export function gatherBlockEnd(position: number): number {
 /** The bytes of one block not written yet, which start at the file's written length. */
 export class WriteGather {
   #buffer: Buffer | undefined;
+  /** A buffer given back while another was in use: the next `lendOut` leaves the gather this one. */
+  #spare: Buffer | undefined;
+  #dropped = false;
   #held = 0;
   #blockEnd = 0;
 
@@ -69,9 +72,31 @@ export class WriteGather {
     return bytes;
   }
 
+  /**
+   * The gathered bytes, emptied from the gather with the buffer they are in, for a write that
+   * outlives this turn of the loop (the thread pool); `giveBack` them once that write is done.
+   */
+  lendOut(): Buffer {
+    const bytes = this.takeOut();
+    this.#buffer = this.#spare;
+    this.#spare = undefined;
+    return bytes;
+  }
+
+  /** Takes back what `lendOut` gave, to gather into again: a slow disk's writes do not allocate a buffer per block. */
+  giveBack(lent: Buffer): void {
+    if (this.#dropped) return;
+    // lendOut's bytes start its buffer, which has an ArrayBuffer of its own (allocUnsafeSlow).
+    const buffer = Buffer.from(lent.buffer, 0, lent.buffer.byteLength);
+    if (!this.#buffer) this.#buffer = buffer;
+    else this.#spare ??= buffer;
+  }
+
   /** Lets go of the buffer, and of anything still gathered. */
   drop(): void {
+    this.#dropped = true;
     this.#buffer = undefined;
+    this.#spare = undefined;
     this.#held = 0;
   }
 
