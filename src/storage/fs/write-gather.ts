@@ -19,7 +19,7 @@
 
 /** The first block ends here: small blobs and a fill's first bytes are not held for long. */
 export const GATHER_FIRST_BLOCK_BYTES = 64 * 1024;
-/** The largest block: a larger folio saves little more per send, and a fill holds one block in memory. */
+/** The largest block: a larger folio saves little more per send, and a fill holds a block or two in memory. */
 export const GATHER_MAX_BLOCK_BYTES = 1024 * 1024;
 /** How long gathered bytes may wait for the rest of their block before they are written anyway. */
 export const GATHER_WAIT_MS = 10;
