@@ -18,6 +18,12 @@ import type { GrowingFile } from '../storage/content-store.js';
 /** The longest record a follower accepts: 2^53 has 16 digits. */
 const MAX_RECORD_CHARS = 20;
 
+/** A count of bytes as the records and X-Mirror-Fill-Progress spell it: decimal, no leading zero, a safe integer. */
+export function parseByteCount(text: string): number | undefined {
+  const count = /^(0|[1-9][0-9]{0,15})$/.test(text) ? Number(text) : NaN;
+  return Number.isSafeInteger(count) ? count : undefined;
+}
+
 /** The progress of `file`, a download of `size` bytes (at least one), as records; ends once all of it is readable. */
 export function fillProgress(file: GrowingFile, size: number): Readable {
   let reported = 0;
@@ -72,8 +78,8 @@ export class FillProgressReader {
   }
 
   #advance(line: string): void {
-    const count = /^(0|[1-9][0-9]*)$/.test(line) ? Number(line) : NaN;
-    if (!Number.isSafeInteger(count)) throw this.#fault(`a progress record that is not a byte count (${JSON.stringify(line.slice(0, MAX_RECORD_CHARS))})`);
+    const count = parseByteCount(line);
+    if (count === undefined) throw this.#fault(`a progress record that is not a byte count (${JSON.stringify(line.slice(0, MAX_RECORD_CHARS))})`);
     if (count > this.size) throw this.#fault(`progress past its ${this.size} bytes (${count})`);
     if (count <= this.#count) throw this.#fault(`progress that did not advance (${count} after ${this.#count})`);
     this.#count = count;

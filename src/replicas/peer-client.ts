@@ -17,6 +17,7 @@ import { discardUpstreamBody, type UpstreamBlob } from '../pull-through/upstream
 import type { FillFiles } from '../storage/content-store.js';
 import { BlobSocketClient, blobSocketReads, type SocketResponse } from '../upstream/blob-socket-client.js';
 import { CLUSTER_AUTH_HEADER, signClusterRequest } from './cluster-auth.js';
+import { parseByteCount } from './fill-progress.js';
 
 export const FLEET_BLOB_PATH = '/_mirror/fleet/blobs/';
 /** The repository the owner's download comes through (the access policy's `via`). */
@@ -87,13 +88,13 @@ export class PeerClient {
     const files = typeof writing === 'string' && typeof published === 'string' ? { writing: decodeURIComponent(writing), published: decodeURIComponent(published) } : undefined;
     const anonymous = response.headers[FILL_ANONYMOUS_HEADER] === '1';
     const progressOf = response.headers[FILL_PROGRESS_HEADER];
-    const progressSize = typeof progressOf === 'string' && /^[1-9][0-9]{0,15}$/.test(progressOf) && Number.isSafeInteger(Number(progressOf)) ? Number(progressOf) : undefined;
-    if (progressOf !== undefined && (progressSize === undefined || !files)) {
+    const progressSize = typeof progressOf === 'string' ? parseByteCount(progressOf) : undefined;
+    if (progressOf !== undefined && (!progressSize || !files)) {
       discardUpstreamBody(response.body);
       throw new UpstreamUnavailableError(`replica ${url.origin} sent progress for ${digest.value} without a size or files`);
     }
     const size = progressSize ?? (typeof length === 'string' ? Number(length) : undefined);
-    return { size, body: response.body, via, anonymous, ...(files ? { files } : {}), ...(progressSize !== undefined ? { progress: true } : {}) };
+    return { size, body: response.body, via, anonymous, ...(files ? { files } : {}), ...(progressSize ? { progress: true } : {}) };
   }
 
   async close(): Promise<void> {
