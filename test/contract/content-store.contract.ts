@@ -3,7 +3,8 @@
  * implementation by a `*.test.ts` beside this file. Rules: nothing is visible under a digest
  * until a commit checked size and digest; a failed or cancelled writer leaves nothing; committing
  * a digest twice is not an error; resumable writers continue by id and are re-hashed; readers of
- * a growing writer never get a range's last byte before the digest check.
+ * a growing writer never get a range's last byte before the digest check; `append`, where a store
+ * has it, never keeps a chunk's memory, and neither counts nor shows bytes it holds back.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { digestOf, type Digest } from '../../src/domain/digest.js';
@@ -110,6 +111,66 @@ export function contentStoreContract(name: string, open: () => Promise<ContentSt
       }
       expect(await writer.commit(digest, bytes.length)).toEqual({ digest, size: bytes.length });
       expect((await bytesOf(store, digest))?.equals(bytes)).toBe(true);
+    });
+
+    // `append` is optional (a fill uses `write` where a store has none): these cases run where it exists.
+    it('append: a chunk\'s memory may be reused as soon as append returns (or its promise settles); the stored bytes are those appended', async () => {
+      const writer = await store.writer();
+      if (!writer.append) return writer.cancel();
+      // Odd-sized pieces through one buffer, overwritten after each, as a fill's connection reuses its read buffer.
+      const reused = Buffer.alloc(7_001);
+      for (let offset = 0; offset < bytes.length; offset += reused.length) {
+        const piece = bytes.subarray(offset, offset + reused.length);
+        piece.copy(reused);
+        await writer.append(reused.subarray(0, piece.length));
+        reused.fill(0xee);
+      }
+      expect(await writer.commit(digest, bytes.length)).toEqual({ digest, size: bytes.length });
+      expect((await bytesOf(store, digest))?.equals(bytes)).toBe(true);
+    });
+
+    it('append: bytes held back are neither counted in written nor readable by followers; the commit writes them before its check', async () => {
+      const writer = await store.writer();
+      if (!writer.append) return writer.cancel();
+      const file = writer.growing?.();
+      const follower = file ? collect(followGrowingFile(file, 0, Infinity)) : undefined;
+      let appended = 0;
+      for (const size of [1, 100, 65_536, 3, 70_000]) {
+        await writer.append(bytes.subarray(appended, appended + size));
+        appended += size;
+        expect(writer.written).toBeLessThanOrEqual(appended);
+        if (file) expect(file.readable(0, Infinity)).toBeLessThanOrEqual(writer.written);
+      }
+      await writer.append(bytes.subarray(appended));
+      expect(await writer.commit(digest, bytes.length)).toEqual({ digest, size: bytes.length });
+      expect(writer.written).toBe(bytes.length);
+      expect((await bytesOf(store, digest))?.equals(bytes)).toBe(true);
+      if (follower) expect((await follower).equals(bytes)).toBe(true);
+    });
+
+    it('append: a fill whose bytes fail the check publishes nothing and cuts its followers short, bytes held back or not', async () => {
+      const writer = await store.writer();
+      if (!writer.append) return writer.cancel();
+      const file = writer.growing?.();
+      const follower = file ? collect(followGrowingFile(file, 0, Infinity)).catch((error: Error) => error) : undefined;
+      const corrupt = Buffer.from(bytes);
+      corrupt[corrupt.length - 1] = corrupt[corrupt.length - 1]! ^ 0xff;
+      for (let offset = 0; offset < corrupt.length; offset += 30_000) await writer.append(corrupt.subarray(offset, offset + 30_000));
+      await expect(writer.commit(digest, bytes.length)).rejects.toBeInstanceOf(DigestInvalidError);
+      expect(await store.stat(digest)).toBeUndefined();
+      expect(await listed(store)).toEqual([]);
+      if (follower) expect(String(await follower)).toMatch(/hash to/);
+    });
+
+    it('append: a cancelled fill leaves nothing, with bytes still held back', async () => {
+      const writer = await store.writer();
+      if (!writer.append) return writer.cancel();
+      await writer.append(bytes.subarray(0, 1));
+      await writer.append(bytes.subarray(1, 5_000));
+      await writer.cancel();
+      await expect(writer.commit(digest)).rejects.toThrow();
+      expect(await store.stat(digest)).toBeUndefined();
+      expect(await listed(store)).toEqual([]);
     });
 
     it('a digest committed again later (a blob pushed twice) succeeds and leaves one copy, readable whole', async () => {
