@@ -35,6 +35,20 @@ async function written(writer: ContentWriter, bytes: Buffer, pieces = 3): Promis
   return writer;
 }
 
+/**
+ * Hands `source` to `put` in pieces of `size` through one buffer, overwritten once `put` returned
+ * (or its promise settled), as a fill's connection reuses its read buffer.
+ */
+async function throughOneBuffer(source: Buffer, size: number, put: (chunk: Buffer) => Promise<void> | undefined): Promise<void> {
+  const reused = Buffer.alloc(size);
+  for (let offset = 0; offset < source.length; offset += size) {
+    const piece = source.subarray(offset, offset + size);
+    piece.copy(reused);
+    await put(reused.subarray(0, piece.length));
+    reused.fill(0xee);
+  }
+}
+
 async function listed(store: ContentStore): Promise<string[]> {
   const digests: string[] = [];
   for await (const entry of store.list()) digests.push(`${entry.digest.value}=${entry.size}`);
@@ -100,15 +114,8 @@ export function contentStoreContract(name: string, open: () => Promise<ContentSt
     });
 
     it('a chunk\'s memory may be reused once its write settled: the stored bytes are those written', async () => {
-      // One buffer for every write, overwritten after each, as a fill's connection reuses its read buffer.
-      const reused = Buffer.alloc(3000);
       const writer = await store.writer();
-      for (let offset = 0; offset < bytes.length; offset += reused.length) {
-        const piece = bytes.subarray(offset, offset + reused.length);
-        piece.copy(reused);
-        await writer.write(reused.subarray(0, piece.length));
-        reused.fill(0xee);
-      }
+      await throughOneBuffer(bytes, 3_000, (chunk) => writer.write(chunk));
       expect(await writer.commit(digest, bytes.length)).toEqual({ digest, size: bytes.length });
       expect((await bytesOf(store, digest))?.equals(bytes)).toBe(true);
     });
@@ -116,15 +123,9 @@ export function contentStoreContract(name: string, open: () => Promise<ContentSt
     // `append` is optional (a fill uses `write` where a store has none): these cases run where it exists.
     it('append: a chunk\'s memory may be reused as soon as append returns (or its promise settles); the stored bytes are those appended', async () => {
       const writer = await store.writer();
-      if (!writer.append) return writer.cancel();
-      // Odd-sized pieces through one buffer, overwritten after each, as a fill's connection reuses its read buffer.
-      const reused = Buffer.alloc(7_001);
-      for (let offset = 0; offset < bytes.length; offset += reused.length) {
-        const piece = bytes.subarray(offset, offset + reused.length);
-        piece.copy(reused);
-        await writer.append(reused.subarray(0, piece.length));
-        reused.fill(0xee);
-      }
+      const append = writer.append?.bind(writer);
+      if (!append) return writer.cancel();
+      await throughOneBuffer(bytes, 7_001, append);
       expect(await writer.commit(digest, bytes.length)).toEqual({ digest, size: bytes.length });
       expect((await bytesOf(store, digest))?.equals(bytes)).toBe(true);
     });
